@@ -1,0 +1,309 @@
+// Package schemas holds Ovation's wire contracts: the engagement event
+// envelope written to ovation.events, the frames and snapshots written to
+// ovation.room-frames and ovation.room-snapshots, and the pure functions
+// that fold deltas into room state. Every other package may import it; it
+// imports nothing of Ovation's.
+package schemas
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// Version is the schema version this package writes and the only one it
+// accepts. A new optional field is a new version, because v1 decoders reject
+// unknown fields.
+const Version = 1
+
+// Type names an engagement event type.
+type Type string
+
+// The engagement event types. Presence is written by pushers straight to
+// Kafka; ingest refuses it from clients.
+const (
+	ChatMessage Type = "chat.message"
+	ChatDelete  Type = "chat.delete"
+	Reaction    Type = "reaction"
+	PollOpen    Type = "poll.open"
+	PollVote    Type = "poll.vote"
+	PollClose   Type = "poll.close"
+	QAAsk       Type = "qa.ask"
+	QAUpvote    Type = "qa.upvote"
+	QAAnswered  Type = "qa.answered"
+	QuizAsk     Type = "quiz.ask"
+	QuizAnswer  Type = "quiz.answer"
+	QuizReveal  Type = "quiz.reveal"
+	Presence    Type = "presence"
+)
+
+// Types lists every event type in a stable order (docs, schemas, tests).
+var Types = []Type{
+	ChatMessage, ChatDelete, Reaction,
+	PollOpen, PollVote, PollClose,
+	QAAsk, QAUpvote, QAAnswered,
+	QuizAsk, QuizAnswer, QuizReveal,
+	Presence,
+}
+
+// Capability names a permission a token grants in a room.
+type Capability string
+
+// The capabilities a token can grant per room.
+const (
+	CapSubscribe Capability = "subscribe"
+	CapPublish   Capability = "publish"
+	CapModerate  Capability = "moderate"
+	CapHost      Capability = "host"
+	// CapSystem is never granted by a token: only trusted Kafka producers
+	// (pushers reporting presence) write such events.
+	CapSystem Capability = "system"
+)
+
+// RequiredCapability returns the capability a publisher needs for t.
+func RequiredCapability(t Type) Capability {
+	switch t {
+	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered:
+		return CapHost
+	case ChatDelete:
+		return CapModerate
+	case Presence:
+		return CapSystem
+	default:
+		return CapPublish
+	}
+}
+
+// Limits of the v1 schema. They are part of the contract: the JSON Schema
+// documents under schemas/jsonschema repeat them.
+const (
+	MaxEventBytes    = 16 << 10 // one encoded event
+	MaxIDLen         = 64       // event, poll, quiz, question and message ids
+	MaxRoomLen       = 64
+	MaxUserLen       = 128
+	MaxNameLen       = 64  // display name, in runes
+	MaxChatLen       = 500 // chat text, in runes
+	MaxQuestionLen   = 300 // Q&A question and poll/quiz question text, in runes
+	MaxOptionLen     = 100 // one poll or quiz option, in runes
+	MinOptions       = 2
+	MaxOptions       = 10
+	MaxEmojiBytes    = 32
+	MaxQuizPoints    = 1000
+	MaxPresenceCount = 10_000_000
+)
+
+// Event is the v1 envelope of one engagement event. Data holds the
+// type-specific body as raw JSON; Body is the decoded, validated form and is
+// filled by ParseEvent.
+type Event struct {
+	V    int             `json:"v"`
+	ID   string          `json:"id"`
+	Room string          `json:"room"`
+	User string          `json:"user"`
+	Type Type            `json:"type"`
+	TS   int64           `json:"ts"`
+	Data json.RawMessage `json:"data"`
+
+	Body Payload `json:"-"`
+}
+
+// Payload is the decoded data of one event type.
+type Payload interface {
+	validate(f *fieldPath) error
+}
+
+// ChatMessageData is the body of chat.message; the message id is the event id.
+type ChatMessageData struct {
+	Text string `json:"text"`
+	Name string `json:"name,omitempty"`
+}
+
+// ChatDeleteData is the body of chat.delete.
+type ChatDeleteData struct {
+	MessageID string `json:"message_id"`
+}
+
+// ReactionData is the body of reaction.
+type ReactionData struct {
+	Emoji string `json:"emoji"`
+}
+
+// PollOpenData is the body of poll.open.
+type PollOpenData struct {
+	PollID   string   `json:"poll_id"`
+	Question string   `json:"question"`
+	Options  []string `json:"options"`
+}
+
+// PollVoteData is the body of poll.vote; Option is a zero-based index.
+type PollVoteData struct {
+	PollID string `json:"poll_id"`
+	Option int    `json:"option"`
+}
+
+// PollCloseData is the body of poll.close.
+type PollCloseData struct {
+	PollID string `json:"poll_id"`
+}
+
+// QAAskData is the body of qa.ask; the question id is the event id.
+type QAAskData struct {
+	Text string `json:"text"`
+}
+
+// QAUpvoteData is the body of qa.upvote.
+type QAUpvoteData struct {
+	QuestionID string `json:"question_id"`
+}
+
+// QAAnsweredData is the body of qa.answered.
+type QAAnsweredData struct {
+	QuestionID string `json:"question_id"`
+}
+
+// QuizAskData is the body of quiz.ask. Correct stays private until
+// quiz.reveal; Points defaults to 1 when zero.
+type QuizAskData struct {
+	QuizID   string   `json:"quiz_id"`
+	Question string   `json:"question"`
+	Options  []string `json:"options"`
+	Correct  int      `json:"correct"`
+	Points   int      `json:"points,omitempty"`
+}
+
+// QuizAnswerData is the body of quiz.answer; Option is a zero-based index.
+type QuizAnswerData struct {
+	QuizID string `json:"quiz_id"`
+	Option int    `json:"option"`
+}
+
+// QuizRevealData is the body of quiz.reveal.
+type QuizRevealData struct {
+	QuizID string `json:"quiz_id"`
+}
+
+// PresenceData is the body of presence: one pusher node's current viewer
+// count for the room. The processor sums the latest report of every node
+// that reported within the presence TTL.
+type PresenceData struct {
+	Node    string `json:"node"`
+	Viewers int64  `json:"viewers"`
+}
+
+func newPayload(t Type) Payload {
+	switch t {
+	case ChatMessage:
+		return &ChatMessageData{}
+	case ChatDelete:
+		return &ChatDeleteData{}
+	case Reaction:
+		return &ReactionData{}
+	case PollOpen:
+		return &PollOpenData{}
+	case PollVote:
+		return &PollVoteData{}
+	case PollClose:
+		return &PollCloseData{}
+	case QAAsk:
+		return &QAAskData{}
+	case QAUpvote:
+		return &QAUpvoteData{}
+	case QAAnswered:
+		return &QAAnsweredData{}
+	case QuizAsk:
+		return &QuizAskData{}
+	case QuizAnswer:
+		return &QuizAnswerData{}
+	case QuizReveal:
+		return &QuizRevealData{}
+	case Presence:
+		return &PresenceData{}
+	}
+	return nil
+}
+
+const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
+
+// decodeStrict decodes exactly one JSON value into v, rejecting unknown
+// fields, trailing data and invalid UTF-8. The error names the field path.
+func decodeStrict(b []byte, v any, path string) error {
+	if !utf8.Valid(b) {
+		return &ValidationError{Field: path, Rule: RuleUTF8, Detail: "input is not valid UTF-8"}
+	}
+	rest, err := json.Parse(b, v, parseFlags)
+	if err != nil {
+		return jsonError(path, err)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return &ValidationError{Field: path, Rule: RuleJSON, Detail: "trailing data after the JSON value"}
+	}
+	return nil
+}
+
+// ParseEvent decodes and validates one complete event (as read from Kafka:
+// every envelope field present). The returned error is a *ValidationError
+// naming the field and the rule.
+func ParseEvent(b []byte) (Event, error) {
+	var ev Event
+	if len(b) > MaxEventBytes {
+		return ev, &ValidationError{Field: "", Rule: RuleSize, Detail: fmt.Sprintf("event is %d bytes, the limit is %d", len(b), MaxEventBytes)}
+	}
+	if err := decodeStrict(b, &ev, ""); err != nil {
+		return ev, err
+	}
+	if err := ev.Validate(); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// Validate checks the envelope and decodes and validates Data into Body.
+func (ev *Event) Validate() error {
+	if ev.V != Version {
+		if ev.V == 0 {
+			return &ValidationError{Field: "v", Rule: RuleRequired, Detail: "schema version is missing"}
+		}
+		return &ValidationError{Field: "v", Rule: RuleVersion, Detail: fmt.Sprintf("schema version %d is not supported (this build reads %d)", ev.V, Version)}
+	}
+	if err := checkID("id", ev.ID); err != nil {
+		return err
+	}
+	if err := CheckRoom(ev.Room); err != nil {
+		return err
+	}
+	if err := CheckUser(ev.User); err != nil {
+		return err
+	}
+	if ev.TS <= 0 {
+		return &ValidationError{Field: "ts", Rule: RuleRange, Detail: "ts must be a positive Unix time in milliseconds"}
+	}
+	return ev.ValidateBody()
+}
+
+// ValidateBody checks the type and decodes and validates Data into Body. It
+// is the part of Validate that does not need the fields ingest fills in.
+func (ev *Event) ValidateBody() error {
+	if ev.Type == "" {
+		return &ValidationError{Field: "type", Rule: RuleRequired, Detail: "type is missing"}
+	}
+	p := newPayload(ev.Type)
+	if p == nil {
+		return &ValidationError{Field: "type", Rule: RuleEnum, Detail: fmt.Sprintf("unknown event type %q", truncate(string(ev.Type), 40))}
+	}
+	if len(ev.Data) == 0 || string(ev.Data) == "null" {
+		return &ValidationError{Field: "data", Rule: RuleRequired, Detail: "data is missing"}
+	}
+	if err := decodeStrict(ev.Data, p, "data"); err != nil {
+		return err
+	}
+	if err := p.validate(&fieldPath{prefix: "data."}); err != nil {
+		return err
+	}
+	ev.Body = p
+	return nil
+}
+
+// Marshal encodes ev with the project's JSON codec.
+func (ev *Event) Marshal() ([]byte, error) { return json.Marshal(ev) }

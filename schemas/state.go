@@ -1,0 +1,463 @@
+package schemas
+
+import (
+	"slices"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// Public state limits. Processors dead-letter events that would pass them,
+// so every room's snapshot stays bounded.
+const (
+	ChatHistory        = 100  // chat lines a snapshot keeps
+	MaxPollsPerRoom    = 100  // polls a room may ever open
+	MaxQuizzesPerRoom  = 100  // quiz questions a room may ever ask
+	MaxQuestionsInRoom = 1000 // Q&A questions a room may hold
+	MaxEmojisPerRoom   = 64   // distinct reaction emoji per room
+	LeaderboardSize    = 10
+)
+
+// Frame is one record of ovation.room-frames: the changes of one room since
+// its previous frame, at a gapless Seq within Epoch.
+type Frame struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+	// TS is the largest ingest timestamp (ms) of the events folded into
+	// this frame, so delivery latency can be measured end to end.
+	TS    int64 `json:"ts"`
+	Delta Delta `json:"delta"`
+}
+
+// Snapshot is one record of ovation.room-snapshots (compacted by room): the
+// room's full public state after frame Seq of Epoch.
+type Snapshot struct {
+	Room  string    `json:"room"`
+	Epoch string    `json:"epoch"`
+	Seq   uint64    `json:"seq"`
+	TS    int64     `json:"ts"`
+	State RoomState `json:"state"`
+}
+
+// RoomState is the public state of a room: what every viewer sees.
+type RoomState struct {
+	Reactions   map[string]int64     `json:"reactions"`
+	Chat        []ChatLine           `json:"chat"`
+	Polls       map[string]*Poll     `json:"polls"`
+	Questions   map[string]*Question `json:"questions"`
+	Quizzes     map[string]*Quiz     `json:"quizzes"`
+	Leaderboard []LeaderEntry        `json:"leaderboard"`
+	Viewers     int64                `json:"viewers"`
+	Totals      Totals               `json:"totals"`
+}
+
+// ChatLine is one chat message as viewers see it.
+type ChatLine struct {
+	ID   string `json:"id"`
+	User string `json:"user"`
+	Name string `json:"name,omitempty"`
+	Text string `json:"text"`
+	TS   int64  `json:"ts"`
+}
+
+// Poll is a poll's public state. Votes[i] counts the voters whose current
+// vote is option i.
+type Poll struct {
+	Question string   `json:"question"`
+	Options  []string `json:"options"`
+	Votes    []int64  `json:"votes"`
+	Closed   bool     `json:"closed"`
+}
+
+// Question is a Q&A question's public state.
+type Question struct {
+	User     string `json:"user"`
+	Text     string `json:"text"`
+	TS       int64  `json:"ts"`
+	Upvotes  int64  `json:"upvotes"`
+	Answered bool   `json:"answered"`
+}
+
+// Quiz is a quiz question's public state; Correct is set only once revealed.
+type Quiz struct {
+	Question string   `json:"question"`
+	Options  []string `json:"options"`
+	Points   int      `json:"points"`
+	Answers  int64    `json:"answers"`
+	Revealed bool     `json:"revealed"`
+	Correct  *int     `json:"correct,omitempty"`
+}
+
+// LeaderEntry is one row of the quiz leaderboard, ordered by Score
+// descending, then by LastTS (the time of the user's last scoring answer)
+// ascending, then by User.
+type LeaderEntry struct {
+	User   string `json:"user"`
+	Score  int64  `json:"score"`
+	LastTS int64  `json:"last_ts"`
+}
+
+// Totals counts the events that changed the room, by kind. Votes counts
+// accepted poll.vote events (a moved vote counts again); Answers counts
+// accepted quiz answers.
+type Totals struct {
+	Chat      int64 `json:"chat"`
+	Reactions int64 `json:"reactions"`
+	Votes     int64 `json:"votes"`
+	Questions int64 `json:"questions"`
+	Upvotes   int64 `json:"upvotes"`
+	Answers   int64 `json:"answers"`
+}
+
+// Delta is the change of a room between two frames. Counters are additive;
+// Leaderboard and Viewers replace when present. Applying Merge(a, b) equals
+// applying a then b.
+type Delta struct {
+	Reactions   map[string]int64          `json:"reactions,omitempty"`
+	Chat        []ChatLine                `json:"chat,omitempty"`
+	ChatDeleted []string                  `json:"chat_deleted,omitempty"`
+	Polls       map[string]*PollDelta     `json:"polls,omitempty"`
+	Questions   map[string]*QuestionDelta `json:"questions,omitempty"`
+	Quizzes     map[string]*QuizDelta     `json:"quizzes,omitempty"`
+	Leaderboard []LeaderEntry             `json:"leaderboard,omitempty"`
+	Viewers     *int64                    `json:"viewers,omitempty"`
+	Totals      *Totals                   `json:"totals,omitempty"`
+}
+
+// PollDelta is a poll's change. Question and Options are set when the poll
+// was opened inside the delta; Votes[i] is the change of option i.
+type PollDelta struct {
+	Question string   `json:"question,omitempty"`
+	Options  []string `json:"options,omitempty"`
+	Votes    []int64  `json:"votes,omitempty"`
+	Closed   bool     `json:"closed,omitempty"`
+}
+
+// QuestionDelta is a question's change. User, Text and TS are set when it
+// was asked inside the delta; Upvotes is the change of its upvote count.
+type QuestionDelta struct {
+	User     string `json:"user,omitempty"`
+	Text     string `json:"text,omitempty"`
+	TS       int64  `json:"ts,omitempty"`
+	Upvotes  int64  `json:"upvotes,omitempty"`
+	Answered bool   `json:"answered,omitempty"`
+}
+
+// QuizDelta is a quiz question's change. Question, Options and Points are
+// set when it was asked inside the delta; Correct when it was revealed.
+type QuizDelta struct {
+	Question string   `json:"question,omitempty"`
+	Options  []string `json:"options,omitempty"`
+	Points   int      `json:"points,omitempty"`
+	Answers  int64    `json:"answers,omitempty"`
+	Revealed bool     `json:"revealed,omitempty"`
+	Correct  *int     `json:"correct,omitempty"`
+}
+
+// NewRoomState returns an empty room state with its maps allocated.
+func NewRoomState() RoomState {
+	return RoomState{
+		Reactions:   map[string]int64{},
+		Chat:        []ChatLine{},
+		Polls:       map[string]*Poll{},
+		Questions:   map[string]*Question{},
+		Quizzes:     map[string]*Quiz{},
+		Leaderboard: []LeaderEntry{},
+	}
+}
+
+// IsEmpty reports whether d changes nothing.
+func (d *Delta) IsEmpty() bool {
+	return len(d.Reactions) == 0 && len(d.Chat) == 0 && len(d.ChatDeleted) == 0 &&
+		len(d.Polls) == 0 && len(d.Questions) == 0 && len(d.Quizzes) == 0 &&
+		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil
+}
+
+// Apply folds d into s. It is the one definition of what a delta means:
+// processors, pushers, tests and (ported) the TypeScript SDK use it.
+func (s *RoomState) Apply(d *Delta) {
+	s.ensure()
+	for e, n := range d.Reactions {
+		s.Reactions[e] += n
+	}
+	for id, pd := range d.Polls {
+		p := s.Polls[id]
+		if p == nil {
+			p = &Poll{}
+			s.Polls[id] = p
+		}
+		if pd.Options != nil {
+			p.Question = pd.Question
+			p.Options = slices.Clone(pd.Options)
+			if len(p.Votes) < len(p.Options) {
+				p.Votes = append(p.Votes, make([]int64, len(p.Options)-len(p.Votes))...)
+			}
+		}
+		for i, n := range pd.Votes {
+			for len(p.Votes) <= i {
+				p.Votes = append(p.Votes, 0)
+			}
+			p.Votes[i] += n
+		}
+		p.Closed = p.Closed || pd.Closed
+	}
+	for id, qd := range d.Questions {
+		q := s.Questions[id]
+		if q == nil {
+			q = &Question{}
+			s.Questions[id] = q
+		}
+		if qd.Text != "" {
+			q.User, q.Text, q.TS = qd.User, qd.Text, qd.TS
+		}
+		q.Upvotes += qd.Upvotes
+		q.Answered = q.Answered || qd.Answered
+	}
+	for id, zd := range d.Quizzes {
+		z := s.Quizzes[id]
+		if z == nil {
+			z = &Quiz{}
+			s.Quizzes[id] = z
+		}
+		if zd.Options != nil {
+			z.Question, z.Options, z.Points = zd.Question, slices.Clone(zd.Options), zd.Points
+		}
+		z.Answers += zd.Answers
+		if zd.Revealed {
+			z.Revealed = true
+			if zd.Correct != nil {
+				c := *zd.Correct
+				z.Correct = &c
+			}
+		}
+	}
+	s.Chat = append(s.Chat, d.Chat...)
+	if len(d.ChatDeleted) > 0 {
+		s.Chat = slices.DeleteFunc(s.Chat, func(l ChatLine) bool { return slices.Contains(d.ChatDeleted, l.ID) })
+	}
+	if n := len(s.Chat) - ChatHistory; n > 0 {
+		s.Chat = slices.Delete(s.Chat, 0, n)
+	}
+	if d.Leaderboard != nil {
+		s.Leaderboard = slices.Clone(d.Leaderboard)
+	}
+	if d.Viewers != nil {
+		s.Viewers = *d.Viewers
+	}
+	if t := d.Totals; t != nil {
+		s.Totals.Chat += t.Chat
+		s.Totals.Reactions += t.Reactions
+		s.Totals.Votes += t.Votes
+		s.Totals.Questions += t.Questions
+		s.Totals.Upvotes += t.Upvotes
+		s.Totals.Answers += t.Answers
+	}
+}
+
+// ensure allocates whatever maps and slices s lacks, so a RoomState that
+// was decoded with missing fields, or declared as a zero value, is usable.
+func (s *RoomState) ensure() {
+	if s.Reactions == nil {
+		s.Reactions = map[string]int64{}
+	}
+	if s.Chat == nil {
+		s.Chat = []ChatLine{}
+	}
+	if s.Polls == nil {
+		s.Polls = map[string]*Poll{}
+	}
+	if s.Questions == nil {
+		s.Questions = map[string]*Question{}
+	}
+	if s.Quizzes == nil {
+		s.Quizzes = map[string]*Quiz{}
+	}
+	if s.Leaderboard == nil {
+		s.Leaderboard = []LeaderEntry{}
+	}
+}
+
+// Merge returns one delta equal to applying a then b; neither is modified.
+// Pushers use it to collapse the queue of a client that fell behind.
+func Merge(a, b *Delta) Delta {
+	var m Delta
+	m.Reactions = mergeCounts(a.Reactions, b.Reactions)
+	m.Chat = append(slices.Clone(a.Chat), b.Chat...)
+	m.ChatDeleted = append(slices.Clone(a.ChatDeleted), b.ChatDeleted...)
+	if len(a.Polls)+len(b.Polls) > 0 {
+		m.Polls = make(map[string]*PollDelta, len(a.Polls)+len(b.Polls))
+		for _, src := range []map[string]*PollDelta{a.Polls, b.Polls} {
+			for id, pd := range src {
+				cur := m.Polls[id]
+				if cur == nil {
+					cur = &PollDelta{}
+					m.Polls[id] = cur
+				}
+				if pd.Options != nil {
+					cur.Question, cur.Options = pd.Question, slices.Clone(pd.Options)
+				}
+				for i, n := range pd.Votes {
+					for len(cur.Votes) <= i {
+						cur.Votes = append(cur.Votes, 0)
+					}
+					cur.Votes[i] += n
+				}
+				cur.Closed = cur.Closed || pd.Closed
+			}
+		}
+	}
+	if len(a.Questions)+len(b.Questions) > 0 {
+		m.Questions = make(map[string]*QuestionDelta, len(a.Questions)+len(b.Questions))
+		for _, src := range []map[string]*QuestionDelta{a.Questions, b.Questions} {
+			for id, qd := range src {
+				cur := m.Questions[id]
+				if cur == nil {
+					cur = &QuestionDelta{}
+					m.Questions[id] = cur
+				}
+				if qd.Text != "" {
+					cur.User, cur.Text, cur.TS = qd.User, qd.Text, qd.TS
+				}
+				cur.Upvotes += qd.Upvotes
+				cur.Answered = cur.Answered || qd.Answered
+			}
+		}
+	}
+	if len(a.Quizzes)+len(b.Quizzes) > 0 {
+		m.Quizzes = make(map[string]*QuizDelta, len(a.Quizzes)+len(b.Quizzes))
+		for _, src := range []map[string]*QuizDelta{a.Quizzes, b.Quizzes} {
+			for id, zd := range src {
+				cur := m.Quizzes[id]
+				if cur == nil {
+					cur = &QuizDelta{}
+					m.Quizzes[id] = cur
+				}
+				if zd.Options != nil {
+					cur.Question, cur.Options, cur.Points = zd.Question, slices.Clone(zd.Options), zd.Points
+				}
+				cur.Answers += zd.Answers
+				if zd.Revealed {
+					cur.Revealed = true
+					if zd.Correct != nil {
+						c := *zd.Correct
+						cur.Correct = &c
+					}
+				}
+			}
+		}
+	}
+	m.Leaderboard = a.Leaderboard
+	if b.Leaderboard != nil {
+		m.Leaderboard = b.Leaderboard
+	}
+	m.Leaderboard = slices.Clone(m.Leaderboard)
+	m.Viewers = a.Viewers
+	if b.Viewers != nil {
+		m.Viewers = b.Viewers
+	}
+	if a.Totals != nil || b.Totals != nil {
+		t := Totals{}
+		for _, src := range []*Totals{a.Totals, b.Totals} {
+			if src != nil {
+				t.Chat += src.Chat
+				t.Reactions += src.Reactions
+				t.Votes += src.Votes
+				t.Questions += src.Questions
+				t.Upvotes += src.Upvotes
+				t.Answers += src.Answers
+			}
+		}
+		m.Totals = &t
+	}
+	if len(m.Chat) == 0 {
+		m.Chat = nil
+	}
+	if len(m.ChatDeleted) == 0 {
+		m.ChatDeleted = nil
+	}
+	return m
+}
+
+func mergeCounts(a, b map[string]int64) map[string]int64 {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	m := make(map[string]int64, len(a)+len(b))
+	for k, v := range a {
+		m[k] += v
+	}
+	for k, v := range b {
+		m[k] += v
+	}
+	return m
+}
+
+// Clone returns a deep copy of s.
+func (s *RoomState) Clone() RoomState {
+	c := NewRoomState()
+	for k, v := range s.Reactions {
+		c.Reactions[k] = v
+	}
+	c.Chat = slices.Clone(s.Chat)
+	if c.Chat == nil {
+		c.Chat = []ChatLine{}
+	}
+	for id, p := range s.Polls {
+		cp := *p
+		cp.Options, cp.Votes = slices.Clone(p.Options), slices.Clone(p.Votes)
+		c.Polls[id] = &cp
+	}
+	for id, q := range s.Questions {
+		cq := *q
+		c.Questions[id] = &cq
+	}
+	for id, z := range s.Quizzes {
+		cz := *z
+		cz.Options = slices.Clone(z.Options)
+		if z.Correct != nil {
+			v := *z.Correct
+			cz.Correct = &v
+		}
+		c.Quizzes[id] = &cz
+	}
+	c.Leaderboard = slices.Clone(s.Leaderboard)
+	if c.Leaderboard == nil {
+		c.Leaderboard = []LeaderEntry{}
+	}
+	c.Viewers, c.Totals = s.Viewers, s.Totals
+	return c
+}
+
+// MarshalFrame encodes f with the project's JSON codec.
+func MarshalFrame(f *Frame) ([]byte, error) { return json.Marshal(f) }
+
+// UnmarshalFrame decodes a frame record value.
+func UnmarshalFrame(b []byte) (Frame, error) {
+	var f Frame
+	if err := decodeStrict(b, &f, ""); err != nil {
+		return f, err
+	}
+	if err := CheckRoom(f.Room); err != nil {
+		return f, err
+	}
+	if f.Seq == 0 {
+		return f, &ValidationError{Field: "seq", Rule: RuleRange, Detail: "frame seq starts at 1"}
+	}
+	return f, nil
+}
+
+// MarshalSnapshot encodes s with the project's JSON codec.
+func MarshalSnapshot(s *Snapshot) ([]byte, error) { return json.Marshal(s) }
+
+// UnmarshalSnapshot decodes a snapshot record value.
+func UnmarshalSnapshot(b []byte) (Snapshot, error) {
+	var s Snapshot
+	if err := decodeStrict(b, &s, ""); err != nil {
+		return s, err
+	}
+	if err := CheckRoom(s.Room); err != nil {
+		return s, err
+	}
+	s.State.ensure()
+	return s, nil
+}

@@ -1,0 +1,208 @@
+package schemas
+
+import (
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+type fieldPath struct{ prefix string }
+
+func (f *fieldPath) name(n string) string { return f.prefix + n }
+
+// isIDByte reports whether c may appear in an id: letters, digits and
+// "-_.:" only, so ids are safe in URLs, headers, logs and SQL literals.
+func isIDByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '_' || c == '.' || c == ':'
+}
+
+func checkIDLike(field, v string, max int) error {
+	if v == "" {
+		return &ValidationError{Field: field, Rule: RuleRequired, Detail: field + " is missing"}
+	}
+	if len(v) > max {
+		return &ValidationError{Field: field, Rule: RuleLength, Detail: fmt.Sprintf("%d bytes, the limit is %d", len(v), max)}
+	}
+	for i := 0; i < len(v); i++ {
+		if !isIDByte(v[i]) {
+			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("byte %d is %q; allowed are letters, digits and - _ . :", i, v[i])}
+		}
+	}
+	return nil
+}
+
+func checkID(field, v string) error { return checkIDLike(field, v, MaxIDLen) }
+
+// CheckID validates an idempotency key or entity id.
+func CheckID(v string) error { return checkID("id", v) }
+
+// CheckRoom validates a room id (1–64 bytes of letters, digits, - _ . :).
+func CheckRoom(room string) error { return checkIDLike("room", room, MaxRoomLen) }
+
+// CheckUser validates a user id as it comes from a token's sub claim:
+// 1–128 bytes of valid UTF-8 without control characters.
+func CheckUser(user string) error {
+	return checkText("user", user, 1, MaxUserLen, true)
+}
+
+// checkText validates free text: valid UTF-8, no control characters
+// (newlines and tabs only where multiline is allowed), and a length in
+// runes between min and max (bytes when bytesLimit).
+func checkText(field, v string, min, max int, bytesLimit bool) error {
+	if v == "" && min > 0 {
+		return &ValidationError{Field: field, Rule: RuleRequired, Detail: field + " is missing"}
+	}
+	if !utf8.ValidString(v) {
+		return &ValidationError{Field: field, Rule: RuleUTF8, Detail: "not valid UTF-8"}
+	}
+	n := 0
+	for i, r := range v {
+		if unicode.IsControl(r) && !(field == "data.text" && (r == '\n' || r == '\t')) {
+			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("control character U+%04X at byte %d", r, i)}
+		}
+		if r == '\u2028' || r == '\u2029' || r == '\u202E' || r == '\u202D' {
+			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("character U+%04X at byte %d is not allowed", r, i)}
+		}
+		n++
+	}
+	if bytesLimit {
+		n = len(v)
+	}
+	if n < min {
+		return &ValidationError{Field: field, Rule: RuleLength, Detail: fmt.Sprintf("too short: %d, the minimum is %d", n, min)}
+	}
+	if n > max {
+		unit := "characters"
+		if bytesLimit {
+			unit = "bytes"
+		}
+		return &ValidationError{Field: field, Rule: RuleLength, Detail: fmt.Sprintf("%d %s, the limit is %d", n, unit, max)}
+	}
+	if min > 0 && isBlank(v) {
+		return &ValidationError{Field: field, Rule: RuleRequired, Detail: field + " is blank"}
+	}
+	return nil
+}
+
+func isBlank(s string) bool {
+	for _, r := range s {
+		if !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func checkOptions(f *fieldPath, opts []string) error {
+	field := f.name("options")
+	if len(opts) < MinOptions || len(opts) > MaxOptions {
+		return &ValidationError{Field: field, Rule: RuleLength, Detail: fmt.Sprintf("%d options, allowed are %d to %d", len(opts), MinOptions, MaxOptions)}
+	}
+	for i, o := range opts {
+		if err := checkText(fmt.Sprintf("%s[%d]", field, i), o, 1, MaxOptionLen, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOption(f *fieldPath, opt int) error {
+	if opt < 0 || opt >= MaxOptions {
+		return &ValidationError{Field: f.name("option"), Rule: RuleRange, Detail: fmt.Sprintf("option %d is outside 0..%d", opt, MaxOptions-1)}
+	}
+	return nil
+}
+
+func (d *ChatMessageData) validate(f *fieldPath) error {
+	if err := checkText(f.name("text"), d.Text, 1, MaxChatLen, false); err != nil {
+		return err
+	}
+	return checkText(f.name("name"), d.Name, 0, MaxNameLen, false)
+}
+
+func (d *ChatDeleteData) validate(f *fieldPath) error {
+	return checkID(f.name("message_id"), d.MessageID)
+}
+
+func (d *ReactionData) validate(f *fieldPath) error {
+	field := f.name("emoji")
+	if err := checkText(field, d.Emoji, 1, MaxEmojiBytes, true); err != nil {
+		return err
+	}
+	for i, r := range d.Emoji {
+		if unicode.IsSpace(r) {
+			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("white space at byte %d", i)}
+		}
+	}
+	return nil
+}
+
+func (d *PollOpenData) validate(f *fieldPath) error {
+	if err := checkID(f.name("poll_id"), d.PollID); err != nil {
+		return err
+	}
+	if err := checkText(f.name("question"), d.Question, 1, MaxQuestionLen, false); err != nil {
+		return err
+	}
+	return checkOptions(f, d.Options)
+}
+
+func (d *PollVoteData) validate(f *fieldPath) error {
+	if err := checkID(f.name("poll_id"), d.PollID); err != nil {
+		return err
+	}
+	return checkOption(f, d.Option)
+}
+
+func (d *PollCloseData) validate(f *fieldPath) error { return checkID(f.name("poll_id"), d.PollID) }
+
+func (d *QAAskData) validate(f *fieldPath) error {
+	return checkText(f.name("text"), d.Text, 1, MaxQuestionLen, false)
+}
+
+func (d *QAUpvoteData) validate(f *fieldPath) error {
+	return checkID(f.name("question_id"), d.QuestionID)
+}
+
+func (d *QAAnsweredData) validate(f *fieldPath) error {
+	return checkID(f.name("question_id"), d.QuestionID)
+}
+
+func (d *QuizAskData) validate(f *fieldPath) error {
+	if err := checkID(f.name("quiz_id"), d.QuizID); err != nil {
+		return err
+	}
+	if err := checkText(f.name("question"), d.Question, 1, MaxQuestionLen, false); err != nil {
+		return err
+	}
+	if err := checkOptions(f, d.Options); err != nil {
+		return err
+	}
+	if d.Correct < 0 || d.Correct >= len(d.Options) {
+		return &ValidationError{Field: f.name("correct"), Rule: RuleRange, Detail: fmt.Sprintf("correct option %d is outside 0..%d", d.Correct, len(d.Options)-1)}
+	}
+	if d.Points < 0 || d.Points > MaxQuizPoints {
+		return &ValidationError{Field: f.name("points"), Rule: RuleRange, Detail: fmt.Sprintf("points %d is outside 0..%d (0 means 1)", d.Points, MaxQuizPoints)}
+	}
+	return nil
+}
+
+func (d *QuizAnswerData) validate(f *fieldPath) error {
+	if err := checkID(f.name("quiz_id"), d.QuizID); err != nil {
+		return err
+	}
+	return checkOption(f, d.Option)
+}
+
+func (d *QuizRevealData) validate(f *fieldPath) error { return checkID(f.name("quiz_id"), d.QuizID) }
+
+func (d *PresenceData) validate(f *fieldPath) error {
+	if err := checkID(f.name("node"), d.Node); err != nil {
+		return err
+	}
+	if d.Viewers < 0 || d.Viewers > MaxPresenceCount {
+		return &ValidationError{Field: f.name("viewers"), Rule: RuleRange, Detail: fmt.Sprintf("viewers %d is outside 0..%d", d.Viewers, MaxPresenceCount)}
+	}
+	return nil
+}
