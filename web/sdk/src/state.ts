@@ -1,0 +1,289 @@
+// The public room state model and the one definition of what a delta means.
+// This file is a line-for-line port of schemas/state.go (RoomState.Apply):
+// if the two ever disagree, the Go file wins and this one is the bug. The
+// golden vectors in schemas/testdata/vectors/frames.json are folded by both
+// and must give the same state.
+
+/** ChatHistory is how many chat lines a room state keeps (schemas.ChatHistory). */
+export const CHAT_HISTORY = 100;
+
+/** LEADERBOARD_SIZE is how many rows the quiz leaderboard holds (schemas.LeaderboardSize). */
+export const LEADERBOARD_SIZE = 10;
+
+/** ChatLine is one chat message as viewers see it; its id is the event id. */
+export interface ChatLine {
+  id: string;
+  user: string;
+  name?: string;
+  text: string;
+  ts: number;
+}
+
+/** Poll is a poll's public state; votes[i] counts the current voters of option i. */
+export interface Poll {
+  question: string;
+  options: string[];
+  votes: number[];
+  closed: boolean;
+}
+
+/** Question is a Q&A question's public state. */
+export interface Question {
+  user: string;
+  text: string;
+  ts: number;
+  upvotes: number;
+  answered: boolean;
+}
+
+/** Quiz is a quiz question's public state; correct is set once revealed. */
+export interface Quiz {
+  question: string;
+  options: string[];
+  points: number;
+  answers: number;
+  revealed: boolean;
+  correct?: number;
+}
+
+/** LeaderEntry is one row of the quiz leaderboard. */
+export interface LeaderEntry {
+  user: string;
+  score: number;
+  last_ts: number;
+}
+
+/** Totals counts the events that changed the room, by kind. */
+export interface Totals {
+  chat: number;
+  reactions: number;
+  votes: number;
+  questions: number;
+  upvotes: number;
+  answers: number;
+}
+
+/** RoomState is the public state of a room: what every viewer sees. */
+export interface RoomState {
+  reactions: Record<string, number>;
+  chat: ChatLine[];
+  polls: Record<string, Poll>;
+  questions: Record<string, Question>;
+  quizzes: Record<string, Quiz>;
+  leaderboard: LeaderEntry[];
+  viewers: number;
+  totals: Totals;
+}
+
+/** PollDelta is a poll's change; votes[i] is the change of option i. */
+export interface PollDelta {
+  question?: string;
+  options?: string[] | null;
+  votes?: number[] | null;
+  closed?: boolean;
+}
+
+/** QuestionDelta is a question's change; upvotes is the change of its count. */
+export interface QuestionDelta {
+  user?: string;
+  text?: string;
+  ts?: number;
+  upvotes?: number;
+  answered?: boolean;
+}
+
+/** QuizDelta is a quiz question's change. */
+export interface QuizDelta {
+  question?: string;
+  options?: string[] | null;
+  points?: number;
+  answers?: number;
+  revealed?: boolean;
+  correct?: number | null;
+}
+
+/**
+ * Delta is the change of a room between two frames. Counters are additive;
+ * leaderboard and viewers replace when present.
+ */
+export interface Delta {
+  reactions?: Record<string, number> | null;
+  chat?: ChatLine[] | null;
+  chat_deleted?: string[] | null;
+  polls?: Record<string, PollDelta> | null;
+  questions?: Record<string, QuestionDelta> | null;
+  quizzes?: Record<string, QuizDelta> | null;
+  leaderboard?: LeaderEntry[] | null;
+  viewers?: number | null;
+  totals?: Partial<Totals> | null;
+}
+
+/** Frame is one delta of one room at a gapless seq within epoch. */
+export interface Frame {
+  room: string;
+  epoch: string;
+  seq: number;
+  /** ts is the newest ingest time (ms) of the events folded into the frame. */
+  ts: number;
+  delta: Delta;
+}
+
+/** Snapshot is a room's full public state after frame seq of epoch. */
+export interface Snapshot {
+  room: string;
+  epoch: string;
+  seq: number;
+  ts: number;
+  state: RoomState;
+}
+
+/** newTotals returns zeroed totals. */
+export function newTotals(): Totals {
+  return { chat: 0, reactions: 0, votes: 0, questions: 0, upvotes: 0, answers: 0 };
+}
+
+/** newRoomState returns an empty room state (schemas.NewRoomState). */
+export function newRoomState(): RoomState {
+  return {
+    reactions: {},
+    chat: [],
+    polls: {},
+    questions: {},
+    quizzes: {},
+    leaderboard: [],
+    viewers: 0,
+    totals: newTotals(),
+  };
+}
+
+const own = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+// put sets o[k] as an own property even for k = "__proto__", which is a
+// valid emoji and a valid id: plain assignment would silently drop it.
+function put<T>(o: Record<string, T>, k: string, v: T): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+// entries iterates a JSON object that may be absent or null, as Go ranges
+// over a nil map.
+function entries<T>(m: Record<string, T> | null | undefined): [string, T][] {
+  return m ? Object.entries(m) : [];
+}
+
+/**
+ * normalizeState fills whatever a decoded state lacks (schemas ensure()),
+ * so a snapshot with missing or null fields is usable. It mutates and
+ * returns s.
+ */
+export function normalizeState(s: Partial<RoomState> | null | undefined): RoomState {
+  const st = (s ?? {}) as RoomState;
+  st.reactions ??= {};
+  st.chat ??= [];
+  st.polls ??= {};
+  st.questions ??= {};
+  st.quizzes ??= {};
+  st.leaderboard ??= [];
+  st.viewers ??= 0;
+  st.totals = { ...newTotals(), ...(st.totals ?? {}) };
+  for (const p of Object.values(st.polls)) {
+    p.options ??= [];
+    p.votes ??= [];
+    p.closed ??= false;
+  }
+  for (const q of Object.values(st.questions)) {
+    q.upvotes ??= 0;
+    q.answered ??= false;
+  }
+  for (const z of Object.values(st.quizzes)) {
+    z.options ??= [];
+    z.answers ??= 0;
+    z.revealed ??= false;
+  }
+  return st;
+}
+
+/**
+ * applyDelta folds d into s, in place (schemas RoomState.Apply). Reactions,
+ * votes, upvotes, answers and totals add; closed, answered and revealed
+ * latch; chat lines append, then deletions remove, then the oldest lines
+ * beyond CHAT_HISTORY drop; leaderboard and viewers replace when present.
+ */
+export function applyDelta(s: RoomState, d: Delta): RoomState {
+  normalizeState(s);
+  for (const [e, n] of entries(d.reactions)) {
+    put(s.reactions, e, (own(s.reactions, e) ? s.reactions[e] : 0) + n);
+  }
+  for (const [id, pd] of entries(d.polls)) {
+    let p = own(s.polls, id) ? s.polls[id] : undefined;
+    if (!p) {
+      p = { question: "", options: [], votes: [], closed: false };
+      put(s.polls, id, p);
+    }
+    if (pd.options != null) {
+      p.question = pd.question ?? "";
+      p.options = pd.options.slice();
+      while (p.votes.length < p.options.length) p.votes.push(0);
+    }
+    (pd.votes ?? []).forEach((n, i) => {
+      while (p.votes.length <= i) p.votes.push(0);
+      p.votes[i] += n;
+    });
+    p.closed = p.closed || !!pd.closed;
+  }
+  for (const [id, qd] of entries(d.questions)) {
+    let q = own(s.questions, id) ? s.questions[id] : undefined;
+    if (!q) {
+      q = { user: "", text: "", ts: 0, upvotes: 0, answered: false };
+      put(s.questions, id, q);
+    }
+    if (qd.text) {
+      q.user = qd.user ?? "";
+      q.text = qd.text;
+      q.ts = qd.ts ?? 0;
+    }
+    q.upvotes += qd.upvotes ?? 0;
+    q.answered = q.answered || !!qd.answered;
+  }
+  for (const [id, zd] of entries(d.quizzes)) {
+    let z = own(s.quizzes, id) ? s.quizzes[id] : undefined;
+    if (!z) {
+      z = { question: "", options: [], points: 0, answers: 0, revealed: false };
+      put(s.quizzes, id, z);
+    }
+    if (zd.options != null) {
+      z.question = zd.question ?? "";
+      z.options = zd.options.slice();
+      z.points = zd.points ?? 0;
+    }
+    z.answers += zd.answers ?? 0;
+    if (zd.revealed) {
+      z.revealed = true;
+      if (zd.correct != null) z.correct = zd.correct;
+    }
+  }
+  if (d.chat) s.chat.push(...d.chat.map((l) => ({ ...l })));
+  if (d.chat_deleted && d.chat_deleted.length > 0) {
+    const del = new Set(d.chat_deleted);
+    s.chat = s.chat.filter((l) => !del.has(l.id));
+  }
+  const over = s.chat.length - CHAT_HISTORY;
+  if (over > 0) s.chat.splice(0, over);
+  if (d.leaderboard != null) s.leaderboard = d.leaderboard.map((e) => ({ ...e }));
+  if (d.viewers != null) s.viewers = d.viewers;
+  const t = d.totals;
+  if (t != null) {
+    s.totals.chat += t.chat ?? 0;
+    s.totals.reactions += t.reactions ?? 0;
+    s.totals.votes += t.votes ?? 0;
+    s.totals.questions += t.questions ?? 0;
+    s.totals.upvotes += t.upvotes ?? 0;
+    s.totals.answers += t.answers ?? 0;
+  }
+  return s;
+}
+
+/** cloneState returns a deep copy of s (schemas RoomState.Clone). */
+export function cloneState(s: RoomState): RoomState {
+  return normalizeState(JSON.parse(JSON.stringify(s)) as RoomState);
+}
