@@ -1,0 +1,329 @@
+// Package ingest is Ovation's public door for engagement events: it takes
+// events over HTTP (POST /v1/rooms/{room}/events) and, through Publish,
+// from the pushers' WebSocket, checks the token, the schema and the limits,
+// and writes each accepted event to the events topic with an idempotent,
+// acks=all producer. It answers only after Kafka acknowledged every event
+// it calls accepted, so an accepted event is never lost; a refused event
+// never reaches Kafka.
+//
+// The client sends the event's type and data and, optionally, its id (the
+// idempotency key: a retry with the same id is deduplicated by the
+// processors and the analytics sink) and v. Ingest sets the room from the
+// path, the user from the token's sub, the ts from its clock, and makes a
+// UUIDv7 id when none is given. A body that names user or ts, or a room
+// other than the path's, is refused: those fields are not the client's to
+// say, and silently ignoring them would hide a client bug or an attempt.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// Service publishes events into Kafka for the HTTP endpoint and for the
+// WebSocket path. It is safe for concurrent use; it starts no goroutines of
+// its own (the franz-go client's are owned by whoever made the client).
+type Service struct {
+	cfg       Config
+	cl        *kgo.Client
+	verifier  *auth.Verifier
+	log       *slog.Logger
+	m         *metrics
+	userLim   *keyedLimiter // per token sub, every transport
+	clientLim *keyedLimiter // per client address, HTTP only
+	now       func() time.Time
+	bufs      sync.Pool // *bytes.Buffer for request bodies
+}
+
+// New returns a Service that produces with cl, which the caller made with
+// cfg.ProducerOpts() among its options and closes after the Service is no
+// longer used. Metrics go to reg.
+func New(cfg Config, cl *kgo.Client, verifier *auth.Verifier, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cl == nil || verifier == nil || log == nil || reg == nil {
+		return nil, fmt.Errorf("%w: client, verifier, logger and registerer are required", ErrInvalidConfig)
+	}
+	cfg = cfg.WithDefaults()
+	s := &Service{
+		cfg: cfg, cl: cl, verifier: verifier, log: log, now: time.Now,
+		userLim:   newKeyedLimiter(cfg.UserRate, cfg.UserBurst, cfg.LimiterKeys),
+		clientLim: newKeyedLimiter(cfg.ClientRate, cfg.ClientBurst, cfg.LimiterKeys),
+	}
+	s.m = newMetrics(reg, s)
+	return s, nil
+}
+
+// Config returns the configuration in effect, defaults applied.
+func (s *Service) Config() Config { return s.cfg }
+
+// Publish publishes one event (JSON, the client form) for claims' user into
+// room and returns its id once Kafka acknowledged it. A refusal is a
+// *schemas.PublishError; the id returned with it is the client's, when it
+// could be read. Publish applies every limit of the HTTP path except the
+// per-address one: the caller (the pushers' socket) limits per connection.
+// Its signature is the dev command's PublishFunc.
+func (s *Service) Publish(ctx context.Context, claims *auth.Claims, room string, event []byte) (string, error) {
+	if claims == nil {
+		s.m.requests.WithLabelValues(transportWS, CodeUnauthorized).Inc()
+		return "", perr(http.StatusUnauthorized, CodeUnauthorized, "", "no verified token")
+	}
+	if pe := s.checkRequest(claims, room); pe != nil {
+		s.m.requests.WithLabelValues(transportWS, pe.Code).Inc()
+		return "", pe
+	}
+	it := s.prepare(claims, room, 0, event, s.now())
+	s.limit(it, claims.User(), "")
+	items := []*item{it}
+	s.produce(ctx, items)
+	s.count(transportWS, items)
+	if it.err != nil {
+		return it.id, it.err
+	}
+	return it.id, nil
+}
+
+// item is one event of a request on its way through the checks and the
+// producer. Once err is set the event is refused and goes no further.
+type item struct {
+	index int
+	id    string
+	typ   schemas.Type
+	rec   *kgo.Record
+	err   *schemas.PublishError
+}
+
+// checkRequest applies the checks that hold for every event of a request.
+func (s *Service) checkRequest(claims *auth.Claims, room string) *schemas.PublishError {
+	if s.cfg.MaxRoomsPerToken > 0 && claims.RoomPatterns() > s.cfg.MaxRoomsPerToken {
+		return perr(http.StatusForbidden, CodeTooManyRooms, "", "the token names %d rooms, the limit is %d", claims.RoomPatterns(), s.cfg.MaxRoomsPerToken)
+	}
+	if err := schemas.CheckRoom(room); err != nil {
+		ve, _ := schemas.AsValidationError(err)
+		return perr(http.StatusBadRequest, CodeInvalidRoom, "room", "%s: %s", ve.Rule, ve.Detail)
+	}
+	return nil
+}
+
+// clientEvent is the form a client publishes. User and TS are decoded only
+// to refuse them; Room only to refuse a room other than the path's.
+type clientEvent struct {
+	V    *int            `json:"v"`
+	ID   string          `json:"id"`
+	Type schemas.Type    `json:"type"`
+	Data json.RawMessage `json:"data"`
+	Room *string         `json:"room"`
+	User json.RawMessage `json:"user"`
+	TS   json.RawMessage `json:"ts"`
+}
+
+const strictJSON = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
+
+// prepare decodes and checks one client event and builds its record.
+func (s *Service) prepare(claims *auth.Claims, room string, index int, raw []byte, now time.Time) *item {
+	it := &item{index: index}
+	if len(raw) > s.cfg.MaxEventBytes {
+		it.err = errEventTooLarge(len(raw), s.cfg.MaxEventBytes)
+		return it
+	}
+	if !utf8.Valid(raw) {
+		it.err = errInvalidEvent(&schemas.ValidationError{Rule: schemas.RuleUTF8, Detail: "the event is not valid UTF-8"})
+		return it
+	}
+	var ce clientEvent
+	rest, err := json.Parse(raw, &ce, strictJSON)
+	if err == nil && len(trimSpace(rest)) != 0 {
+		err = &schemas.ValidationError{Rule: schemas.RuleJSON, Detail: "trailing data after the event"}
+	}
+	if err != nil {
+		it.err = errInvalidEvent(decodeError(err))
+		return it
+	}
+	it.id, it.typ = ce.ID, ce.Type
+	switch {
+	case ce.User != nil:
+		it.err = errInvalidEvent(&schemas.ValidationError{Field: "user", Rule: schemas.RuleUnknown, Detail: "the user comes from the token; do not send it"})
+	case ce.TS != nil:
+		it.err = errInvalidEvent(&schemas.ValidationError{Field: "ts", Rule: schemas.RuleUnknown, Detail: "ts is set by ingest; do not send it"})
+	case ce.Room != nil && *ce.Room != room:
+		it.err = errInvalidEvent(&schemas.ValidationError{Field: "room", Rule: schemas.RuleUnknown, Detail: "the room comes from the path; a different room in the body is refused"})
+	case ce.V != nil && *ce.V != schemas.Version:
+		it.err = errInvalidEvent(&schemas.ValidationError{Field: "v", Rule: schemas.RuleVersion, Detail: fmt.Sprintf("schema version %d is not supported (this server writes %d)", *ce.V, schemas.Version)})
+	}
+	if it.err != nil {
+		return it
+	}
+	if ce.ID == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			it.err = perr(http.StatusInternalServerError, CodeInternal, "", "cannot make an id")
+			s.log.Error("uuid", "err", err)
+			return it
+		}
+		ce.ID = u.String()
+	}
+	ev := schemas.Event{V: schemas.Version, ID: ce.ID, Room: room, User: claims.User(), Type: ce.Type, TS: now.UnixMilli(), Data: ce.Data}
+	if err := ev.Validate(); err != nil {
+		it.err = errInvalidEvent(err)
+		return it
+	}
+	it.id = ev.ID
+	if need := schemas.RequiredCapability(ev.Type); !claims.Can(room, need) {
+		if need == schemas.CapSystem {
+			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s events are written by Ovation itself, never by clients", ev.Type)
+		} else {
+			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s needs the %s capability in this room", ev.Type, need)
+		}
+		s.log.Info("publish forbidden", "user", claims.User(), "room", room, "type", string(ev.Type), "needs", string(need))
+		return it
+	}
+	value, err := ev.Marshal()
+	if err != nil {
+		it.err = perr(http.StatusInternalServerError, CodeInternal, "", "cannot encode the event")
+		s.log.Error("encode event", "err", err)
+		return it
+	}
+	if len(value) > s.cfg.MaxEventBytes {
+		it.err = errEventTooLarge(len(value), s.cfg.MaxEventBytes)
+		return it
+	}
+	it.rec = &kgo.Record{Key: []byte(room), Value: value, Timestamp: now}
+	return it
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}
+
+// decodeError names the field a decoder error is about, like schemas does
+// for whole events.
+func decodeError(err error) error {
+	if _, ok := schemas.AsValidationError(err); ok {
+		return err
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return &schemas.ValidationError{Rule: schemas.RuleType, Detail: "an event is a JSON object"}
+		}
+		return &schemas.ValidationError{Field: te.Field, Rule: schemas.RuleType, Detail: "expected " + te.Type.String()}
+	}
+	msg := err.Error()
+	const unknown = `json: unknown field "`
+	if len(msg) > len(unknown) && msg[:len(unknown)] == unknown {
+		name := msg[len(unknown) : len(msg)-1]
+		if len(name) > 40 || !utf8.ValidString(name) {
+			name = "(long or unreadable name)"
+		}
+		return &schemas.ValidationError{Field: name, Rule: schemas.RuleUnknown, Detail: "field is not part of schema v1"}
+	}
+	return &schemas.ValidationError{Rule: schemas.RuleJSON, Detail: "malformed JSON"}
+}
+
+// limit charges one token to the user's bucket and, for HTTP, to the
+// client address's. Only events that passed every other check pay, so the
+// limits count what would reach Kafka.
+func (s *Service) limit(it *item, user, client string) {
+	if it.err != nil {
+		return
+	}
+	now := s.now()
+	if ok, wait := s.userLim.allow(user, now); !ok {
+		it.err = errRateLimited("user", wait)
+		return
+	}
+	if client != "" {
+		if ok, wait := s.clientLim.allow(client, now); !ok {
+			it.err = errRateLimited("client address", wait)
+		}
+	}
+}
+
+// produce hands every unrefused item to the producer and waits until Kafka
+// acknowledged or failed each one. The records' context is detached from
+// ctx: a client that hangs up mid-request must not cancel half a batch
+// (its retry with the same ids is safe either way), and ProduceTimeout
+// bounds the wait instead.
+func (s *Service) produce(ctx context.Context, items []*item) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ProduceTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var logOnce sync.Once
+	for _, it := range items {
+		if it.err != nil {
+			continue
+		}
+		n := float64(len(it.rec.Value))
+		s.m.inflight.Add(n)
+		start := time.Now()
+		wg.Add(1)
+		// Promises run one at a time on the client's promise goroutine;
+		// each writes only its own item, and wg.Wait orders those writes
+		// before the reads below.
+		s.cl.TryProduce(pctx, it.rec, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			s.m.inflight.Sub(n)
+			if err == nil {
+				s.m.produceLat.Observe(time.Since(start).Seconds())
+				return
+			}
+			switch {
+			case errors.Is(err, kgo.ErrMaxBuffered):
+				it.err = errBackpressure()
+			case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+				it.err = errEventTooLarge(int(n), s.cfg.MaxEventBytes)
+			default:
+				s.m.produceLat.Observe(time.Since(start).Seconds())
+				it.err = errKafkaUnavailable()
+				logOnce.Do(func() { s.log.Warn("produce failed", "err", err) })
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// count records the outcome of a request's items in the metrics and
+// returns how many were accepted.
+func (s *Service) count(transport string, items []*item) int {
+	accepted := 0
+	result := ""
+	for _, it := range items {
+		tl := typeLabel(it.typ)
+		if it.err == nil {
+			accepted++
+			s.m.accepted.WithLabelValues(tl).Inc()
+			continue
+		}
+		s.m.rejected.WithLabelValues(tl, it.err.Code).Inc()
+		if result == "" {
+			result = it.err.Code
+		}
+	}
+	switch {
+	case accepted == len(items):
+		result = "ok"
+	case accepted > 0:
+		result = "partial"
+	}
+	s.m.requests.WithLabelValues(transport, result).Inc()
+	return accepted
+}
