@@ -183,7 +183,6 @@ func (s *Service) prepare(claims *auth.Claims, room string, index int, raw []byt
 		it.err = errInvalidEvent(err)
 		return it
 	}
-	it.id = ev.ID
 	if need := schemas.RequiredCapability(ev.Type); !claims.Can(room, need) {
 		if need == schemas.CapSystem {
 			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s events are written by Ovation itself, never by clients", ev.Type)
@@ -203,6 +202,9 @@ func (s *Service) prepare(claims *auth.Claims, room string, index int, raw []byt
 		it.err = errEventTooLarge(len(value), s.cfg.MaxEventBytes)
 		return it
 	}
+	// Only now is a generated id the event's: a refused event has only
+	// the id its client gave.
+	it.id = ev.ID
 	it.rec = &kgo.Record{Key: []byte(room), Value: value, Timestamp: now}
 	return it
 }
