@@ -1,26 +1,25 @@
-// RoomStream keeps one room's state in step with the server's frames. It
-// is pure (no sockets, no timers) so its integrity rules are unit-tested
-// directly: a frame is applied only if it is exactly the next seq of the
-// current epoch; an older one is a duplicate and ignored; a newer one is a
-// gap and asks for a resync from the last good position, never a skip.
+// RoomStream keeps one room's state in step with the server's frames,
+// following the client rule of docs/protocol.md §2. It is pure (no sockets,
+// no timers) so its integrity rules are unit-tested directly: a frame is
+// applied only if it continues the current position; an older one is a
+// duplicate and ignored; anything else is a gap (or another epoch) that
+// asks for a resync from the last good position, never a silent skip.
 
 import { applyDelta, cloneState, newRoomState, normalizeState } from "./state.js";
-import type { Frame, RoomState, Snapshot } from "./state.js";
+import type { Delta, RoomState } from "./state.js";
 
 /** FrameResult says what RoomStream.frame did with a frame. */
 export type FrameResult =
-  /** applied: the frame was the next seq and its delta is now in the state. */
+  /** applied: the frame continued the position and its delta is in the state. */
   | "applied"
-  /** duplicate: its seq was already applied; nothing changed. */
+  /** duplicate: its seqs were already applied; nothing changed. */
   | "duplicate"
-  /** gap: a seq is missing before it; the caller must resync from position(). */
+  /** gap: frames are missing before it; resubscribe from position(). */
   | "gap"
-  /** epoch: it belongs to another epoch than the state; the caller must resync. */
+  /** epoch: it belongs to another epoch than the state; resubscribe from position(). */
   | "epoch"
-  /** pending: a resync is in flight; frames wait for its answer. */
-  | "pending"
-  /** unsynced: no snapshot yet; the caller is waiting for one. */
-  | "unsynced";
+  /** waiting: a (re)subscribe is in flight; frames are ignored until its reply. */
+  | "waiting";
 
 /** Position is a point in a room's history: after frame seq of epoch. */
 export interface Position {
@@ -28,18 +27,35 @@ export interface Position {
   seq: number;
 }
 
+/** StreamFrame is the part of a frame that RoomStream reads. */
+export interface StreamFrame {
+  epoch: string;
+  seq: number;
+  from_seq?: number;
+  delta: Delta;
+}
+
+/** StreamSnapshot is the part of a snapshot that RoomStream reads. */
+export interface StreamSnapshot {
+  epoch: string;
+  seq: number;
+  state: RoomState;
+}
+
 /** RoomStream is one room's state plus the position it reflects. */
 export class RoomStream {
   readonly room: string;
   private st: RoomState = newRoomState();
   private pos: Position | null = null;
-  private resyncing = false;
+  private waiting = true;
   /** duplicates counts frames ignored because they were already applied. */
   duplicates = 0;
   /** gaps counts the gaps and epoch changes that caused a resync. */
   gaps = 0;
-  /** resets counts the snapshots that replaced the state (recovered: false). */
-  resets = 0;
+  /** snapshots counts the snapshots that replaced the state. */
+  snapshots = 0;
+  /** applied counts the frames applied. */
+  applied = 0;
 
   constructor(room: string) {
     this.room = room;
@@ -50,65 +66,64 @@ export class RoomStream {
     return this.st;
   }
 
-  /** position is the last frame applied, or null before the first snapshot. */
+  /** position is the last snapshot or frame applied, or null before the first snapshot. */
   position(): Position | null {
     return this.pos ? { ...this.pos } : null;
   }
 
-  /** synced reports whether the state reflects a known position. */
+  /** synced reports whether the state reflects a known position and no (re)subscribe is in flight. */
   get synced(): boolean {
-    return this.pos !== null && !this.resyncing;
+    return this.pos !== null && !this.waiting;
   }
 
   /**
-   * snapshot replaces the state with snap: the server's answer when it
-   * cannot replay what was missed (recovered: false) or to a first
-   * subscription. Whatever the state was, it is gone.
+   * subscribing marks that a subscribe (first, resume or resync) was sent:
+   * frames are ignored until subscribed(true) or a snapshot, because the
+   * server's reply restarts the room's stream from the position sent.
    */
-  snapshot(snap: Snapshot): void {
-    this.st = normalizeState(cloneState(normalizeState(snap.state)));
+  subscribing(): void {
+    this.waiting = true;
+  }
+
+  /**
+   * subscribed takes the server's reply. recovered=true: the missed frames
+   * follow, from the position that was sent. recovered=false: a snapshot
+   * follows; keep ignoring frames until it comes.
+   */
+  subscribed(recovered: boolean): void {
+    if (recovered && this.pos !== null) this.waiting = false;
+  }
+
+  /**
+   * snapshot replaces the state and the position, whatever they were: the
+   * answer to a subscribe that could not be resumed (recovered: false), or a
+   * reset the server sends at any time.
+   */
+  snapshot(snap: StreamSnapshot): void {
+    this.st = cloneState(normalizeState(snap.state));
     this.pos = { epoch: snap.epoch, seq: snap.seq };
-    this.resyncing = false;
-    this.resets++;
+    this.waiting = false;
+    this.snapshots++;
   }
 
-  /**
-   * resumed marks that the server accepted a resume from position() and
-   * will send the missed frames next (recovered: true).
-   */
-  resumed(): void {
-    this.resyncing = false;
-  }
-
-  /** frame applies f if it is the next one; see FrameResult. */
-  frame(f: Frame): FrameResult {
-    if (this.pos === null) return "unsynced";
-    if (f.epoch !== this.pos.epoch) {
-      if (this.resyncing) return "pending";
-      this.resyncing = true;
-      this.gaps++;
-      return "epoch";
+  /** frame applies f if it continues the position; see FrameResult. */
+  frame(f: StreamFrame): FrameResult {
+    if (this.pos === null || this.waiting) return "waiting";
+    const from = f.from_seq ?? f.seq;
+    const p = this.pos;
+    const fresh = p.epoch === "" && p.seq === 0;
+    if ((f.epoch === p.epoch && from === p.seq + 1) || (fresh && from === 1)) {
+      applyDelta(this.st, f.delta);
+      this.pos = { epoch: f.epoch, seq: f.seq };
+      this.applied++;
+      return "applied";
     }
-    if (f.seq <= this.pos.seq) {
+    if (f.epoch === p.epoch && f.seq <= p.seq) {
       this.duplicates++;
       return "duplicate";
     }
-    if (f.seq !== this.pos.seq + 1) {
-      if (this.resyncing) return "pending";
-      this.resyncing = true;
-      this.gaps++;
-      return "gap";
-    }
-    // The next seq is always safe to apply, even while a resync is in
-    // flight: the resync resumes from a position, and frames already
-    // applied will come back as duplicates.
-    applyDelta(this.st, f.delta);
-    this.pos.seq = f.seq;
-    return "applied";
-  }
-
-  /** resyncFailed lets the next gap trigger a new resync (e.g. the socket dropped mid-resync). */
-  resyncFailed(): void {
-    this.resyncing = false;
+    this.waiting = true;
+    this.gaps++;
+    return f.epoch === p.epoch || fresh ? "gap" : "epoch";
   }
 }

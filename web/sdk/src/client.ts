@@ -1,0 +1,746 @@
+// OvationClient owns one WebSocket to GET /v1/stream and everything that
+// must survive its loss: the rooms (state and resume position), and the
+// events published but not yet acknowledged (the offline queue).
+//
+// Integrity rules, in one place:
+//   * a room's frames are applied in seq order with no gap and no repeat
+//     (RoomStream); a gap or an epoch change resubscribes from the last good
+//     position and the server answers with the missed frames or a snapshot;
+//   * a published event keeps its id across every retry, so the processors'
+//     dedup counts it once; it leaves the queue only when acked or refused;
+//   * reconnects back off exponentially with jitter and resume every room.
+
+import { Backoff } from "./backoff.js";
+import type { BackoffOptions } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { ClosedError, PublishError, QueueFullError } from "./errors.js";
+import { checkRoom, validateBody } from "./events.js";
+import type { PublishInput } from "./events.js";
+import { CLOSE, decodeServer, encodeClient, RETRYABLE_CODES } from "./protocol.js";
+import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protocol.js";
+import { RoomStream } from "./room.js";
+import type { FrameResult, Position } from "./room.js";
+import type { RoomState } from "./state.js";
+
+/** WebSocketLike is the part of the browser WebSocket the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+/** WebSocketFactory opens a socket; the default is the global WebSocket. */
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+/** ClientOptions configure an OvationClient; every field but url has a default. */
+export interface ClientOptions {
+  /** url of the stream endpoint, e.g. "wss://example.org/v1/stream". */
+  url: string;
+  /** token is a JWT, or a function returning a fresh one at each connect. */
+  token?: string | (() => string | Promise<string>);
+  /** user names the viewer when the server runs with auth off (dev mode). */
+  user?: string;
+  /** webSocket opens sockets (tests, Node); default: globalThis.WebSocket. */
+  webSocket?: WebSocketFactory;
+  /** backoff shapes reconnect delays; default 250 ms doubling to 10 s. */
+  backoff?: BackoffOptions;
+  /** maxQueuedEvents bounds the unacknowledged events; default 1000. */
+  maxQueuedEvents?: number;
+  /** maxQueuedBytes bounds their encoded size; default 512 KiB. */
+  maxQueuedBytes?: number;
+  /** ackTimeoutMs is how long to wait for an ack before sending again (same id); default 10 s. */
+  ackTimeoutMs?: number;
+  /** pingIntervalMs is how often to ping an idle connection; default 15 s. */
+  pingIntervalMs?: number;
+  /** idleTimeoutMs closes a connection that said nothing for this long; default 40 s. */
+  idleTimeoutMs?: number;
+  /** resyncTimeoutMs resubscribes again if a resync got no answer; default 5 s. */
+  resyncTimeoutMs?: number;
+  /** maxSendRate bounds messages per second to the server (its inbound limit is 50/s); default 40. */
+  maxSendRate?: number;
+  /**
+   * publishURL is the HTTP publish endpoint used when the pusher has no
+   * publish path (error publish_unavailable); "{room}" is replaced. Default:
+   * derived from url, i.e. http(s)://host/v1/rooms/{room}/events.
+   */
+  publishURL?: string;
+  /** fetch is used for HTTP publishing (tests); default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** random is the jitter source (tests); default Math.random. */
+  random?: () => number;
+}
+
+/** Status is the connection's state. */
+export type Status = "connecting" | "open" | "reconnecting" | "closed";
+
+/** PublishAck is what publish resolves with. */
+export interface PublishAck {
+  id: string;
+  room: string;
+  /** attempts is how many times the event was sent before its ack. */
+  attempts: number;
+}
+
+/** ClientEvents are what an OvationClient emits. */
+export type ClientEvents = {
+  status: [status: Status];
+  /** error: a server error not tied to one publish, or a socket problem. */
+  error: [err: Error];
+  /** queue: the number of unacknowledged events changed. */
+  queue: [pending: number];
+  /** welcome: the server's first message on each connection. */
+  welcome: [welcome: ServerWelcome];
+  [k: string]: unknown[];
+};
+
+/** RoomChange says why a room's state changed. */
+export type RoomChange =
+  | { kind: "snapshot"; recovered: boolean }
+  | { kind: "frame"; frame: ServerFrame };
+
+/** RoomEvents are what a Room emits. */
+export type RoomEvents = {
+  /** state: the state changed (a snapshot or an applied frame). */
+  state: [state: RoomState, change: RoomChange];
+  /** resync: a gap or an epoch change was seen; the room resubscribes from its position. */
+  resync: [reason: "gap" | "epoch", at: Position | null];
+  /** error: the server refused the subscription. */
+  error: [err: PublishError];
+  [k: string]: unknown[];
+};
+
+/** Room is one subscribed room: its live state and a way to publish into it. */
+export class Room extends Emitter<RoomEvents> {
+  readonly name: string;
+  /** stream holds the state and the integrity counters (duplicates, gaps, resets). */
+  readonly stream: RoomStream;
+  private readonly client: OvationClient;
+
+  constructor(client: OvationClient, name: string) {
+    super();
+    this.client = client;
+    this.name = name;
+    this.stream = new RoomStream(name);
+  }
+
+  /** state is the current room state; treat it as read-only. */
+  get state(): RoomState {
+    return this.stream.state;
+  }
+
+  /** position is the last applied (epoch, seq), or null before the first snapshot. */
+  get position(): Position | null {
+    return this.stream.position();
+  }
+
+  /** publish sends an event into this room; see OvationClient.publish. */
+  publish(input: PublishInput): Promise<PublishAck> {
+    return this.client.publish(this.name, input);
+  }
+
+  /** unsubscribe stops the room's updates. */
+  unsubscribe(): void {
+    this.client.unsubscribe(this.name);
+  }
+
+  /** @internal */
+  _emit<K extends keyof RoomEvents>(event: K, ...args: RoomEvents[K]): void {
+    this.emit(event, ...args);
+  }
+}
+
+interface Outgoing {
+  id: string;
+  room: string;
+  event: PublishInput & { id: string };
+  wire: string;
+  bytes: number;
+  attempts: number;
+  /** sentOn is the connection generation it was last sent on; 0 when it must be sent again. */
+  sentOn: number;
+  /** inFlight is true while an HTTP publish of it is running. */
+  inFlight: boolean;
+  timer: ReturnType<typeof setTimeout> | null;
+  resolve: (a: PublishAck) => void;
+  reject: (e: Error) => void;
+}
+
+const OPEN = 1;
+
+/** newEventId returns a random idempotency key valid under schemas.CheckID. */
+export function newEventId(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === "function") c.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+type Opts = Required<Omit<ClientOptions, "token" | "user" | "backoff" | "webSocket" | "publishURL" | "fetch">> &
+  Pick<ClientOptions, "token" | "user" | "publishURL" | "fetch">;
+
+/**
+ * OvationClient is one connection to an Ovation pusher. Create it, call
+ * room(name) for each room to watch, and publish; it connects at once and
+ * keeps reconnecting until close().
+ *
+ * Everything runs on the caller's event loop: no locks, and every timer is
+ * owned here and cleared by close().
+ */
+export class OvationClient extends Emitter<ClientEvents> {
+  private readonly opts: Opts;
+  private readonly factory: WebSocketFactory;
+  private readonly backoff: Backoff;
+  private readonly rooms = new Map<string, Room>();
+  /** pendingSub maps a room to the id of its latest subscribe; older replies are stale. */
+  private readonly pendingSub = new Map<string, string>();
+  private readonly outbox = new Map<string, Outgoing>();
+  private queuedBytes = 0;
+  private ws: WebSocketLike | null = null;
+  private generation = 0;
+  private reqSeq = 0;
+  private st: Status = "connecting";
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly roomTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  // Send pacing: a token bucket refilled at maxSendRate, so a reconnect
+  // that resends a long queue does not trip the server's inbound limit.
+  private tokens: number;
+  private tokensAt = Date.now();
+  private readonly sendQueue: string[] = [];
+  private pacer: ReturnType<typeof setTimeout> | null = null;
+  private lastHeard = 0;
+  private closed = false;
+  private viaHTTP = false;
+  private fatal: string | null = null;
+  private readonly onOnline = (): void => this.reconnectNow();
+  private readonly onOffline = (): void => this.dropSocket("browser went offline");
+  /** connects counts successful connections (the first one included). */
+  connects = 0;
+  /** welcome is the server's last welcome message. */
+  welcome: ServerWelcome | null = null;
+
+  constructor(options: ClientOptions) {
+    super();
+    this.opts = {
+      url: options.url,
+      token: options.token,
+      user: options.user,
+      maxQueuedEvents: options.maxQueuedEvents ?? 1000,
+      maxQueuedBytes: options.maxQueuedBytes ?? 512 << 10,
+      ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+      pingIntervalMs: options.pingIntervalMs ?? 15_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 40_000,
+      resyncTimeoutMs: options.resyncTimeoutMs ?? 5_000,
+      maxSendRate: options.maxSendRate ?? 40,
+      publishURL: options.publishURL,
+      fetch: options.fetch,
+      random: options.random ?? Math.random,
+    };
+    this.tokens = this.opts.maxSendRate;
+    this.factory = options.webSocket ?? ((url) => new (globalThis as unknown as { WebSocket: new (u: string) => WebSocketLike }).WebSocket(url));
+    this.backoff = new Backoff(options.backoff, this.opts.random);
+    const g = globalThis as { addEventListener?: (t: string, fn: () => void) => void };
+    if (typeof g.addEventListener === "function") {
+      g.addEventListener("online", this.onOnline);
+      g.addEventListener("offline", this.onOffline);
+    }
+    void this.connect();
+  }
+
+  /** status is the connection's state. */
+  get status(): Status {
+    return this.st;
+  }
+
+  /** pending is the number of published events not yet acknowledged. */
+  get pending(): number {
+    return this.outbox.size;
+  }
+
+  /** room subscribes to name (once) and returns its handle. */
+  room(name: string): Room {
+    checkRoom(name);
+    let r = this.rooms.get(name);
+    if (!r) {
+      r = new Room(this, name);
+      this.rooms.set(name, r);
+      this.subscribe(r);
+    }
+    return r;
+  }
+
+  /** unsubscribe stops a room and forgets its state. */
+  unsubscribe(name: string): void {
+    if (this.rooms.delete(name)) {
+      this.clearRoomTimer(name);
+      this.pendingSub.delete(name);
+      this.send({ op: "unsubscribe", room: name });
+    }
+  }
+
+  /**
+   * publish sends an event into room and resolves once the server says
+   * Kafka has it. The event keeps one id (input.id, or a new one) through
+   * every resend: after a dropped socket, an ack timeout or a retryable
+   * refusal it is sent again and still counted once. While offline it
+   * waits in a bounded queue; a full queue rejects with QueueFullError, a
+   * final refusal with PublishError, a local validation failure with
+   * EventValidationError.
+   */
+  publish(room: string, input: PublishInput): Promise<PublishAck> {
+    try {
+      checkRoom(room);
+      validateBody(input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.closed) return Promise.reject(new ClosedError());
+    const id = input.id ?? newEventId();
+    const existing = this.outbox.get(id);
+    if (existing) {
+      // The same id again is the app retrying: wait for the first one.
+      return new Promise((resolve, reject) => {
+        const { resolve: r0, reject: j0 } = existing;
+        existing.resolve = (a) => (r0(a), resolve(a));
+        existing.reject = (e) => (j0(e), reject(e));
+      });
+    }
+    const event = { ...input, id } as PublishInput & { id: string };
+    const wire = encodeClient({ op: "publish", id, room, event });
+    const bytes = new TextEncoder().encode(wire).length;
+    if (this.outbox.size >= this.opts.maxQueuedEvents || this.queuedBytes + bytes > this.opts.maxQueuedBytes) {
+      return Promise.reject(new QueueFullError(this.outbox.size, this.queuedBytes));
+    }
+    return new Promise<PublishAck>((resolve, reject) => {
+      const o: Outgoing = { id, room, event, wire, bytes, attempts: 0, sentOn: 0, inFlight: false, timer: null, resolve, reject };
+      this.outbox.set(id, o);
+      this.queuedBytes += bytes;
+      this.emit("queue", this.outbox.size);
+      this.transmit(o);
+    });
+  }
+
+  /** close stops reconnecting, closes the socket and rejects what is still queued. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const g = globalThis as { removeEventListener?: (t: string, fn: () => void) => void };
+    if (typeof g.removeEventListener === "function") {
+      g.removeEventListener("online", this.onOnline);
+      g.removeEventListener("offline", this.onOffline);
+    }
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pacer) clearTimeout(this.pacer);
+    this.sendQueue.length = 0;
+    this.stopPing();
+    for (const name of [...this.roomTimers.keys()]) this.clearRoomTimer(name);
+    for (const o of this.outbox.values()) {
+      if (o.timer) clearTimeout(o.timer);
+      o.reject(new ClosedError());
+    }
+    this.outbox.clear();
+    this.queuedBytes = 0;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+      ws.close(CLOSE.normal, "client closed");
+    }
+    this.setStatus("closed");
+  }
+
+  /**
+   * reconnectNow skips any pending backoff and connects at once (the
+   * browser came back online, or the app knows better).
+   */
+  reconnectNow(): void {
+    if (this.closed || this.fatal || this.ws) return;
+    if (this.reconnectTimer) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+    }
+    this.backoff.reset();
+    void this.connect();
+  }
+
+  /**
+   * dropSocket closes the current socket as if the network had dropped it
+   * (the browser went offline, or a test wants a reconnect); the client
+   * reconnects with backoff and resumes every room.
+   */
+  dropSocket(reason = "dropped by the client"): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.generation++; // ignore anything the old socket still says
+    ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+    try {
+      ws.close(CLOSE.normal, reason);
+    } catch {
+      // already closing
+    }
+    this.onSocketGone(CLOSE.abnormal, reason);
+  }
+
+  private setStatus(s: Status): void {
+    if (this.st !== s) {
+      this.st = s;
+      this.emit("status", s);
+    }
+  }
+
+  private async token(): Promise<string | undefined> {
+    return typeof this.opts.token === "function" ? await this.opts.token() : this.opts.token;
+  }
+
+  private baseHref(): string | undefined {
+    return (globalThis as { location?: { href: string } }).location?.href;
+  }
+
+  private async connect(): Promise<void> {
+    this.reconnectTimer = null;
+    if (this.closed || this.ws) return;
+    this.setStatus(this.connects === 0 ? "connecting" : "reconnecting");
+    let ws: WebSocketLike;
+    try {
+      const u = new URL(this.opts.url, this.baseHref());
+      const t = await this.token();
+      if (t) u.searchParams.set("token", t);
+      if (this.opts.user) u.searchParams.set("user", this.opts.user);
+      if (this.closed || this.ws) return;
+      ws = this.factory(u.toString());
+    } catch (err) {
+      this.emit("error", err as Error);
+      this.scheduleReconnect();
+      return;
+    }
+    const gen = ++this.generation;
+    this.ws = ws;
+    ws.onopen = () => {
+      if (gen !== this.generation) return;
+      this.connects++;
+      this.lastHeard = Date.now();
+      this.setStatus("open");
+      this.startPing();
+      // Resume every room from its last good position, then resend every
+      // unacknowledged event in the order it was published.
+      for (const r of this.rooms.values()) this.subscribe(r);
+      for (const o of this.outbox.values()) this.transmit(o);
+    };
+    ws.onmessage = (ev) => {
+      if (gen !== this.generation) return;
+      this.lastHeard = Date.now();
+      let m: ServerMsg | null;
+      try {
+        m = decodeServer(String(ev.data));
+      } catch (err) {
+        this.emit("error", new Error(`undecodable message from the server: ${(err as Error).message}`));
+        return;
+      }
+      if (m) this.handle(m);
+    };
+    ws.onerror = () => {
+      // onclose follows and does the work.
+    };
+    ws.onclose = (ev) => {
+      if (gen !== this.generation) return;
+      this.onSocketGone(ev.code, ev.reason);
+    };
+  }
+
+  private onSocketGone(code: number, reason: string): void {
+    this.ws = null;
+    this.stopPing();
+    this.sendQueue.length = 0;
+    for (const o of this.outbox.values()) {
+      if (!this.viaHTTP) {
+        if (o.timer) clearTimeout(o.timer);
+        o.timer = null;
+      }
+      o.sentOn = 0;
+    }
+    if (this.closed) return;
+    let delay: number | null = null;
+    switch (code) {
+      case CLOSE.unauthorized:
+      case CLOSE.forbiddenOrigin:
+        // Retrying with the same credentials cannot work. A token function
+        // may return a fresh token, so only a static one is fatal.
+        if (code === CLOSE.forbiddenOrigin || typeof this.opts.token !== "function") {
+          this.fatal = `stream closed (${code}: ${reason})`;
+          this.emit("error", new Error(this.fatal));
+          this.setStatus("closed");
+          return;
+        }
+        break;
+      case CLOSE.reconnect:
+      case CLOSE.tooSlow:
+        // The server asks for an immediate reconnect; a little jitter
+        // spreads a draining pusher's clients.
+        delay = Math.round(this.opts.random() * 500);
+        break;
+      case CLOSE.rateLimited:
+        delay = Math.max(1000, this.backoff.next());
+        break;
+    }
+    if (code !== CLOSE.normal && code !== CLOSE.reconnect) {
+      this.emit("error", new Error(`stream closed (${code}${reason ? ": " + reason : ""}); reconnecting`));
+    }
+    this.setStatus("reconnecting");
+    this.scheduleReconnect(delay);
+  }
+
+  private scheduleReconnect(delay: number | null = null): void {
+    if (this.closed || this.fatal || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => void this.connect(), delay ?? this.backoff.next());
+  }
+
+  private startPing(): void {
+    this.stopPing();
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > this.opts.idleTimeoutMs) {
+        this.dropSocket("no message from the server within the idle timeout");
+        return;
+      }
+      this.send({ op: "ping" });
+    }, this.opts.pingIntervalMs);
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  private send(m: ClientMsg | string): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return false;
+    this.sendQueue.push(typeof m === "string" ? m : encodeClient(m));
+    this.flush();
+    return true;
+  }
+
+  private flush(): void {
+    if (this.pacer) return;
+    const now = Date.now();
+    this.tokens = Math.min(this.opts.maxSendRate * 2, this.tokens + ((now - this.tokensAt) / 1000) * this.opts.maxSendRate);
+    this.tokensAt = now;
+    while (this.sendQueue.length > 0 && this.tokens >= 1) {
+      const ws = this.ws;
+      if (!ws || ws.readyState !== OPEN) {
+        this.sendQueue.length = 0;
+        return;
+      }
+      try {
+        ws.send(this.sendQueue.shift()!);
+      } catch {
+        // The socket is closing; onclose resends what matters.
+      }
+      this.tokens--;
+    }
+    if (this.sendQueue.length > 0) {
+      this.pacer = setTimeout(() => {
+        this.pacer = null;
+        this.flush();
+      }, Math.ceil(1000 / this.opts.maxSendRate));
+    }
+  }
+
+  private subscribe(r: Room): void {
+    if (!this.ws || this.ws.readyState !== OPEN) return;
+    const id = `s${++this.reqSeq}`;
+    this.pendingSub.set(r.name, id);
+    r.stream.subscribing();
+    const pos = r.stream.position();
+    this.send(pos ? { op: "subscribe", id, room: r.name, epoch: pos.epoch, seq: pos.seq } : { op: "subscribe", id, room: r.name });
+    // A reply that never comes (lost with the socket, or a server bug)
+    // must not leave the room frozen.
+    this.clearRoomTimer(r.name);
+    this.roomTimers.set(r.name, setTimeout(() => {
+      this.roomTimers.delete(r.name);
+      if (this.rooms.get(r.name) === r && !r.stream.synced) this.subscribe(r);
+    }, this.opts.resyncTimeoutMs));
+  }
+
+  private transmit(o: Outgoing): void {
+    if (this.viaHTTP) {
+      void this.transmitHTTP(o);
+      return;
+    }
+    if (o.sentOn === this.generation && o.timer) return;
+    if (!this.ws || this.ws.readyState !== OPEN) return;
+    // Bookkeeping first: the ack may arrive before send() returns.
+    o.attempts++;
+    o.sentOn = this.generation;
+    if (o.timer) clearTimeout(o.timer);
+    o.timer = setTimeout(() => {
+      o.timer = null;
+      o.sentOn = 0;
+      if (this.outbox.get(o.id) === o) this.transmit(o);
+    }, this.opts.ackTimeoutMs);
+    this.send(o.wire);
+  }
+
+  private publishURL(room: string): string {
+    if (this.opts.publishURL) return this.opts.publishURL.replace("{room}", encodeURIComponent(room));
+    const u = new URL(this.opts.url, this.baseHref());
+    u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+    u.pathname = `/v1/rooms/${encodeURIComponent(room)}/events`;
+    u.search = "";
+    if (this.opts.user) u.searchParams.set("user", this.opts.user);
+    return u.toString();
+  }
+
+  // transmitHTTP publishes o over POST /v1/rooms/{room}/events, for
+  // pushers without a publish path; same id, same retry rules.
+  private async transmitHTTP(o: Outgoing): Promise<void> {
+    if (o.inFlight || o.timer) return;
+    const f = this.opts.fetch ?? globalThis.fetch;
+    o.inFlight = true;
+    o.attempts++;
+    let retryIn: number | null = null;
+    try {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      const t = await this.token();
+      if (t) headers.authorization = `Bearer ${t}`;
+      const res = await f(this.publishURL(o.room), { method: "POST", headers, body: JSON.stringify(o.event) });
+      const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; field?: string; retry_after?: number }; results?: { error?: { code: string; message: string; field?: string; retry_after?: number } }[] };
+      const e = body.error ?? body.results?.[0]?.error;
+      if (res.ok && !e) {
+        this.settle(o.id)?.resolve({ id: o.id, room: o.room, attempts: o.attempts });
+      } else if (e && !RETRYABLE_CODES.has(e.code) && res.status < 500) {
+        this.settle(o.id)?.reject(new PublishError(e.code, e.message, e.field, e.retry_after));
+      } else {
+        retryIn = e?.retry_after ? e.retry_after * 1000 : this.backoff.next();
+      }
+    } catch {
+      retryIn = this.backoff.next();
+    } finally {
+      o.inFlight = false;
+    }
+    if (retryIn !== null && this.outbox.get(o.id) === o && !this.closed) {
+      o.timer = setTimeout(() => {
+        o.timer = null;
+        void this.transmitHTTP(o);
+      }, retryIn);
+    }
+  }
+
+  private settle(id: string): Outgoing | undefined {
+    const o = this.outbox.get(id);
+    if (!o) return undefined;
+    if (o.timer) clearTimeout(o.timer);
+    this.outbox.delete(id);
+    this.queuedBytes -= o.bytes;
+    this.emit("queue", this.outbox.size);
+    return o;
+  }
+
+  private handle(m: ServerMsg): void {
+    switch (m.type) {
+      case "welcome":
+        // Only a healthy, authorized connection gets this far, so the next
+        // drop starts the backoff from its beginning.
+        this.backoff.reset();
+        this.welcome = m;
+        this.emit("welcome", m);
+        return;
+      case "subscribed": {
+        const r = this.rooms.get(m.room);
+        if (!r || (m.id !== undefined && this.pendingSub.get(m.room) !== m.id)) return;
+        this.pendingSub.delete(m.room);
+        r.stream.subscribed(m.recovered);
+        if (r.stream.synced) this.clearRoomTimer(r.name);
+        return;
+      }
+      case "snapshot": {
+        const r = this.rooms.get(m.room);
+        if (!r) return;
+        this.clearRoomTimer(r.name);
+        r.stream.snapshot(m);
+        r._emit("state", r.state, { kind: "snapshot", recovered: false });
+        return;
+      }
+      case "frame": {
+        const r = this.rooms.get(m.room);
+        if (!r) return;
+        const res: FrameResult = r.stream.frame(m);
+        if (res === "applied") {
+          r._emit("state", r.state, { kind: "frame", frame: m });
+        } else if (res === "gap" || res === "epoch") {
+          r._emit("resync", res, r.stream.position());
+          this.subscribe(r);
+        }
+        return;
+      }
+      case "ack": {
+        const o = this.settle(m.event_id ?? m.id ?? "");
+        o?.resolve({ id: o.id, room: o.room, attempts: o.attempts });
+        return;
+      }
+      case "error":
+        this.handleError(m);
+        return;
+      case "unsubscribed":
+      case "pong":
+        return;
+    }
+  }
+
+  private handleError(m: Extract<ServerMsg, { type: "error" }>): void {
+    const err = new PublishError(m.code, m.message, m.field, m.retry_after);
+    const o = m.id !== undefined ? this.outbox.get(m.id) : undefined;
+    if (o) {
+      if (m.code === "publish_unavailable") {
+        // This pusher cannot publish: switch to HTTP for good.
+        this.viaHTTP = true;
+        for (const x of this.outbox.values()) {
+          if (x.timer) clearTimeout(x.timer);
+          x.timer = null;
+          void this.transmitHTTP(x);
+        }
+        return;
+      }
+      if (RETRYABLE_CODES.has(m.code)) {
+        // Not refused for good: send again (same id) after the hint.
+        if (o.timer) clearTimeout(o.timer);
+        const wait = m.retry_after ? m.retry_after * 1000 : 500 + this.opts.random() * 1000;
+        o.timer = setTimeout(() => {
+          o.timer = null;
+          o.sentOn = 0;
+          if (this.outbox.get(o.id) === o) this.transmit(o);
+        }, wait);
+        return;
+      }
+      this.settle(o.id)!.reject(err);
+      return;
+    }
+    const r = m.room !== undefined ? this.rooms.get(m.room) : undefined;
+    if (r && m.id !== undefined && this.pendingSub.get(r.name) === m.id) {
+      this.pendingSub.delete(r.name);
+      if (m.code === "unavailable") {
+        // The room's state is not readable yet: ask again later.
+        this.clearRoomTimer(r.name);
+        this.roomTimers.set(r.name, setTimeout(() => {
+          this.roomTimers.delete(r.name);
+          if (this.rooms.get(r.name) === r) this.subscribe(r);
+        }, (m.retry_after ?? 1) * 1000));
+        return;
+      }
+      this.clearRoomTimer(r.name);
+      r._emit("error", err);
+      return;
+    }
+    this.emit("error", err);
+  }
+
+  private clearRoomTimer(name: string): void {
+    const t = this.roomTimers.get(name);
+    if (t) clearTimeout(t);
+    this.roomTimers.delete(name);
+  }
+}

@@ -1,0 +1,15 @@
+// @ovation/sdk: the browser SDK of Ovation. See README.md in this folder.
+
+export { OvationClient, Room, newEventId } from "./client.js";
+export type { ClientOptions, ClientEvents, PublishAck, RoomChange, RoomEvents, Status, WebSocketFactory, WebSocketLike } from "./client.js";
+export { RoomStream } from "./room.js";
+export type { FrameResult, Position } from "./room.js";
+export { applyDelta, cloneState, newRoomState, normalizeState, CHAT_HISTORY, LEADERBOARD_SIZE } from "./state.js";
+export type { ChatLine, Delta, Frame, LeaderEntry, Poll, PollDelta, Question, QuestionDelta, Quiz, QuizDelta, RoomState, Snapshot, Totals } from "./state.js";
+export { EVENT_TYPES, EventValidationError, LIMITS, SCHEMA_VERSION, checkID, checkRoom, parseEvent, validateBody } from "./events.js";
+export type { Event, EventDataMap, EventType, PublishInput, Rule } from "./events.js";
+export { ClosedError, PublishError, QueueFullError } from "./errors.js";
+export { Backoff } from "./backoff.js";
+export type { BackoffOptions } from "./backoff.js";
+export { decodeServer, encodeClient } from "./protocol.js";
+export type { ClientMsg, ServerMsg } from "./protocol.js";

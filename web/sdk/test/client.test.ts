@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { OvationClient } from "../src/client.js";
+import { QueueFullError } from "../src/errors.js";
+import { Backoff } from "../src/backoff.js";
+import { newRoomState } from "../src/state.js";
+import { FakeServer } from "./fakeserver.js";
+
+const clients: OvationClient[] = [];
+function connect(server: FakeServer, extra: Partial<ConstructorParameters<typeof OvationClient>[0]> = {}): OvationClient {
+  const c = new OvationClient({ url: "ws://test/v1/stream", user: "u", webSocket: server.factory, backoff: { initialMs: 5, maxMs: 20 }, ...extra });
+  clients.push(c);
+  return c;
+}
+afterEach(() => {
+  while (clients.length) clients.pop()!.close();
+});
+
+const open = (c: OvationClient) => vi.waitFor(() => expect(c.status).toBe("open"));
+
+describe("OvationClient", () => {
+  it("counts a publish once when its socket dropped before the ack", async () => {
+    const server = new FakeServer();
+    const c = connect(server);
+    const room = c.room("r");
+    await open(c);
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    // The server takes the event into Kafka but the ack is lost with the socket.
+    server.ackPublishes = false;
+    const p = room.publish({ type: "reaction", data: { emoji: "👏" } });
+    await vi.waitFor(() => expect(server.publishes).toBe(1));
+    expect(c.pending).toBe(1);
+    server.ackPublishes = true;
+    server.last.drop();
+    const ack = await p;
+    expect(ack.attempts).toBe(2);
+    expect(server.publishes).toBe(2);
+    const ids = server.sockets.flatMap((s) => s.sent).filter((m) => m.op === "publish").map((m) => (m.event as { id: string }).id);
+    expect(new Set(ids).size).toBe(1);
+    await vi.waitFor(() => expect(room.state.reactions["👏"]).toBe(1));
+    expect(room.state.totals.reactions).toBe(1);
+    expect(c.pending).toBe(0);
+    expect(c.connects).toBe(2);
+  });
+
+  it("queues while offline, keeps order, and delivers each event once", async () => {
+    const server = new FakeServer();
+    server.accept = false;
+    const c = connect(server, { maxQueuedEvents: 3 });
+    const room = c.room("r");
+    const ps = ["one", "two", "three"].map((text) => room.publish({ type: "chat.message", data: { text } }));
+    await expect(room.publish({ type: "chat.message", data: { text: "four" } })).rejects.toBeInstanceOf(QueueFullError);
+    expect(c.pending).toBe(3);
+    await vi.waitFor(() => expect(server.sockets.length).toBeGreaterThanOrEqual(2));
+    server.accept = true;
+    await Promise.all(ps);
+    await vi.waitFor(() => expect(room.state.chat.map((l) => l.text)).toEqual(["one", "two", "three"]));
+    expect(server.publishes).toBe(3);
+  });
+
+  it("ignores duplicate frames and resyncs on a gap from the last good position", async () => {
+    const server = new FakeServer();
+    const c = connect(server);
+    const room = c.room("r");
+    const resyncs: unknown[] = [];
+    room.on("resync", (reason, at) => resyncs.push([reason, at]));
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    server.emit("r", { reactions: { a: 1 } });
+    // Duplicate delivery of seq 1.
+    server.last.deliver({ type: "frame", room: "r", epoch: "e1", seq: 1, ts: 1, delta: { reactions: { a: 1 } } });
+    expect(room.state.reactions).toEqual({ a: 1 });
+    expect(room.stream.duplicates).toBe(1);
+    server.dropFrames.add(2);
+    server.emit("r", { reactions: { a: 10 } }); // lost in transit
+    server.emit("r", { reactions: { a: 100 } }); // seq 3: a gap
+    expect(resyncs).toEqual([["gap", { epoch: "e1", seq: 1 }]]);
+    const subs = server.last.sent.filter((m) => m.op === "subscribe");
+    expect(subs.at(-1)).toMatchObject({ room: "r", epoch: "e1", seq: 1 });
+    await vi.waitFor(() => expect(room.state.reactions).toEqual({ a: 111 }));
+    expect(room.position).toEqual({ epoch: "e1", seq: 3 });
+    expect(room.stream.gaps).toBe(1);
+  });
+
+  it("resumes after a reconnect with the missed frames only", async () => {
+    const server = new FakeServer();
+    const c = connect(server);
+    const room = c.room("r");
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    server.emit("r", { reactions: { a: 1 } });
+    server.accept = false;
+    server.last.drop();
+    await vi.waitFor(() => expect(c.status).toBe("reconnecting"));
+    server.emit("r", { reactions: { a: 2 } });
+    server.emit("r", { reactions: { a: 4 } });
+    server.accept = true;
+    await vi.waitFor(() => expect(room.state.reactions).toEqual({ a: 7 }));
+    const sub = server.last.sent.find((m) => m.op === "subscribe");
+    expect(sub).toMatchObject({ epoch: "e1", seq: 1 });
+    expect(room.stream.snapshots).toBe(1); // only the first subscribe's
+  });
+
+  it("replaces the state when the server answers recovered:false", async () => {
+    const server = new FakeServer();
+    const c = connect(server);
+    const room = c.room("r");
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    server.emit("r", { reactions: { a: 5 }, chat: [{ id: "m1", user: "u", text: "old", ts: 1 }] });
+    await vi.waitFor(() => expect(room.state.reactions).toEqual({ a: 5 }));
+    const rebuilt = { ...newRoomState(), reactions: { b: 2 } };
+    server.resetEpoch("r", "e2", rebuilt);
+    server.last.drop();
+    await vi.waitFor(() => expect(room.position).toEqual({ epoch: "e2", seq: 0 }));
+    expect(room.state.reactions).toEqual({ b: 2 });
+    expect(room.state.chat).toEqual([]);
+    expect(room.stream.snapshots).toBe(2);
+  });
+});
+
+describe("Backoff", () => {
+  it("grows exponentially to its cap with jitter in [cap/2, cap]", () => {
+    const lo = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0);
+    expect([1, 2, 3, 4, 5, 6].map(() => lo.next())).toEqual([50, 100, 200, 400, 500, 500]);
+    const hi = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 1);
+    expect([1, 2, 3, 4, 5].map(() => hi.next())).toEqual([100, 200, 400, 800, 1000]);
+    hi.reset();
+    expect(hi.next()).toBe(100);
+  });
+});
