@@ -8,6 +8,7 @@ package schemas
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
@@ -227,10 +228,18 @@ func newPayload(t Type) Payload {
 const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
 
 // decodeStrict decodes exactly one JSON value into v, rejecting unknown
-// fields, trailing data and invalid UTF-8. The error names the field path.
+// fields, trailing data, invalid UTF-8 and escaped lone surrogates (which
+// the decoder would silently turn into U+FFFD). The error names the field
+// path.
 func decodeStrict(b []byte, v any, path string) error {
 	if !utf8.Valid(b) {
-		return &ValidationError{Field: path, Rule: RuleUTF8, Detail: "input is not valid UTF-8"}
+		off := invalidUTF8At(b)
+		return &ValidationError{Field: joinPath(path, jsonPathAt(b, off)), Rule: RuleUTF8, Detail: fmt.Sprintf("invalid UTF-8 at byte %d", off)}
+	}
+	if string(bytes.TrimSpace(b)) == "null" {
+		// The decoder leaves v untouched for null, which would then read as
+		// "every field missing".
+		return &ValidationError{Field: path, Rule: RuleType, Detail: "expected an object, got null"}
 	}
 	rest, err := json.Parse(b, v, parseFlags)
 	if err != nil {
@@ -239,7 +248,151 @@ func decodeStrict(b []byte, v any, path string) error {
 	if len(bytes.TrimSpace(rest)) != 0 {
 		return &ValidationError{Field: path, Rule: RuleJSON, Detail: "trailing data after the JSON value"}
 	}
+	if off := loneSurrogateAt(b); off >= 0 {
+		return &ValidationError{Field: joinPath(path, jsonPathAt(b, off)), Rule: RuleUTF8, Detail: fmt.Sprintf("escaped lone surrogate at byte %d", off)}
+	}
 	return nil
+}
+
+func joinPath(path, f string) string {
+	switch {
+	case path == "":
+		return f
+	case f == "" || f[0] == '[':
+		return path + f
+	}
+	return path + "." + f
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// loneSurrogateAt returns the offset of the first \uD800-\uDFFF escape in b
+// that is not half of a surrogate pair, or -1. Backslashes only occur inside
+// strings of valid JSON, so no string tracking is needed.
+func loneSurrogateAt(b []byte) int {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range b[i+2 : i+6] {
+			switch {
+			case c >= '0' && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case c >= 'a' && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // skip the escaped character, which may be a backslash
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := hex4(i + 6); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 11
+				continue
+			}
+			return i
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return i
+		}
+		i += 5
+	}
+	return -1
+}
+
+// jsonPathAt names, in ValidationError.Field form ("data.options[2]"), the
+// value or key that contains byte off of the JSON text b. It only follows
+// the structure, so it also works on text the decoder would reject; it is
+// used to name the field of an encoding error, which the decoder cannot.
+func jsonPathAt(b []byte, off int) string {
+	type level struct {
+		obj bool
+		key string
+		idx int
+	}
+	var stack []level
+	expectKey := false
+	path := func() string {
+		var sb strings.Builder
+		for _, l := range stack {
+			if l.obj {
+				if l.key == "" {
+					break
+				}
+				if sb.Len() > 0 {
+					sb.WriteByte('.')
+				}
+				sb.WriteString(l.key)
+			} else {
+				fmt.Fprintf(&sb, "[%d]", l.idx)
+			}
+		}
+		return sb.String()
+	}
+	for i := 0; i < len(b) && i <= off; i++ {
+		switch b[i] {
+		case '"':
+			j := i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			isKey := expectKey && len(stack) > 0 && stack[len(stack)-1].obj
+			if isKey {
+				stack[len(stack)-1].key = truncate(string(bytes.ToValidUTF8(b[i+1:min(j, len(b))], []byte("\uFFFD"))), 40)
+			}
+			if off <= j {
+				return path()
+			}
+			i = j
+		case '{':
+			stack = append(stack, level{obj: true})
+			expectKey = true
+		case '[':
+			stack = append(stack, level{})
+			expectKey = false
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			expectKey = false
+		case ':':
+			expectKey = false
+		case ',':
+			if len(stack) > 0 {
+				if top := &stack[len(stack)-1]; top.obj {
+					expectKey = true
+				} else {
+					top.idx++
+				}
+			}
+		}
+	}
+	return path()
 }
 
 // ParseEvent decodes and validates one complete event (as read from Kafka:
@@ -276,7 +429,10 @@ func (ev *Event) Validate() error {
 	if err := CheckUser(ev.User); err != nil {
 		return err
 	}
-	if ev.TS <= 0 {
+	if ev.TS == 0 {
+		return &ValidationError{Field: "ts", Rule: RuleRequired, Detail: "ts is missing"}
+	}
+	if ev.TS < 0 {
 		return &ValidationError{Field: "ts", Rule: RuleRange, Detail: "ts must be a positive Unix time in milliseconds"}
 	}
 	return ev.ValidateBody()
@@ -300,6 +456,11 @@ func (ev *Event) ValidateBody() error {
 	}
 	if err := p.validate(&fieldPath{prefix: "data."}); err != nil {
 		return err
+	}
+	if rn, ok := p.(requiredNumbers); ok {
+		if err := checkPresent(ev.Data, "data.", rn.requiredNumbers()); err != nil {
+			return err
+		}
 	}
 	ev.Body = p
 	return nil

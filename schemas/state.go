@@ -181,6 +181,9 @@ func (s *RoomState) Apply(d *Delta) {
 		s.Reactions[e] += n
 	}
 	for id, pd := range d.Polls {
+		if pd == nil {
+			continue
+		}
 		p := s.Polls[id]
 		if p == nil {
 			p = &Poll{}
@@ -202,6 +205,9 @@ func (s *RoomState) Apply(d *Delta) {
 		p.Closed = p.Closed || pd.Closed
 	}
 	for id, qd := range d.Questions {
+		if qd == nil {
+			continue
+		}
 		q := s.Questions[id]
 		if q == nil {
 			q = &Question{}
@@ -214,6 +220,9 @@ func (s *RoomState) Apply(d *Delta) {
 		q.Answered = q.Answered || qd.Answered
 	}
 	for id, zd := range d.Quizzes {
+		if zd == nil {
+			continue
+		}
 		z := s.Quizzes[id]
 		if z == nil {
 			z = &Quiz{}
@@ -288,6 +297,9 @@ func Merge(a, b *Delta) Delta {
 		m.Polls = make(map[string]*PollDelta, len(a.Polls)+len(b.Polls))
 		for _, src := range []map[string]*PollDelta{a.Polls, b.Polls} {
 			for id, pd := range src {
+				if pd == nil {
+					continue
+				}
 				cur := m.Polls[id]
 				if cur == nil {
 					cur = &PollDelta{}
@@ -310,6 +322,9 @@ func Merge(a, b *Delta) Delta {
 		m.Questions = make(map[string]*QuestionDelta, len(a.Questions)+len(b.Questions))
 		for _, src := range []map[string]*QuestionDelta{a.Questions, b.Questions} {
 			for id, qd := range src {
+				if qd == nil {
+					continue
+				}
 				cur := m.Questions[id]
 				if cur == nil {
 					cur = &QuestionDelta{}
@@ -327,6 +342,9 @@ func Merge(a, b *Delta) Delta {
 		m.Quizzes = make(map[string]*QuizDelta, len(a.Quizzes)+len(b.Quizzes))
 		for _, src := range []map[string]*QuizDelta{a.Quizzes, b.Quizzes} {
 			for id, zd := range src {
+				if zd == nil {
+					continue
+				}
 				cur := m.Quizzes[id]
 				if cur == nil {
 					cur = &QuizDelta{}
@@ -351,9 +369,13 @@ func Merge(a, b *Delta) Delta {
 		m.Leaderboard = b.Leaderboard
 	}
 	m.Leaderboard = slices.Clone(m.Leaderboard)
-	m.Viewers = a.Viewers
-	if b.Viewers != nil {
-		m.Viewers = b.Viewers
+	// Copy the viewer count rather than share a's or b's pointer: the
+	// result must not change when the inputs are reused.
+	for _, src := range []*int64{a.Viewers, b.Viewers} {
+		if src != nil {
+			v := *src
+			m.Viewers = &v
+		}
 	}
 	if a.Totals != nil || b.Totals != nil {
 		t := Totals{}
@@ -403,15 +425,24 @@ func (s *RoomState) Clone() RoomState {
 		c.Chat = []ChatLine{}
 	}
 	for id, p := range s.Polls {
+		if p == nil {
+			continue
+		}
 		cp := *p
 		cp.Options, cp.Votes = slices.Clone(p.Options), slices.Clone(p.Votes)
 		c.Polls[id] = &cp
 	}
 	for id, q := range s.Questions {
+		if q == nil {
+			continue
+		}
 		cq := *q
 		c.Questions[id] = &cq
 	}
 	for id, z := range s.Quizzes {
+		if z == nil {
+			continue
+		}
 		cz := *z
 		cz.Options = slices.Clone(z.Options)
 		if z.Correct != nil {
@@ -443,7 +474,69 @@ func UnmarshalFrame(b []byte) (Frame, error) {
 	if f.Seq == 0 {
 		return f, &ValidationError{Field: "seq", Rule: RuleRange, Detail: "frame seq starts at 1"}
 	}
+	if err := f.Delta.normalize(); err != nil {
+		return f, err
+	}
 	return f, nil
+}
+
+// normalize rejects null entries (a client folding them would crash) and
+// turns empty collections into absent ones. The encoder omits empty
+// collections, so "present but empty" cannot survive a re-encode; reading
+// it as absent keeps a frame's meaning identical before and after one (an
+// empty options list would otherwise reset a poll, an empty leaderboard
+// clear it).
+func (d *Delta) normalize() error {
+	if len(d.Reactions) == 0 {
+		d.Reactions = nil
+	}
+	if len(d.Chat) == 0 {
+		d.Chat = nil
+	}
+	if len(d.ChatDeleted) == 0 {
+		d.ChatDeleted = nil
+	}
+	if len(d.Leaderboard) == 0 {
+		d.Leaderboard = nil
+	}
+	if len(d.Polls) == 0 {
+		d.Polls = nil
+	}
+	for id, p := range d.Polls {
+		if p == nil {
+			return nullEntry("delta.polls", id)
+		}
+		if len(p.Options) == 0 {
+			p.Options = nil
+		}
+		if len(p.Votes) == 0 {
+			p.Votes = nil
+		}
+	}
+	if len(d.Questions) == 0 {
+		d.Questions = nil
+	}
+	for id, q := range d.Questions {
+		if q == nil {
+			return nullEntry("delta.questions", id)
+		}
+	}
+	if len(d.Quizzes) == 0 {
+		d.Quizzes = nil
+	}
+	for id, z := range d.Quizzes {
+		if z == nil {
+			return nullEntry("delta.quizzes", id)
+		}
+		if len(z.Options) == 0 {
+			z.Options = nil
+		}
+	}
+	return nil
+}
+
+func nullEntry(field, id string) error {
+	return &ValidationError{Field: field + "." + truncate(id, 40), Rule: RuleType, Detail: "expected an object, got null"}
 }
 
 // MarshalSnapshot encodes s with the project's JSON codec.
@@ -457,6 +550,21 @@ func UnmarshalSnapshot(b []byte) (Snapshot, error) {
 	}
 	if err := CheckRoom(s.Room); err != nil {
 		return s, err
+	}
+	for id, p := range s.State.Polls {
+		if p == nil {
+			return s, nullEntry("state.polls", id)
+		}
+	}
+	for id, q := range s.State.Questions {
+		if q == nil {
+			return s, nullEntry("state.questions", id)
+		}
+	}
+	for id, z := range s.State.Quizzes {
+		if z == nil {
+			return s, nullEntry("state.quizzes", id)
+		}
 	}
 	s.State.ensure()
 	return s, nil

@@ -2,8 +2,11 @@ package schemas
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/segmentio/encoding/json"
 )
 
 type fieldPath struct{ prefix string }
@@ -96,6 +99,9 @@ func isBlank(s string) bool {
 
 func checkOptions(f *fieldPath, opts []string) error {
 	field := f.name("options")
+	if opts == nil {
+		return &ValidationError{Field: field, Rule: RuleRequired, Detail: field + " is missing"}
+	}
 	if len(opts) < MinOptions || len(opts) > MaxOptions {
 		return &ValidationError{Field: field, Rule: RuleLength, Detail: fmt.Sprintf("%d options, allowed are %d to %d", len(opts), MinOptions, MaxOptions)}
 	}
@@ -110,6 +116,31 @@ func checkOptions(f *fieldPath, opts []string) error {
 func checkOption(f *fieldPath, opt int) error {
 	if opt < 0 || opt >= MaxOptions {
 		return &ValidationError{Field: f.name("option"), Rule: RuleRange, Detail: fmt.Sprintf("option %d is outside 0..%d", opt, MaxOptions-1)}
+	}
+	return nil
+}
+
+// requiredNumbers is implemented by payloads with required numeric fields.
+// A missing number decodes as 0, which is a valid value (option 0, zero
+// viewers), so presence has to be checked on the object itself.
+type requiredNumbers interface{ requiredNumbers() []string }
+
+func (*PollVoteData) requiredNumbers() []string   { return []string{"option"} }
+func (*QuizAskData) requiredNumbers() []string    { return []string{"correct"} }
+func (*QuizAnswerData) requiredNumbers() []string { return []string{"option"} }
+func (*PresenceData) requiredNumbers() []string   { return []string{"viewers"} }
+
+// checkPresent reports the first of keys that obj (a JSON object that
+// already decoded cleanly) lacks or sets to null.
+func checkPresent(obj []byte, prefix string, keys []string) error {
+	var m map[string]json.RawMessage
+	if _, err := json.Parse(obj, &m, 0); err != nil {
+		return jsonError(strings.TrimSuffix(prefix, "."), err)
+	}
+	for _, k := range keys {
+		if v, ok := m[k]; !ok || string(v) == "null" {
+			return &ValidationError{Field: prefix + k, Rule: RuleRequired, Detail: prefix + k + " is missing"}
+		}
 	}
 	return nil
 }

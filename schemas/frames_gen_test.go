@@ -1,0 +1,106 @@
+package schemas
+
+import "fmt"
+
+// frameCase is one entry of frames.json: frames of one room in seq order
+// and the RoomState a client holds after folding them into an empty state
+// with RoomState.Apply. The expected states are written by hand.
+type frameCase struct {
+	Name   string    `json:"name"`
+	Frames []Frame   `json:"frames"`
+	State  RoomState `json:"state"`
+}
+
+func i64(v int64) *int64 { return &v }
+func intp(v int) *int  { return &v }
+
+func frameCases() []frameCase {
+	const t0 = int64(1767225600000)
+	frame := func(seq uint64, d Delta) Frame {
+		return Frame{Room: "room-1", Epoch: "e-2026-01-01", Seq: seq, TS: t0 + int64(seq)*100, Delta: d}
+	}
+	line := func(n int) ChatLine {
+		return ChatLine{ID: fmt.Sprintf("c%d", n), User: "user-1", Text: fmt.Sprintf("line %d", n), TS: t0 + int64(n)}
+	}
+	var hundred, kept []ChatLine
+	for n := 1; n <= ChatHistory; n++ {
+		hundred = append(hundred, line(n))
+	}
+	for n := 6; n <= ChatHistory+5; n++ {
+		kept = append(kept, line(n))
+	}
+	five := []ChatLine{line(101), line(102), line(103), line(104), line(105)}
+
+	return []frameCase{
+		{
+			Name: "every kind of change",
+			Frames: []Frame{
+				frame(1, Delta{
+					Reactions: map[string]int64{"👍": 3, "🎉": 1},
+					Chat: []ChatLine{
+						{ID: "m1", User: "user-1", Text: "hi", TS: t0 + 1},
+						{ID: "m2", User: "user-2", Name: "Zoë", Text: "hello " + family, TS: t0 + 2},
+					},
+					Viewers: i64(5),
+					Totals:  &Totals{Chat: 2, Reactions: 4},
+				}),
+				frame(2, Delta{
+					Reactions:   map[string]int64{"👍": 2},
+					ChatDeleted: []string{"m1"},
+					Polls:       map[string]*PollDelta{"poll-1": {Question: "Best talk?", Options: []string{"Keynote", "Panel"}, Votes: []int64{2, 1}}},
+					Questions:   map[string]*QuestionDelta{"q1": {User: "user-3", Text: "How does it scale?", TS: t0 + 3, Upvotes: 1}},
+					Totals:      &Totals{Reactions: 2, Votes: 3, Questions: 1, Upvotes: 1},
+				}),
+				frame(3, Delta{
+					Polls:     map[string]*PollDelta{"poll-1": {Votes: []int64{-1, 1}, Closed: true}},
+					Questions: map[string]*QuestionDelta{"q1": {Upvotes: 2, Answered: true}},
+					Quizzes:   map[string]*QuizDelta{"quiz-1": {Question: "2+2?", Options: []string{"3", "4"}, Points: 10, Answers: 2}},
+					Viewers:   i64(7),
+					Totals:    &Totals{Votes: 1, Upvotes: 2, Answers: 2},
+				}),
+				frame(4, Delta{
+					Chat:        []ChatLine{{ID: "m3", User: "user-1", Text: "gg", TS: t0 + 4}},
+					Quizzes:     map[string]*QuizDelta{"quiz-1": {Answers: 1, Revealed: true, Correct: intp(1)}},
+					Leaderboard: []LeaderEntry{{User: "user-2", Score: 10, LastTS: t0 + 5}, {User: "user-1", Score: 10, LastTS: t0 + 6}},
+					Totals:      &Totals{Chat: 1, Answers: 1},
+				}),
+			},
+			State: RoomState{
+				Reactions: map[string]int64{"👍": 5, "🎉": 1},
+				Chat: []ChatLine{
+					{ID: "m2", User: "user-2", Name: "Zoë", Text: "hello " + family, TS: t0 + 2},
+					{ID: "m3", User: "user-1", Text: "gg", TS: t0 + 4},
+				},
+				Polls:       map[string]*Poll{"poll-1": {Question: "Best talk?", Options: []string{"Keynote", "Panel"}, Votes: []int64{1, 2}, Closed: true}},
+				Questions:   map[string]*Question{"q1": {User: "user-3", Text: "How does it scale?", TS: t0 + 3, Upvotes: 3, Answered: true}},
+				Quizzes:     map[string]*Quiz{"quiz-1": {Question: "2+2?", Options: []string{"3", "4"}, Points: 10, Answers: 3, Revealed: true, Correct: intp(1)}},
+				Leaderboard: []LeaderEntry{{User: "user-2", Score: 10, LastTS: t0 + 5}, {User: "user-1", Score: 10, LastTS: t0 + 6}},
+				Viewers:     7,
+				Totals:      Totals{Chat: 3, Reactions: 6, Votes: 4, Questions: 1, Upvotes: 3, Answers: 3},
+			},
+		},
+		{
+			Name: "chat keeps the last 100 lines",
+			Frames: []Frame{
+				frame(1, Delta{Chat: hundred, Totals: &Totals{Chat: ChatHistory}}),
+				frame(2, Delta{Chat: five, Totals: &Totals{Chat: 5}}),
+			},
+			State: RoomState{
+				Reactions: map[string]int64{}, Chat: kept, Polls: map[string]*Poll{}, Questions: map[string]*Question{},
+				Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{}, Totals: Totals{Chat: ChatHistory + 5},
+			},
+		},
+		{
+			Name: "viewers and leaderboard replace, counters add",
+			Frames: []Frame{
+				frame(1, Delta{Viewers: i64(10), Leaderboard: []LeaderEntry{{User: "a", Score: 1, LastTS: t0}}, Reactions: map[string]int64{"❤️": 1}}),
+				frame(2, Delta{Viewers: i64(0), Leaderboard: []LeaderEntry{{User: "b", Score: 2, LastTS: t0 + 1}, {User: "a", Score: 1, LastTS: t0}}}),
+				frame(3, Delta{Reactions: map[string]int64{"❤️": 2}}),
+			},
+			State: RoomState{
+				Reactions: map[string]int64{"❤️": 3}, Chat: []ChatLine{}, Polls: map[string]*Poll{}, Questions: map[string]*Question{},
+				Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{{User: "b", Score: 2, LastTS: t0 + 1}, {User: "a", Score: 1, LastTS: t0}},
+			},
+		},
+	}
+}
