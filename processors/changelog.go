@@ -1,0 +1,440 @@
+package processors
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// The changelog (compacted, co-partitioned with the events) holds a
+// partition's private state so that whoever owns the partition next can
+// rebuild it. It is written in the same transaction as the frames, so it
+// always matches them. Keys, per room R:
+//
+//	s/R     core: epoch, seq, public state, presence reports, quiz answers'
+//	        correct options, record counters and the checkpoint in force.
+//	        Rewritten whenever R changes.
+//	l/R/N   the private changes of one frame (votes, upvotes, quiz answers),
+//	        N counting up. Append-only between checkpoints.
+//	c/R/I   checkpoint chunk I: all of R's votes, upvotes and answers as of
+//	        l/R/N with N = the core's ckpt.lseq. Written when the l/ records
+//	        since the last checkpoint outweigh it (so the bytes written stay
+//	        within 2× the changes, and a restore reads at most ~2× the
+//	        state); older l/ records are tombstoned in the same transaction.
+//	d/R/N   the event ids accepted in one frame, for the dedup window;
+//	        tombstoned when all of them fall out of the window.
+//	o       the next events offset of the partition (see Processor).
+//
+// A record per frame, not per event, keeps the changelog cheap at 100k
+// events/s; restore replays at most one checkpoint plus the l/ records
+// after it.
+
+type voteRec struct {
+	P string `json:"p"`
+	U string `json:"u"`
+	O int    `json:"o"`
+}
+
+type upRec struct {
+	Q string `json:"q"`
+	U string `json:"u"`
+}
+
+type ansRec struct {
+	Z  string `json:"z"`
+	U  string `json:"u"`
+	O  int    `json:"o"`
+	TS int64  `json:"t"`
+}
+
+type logRecord struct {
+	V []voteRec `json:"v,omitempty"`
+	U []upRec   `json:"u,omitempty"`
+	A []ansRec  `json:"a,omitempty"`
+}
+
+type ckptRecord struct {
+	L uint64    `json:"l"` // lseq it covers
+	I int       `json:"i"`
+	V []voteRec `json:"v,omitempty"`
+	U []upRec   `json:"u,omitempty"`
+	A []ansRec  `json:"a,omitempty"`
+}
+
+type dedupRecord struct {
+	I []string `json:"i"`
+	T []int64  `json:"t"`
+}
+
+type ckptRef struct {
+	LSeq   uint64 `json:"lseq"`
+	Chunks int    `json:"chunks"`
+	Bytes  int    `json:"bytes"`
+}
+
+type coreRecord struct {
+	Epoch   string                `json:"epoch"`
+	Seq     uint64                `json:"seq"`
+	TS      int64                 `json:"ts"`
+	MaxTS   int64                 `json:"max_ts"`
+	SnapSeq uint64                `json:"snap_seq"`
+	LSeq    uint64                `json:"lseq"`
+	DSeq    uint64                `json:"dseq"`
+	Ckpt    ckptRef               `json:"ckpt"`
+	State   schemas.RoomState     `json:"state"`
+	Nodes   map[string]nodeReport `json:"nodes,omitempty"`
+	Correct map[string]int        `json:"correct,omitempty"`
+}
+
+func coreKey(room string) []byte { return []byte("s/" + room) }
+func logKey(room string, n uint64) string {
+	return "l/" + room + "/" + strconv.FormatUint(n, 10)
+}
+func dedupKey(room string, n uint64) []byte {
+	return []byte("d/" + room + "/" + strconv.FormatUint(n, 10))
+}
+func ckptKey(room string, i int) []byte { return []byte("c/" + room + "/" + strconv.Itoa(i)) }
+
+// offsetKey is the key of the partition's offset record.
+var offsetKey = []byte("o")
+
+// OffsetRecord returns the changelog record saying the partition's state
+// covers the events before offset next.
+func OffsetRecord(next int64) Rec {
+	return Rec{Key: offsetKey, Value: strconv.AppendInt(nil, next, 10)}
+}
+
+func (r *room) writeLog(b *Batch) {
+	if len(r.logVotes)+len(r.logUps)+len(r.logAns) == 0 {
+		return
+	}
+	r.lseq++
+	k := logKey(r.id, r.lseq)
+	v := encodeJSON(logRecord{V: r.logVotes, U: r.logUps, A: r.logAns})
+	b.Changelog = append(b.Changelog, Rec{Key: []byte(k), Value: v})
+	r.logKeys = append(r.logKeys, k)
+	r.logBytes += len(v)
+	clear(r.logVotes)
+	clear(r.logUps)
+	clear(r.logAns)
+	r.logVotes, r.logUps, r.logAns = r.logVotes[:0], r.logUps[:0], r.logAns[:0]
+}
+
+func encodeDedup(c *dedupChunk) []byte { return encodeJSON(dedupRecord{I: c.ids, T: c.tss}) }
+
+func (r *room) closeDedupChunk(b *Batch) {
+	c := &r.dchunks[len(r.dchunks)-1]
+	if len(c.ids) == 0 {
+		return
+	}
+	r.dseq++
+	c.n = r.dseq
+	b.Changelog = append(b.Changelog, Rec{Key: dedupKey(r.id, c.n), Value: encodeDedup(c)})
+	r.dchunks = append(r.dchunks, dedupChunk{})
+}
+
+// ckptChunkEntries bounds the entries of one checkpoint record so it stays
+// well under Kafka's default 1 MiB message size (an entry is < 220 bytes).
+const ckptChunkEntries = 2000
+
+// checkpoint writes all of the room's votes, upvotes and answers as c/
+// records and tombstones the l/ records they cover.
+func (r *room) checkpoint(b *Batch) {
+	var chunks []ckptRecord
+	cur := ckptRecord{L: r.lseq}
+	n := 0
+	next := func() {
+		if n >= ckptChunkEntries {
+			chunks = append(chunks, cur)
+			cur = ckptRecord{L: r.lseq, I: len(chunks)}
+			n = 0
+		}
+	}
+	for pid, p := range r.polls {
+		for u, o := range p.votes {
+			cur.V = append(cur.V, voteRec{P: pid, U: u, O: o})
+			n++
+			next()
+		}
+	}
+	for qid, q := range r.questions {
+		for u := range q.upvoters {
+			cur.U = append(cur.U, upRec{Q: qid, U: u})
+			n++
+			next()
+		}
+	}
+	for zid, z := range r.quizzes {
+		for u, a := range z.answers {
+			cur.A = append(cur.A, ansRec{Z: zid, U: u, O: a.opt, TS: a.ts})
+			n++
+			next()
+		}
+	}
+	if n > 0 {
+		chunks = append(chunks, cur)
+	}
+	total := 0
+	for i := range chunks {
+		v := encodeJSON(&chunks[i])
+		total += len(v)
+		b.Changelog = append(b.Changelog, Rec{Key: ckptKey(r.id, i), Value: v})
+	}
+	for i := len(chunks); i < r.ckptChunks; i++ {
+		b.Changelog = append(b.Changelog, Rec{Key: ckptKey(r.id, i)})
+	}
+	for _, k := range r.logKeys {
+		b.Changelog = append(b.Changelog, Rec{Key: []byte(k)})
+	}
+	clear(r.logKeys)
+	r.logKeys = r.logKeys[:0]
+	r.logBytes = 0
+	r.ckptLSeq, r.ckptChunks, r.ckptBytes = r.lseq, len(chunks), total
+}
+
+func (r *room) coreRecord() []byte {
+	c := coreRecord{
+		Epoch: r.epoch, Seq: r.seq, TS: r.ts, MaxTS: r.maxTS, SnapSeq: r.snapSeq,
+		LSeq: r.lseq, DSeq: r.dseq,
+		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
+		State: r.pub, Nodes: r.nodes,
+	}
+	if len(r.quizzes) > 0 {
+		c.Correct = make(map[string]int, len(r.quizzes))
+		for id, z := range r.quizzes {
+			c.Correct[id] = z.correct
+		}
+	}
+	return encodeJSON(&c)
+}
+
+// Restorer rebuilds a Partition from its changelog records, read in
+// offset order. Later records replace earlier ones with the same key and
+// a nil value deletes, exactly as compaction would.
+type Restorer struct {
+	cfg    *Config
+	cores  map[string][]byte
+	logs   map[string]map[uint64][]byte
+	dedups map[string]map[uint64][]byte
+	ckpts  map[string]map[int][]byte
+	offset int64 // -1: no offset record
+	bytes  int64
+	n      int64
+}
+
+// NewRestorer returns an empty Restorer.
+func NewRestorer(cfg *Config) *Restorer {
+	return &Restorer{
+		cfg: cfg, cores: map[string][]byte{}, logs: map[string]map[uint64][]byte{},
+		dedups: map[string]map[uint64][]byte{}, ckpts: map[string]map[int][]byte{}, offset: -1,
+	}
+}
+
+// Add takes one changelog record. Keys it does not know are an error:
+// they mean another program writes the changelog.
+func (s *Restorer) Add(key, value []byte) error {
+	s.n++
+	s.bytes += int64(len(key) + len(value))
+	k := string(key)
+	if k == "o" {
+		if value == nil {
+			s.offset = -1
+			return nil
+		}
+		o, err := strconv.ParseInt(string(value), 10, 64)
+		if err != nil {
+			return fmt.Errorf("changelog offset record %q: %w", value, err)
+		}
+		s.offset = o
+		return nil
+	}
+	kind, rest, ok := strings.Cut(k, "/")
+	if !ok {
+		return fmt.Errorf("changelog key %q: unknown kind", k)
+	}
+	if kind == "s" {
+		if value == nil {
+			delete(s.cores, rest)
+		} else {
+			s.cores[rest] = value
+		}
+		return nil
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i < 0 {
+		return fmt.Errorf("changelog key %q: missing number", k)
+	}
+	roomID := rest[:i]
+	n, err := strconv.ParseUint(rest[i+1:], 10, 64)
+	if err != nil {
+		return fmt.Errorf("changelog key %q: %w", k, err)
+	}
+	switch kind {
+	case "l":
+		putNum(s.logs, roomID, n, value)
+	case "d":
+		putNum(s.dedups, roomID, n, value)
+	case "c":
+		putNum(s.ckpts, roomID, int(n), value)
+	default:
+		return fmt.Errorf("changelog key %q: unknown kind", k)
+	}
+	return nil
+}
+
+func putNum[N comparable](m map[string]map[N][]byte, room string, n N, v []byte) {
+	if v == nil {
+		if mm := m[room]; mm != nil {
+			delete(mm, n)
+		}
+		return
+	}
+	mm := m[room]
+	if mm == nil {
+		mm = map[N][]byte{}
+		m[room] = mm
+	}
+	mm[n] = v
+}
+
+// Offset returns the next events offset the restored state covers, or -1
+// if the changelog has no offset record (a partition never processed).
+func (s *Restorer) Offset() int64 { return s.offset }
+
+// Stats returns how many records and bytes were added.
+func (s *Restorer) Stats() (records, bytes int64) { return s.n, s.bytes }
+
+// Partition builds the restored partition state.
+func (s *Restorer) Partition() (*Partition, error) {
+	p := NewPartition(s.cfg)
+	for id, raw := range s.cores {
+		r, err := s.room(id, raw)
+		if err != nil {
+			return nil, fmt.Errorf("room %s: %w", id, err)
+		}
+		p.rooms[id] = r
+	}
+	return p, nil
+}
+
+func (s *Restorer) room(id string, raw []byte) (*room, error) {
+	var c coreRecord
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("core record: %w", err)
+	}
+	r := newRoom(id, c.Epoch)
+	r.seq, r.ts, r.maxTS, r.snapSeq, r.lseq, r.dseq = c.Seq, c.TS, c.MaxTS, c.SnapSeq, c.LSeq, c.DSeq
+	r.ckptLSeq, r.ckptChunks, r.ckptBytes = c.Ckpt.LSeq, c.Ckpt.Chunks, c.Ckpt.Bytes
+	r.pub = c.State
+	r.pub.Apply(&schemas.Delta{}) // allocate what the JSON left nil
+	if c.Nodes != nil {
+		r.nodes = c.Nodes
+	}
+	for pid, pp := range r.pub.Polls {
+		r.polls[pid] = &pollPriv{opts: len(pp.Options), closed: pp.Closed, votes: map[string]int{}}
+	}
+	for qid, q := range r.pub.Questions {
+		r.questions[qid] = &questionPriv{answered: q.Answered, upvoters: map[string]struct{}{}}
+	}
+	for zid, z := range r.pub.Quizzes {
+		correct, ok := c.Correct[zid]
+		if !ok {
+			return nil, fmt.Errorf("quiz %s has no correct option in the core record", zid)
+		}
+		r.quizzes[zid] = &quizPriv{opts: len(z.Options), correct: correct, points: z.Points, revealed: z.Revealed, answers: map[string]answer{}}
+	}
+	for i := range c.Ckpt.Chunks {
+		v := s.ckpts[id][i]
+		if v == nil {
+			return nil, fmt.Errorf("checkpoint chunk %d of %d is missing", i, c.Ckpt.Chunks)
+		}
+		var ck ckptRecord
+		if err := json.Unmarshal(v, &ck); err != nil {
+			return nil, fmt.Errorf("checkpoint chunk %d: %w", i, err)
+		}
+		if ck.L != c.Ckpt.LSeq {
+			return nil, fmt.Errorf("checkpoint chunk %d covers l/%d, the core says l/%d", i, ck.L, c.Ckpt.LSeq)
+		}
+		if err := r.replay(ck.V, ck.U, ck.A); err != nil {
+			return nil, err
+		}
+	}
+	ns := sortedKeys(s.logs[id])
+	for _, n := range ns {
+		k := logKey(id, n)
+		r.logKeys = append(r.logKeys, k) // tombstoned at the next checkpoint either way
+		if n <= c.Ckpt.LSeq {
+			continue
+		}
+		var l logRecord
+		v := s.logs[id][n]
+		if err := json.Unmarshal(v, &l); err != nil {
+			return nil, fmt.Errorf("log %d: %w", n, err)
+		}
+		if err := r.replay(l.V, l.U, l.A); err != nil {
+			return nil, err
+		}
+		r.logBytes += len(v)
+	}
+	r.dchunks = r.dchunks[:0]
+	for _, n := range sortedKeys(s.dedups[id]) {
+		var d dedupRecord
+		if err := json.Unmarshal(s.dedups[id][n], &d); err != nil {
+			return nil, fmt.Errorf("dedup %d: %w", n, err)
+		}
+		c := dedupChunk{n: n, ids: d.I, tss: d.T}
+		for i, idv := range d.I {
+			r.dedup[idv] = struct{}{}
+			if i < len(d.T) {
+				c.maxTS = max(c.maxTS, d.T[i])
+			}
+		}
+		r.dchunks = append(r.dchunks, c)
+	}
+	r.dchunks = append(r.dchunks, dedupChunk{})
+	for _, z := range r.quizzes {
+		if z.revealed {
+			r.score(z)
+		}
+	}
+	return r, nil
+}
+
+func (r *room) replay(vs []voteRec, us []upRec, as []ansRec) error {
+	for _, v := range vs {
+		p := r.polls[v.P]
+		if p == nil {
+			return fmt.Errorf("vote for poll %s that the core record lacks", v.P)
+		}
+		p.votes[v.U] = v.O
+	}
+	for _, u := range us {
+		q := r.questions[u.Q]
+		if q == nil {
+			return fmt.Errorf("upvote of question %s that the core record lacks", u.Q)
+		}
+		q.upvoters[u.U] = struct{}{}
+	}
+	for _, a := range as {
+		z := r.quizzes[a.Z]
+		if z == nil {
+			return fmt.Errorf("answer to quiz %s that the core record lacks", a.Z)
+		}
+		z.answers[a.U] = answer{opt: a.O, ts: a.TS}
+	}
+	return nil
+}
+
+func sortedKeys[N uint64 | int](m map[N][]byte) []N {
+	ks := make([]N, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

@@ -1,0 +1,449 @@
+package processors
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// room is one room's state inside a Partition: the public state viewers
+// see (pub, changed only through schemas.RoomState.Apply so there is one
+// definition of a delta), the private state that decides what an event
+// does, and the delta being built for the next frame.
+//
+// Only the partition's loop touches a room; nothing here is shared.
+type room struct {
+	id    string
+	epoch string
+	seq   uint64 // seq of the last frame written
+	ts    int64  // largest ingest ts folded into pub
+	pub   schemas.RoomState
+
+	// pend is the delta since frame seq; pendTS its largest ingest ts.
+	pend      schemas.Delta
+	pendTS    int64
+	pendBytes int  // rough encoded size of pend, to split huge frames
+	pendAny   bool // pend holds at least one change
+
+	polls     map[string]*pollPriv
+	questions map[string]*questionPriv
+	quizzes   map[string]*quizPriv
+	scores    map[string]*schemas.LeaderEntry
+	nodes     map[string]nodeReport
+	viewers   int64 // sum of live node reports, as last put in a delta
+
+	dedup   map[string]struct{}
+	dchunks []dedupChunk // oldest first; the last one is open
+	maxTS   int64        // largest event ts accepted, the dedup clock
+
+	// Changelog bookkeeping (see changelog.go).
+	lseq       uint64   // last l/ record number written
+	dseq       uint64   // last d/ record number written
+	logKeys    []string // live l/ keys since the last checkpoint
+	logBytes   int      // bytes of those records
+	ckptLSeq   uint64   // lseq covered by the checkpoint
+	ckptChunks int      // c/ records of the checkpoint
+	ckptBytes  int      // size of the checkpoint
+	snapSeq    uint64   // seq of the last snapshot written
+	// tick logs: private changes since the last l/ record.
+	logVotes []voteRec
+	logUps   []upRec
+	logAns   []ansRec
+
+	changed  bool // in Partition.changed
+	newEpoch bool // epoch began in the open transaction: snapshot and checkpoint
+	forceCk  bool // write a checkpoint at the end of the transaction
+}
+
+type pollPriv struct {
+	opts   int
+	closed bool
+	votes  map[string]int // user → option
+}
+
+type questionPriv struct {
+	answered bool
+	upvoters map[string]struct{}
+}
+
+type quizPriv struct {
+	opts     int
+	correct  int
+	points   int
+	revealed bool
+	answers  map[string]answer
+}
+
+type answer struct {
+	opt int
+	ts  int64
+}
+
+type nodeReport struct {
+	Viewers int64 `json:"v"`
+	TS      int64 `json:"ts"`
+}
+
+// dedupChunk is the ids accepted in one frame (or a slice of a rebuild),
+// persisted as one d/ record so expiry drops whole records.
+type dedupChunk struct {
+	n     uint64 // d/ record number; 0 while open
+	ids   []string
+	tss   []int64
+	maxTS int64
+}
+
+func newRoom(id, epoch string) *room {
+	return &room{
+		id: id, epoch: epoch, pub: schemas.NewRoomState(),
+		polls: map[string]*pollPriv{}, questions: map[string]*questionPriv{},
+		quizzes: map[string]*quizPriv{}, scores: map[string]*schemas.LeaderEntry{},
+		nodes: map[string]nodeReport{}, dedup: map[string]struct{}{},
+		dchunks: []dedupChunk{{}},
+	}
+}
+
+// apply decides what ev does to the room and records it in pend and the
+// private state. The caller has checked the dedup window.
+func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
+	switch d := ev.Body.(type) {
+	case *schemas.ChatMessageData:
+		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: ev.ID, User: ev.User, Name: d.Name, Text: d.Text, TS: ev.TS})
+		r.totals().Chat++
+		r.pendBytes += len(ev.ID) + len(ev.User) + len(d.Name) + len(d.Text) + 64
+	case *schemas.ChatDeleteData:
+		if slices.Contains(r.pend.ChatDeleted, d.MessageID) || !r.hasChat(d.MessageID) {
+			return Ignored, ReasonUnknownChat
+		}
+		r.pend.ChatDeleted = append(r.pend.ChatDeleted, d.MessageID)
+		r.pendBytes += len(d.MessageID) + 4
+	case *schemas.ReactionData:
+		if r.pend.Reactions == nil {
+			r.pend.Reactions = map[string]int64{}
+		}
+		if _, ok := r.pend.Reactions[d.Emoji]; !ok {
+			if _, ok := r.pub.Reactions[d.Emoji]; !ok && r.emojiCount() >= schemas.MaxEmojisPerRoom {
+				return DeadLettered, ReasonLimit
+			}
+		}
+		r.pend.Reactions[d.Emoji]++
+		r.totals().Reactions++
+	case *schemas.PollOpenData:
+		if _, ok := r.polls[d.PollID]; ok {
+			return DeadLettered, ReasonExists
+		}
+		if len(r.polls) >= schemas.MaxPollsPerRoom {
+			return DeadLettered, ReasonLimit
+		}
+		r.polls[d.PollID] = &pollPriv{opts: len(d.Options), votes: map[string]int{}}
+		pd := r.pollDelta(d.PollID, len(d.Options))
+		pd.Question, pd.Options = d.Question, d.Options
+		r.pendBytes += len(d.Question) + 32*len(d.Options)
+	case *schemas.PollVoteData:
+		p := r.polls[d.PollID]
+		switch {
+		case p == nil:
+			return DeadLettered, ReasonUnknownPoll
+		case d.Option >= p.opts:
+			return DeadLettered, ReasonBadOption
+		case p.closed:
+			return Ignored, ReasonClosed
+		}
+		prev, had := p.votes[ev.User]
+		if had && prev == d.Option {
+			return Ignored, ReasonSameVote
+		}
+		pd := r.pollDelta(d.PollID, p.opts)
+		if had {
+			pd.Votes[prev]--
+		}
+		pd.Votes[d.Option]++
+		p.votes[ev.User] = d.Option
+		r.totals().Votes++
+		r.logVotes = append(r.logVotes, voteRec{P: d.PollID, U: ev.User, O: d.Option})
+	case *schemas.PollCloseData:
+		p := r.polls[d.PollID]
+		if p == nil {
+			return DeadLettered, ReasonUnknownPoll
+		}
+		if p.closed {
+			return Ignored, ReasonAlreadyClosed
+		}
+		p.closed = true
+		r.pollDelta(d.PollID, p.opts).Closed = true
+	case *schemas.QAAskData:
+		if _, ok := r.questions[ev.ID]; ok {
+			return Ignored, ReasonDuplicate
+		}
+		if len(r.questions) >= schemas.MaxQuestionsInRoom {
+			return DeadLettered, ReasonLimit
+		}
+		r.questions[ev.ID] = &questionPriv{upvoters: map[string]struct{}{}}
+		qd := r.questionDelta(ev.ID)
+		qd.User, qd.Text, qd.TS = ev.User, d.Text, ev.TS
+		r.totals().Questions++
+		r.pendBytes += len(d.Text) + len(ev.User) + 64
+	case *schemas.QAUpvoteData:
+		q := r.questions[d.QuestionID]
+		if q == nil {
+			return DeadLettered, ReasonUnknownQ
+		}
+		if _, ok := q.upvoters[ev.User]; ok {
+			return Ignored, ReasonUpvoted
+		}
+		q.upvoters[ev.User] = struct{}{}
+		r.questionDelta(d.QuestionID).Upvotes++
+		r.totals().Upvotes++
+		r.logUps = append(r.logUps, upRec{Q: d.QuestionID, U: ev.User})
+	case *schemas.QAAnsweredData:
+		q := r.questions[d.QuestionID]
+		if q == nil {
+			return DeadLettered, ReasonUnknownQ
+		}
+		if q.answered {
+			return Ignored, ReasonAlreadyClosed
+		}
+		q.answered = true
+		r.questionDelta(d.QuestionID).Answered = true
+	case *schemas.QuizAskData:
+		if _, ok := r.quizzes[d.QuizID]; ok {
+			return DeadLettered, ReasonExists
+		}
+		if len(r.quizzes) >= schemas.MaxQuizzesPerRoom {
+			return DeadLettered, ReasonLimit
+		}
+		pts := d.Points
+		if pts == 0 {
+			pts = 1
+		}
+		r.quizzes[d.QuizID] = &quizPriv{opts: len(d.Options), correct: d.Correct, points: pts, answers: map[string]answer{}}
+		zd := r.quizDelta(d.QuizID)
+		zd.Question, zd.Options, zd.Points = d.Question, d.Options, pts
+		r.pendBytes += len(d.Question) + 32*len(d.Options)
+	case *schemas.QuizAnswerData:
+		z := r.quizzes[d.QuizID]
+		switch {
+		case z == nil:
+			return DeadLettered, ReasonUnknownQuiz
+		case d.Option >= z.opts:
+			return DeadLettered, ReasonBadOption
+		case z.revealed:
+			return Ignored, ReasonRevealed
+		}
+		if _, ok := z.answers[ev.User]; ok {
+			return Ignored, ReasonAnswered
+		}
+		z.answers[ev.User] = answer{opt: d.Option, ts: ev.TS}
+		r.quizDelta(d.QuizID).Answers++
+		r.totals().Answers++
+		r.logAns = append(r.logAns, ansRec{Z: d.QuizID, U: ev.User, O: d.Option, TS: ev.TS})
+	case *schemas.QuizRevealData:
+		z := r.quizzes[d.QuizID]
+		if z == nil {
+			return DeadLettered, ReasonUnknownQuiz
+		}
+		if z.revealed {
+			return Ignored, ReasonAlreadyClosed
+		}
+		z.revealed = true
+		zd := r.quizDelta(d.QuizID)
+		zd.Revealed = true
+		c := z.correct
+		zd.Correct = &c
+		r.score(z)
+		if lb := r.leaderboard(); !slices.Equal(lb, r.currentLeaderboard()) {
+			r.pend.Leaderboard = lb
+		}
+	case *schemas.PresenceData:
+		r.nodes[d.Node] = nodeReport{Viewers: d.Viewers, TS: ev.TS}
+		// The viewers count is recomputed at flush, against the clock.
+	default:
+		return DeadLettered, ReasonInvalid
+	}
+	return Applied, ""
+}
+
+func (r *room) totals() *schemas.Totals {
+	if r.pend.Totals == nil {
+		r.pend.Totals = &schemas.Totals{}
+	}
+	return r.pend.Totals
+}
+
+func (r *room) pollDelta(id string, opts int) *schemas.PollDelta {
+	if r.pend.Polls == nil {
+		r.pend.Polls = map[string]*schemas.PollDelta{}
+	}
+	pd := r.pend.Polls[id]
+	if pd == nil {
+		pd = &schemas.PollDelta{}
+		r.pend.Polls[id] = pd
+	}
+	if len(pd.Votes) < opts {
+		pd.Votes = append(pd.Votes, make([]int64, opts-len(pd.Votes))...)
+	}
+	return pd
+}
+
+func (r *room) questionDelta(id string) *schemas.QuestionDelta {
+	if r.pend.Questions == nil {
+		r.pend.Questions = map[string]*schemas.QuestionDelta{}
+	}
+	qd := r.pend.Questions[id]
+	if qd == nil {
+		qd = &schemas.QuestionDelta{}
+		r.pend.Questions[id] = qd
+	}
+	return qd
+}
+
+func (r *room) quizDelta(id string) *schemas.QuizDelta {
+	if r.pend.Quizzes == nil {
+		r.pend.Quizzes = map[string]*schemas.QuizDelta{}
+	}
+	zd := r.pend.Quizzes[id]
+	if zd == nil {
+		zd = &schemas.QuizDelta{}
+		r.pend.Quizzes[id] = zd
+	}
+	return zd
+}
+
+func (r *room) emojiCount() int {
+	n := len(r.pub.Reactions)
+	for e := range r.pend.Reactions {
+		if _, ok := r.pub.Reactions[e]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// hasChat reports whether message id is in the visible history, counting
+// lines added in pend (Apply appends before it deletes).
+func (r *room) hasChat(id string) bool {
+	for i := range r.pend.Chat {
+		if r.pend.Chat[i].ID == id {
+			return true
+		}
+	}
+	for i := range r.pub.Chat {
+		if r.pub.Chat[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// score adds z's correct answers into the users' scores.
+func (r *room) score(z *quizPriv) {
+	for u, a := range z.answers {
+		if a.opt != z.correct {
+			continue
+		}
+		s := r.scores[u]
+		if s == nil {
+			s = &schemas.LeaderEntry{User: u}
+			r.scores[u] = s
+		}
+		s.Score += int64(z.points)
+		s.LastTS = max(s.LastTS, a.ts)
+	}
+}
+
+// leaderboard returns the top schemas.LeaderboardSize scores: by score
+// descending, then by the last scoring answer's time, then by user.
+func (r *room) leaderboard() []schemas.LeaderEntry {
+	top := make([]schemas.LeaderEntry, 0, schemas.LeaderboardSize+1)
+	for _, s := range r.scores {
+		i, _ := slices.BinarySearchFunc(top, *s, compareLeader)
+		if i >= schemas.LeaderboardSize {
+			continue
+		}
+		top = slices.Insert(top, i, *s)
+		if len(top) > schemas.LeaderboardSize {
+			top = top[:schemas.LeaderboardSize]
+		}
+	}
+	return top
+}
+
+func compareLeader(a, b schemas.LeaderEntry) int {
+	if c := cmp.Compare(b.Score, a.Score); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.LastTS, b.LastTS); c != 0 {
+		return c
+	}
+	return strings.Compare(a.User, b.User)
+}
+
+func (r *room) currentLeaderboard() []schemas.LeaderEntry {
+	if r.pend.Leaderboard != nil {
+		return r.pend.Leaderboard
+	}
+	return r.pub.Leaderboard
+}
+
+// liveViewers sums the node reports younger than ttl at now (ms) and drops
+// the others: a pusher that stopped reporting stops counting.
+func (r *room) liveViewers(now, ttl int64) int64 {
+	var n int64
+	for node, rep := range r.nodes {
+		if now-rep.TS > ttl {
+			delete(r.nodes, node)
+			continue
+		}
+		n += rep.Viewers
+	}
+	return n
+}
+
+// fullDelta returns the delta that turns an empty room into s: the first
+// frame of a rebuilt epoch, so the fold of the epoch's frames is s.
+func fullDelta(s *schemas.RoomState) schemas.Delta {
+	var d schemas.Delta
+	if len(s.Reactions) > 0 {
+		d.Reactions = make(map[string]int64, len(s.Reactions))
+		for e, n := range s.Reactions {
+			d.Reactions[e] = n
+		}
+	}
+	d.Chat = slices.Clone(s.Chat)
+	if len(d.Chat) == 0 {
+		d.Chat = nil
+	}
+	if len(s.Polls) > 0 {
+		d.Polls = make(map[string]*schemas.PollDelta, len(s.Polls))
+		for id, p := range s.Polls {
+			d.Polls[id] = &schemas.PollDelta{Question: p.Question, Options: slices.Clone(p.Options), Votes: slices.Clone(p.Votes), Closed: p.Closed}
+		}
+	}
+	if len(s.Questions) > 0 {
+		d.Questions = make(map[string]*schemas.QuestionDelta, len(s.Questions))
+		for id, q := range s.Questions {
+			d.Questions[id] = &schemas.QuestionDelta{User: q.User, Text: q.Text, TS: q.TS, Upvotes: q.Upvotes, Answered: q.Answered}
+		}
+	}
+	if len(s.Quizzes) > 0 {
+		d.Quizzes = make(map[string]*schemas.QuizDelta, len(s.Quizzes))
+		for id, z := range s.Quizzes {
+			zd := &schemas.QuizDelta{Question: z.Question, Options: slices.Clone(z.Options), Points: z.Points, Answers: z.Answers, Revealed: z.Revealed}
+			if z.Correct != nil {
+				c := *z.Correct
+				zd.Correct = &c
+			}
+			d.Quizzes[id] = zd
+		}
+	}
+	if len(s.Leaderboard) > 0 {
+		d.Leaderboard = slices.Clone(s.Leaderboard)
+	}
+	v := s.Viewers
+	d.Viewers = &v
+	t := s.Totals
+	d.Totals = &t
+	return d
+}
