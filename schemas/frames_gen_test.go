@@ -12,7 +12,7 @@ type frameCase struct {
 }
 
 func i64(v int64) *int64 { return &v }
-func intp(v int) *int  { return &v }
+func intp(v int) *int    { return &v }
 
 func frameCases() []frameCase {
 	const t0 = int64(1767225600000)

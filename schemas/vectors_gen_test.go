@@ -128,10 +128,10 @@ func opts(n int, each string) string {
 }
 
 const (
-	family  = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466" // 👨‍👩‍👧‍👦, 25 bytes
-	rainbow = "\U0001F3F3\uFE0F\u200D\U0001F308"                           // 🏳️‍🌈
-	coder   = "\U0001F9D1\U0001F3FD\u200D\U0001F4BB"                       // 🧑🏽‍💻
-	grin    = "\U0001F600"                                                 // 😀, 4 bytes
+	family  = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466"       // 👨‍👩‍👧‍👦, 25 bytes
+	rainbow = "\U0001F3F3\uFE0F\u200D\U0001F308"                                 // 🏳️‍🌈
+	coder   = "\U0001F9D1\U0001F3FD\u200D\U0001F4BB"                             // 🧑🏽‍💻
+	grin    = "\U0001F600"                                                       // 😀, 4 bytes
 	max64ID = "Aa0_.:-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234" // 64 bytes
 )
 
