@@ -1,0 +1,481 @@
+package pushers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/segmentio/encoding/json"
+	"golang.org/x/time/rate"
+
+	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// closeGrace is how long the server waits for the client's close reply
+// after sending a close frame, before it drops the TCP connection.
+const closeGrace = 2 * time.Second
+
+// maxEpochLen bounds the epoch a client may send.
+const maxEpochLen = 128
+
+// Conn is one WebSocket connection.
+//
+// Ownership: the HTTP handler goroutine runs the read loop and owns rooms
+// membership changes; a writer goroutine exists only while the queue is
+// non-empty (so an idle connection costs no goroutine besides its reader);
+// publishes run in their own goroutines, at most MaxInflightPublishes.
+// All of them are counted in Server.wg.
+type Conn struct {
+	srv    *Server
+	ws     *websocket.Conn
+	nc     *corkConn
+	claims *auth.Claims
+	lim    *rate.Limiter
+
+	roomsMu sync.Mutex
+	rooms   map[string]*room
+
+	qmu     sync.Mutex
+	items   []qItem
+	qbytes  int
+	writing bool
+	closing bool // a close is queued (or the connection is gone): queue nothing more
+
+	inflight chan struct{} // publish slots, made on first publish
+}
+
+// qItem is one queued message. Exactly one of f, pm, raw, closeCode, ping
+// is set.
+type qItem struct {
+	room        string // the room of a snapshot or (un)subscribed reply: merges never cross it
+	f           *frameMsg
+	pm          *websocket.PreparedMessage
+	raw         []byte
+	size        int
+	closeCode   int
+	closeReason string
+	ping        bool
+}
+
+func (c *Conn) enqueue(it qItem) {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.push(it)
+	c.qmu.Unlock()
+}
+
+// push queues it; c.qmu is held.
+func (c *Conn) push(it qItem) {
+	m := c.srv.m
+	c.items = append(c.items, it)
+	c.qbytes += it.size
+	m.queueBytes.Add(float64(it.size))
+	if it.closeCode != 0 {
+		c.closing = true
+	} else if c.qbytes > c.srv.cfg.MergeBytes {
+		c.mergeLocked()
+		if c.qbytes > c.srv.cfg.MaxQueueBytes {
+			// Still too far behind: deliver what is queued, then tell
+			// the client to resume.
+			m.slowCloses.Inc()
+			m.closes.WithLabelValues(strconv.Itoa(CloseTooSlow)).Inc()
+			c.items = append(c.items, qItem{closeCode: CloseTooSlow, closeReason: "too slow: reconnect and resume"})
+			c.closing = true
+		}
+	}
+	if !c.writing {
+		c.writing = true
+		c.srv.wg.Add(1)
+		go c.writeLoop()
+	}
+}
+
+func (c *Conn) sendFrame(f *frameMsg) {
+	c.enqueue(qItem{f: f, size: len(f.wire)})
+}
+
+func (c *Conn) sendPrepared(room string, pm *websocket.PreparedMessage, size int) {
+	c.enqueue(qItem{room: room, pm: pm, size: size})
+}
+
+func (c *Conn) sendRaw(room string, b []byte) {
+	c.enqueue(qItem{room: room, raw: b, size: len(b)})
+}
+
+func (c *Conn) sendError(e *wireError) {
+	e.Type = "error"
+	c.srv.m.errors.WithLabelValues(e.Code).Inc()
+	c.sendRaw(e.Room, mustJSON(e))
+}
+
+// closeWith queues a close frame after what is queued.
+func (c *Conn) closeWith(code int, reason string) {
+	c.srv.m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+	c.enqueue(qItem{closeCode: code, closeReason: reason})
+}
+
+func (c *Conn) isClosing() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.closing
+}
+
+// mergeLocked merges runs of queued frames of the same room into one
+// frame each (schemas.Merge); a snapshot or (un)subscribed reply of the
+// room ends a run. c.qmu is held.
+func (c *Conn) mergeLocked() {
+	out := c.items[:0]
+	open := map[string]int{}
+	total := 0
+	for _, it := range c.items {
+		if it.f != nil {
+			if j, ok := open[it.f.room]; ok {
+				prev := out[j].f
+				if prev.epoch == it.f.epoch && prev.seq+1 == it.f.fromSeq() {
+					if mf, err := mergeFrames(prev, it.f); err == nil {
+						c.srv.m.merges.Inc()
+						total += mf.size() - out[j].size
+						out[j] = qItem{f: mf, size: mf.size()}
+						continue
+					}
+				}
+			}
+			open[it.f.room] = len(out)
+		} else if it.room != "" {
+			delete(open, it.room)
+		}
+		total += it.size
+		out = append(out, it)
+	}
+	for i := len(out); i < len(c.items); i++ {
+		c.items[i] = qItem{}
+	}
+	c.srv.m.queueBytes.Add(float64(total - c.qbytes))
+	c.items, c.qbytes = out, total
+}
+
+func (f *frameMsg) size() int { return len(f.wire) }
+
+// mergeFrames returns one frame equal to a then b, owned by the caller.
+func mergeFrames(a, b *frameMsg) (*frameMsg, error) {
+	da, err := a.decodedDelta()
+	if err != nil {
+		return nil, err
+	}
+	db, err := b.decodedDelta()
+	if err != nil {
+		return nil, err
+	}
+	d := schemas.Merge(da, db)
+	m := &frameMsg{room: a.room, epoch: a.epoch, seq: b.seq, from: a.fromSeq(), ts: max(a.ts, b.ts), delta: &d}
+	m.wire = mustJSON(&wireFrame{Type: "frame", Room: m.room, Epoch: m.epoch, Seq: m.seq, FromSeq: m.from, TS: m.ts, Delta: &d})
+	return m, nil
+}
+
+// writeLoop writes queued messages until the queue is empty, several per
+// socket write when the client is behind. It exits when the queue is
+// empty; enqueue starts it again.
+func (c *Conn) writeLoop() {
+	defer c.srv.wg.Done()
+	for {
+		c.qmu.Lock()
+		batch := c.items
+		if len(batch) == 0 {
+			c.writing = false
+			c.qmu.Unlock()
+			return
+		}
+		c.items = nil
+		c.srv.m.queueBytes.Sub(float64(c.qbytes))
+		c.qbytes = 0
+		c.qmu.Unlock()
+		closed, err := c.writeBatch(batch)
+		if err != nil || closed {
+			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+					c.srv.m.slowCloses.Inc()
+				}
+				c.nc.Close() // the reader sees the error and cleans up
+			}
+			c.qmu.Lock()
+			c.closing = true
+			c.srv.m.queueBytes.Sub(float64(c.qbytes))
+			c.items, c.qbytes, c.writing = nil, 0, false
+			c.qmu.Unlock()
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *Conn) writeBatch(batch []qItem) (closed bool, err error) {
+	m := c.srv.m
+	now := time.Now()
+	deadline := now.Add(c.srv.cfg.WriteTimeout)
+	c.ws.SetWriteDeadline(deadline)
+	c.nc.cork()
+	var frames, bytes int
+	for _, it := range batch {
+		switch {
+		case it.closeCode != 0:
+			err = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(it.closeCode, it.closeReason), deadline)
+			closed = true
+		case it.ping:
+			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+		case it.f != nil:
+			if it.f.delta != nil { // merged: owned by this connection
+				err = c.ws.WriteMessage(websocket.TextMessage, it.f.wire)
+			} else {
+				err = c.ws.WritePreparedMessage(it.f.prepared())
+			}
+			frames++
+			if it.f.ts > 0 {
+				m.latency.Observe(float64(now.UnixMilli()-it.f.ts) / 1000)
+			}
+		case it.pm != nil:
+			err = c.ws.WritePreparedMessage(it.pm)
+		default:
+			err = c.ws.WriteMessage(websocket.TextMessage, it.raw)
+		}
+		if err != nil || closed {
+			break
+		}
+		bytes += it.size
+	}
+	if ferr := c.nc.flush(); err == nil {
+		err = ferr
+	}
+	m.writes.Inc()
+	m.framesOut.Add(float64(frames))
+	m.bytesOut.Add(float64(bytes))
+	if closed && err == nil {
+		// Wait briefly for the client's close reply; the reader then
+		// exits and drops the connection.
+		c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+	}
+	if errors.Is(err, websocket.ErrCloseSent) {
+		err = nil
+		closed = true
+	}
+	return closed, err
+}
+
+// readLoop serves the connection's client messages until it ends, then
+// cleans up. It runs on the HTTP handler goroutine.
+func (c *Conn) readLoop() {
+	cfg := &c.srv.cfg
+	c.ws.SetReadLimit(cfg.MaxMessageBytes)
+	idle := 2 * cfg.PingInterval
+	c.ws.SetReadDeadline(time.Now().Add(idle))
+	c.ws.SetPongHandler(func(string) error {
+		if !c.isClosing() {
+			c.ws.SetReadDeadline(time.Now().Add(idle))
+		}
+		return nil
+	})
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.srv.m.closes.WithLabelValues(strconv.Itoa(closeMessageTooBig)).Inc()
+			}
+			break
+		}
+		if c.isClosing() {
+			continue // a close is on its way; ignore the rest
+		}
+		c.ws.SetReadDeadline(time.Now().Add(idle))
+		if !c.lim.Allow() {
+			c.closeWith(CloseRateLimited, "rate limited: too many messages")
+			continue
+		}
+		if mt != websocket.TextMessage {
+			c.closeWith(CloseBadMessage, "binary messages are not part of the protocol")
+			continue
+		}
+		c.handle(data)
+	}
+	c.cleanup()
+}
+
+func (c *Conn) cleanup() {
+	c.qmu.Lock()
+	c.closing = true
+	c.srv.m.queueBytes.Sub(float64(c.qbytes))
+	c.items, c.qbytes = nil, 0
+	c.qmu.Unlock()
+	c.roomsMu.Lock()
+	rooms := c.rooms
+	c.rooms = nil
+	c.roomsMu.Unlock()
+	for _, r := range rooms {
+		c.srv.hub.unsubscribe(c, r)
+	}
+	c.ws.Close()
+	c.srv.unregister(c)
+}
+
+func (c *Conn) forgetRoom(r *room) {
+	c.roomsMu.Lock()
+	if c.rooms[r.id] == r {
+		delete(c.rooms, r.id)
+	}
+	c.roomsMu.Unlock()
+}
+
+func (c *Conn) tokenExpired() bool {
+	if c.claims.ExpiresAt == nil {
+		return false
+	}
+	return time.Now().After(c.claims.ExpiresAt.Add(c.srv.cfg.TokenLeeway))
+}
+
+func (c *Conn) handle(data []byte) {
+	m, we, err := parseClientMsg(data)
+	if err != nil {
+		c.closeWith(CloseBadMessage, "bad message: not a JSON object")
+		return
+	}
+	if we != nil {
+		c.sendError(we)
+		return
+	}
+	switch m.Op {
+	case "subscribe":
+		c.onSubscribe(&m)
+	case "unsubscribe":
+		if err := schemas.CheckRoom(m.Room); err != nil {
+			c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
+			return
+		}
+		c.roomsMu.Lock()
+		r := c.rooms[m.Room]
+		delete(c.rooms, m.Room)
+		c.roomsMu.Unlock()
+		if r != nil {
+			c.srv.hub.unsubscribe(c, r)
+		}
+		c.sendRaw(m.Room, mustJSON(&wireUnsubscribed{Type: "unsubscribed", ID: m.ID, Room: m.Room}))
+	case "publish":
+		c.onPublish(&m)
+	case "ping":
+		c.sendRaw("", mustJSON(&wirePong{Type: "pong", ID: m.ID, TS: time.Now().UnixMilli()}))
+	case "":
+		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: "op is missing; want subscribe, unsubscribe, publish or ping"})
+	default:
+		op := m.Op
+		if len(op) > 32 {
+			op = op[:32]
+		}
+		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: strconv.Quote(op) + " is not an op; want subscribe, unsubscribe, publish or ping"})
+	}
+}
+
+func (c *Conn) onSubscribe(m *clientMsg) {
+	if err := schemas.CheckRoom(m.Room); err != nil {
+		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
+		return
+	}
+	if m.Epoch != nil && len(*m.Epoch) > maxEpochLen {
+		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "epoch", Room: m.Room, Message: "epoch is longer than 128 bytes"})
+		return
+	}
+	if m.Seq != nil && m.Epoch == nil {
+		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "epoch", Room: m.Room, Message: "seq needs epoch: send both to resume, or neither"})
+		return
+	}
+	if c.tokenExpired() {
+		c.closeWith(CloseTokenExpired, "token expired")
+		return
+	}
+	if !c.claims.Can(m.Room, schemas.CapSubscribe) {
+		c.sendError(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant subscribe in room " + m.Room})
+		return
+	}
+	if !c.srv.Ready() {
+		c.sendError(&wireError{ID: m.ID, Code: CodeUnavailable, Room: m.Room, RetryAfter: 1, Message: "this pusher is not ready; retry or connect elsewhere"})
+		return
+	}
+	c.roomsMu.Lock()
+	r, has := c.rooms[m.Room]
+	if !has && len(c.rooms) >= c.srv.cfg.MaxRooms {
+		c.roomsMu.Unlock()
+		c.closeWith(CloseTooManyRooms, "too many subscriptions: the limit is "+strconv.Itoa(c.srv.cfg.MaxRooms))
+		return
+	}
+	if !has {
+		r = c.srv.hub.get(m.Room)
+		if c.rooms == nil {
+			c.rooms = map[string]*room{}
+		}
+		c.rooms[m.Room] = r
+	}
+	c.roomsMu.Unlock()
+	var seq uint64
+	if m.Seq != nil {
+		seq = *m.Seq
+	}
+	c.srv.hub.subscribe(c, r, m.ID, m.Epoch, seq)
+}
+
+func (c *Conn) onPublish(m *clientMsg) {
+	if err := schemas.CheckRoom(m.Room); err != nil {
+		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
+		return
+	}
+	ev := m.Event
+	if len(ev) == 0 || ev[0] != '{' {
+		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "event", Room: m.Room, Message: "event must be an object with type and data"})
+		return
+	}
+	if c.tokenExpired() {
+		c.closeWith(CloseTokenExpired, "token expired")
+		return
+	}
+	pub := c.srv.cfg.Publish
+	if pub == nil {
+		c.sendError(&wireError{ID: m.ID, Code: CodePublishUnavailable, Room: m.Room, Message: "this pusher has no publish path; use POST /v1/rooms/{room}/events"})
+		return
+	}
+	if c.inflight == nil {
+		c.inflight = make(chan struct{}, c.srv.cfg.MaxInflightPublishes)
+	}
+	select {
+	case c.inflight <- struct{}{}: // blocks the reader: natural backpressure
+	case <-c.srv.ctx.Done():
+		return
+	}
+	ev = append(json.RawMessage(nil), ev...)
+	id, room := m.ID, m.Room
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		defer func() { <-c.inflight }()
+		ctx, cancel := context.WithTimeout(c.srv.ctx, 30*time.Second)
+		defer cancel()
+		eventID, err := pub(ctx, c.claims, room, ev)
+		if err != nil {
+			var pe *schemas.PublishError
+			if errors.As(err, &pe) {
+				c.sendError(&wireError{ID: id, Code: pe.Code, Message: pe.Message, Field: pe.Field, Room: room, RetryAfter: pe.RetryAfter})
+				return
+			}
+			c.srv.log.Warn("publish failed", "room", room, "err", err)
+			c.sendError(&wireError{ID: id, Code: CodePublishFailed, Room: room, RetryAfter: 1, Message: "publish failed; retry with the same event id"})
+			return
+		}
+		c.sendRaw("", mustJSON(&wireAck{Type: "ack", ID: id, EventID: eventID}))
+	}()
+}

@@ -1,0 +1,35 @@
+package pushers
+
+import "errors"
+
+// Close codes the server sends (docs/protocol.md §7).
+const (
+	CloseUnauthorized    = 4001 // missing, malformed or forged token
+	CloseTokenExpired    = 4002 // the token's exp passed
+	CloseForbiddenOrigin = 4003 // Origin not allowed
+	CloseRateLimited     = 4008 // inbound message rate exceeded
+	CloseTooSlow         = 4009 // queue past the hard bound: resume
+	CloseTooManyRooms    = 4010 // subscribe over MaxRooms
+	CloseTooManyConns    = 4011 // the user's per-node connection limit
+	CloseReconnect       = 4012 // drain: reconnect elsewhere and resume
+	CloseBadMessage      = 4400 // binary or non-object message
+	closeNormal          = 1000
+	closeMessageTooBig   = 1009
+	closeInternalError   = 1011
+)
+
+// Error codes of the error message (docs/protocol.md §4.8).
+const (
+	CodeBadRequest         = "bad_request"
+	CodeUnknownOp          = "unknown_op"
+	CodeForbidden          = "forbidden"
+	CodeUnavailable        = "unavailable"
+	CodePublishUnavailable = "publish_unavailable"
+	CodePublishFailed      = "publish_failed"
+)
+
+// Errors of the server's lifecycle.
+var (
+	// ErrDraining is returned by Run once a drain has begun.
+	ErrDraining = errors.New("pushers: draining")
+)

@@ -1,0 +1,456 @@
+package pushers
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/segmentio/encoding/json"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// frameMsg is one frame encoded for the wire. Frames read from Kafka are
+// shared by every subscriber and never modified after they enter a room's
+// window; merged frames are owned by one connection's queue.
+type frameMsg struct {
+	room  string
+	epoch string
+	seq   uint64
+	from  uint64 // first seq of a merged frame; 0 for an ordinary frame
+	ts    int64
+	recTS int64 // Kafka record timestamp (ms), for window eviction
+	wire  []byte
+	// delta is kept only on merged frames, so merging again does not
+	// re-decode; shared frames decode from wire on the (rare) merge path.
+	delta *schemas.Delta
+
+	pmOnce sync.Once
+	pm     *websocket.PreparedMessage
+}
+
+func (f *frameMsg) fromSeq() uint64 {
+	if f.from != 0 {
+		return f.from
+	}
+	return f.seq
+}
+
+// prepared returns the frame's PreparedMessage, built on first use so a
+// frame no socket wants costs only its bytes.
+func (f *frameMsg) prepared() *websocket.PreparedMessage {
+	f.pmOnce.Do(func() {
+		f.pm, _ = websocket.NewPreparedMessage(websocket.TextMessage, f.wire)
+	})
+	return f.pm
+}
+
+func (f *frameMsg) decodedDelta() (*schemas.Delta, error) {
+	if f.delta != nil {
+		return f.delta, nil
+	}
+	var w wireFrame
+	if err := json.Unmarshal(f.wire, &w); err != nil {
+		return nil, err
+	}
+	if w.Delta == nil {
+		w.Delta = &schemas.Delta{}
+	}
+	return w.Delta, nil
+}
+
+// snapMsg is a room's latest snapshot. raw is the Kafka record value; the
+// wire message is built (and validated) once, on first use.
+type snapMsg struct {
+	room  string
+	epoch string
+	seq   uint64
+	ts    int64
+	raw   []byte
+
+	once sync.Once
+	pm   *websocket.PreparedMessage
+	size int
+	err  error
+}
+
+func (s *snapMsg) prepared() (*websocket.PreparedMessage, int, error) {
+	s.once.Do(func() {
+		snap, err := schemas.UnmarshalSnapshot(s.raw)
+		if err != nil {
+			s.err = err
+			return
+		}
+		b := mustJSON(&wireSnapshot{Type: "snapshot", Room: s.room, Epoch: s.epoch, Seq: s.seq, TS: s.ts, State: &snap.State})
+		s.pm, s.err = websocket.NewPreparedMessage(websocket.TextMessage, b)
+		s.size = len(b)
+		s.raw = nil
+	})
+	return s.pm, s.size, s.err
+}
+
+// emptySnapshot is the wire snapshot of an empty room at (epoch, 0).
+func emptySnapshot(room, epoch string) []byte {
+	st := schemas.NewRoomState()
+	return mustJSON(&wireSnapshot{Type: "snapshot", Room: room, Epoch: epoch, Seq: 0, State: &st})
+}
+
+// sub is one connection's subscription to a room: the position of the
+// last message queued for it.
+type sub struct {
+	epoch string
+	seq   uint64
+	// pending: waiting for a snapshot consistent with the window; no
+	// frames are queued meanwhile.
+	pending      bool
+	pendingSince time.Time
+	// reply: the subscribed reply is still owed (pending subscribe).
+	reply   bool
+	reqID   string
+	resumed bool // the subscribe carried a position
+}
+
+// room is one room's state on this pusher. mu guards everything; the lock
+// order is room.mu, then Conn.qmu.
+type room struct {
+	id string
+	mu sync.Mutex
+
+	epoch    string      // epoch of the frames stream
+	last     uint64      // last frame seq seen in epoch
+	win      []*frameMsg // contiguous seqs of epoch, oldest first
+	winBytes int
+	snap     *snapMsg
+
+	subs     map[*Conn]*sub
+	pending  int
+	reported int64 // viewers last reported to presence
+}
+
+const numShards = 64
+
+type roomShard struct {
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+// hub is the sharded room map and the fan-out.
+type hub struct {
+	srv    *Server
+	shards [numShards]roomShard
+}
+
+func newHub(s *Server) *hub {
+	h := &hub{srv: s}
+	for i := range h.shards {
+		h.shards[i].rooms = map[string]*room{}
+	}
+	return h
+}
+
+func shardOf(id string) int {
+	var x uint32 = 2166136261
+	for i := 0; i < len(id); i++ {
+		x ^= uint32(id[i])
+		x *= 16777619
+	}
+	return int(x % numShards)
+}
+
+func (h *hub) get(id string) *room {
+	sh := &h.shards[shardOf(id)]
+	sh.mu.Lock()
+	r := sh.rooms[id]
+	if r == nil {
+		r = &room{id: id}
+		sh.rooms[id] = r
+		h.srv.m.rooms.Inc()
+	}
+	sh.mu.Unlock()
+	return r
+}
+
+// each calls fn for every room, holding no lock but the room's own.
+func (h *hub) each(fn func(r *room)) {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		rs := make([]*room, 0, len(sh.rooms))
+		for _, r := range sh.rooms {
+			rs = append(rs, r)
+		}
+		sh.mu.Unlock()
+		for _, r := range rs {
+			r.mu.Lock()
+			fn(r)
+			r.mu.Unlock()
+		}
+	}
+}
+
+// addFrame appends a frame read from Kafka to the room's window and
+// queues it for the subscribers. Called by the frames reader only.
+func (h *hub) addFrame(f *frameMsg) {
+	r := h.get(f.room)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case f.epoch != r.epoch:
+		// A new epoch (or the first frame this pusher sees): the old
+		// window says nothing about it.
+		h.dropWindow(r)
+		r.epoch = f.epoch
+	case f.seq <= r.last:
+		h.srv.m.badRecords.WithLabelValues("frame", "duplicate").Inc()
+		return
+	case f.seq > r.last+1:
+		// Frames are gapless per epoch; a hole means records were lost
+		// (retention). Start a fresh window; subscribers resync.
+		h.srv.m.badRecords.WithLabelValues("frame", "gap").Inc()
+		h.dropWindow(r)
+	}
+	r.last = f.seq
+	r.win = append(r.win, f)
+	r.winBytes += len(f.wire)
+	h.srv.m.windowBytes.Add(float64(len(f.wire)))
+	h.evict(r, f.recTS)
+	for c, s := range r.subs {
+		if s.pending {
+			continue
+		}
+		switch {
+		case s.epoch == "" && s.seq == 0 && f.seq == 1,
+			s.epoch == f.epoch && f.seq == s.seq+1:
+			s.epoch, s.seq = f.epoch, f.seq
+			c.sendFrame(f)
+		case s.epoch == f.epoch && f.seq <= s.seq:
+			// The client is ahead of this pusher (it resumed from a
+			// pusher that had read further): skip what it has.
+		default:
+			h.resync(r, c, s)
+		}
+	}
+	if r.pending > 0 {
+		h.retryPending(r)
+	}
+}
+
+func (h *hub) dropWindow(r *room) {
+	for i := range r.win {
+		r.win[i] = nil
+	}
+	r.win = r.win[:0]
+	h.srv.m.windowBytes.Sub(float64(r.winBytes))
+	r.winBytes = 0
+}
+
+// evict drops frames older than the window or past the room's byte bound,
+// always keeping the newest.
+func (h *hub) evict(r *room, nowMS int64) {
+	cut := nowMS - h.srv.cfg.Window.Milliseconds()
+	n := 0
+	for n < len(r.win)-1 && (r.win[n].recTS < cut || r.winBytes > h.srv.cfg.RoomWindowBytes) {
+		r.winBytes -= len(r.win[n].wire)
+		h.srv.m.windowBytes.Sub(float64(len(r.win[n].wire)))
+		r.win[n] = nil
+		n++
+	}
+	if n > 0 {
+		r.win = append(r.win[:0], r.win[n:]...)
+	}
+}
+
+// addSnapshot records a room's latest snapshot. Called by the snapshots
+// reader only.
+func (h *hub) addSnapshot(sn *snapMsg) {
+	r := h.get(sn.room)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o := r.snap; o != nil && o.epoch == sn.epoch && o.seq > sn.seq {
+		return
+	}
+	r.snap = sn
+	if r.pending > 0 {
+		h.retryPending(r)
+	}
+}
+
+// window returns the frames of r's window with seq > after.
+func (r *room) framesAfter(after uint64) []*frameMsg {
+	if len(r.win) == 0 || r.win[len(r.win)-1].seq <= after {
+		return nil
+	}
+	i := 0
+	if first := r.win[0].seq; after >= first {
+		i = int(after - first + 1)
+	}
+	return r.win[i:]
+}
+
+// tryBuild queues a snapshot consistent with the window, then the window's
+// frames after it, and moves s there. It reports false when no consistent
+// snapshot is known yet.
+func (h *hub) tryBuild(r *room, c *Conn, s *sub) bool {
+	var (
+		epoch string
+		seq   uint64
+		snap  func()
+	)
+	switch sn := r.snap; {
+	case sn != nil && (r.epoch == "" || sn.epoch == r.epoch && (sn.seq >= r.last || len(r.win) > 0 && r.win[0].seq <= sn.seq+1)):
+		pm, size, err := sn.prepared()
+		if err != nil {
+			h.srv.m.badRecords.WithLabelValues("snapshot", "invalid").Inc()
+			h.srv.log.Warn("invalid snapshot record", "err", err)
+			if len(r.win) == 0 || r.win[0].seq != 1 {
+				return false
+			}
+			epoch, seq = r.epoch, 0
+			snap = func() { c.sendRaw(r.id, emptySnapshot(r.id, r.epoch)) }
+			break
+		}
+		epoch, seq = sn.epoch, sn.seq
+		snap = func() { c.sendPrepared(r.id, pm, size) }
+	case len(r.win) > 0 && r.win[0].seq == 1:
+		// The whole epoch is in the window: fold it from the empty state.
+		epoch, seq = r.epoch, 0
+		snap = func() { c.sendRaw(r.id, emptySnapshot(r.id, r.epoch)) }
+	case r.epoch == "" && sn == nil:
+		// Nothing known: the room has no history yet.
+		epoch, seq = "", 0
+		snap = func() { c.sendRaw(r.id, emptySnapshot(r.id, "")) }
+	default:
+		return false
+	}
+	if s.reply {
+		c.sendRaw(r.id, mustJSON(&wireSubscribed{Type: "subscribed", ID: s.reqID, Room: r.id, Epoch: epoch, Seq: seq}))
+		s.reply = false
+		if s.resumed {
+			h.srv.m.resumes.WithLabelValues("reset").Inc()
+		}
+	} else {
+		h.srv.m.resyncs.Inc()
+	}
+	snap()
+	s.epoch, s.seq = epoch, seq
+	if epoch == r.epoch {
+		for _, f := range r.framesAfter(seq) {
+			c.sendFrame(f)
+			s.seq = f.seq
+		}
+	}
+	return true
+}
+
+// tryResume answers a subscribe with position (E, S) from the window.
+func (h *hub) tryResume(r *room, c *Conn, s *sub, e string, seq uint64) bool {
+	ok := false
+	switch {
+	case e == "":
+	case e == r.epoch && r.last > 0:
+		ok = seq >= r.last || len(r.win) > 0 && r.win[0].seq <= seq+1
+	case r.epoch == "" && r.snap != nil && r.snap.epoch == e && seq >= r.snap.seq:
+		ok = true
+	}
+	if !ok {
+		return false
+	}
+	c.sendRaw(r.id, mustJSON(&wireSubscribed{Type: "subscribed", ID: s.reqID, Room: r.id, Epoch: e, Seq: seq, Recovered: true}))
+	s.reply = false
+	s.epoch, s.seq = e, seq
+	if e == r.epoch {
+		for _, f := range r.framesAfter(seq) {
+			c.sendFrame(f)
+			s.seq = f.seq
+		}
+	}
+	h.srv.m.resumes.WithLabelValues("recovered").Inc()
+	return true
+}
+
+// resync moves a live subscription that cannot continue (epoch change or
+// a gap) to a snapshot, now or once one is consistent.
+func (h *hub) resync(r *room, c *Conn, s *sub) {
+	if h.tryBuild(r, c, s) {
+		return
+	}
+	s.pending, s.pendingSince = true, time.Now()
+	r.pending++
+}
+
+func (h *hub) retryPending(r *room) {
+	for c, s := range r.subs {
+		if s.pending && h.tryBuild(r, c, s) {
+			s.pending = false
+			r.pending--
+		}
+	}
+}
+
+// subscribe answers a subscribe op. Called by c's reader goroutine.
+func (h *hub) subscribe(c *Conn, r *room, reqID string, epoch *string, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.subs[c]; ok {
+		if old.pending {
+			r.pending--
+		}
+	} else {
+		if r.subs == nil {
+			r.subs = map[*Conn]*sub{}
+		}
+		h.srv.m.subscriptions.Inc()
+	}
+	s := &sub{reqID: reqID, reply: true, resumed: epoch != nil}
+	r.subs[c] = s
+	if epoch != nil && h.tryResume(r, c, s, *epoch, seq) {
+		return
+	}
+	if h.tryBuild(r, c, s) {
+		return
+	}
+	s.pending, s.pendingSince = true, time.Now()
+	r.pending++
+}
+
+// unsubscribe removes c from r. Called by c's reader goroutine.
+func (h *hub) unsubscribe(c *Conn, r *room) {
+	r.mu.Lock()
+	if s, ok := r.subs[c]; ok {
+		if s.pending {
+			r.pending--
+		}
+		delete(r.subs, c)
+		h.srv.m.subscriptions.Dec()
+	}
+	r.mu.Unlock()
+}
+
+// sweep evicts old frames of idle rooms and answers subscribes that
+// waited too long for a consistent snapshot.
+func (h *hub) sweep(now time.Time) {
+	h.each(func(r *room) {
+		if len(r.win) > 0 {
+			h.evict(r, now.UnixMilli())
+			if r.win[0].recTS < now.UnixMilli()-h.srv.cfg.Window.Milliseconds() {
+				h.dropWindow(r)
+			}
+		}
+		if r.pending == 0 {
+			return
+		}
+		for c, s := range r.subs {
+			if !s.pending || !s.reply || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
+				continue
+			}
+			// A subscribe that cannot be answered consistently yet:
+			// tell the client to retry rather than guess.
+			delete(r.subs, c)
+			r.pending--
+			h.srv.m.subscriptions.Dec()
+			c.sendError(&wireError{ID: s.reqID, Code: CodeUnavailable, Room: r.id, RetryAfter: 1,
+				Message: "the room's state is not readable yet; subscribe again"})
+			c.forgetRoom(r)
+		}
+	})
+}

@@ -1,0 +1,260 @@
+package pushers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// Run reads frames and snapshots from Kafka, reports presence, pings
+// clients and sweeps windows until ctx ends. The frames topic is read from
+// Config.Window ago, so a fresh pusher can serve resumes at once; the
+// snapshots topic (compacted) from its start. Both read_committed, without
+// a consumer group: every pusher reads every partition. Ready turns true
+// once both have caught up with where Kafka was at start.
+func (s *Server) Run(ctx context.Context) error {
+	admCl, err := kgo.NewClient(s.cfg.KafkaOpts...)
+	if err != nil {
+		return fmt.Errorf("pushers: kafka client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+
+	framesFrom, framesTo, err := s.listRange(ctx, adm, s.cfg.Topics.Frames, time.Now().Add(-s.cfg.Window).UnixMilli())
+	if err != nil {
+		return err
+	}
+	snapsFrom, snapsTo, err := s.listRange(ctx, adm, s.cfg.Topics.Snapshots, -1)
+	if err != nil {
+		return err
+	}
+	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return fmt.Errorf("pushers: presence producer: %w", err)
+	}
+	defer prod.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return s.consume(gctx, s.cfg.Topics.Frames, framesFrom, framesTo, &s.framesReady, s.onFrameRecord)
+	})
+	g.Go(func() error {
+		return s.consume(gctx, s.cfg.Topics.Snapshots, snapsFrom, snapsTo, &s.snapsReady, s.onSnapshotRecord)
+	})
+	g.Go(func() error { return s.presenceLoop(gctx, prod) })
+	g.Go(func() error { return s.tickLoop(gctx) })
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// listRange returns, per partition of topic, the offset to start reading
+// at (the first at or after fromMS, or the log start when fromMS < 0) and
+// the last stable offset: reading up to it means caught up.
+func (s *Server) listRange(ctx context.Context, adm *kadm.Client, topic string, fromMS int64) (map[int32]kgo.Offset, map[int32]int64, error) {
+	var starts kadm.ListedOffsets
+	var err error
+	for attempt := 0; ; attempt++ {
+		if fromMS < 0 {
+			starts, err = adm.ListStartOffsets(ctx, topic)
+		} else {
+			starts, err = adm.ListOffsetsAfterMilli(ctx, fromMS, topic)
+		}
+		if err == nil {
+			err = starts.Error()
+		}
+		if err == nil || attempt >= 30 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Second) // topic not created yet, or leaders moving
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("pushers: list offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("pushers: list end offsets of %s: %w", topic, err)
+	}
+	from := map[int32]kgo.Offset{}
+	to := map[int32]int64{}
+	starts.Each(func(o kadm.ListedOffset) {
+		from[o.Partition] = kgo.NewOffset().At(o.Offset)
+		if e, ok := ends.Lookup(topic, o.Partition); ok && e.Offset > o.Offset {
+			to[o.Partition] = e.Offset
+		}
+	})
+	if len(from) == 0 {
+		return nil, nil, fmt.Errorf("pushers: topic %s has no partitions (create it with `ovation topics`)", topic)
+	}
+	return from, to, nil
+}
+
+// consume reads topic's partitions from the given offsets and hands each
+// data record to fn. ready turns true once every partition reached its
+// target offset; control records are kept so a partition ending in a
+// transaction marker counts as caught up.
+func (s *Server) consume(ctx context.Context, topic string, from map[int32]kgo.Offset, to map[int32]int64, ready interface{ Store(bool) }, fn func(*kgo.Record)) error {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return fmt.Errorf("pushers: %s reader: %w", topic, err)
+	}
+	defer cl.Close()
+	if len(to) == 0 {
+		ready.Store(true)
+	}
+	s.log.Info("reading", "topic", topic, "partitions", len(from), "behind_partitions", len(to))
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			if len(to) > 0 {
+				if end, ok := to[r.Partition]; ok && r.Offset+1 >= end {
+					delete(to, r.Partition)
+					if len(to) == 0 {
+						s.log.Info("caught up", "topic", topic)
+						ready.Store(true)
+					}
+				}
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			fn(r)
+		})
+	}
+}
+
+func (s *Server) onFrameRecord(r *kgo.Record) {
+	s.m.framesIn.Inc()
+	f, err := schemas.UnmarshalFrame(r.Value)
+	if err != nil {
+		s.m.badRecords.WithLabelValues("frame", "invalid").Inc()
+		s.log.Warn("skipping invalid frame record", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	if f.Epoch == "" || len(f.Epoch) > maxEpochLen {
+		s.m.badRecords.WithLabelValues("frame", "invalid").Inc()
+		s.log.Warn("skipping frame record without a usable epoch", "partition", r.Partition, "offset", r.Offset)
+		return
+	}
+	fm := &frameMsg{room: f.Room, epoch: f.Epoch, seq: f.Seq, ts: f.TS, recTS: r.Timestamp.UnixMilli()}
+	fm.wire = mustJSON(&wireFrame{Type: "frame", Room: f.Room, Epoch: f.Epoch, Seq: f.Seq, TS: f.TS, Delta: &f.Delta})
+	s.hub.addFrame(fm)
+}
+
+// snapHeader is the part of a snapshot record needed to index it; the
+// state is decoded (and validated) only when a subscriber needs it.
+type snapHeader struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+	TS    int64  `json:"ts"`
+}
+
+func (s *Server) onSnapshotRecord(r *kgo.Record) {
+	if r.Value == nil {
+		return // a tombstone: nothing to serve
+	}
+	var h snapHeader
+	if err := json.Unmarshal(r.Value, &h); err != nil || schemas.CheckRoom(h.Room) != nil || h.Epoch == "" || len(h.Epoch) > maxEpochLen {
+		s.m.badRecords.WithLabelValues("snapshot", "invalid").Inc()
+		s.log.Warn("skipping invalid snapshot record", "partition", r.Partition, "offset", r.Offset)
+		return
+	}
+	// Copy: the record's value pins its whole fetch buffer.
+	s.hub.addSnapshot(&snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value)})
+}
+
+// tickLoop sweeps windows and pending subscribes every second and pings
+// every connection every PingInterval.
+func (s *Server) tickLoop(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastPing := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			s.hub.sweep(now)
+			if now.Sub(lastPing) >= s.cfg.PingInterval {
+				lastPing = now
+				for _, c := range s.allConns() {
+					c.enqueue(qItem{ping: true})
+				}
+			}
+		}
+	}
+}
+
+// presenceLoop reports each room's viewers on this node every
+// PresenceInterval, and a last 0 when a room's viewers are gone, as
+// presence events straight into the events topic.
+func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	prefix := "pr-" + hex.EncodeToString(rnd[:]) + "-"
+	var n uint64
+	t := time.NewTicker(s.cfg.PresenceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		var recs []*kgo.Record
+		now := time.Now().UnixMilli()
+		s.hub.each(func(r *room) {
+			v := int64(len(r.subs))
+			if v == 0 && r.reported == 0 {
+				return
+			}
+			r.reported = v
+			n++
+			data, _ := json.Marshal(&schemas.PresenceData{Node: s.cfg.Node, Viewers: v})
+			ev := schemas.Event{V: schemas.Version, ID: prefix + fmt.Sprint(n), Room: r.id, User: "pusher:" + s.cfg.Node,
+				Type: schemas.Presence, TS: now, Data: data}
+			b, err := ev.Marshal()
+			if err != nil {
+				return
+			}
+			recs = append(recs, &kgo.Record{Topic: s.cfg.Topics.Events, Key: []byte(r.id), Value: b})
+		})
+		for _, rec := range recs {
+			prod.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("presence report failed", "err", err)
+					return
+				}
+				s.m.presence.Inc()
+			})
+		}
+	}
+}

@@ -1,0 +1,357 @@
+// Package pushers serves Ovation's WebSocket stream (docs/protocol.md):
+// it reads the room frames and snapshots that processors write to Kafka,
+// keeps a resume window per room, and fans frames out to subscribers,
+// each frame encoded once for all of them.
+package pushers
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/ovation-live/ovation/internal/auth"
+)
+
+// Server is one pusher: the /v1/stream handler plus its Kafka readers.
+// Create it with New, serve it as an http.Handler, run its loops with Run,
+// and stop it with Drain and Close.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	m   *metrics
+	hub *hub
+
+	// ctx ends when Close is called; publishes derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts connection handlers, writer goroutines and publishes.
+	wg sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[*Conn]struct{}
+	users  map[string]int
+
+	framesReady atomic.Bool
+	snapsReady  atomic.Bool
+	draining    atomic.Bool
+
+	upgrader websocket.Upgrader
+	bufPool  sync.Pool
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: map[*Conn]struct{}{}, users: map[string]int{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.hub = newHub(s)
+	s.upgrader = websocket.Upgrader{
+		// A small read buffer keeps idle connections cheap; larger
+		// messages are read through it.
+		ReadBufferSize: 1024,
+		// Write buffers are only needed while writing.
+		WriteBufferPool: &sync.Pool{},
+		// Origin is checked after the upgrade, so browsers see 4003.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return s, nil
+}
+
+// Node returns the pusher's node name.
+func (s *Server) Node() string { return s.cfg.Node }
+
+// Ready reports whether the server has read Kafka up to where it was at
+// start and is not draining.
+func (s *Server) Ready() bool {
+	return s.framesReady.Load() && s.snapsReady.Load() && !s.draining.Load()
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return len(s.conns)
+}
+
+// ServeHTTP serves GET /v1/stream.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "expected a WebSocket upgrade: GET /v1/stream with Upgrade: websocket (see docs/protocol.md)", http.StatusBadRequest)
+		return
+	}
+	code, reason := 0, ""
+	var claims *auth.Claims
+	switch {
+	case s.draining.Load():
+		code, reason = CloseReconnect, "server draining: reconnect and resume"
+	case !s.originOK(r):
+		code, reason = CloseForbiddenOrigin, "origin not allowed"
+		s.log.Warn("websocket refused: origin not allowed", "remote", r.RemoteAddr)
+	default:
+		tok := auth.BearerToken(r.Header.Get("Authorization"))
+		if tok == "" {
+			tok = r.URL.Query().Get("token")
+		}
+		var err error
+		claims, err = s.cfg.Verifier.Verify(tok, r.URL.Query().Get("user"))
+		switch {
+		case errors.Is(err, auth.ErrExpiredToken):
+			code, reason = CloseTokenExpired, "token expired"
+		case errors.Is(err, auth.ErrNoToken):
+			code, reason = CloseUnauthorized, "no token: send Authorization: Bearer or ?token="
+		case err != nil:
+			code, reason = CloseUnauthorized, "invalid token"
+		}
+		if err != nil {
+			// The error names the failure, never the token.
+			s.log.Warn("websocket refused: bad token", "remote", r.RemoteAddr, "err", err)
+		}
+	}
+	if code == 0 && !s.register(nil, claims, true) {
+		code, reason = CloseTooManyConns, "too many connections for this user"
+	}
+	ws, err := s.upgrader.Upgrade(hijackWriter{ResponseWriter: w, s: s}, r, nil)
+	if err != nil {
+		if code == 0 {
+			s.unreserve(claims)
+		}
+		return // gorilla answered with an HTTP error
+	}
+	if code != 0 {
+		s.reject(ws, code, reason)
+		return
+	}
+	c := &Conn{srv: s, ws: ws, nc: ws.NetConn().(*corkConn), claims: claims,
+		lim: rate.NewLimiter(rate.Limit(s.cfg.InboundRate), s.cfg.InboundBurst)}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	s.register(c, claims, false)
+	c.sendRaw("", mustJSON(&wireWelcome{Type: "welcome", Node: s.cfg.Node, User: claims.User(), TS: time.Now().UnixMilli(),
+		PingInterval: int(s.cfg.PingInterval / time.Second), MaxRooms: s.cfg.MaxRooms, MaxMessageBytes: s.cfg.MaxMessageBytes}))
+	if s.draining.Load() {
+		c.closeWith(CloseReconnect, "server draining: reconnect and resume")
+	}
+	c.readLoop()
+}
+
+// reject sends one close frame and drops the connection, after reading
+// briefly so the close is not lost to a TCP reset.
+func (s *Server) reject(ws *websocket.Conn, code int, reason string) {
+	s.m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			break
+		}
+	}
+	ws.Close()
+}
+
+func (s *Server) originOK(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, a := range s.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// register reserves a user's connection slot (c == nil) or adds c to the
+// connection set once reserved.
+func (s *Server) register(c *Conn, claims *auth.Claims, reserve bool) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if reserve {
+		if s.cfg.Verifier.Disabled() || s.cfg.MaxConnsPerUser < 0 {
+			return true
+		}
+		if s.users[claims.User()] >= s.cfg.MaxConnsPerUser {
+			return false
+		}
+		s.users[claims.User()]++
+		return true
+	}
+	s.conns[c] = struct{}{}
+	s.m.connections.Inc()
+	return true
+}
+
+func (s *Server) unreserve(claims *auth.Claims) {
+	if claims == nil || s.cfg.Verifier.Disabled() || s.cfg.MaxConnsPerUser < 0 {
+		return
+	}
+	s.connMu.Lock()
+	if s.users[claims.User()]--; s.users[claims.User()] <= 0 {
+		delete(s.users, claims.User())
+	}
+	s.connMu.Unlock()
+}
+
+func (s *Server) unregister(c *Conn) {
+	s.connMu.Lock()
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.m.connections.Dec()
+	}
+	s.connMu.Unlock()
+	s.unreserve(c.claims)
+}
+
+func (s *Server) allConns() []*Conn {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Drain is the lame-duck phase: readiness fails, new connections are
+// closed with 4012 at once, and open ones are closed with 4012 spread
+// evenly over Config.DrainWindow, in random order, so their reconnects do
+// not arrive at once. It returns when every connection is gone or ctx ends.
+func (s *Server) Drain(ctx context.Context) {
+	s.draining.Store(true)
+	conns := s.allConns()
+	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
+	s.log.Info("draining", "connections", len(conns), "window", s.cfg.DrainWindow)
+	start := time.Now()
+	for i, c := range conns {
+		at := start.Add(time.Duration(int64(s.cfg.DrainWindow) * int64(i) / int64(len(conns))))
+		if d := time.Until(at); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		c.closeWith(CloseReconnect, "server draining: reconnect and resume")
+	}
+	for s.Connections() > 0 && ctx.Err() == nil {
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+}
+
+// Close drops every connection at once and waits for the server's
+// connection goroutines. Run's loops stop with Run's context.
+func (s *Server) Close() {
+	s.draining.Store(true)
+	s.cancel()
+	for _, c := range s.allConns() {
+		c.nc.Close()
+	}
+	s.wg.Wait()
+}
+
+// hijackWriter hands gorilla a corkConn instead of the raw connection, so
+// the writer can put several WebSocket messages into one socket write.
+type hijackWriter struct {
+	http.ResponseWriter
+	s *Server
+}
+
+func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("pushers: response writer cannot hijack")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok && h.s.cfg.SocketWriteBuffer > 0 {
+		tc.SetWriteBuffer(h.s.cfg.SocketWriteBuffer)
+	}
+	return &corkConn{Conn: nc, pool: &h.s.bufPool}, brw, nil
+}
+
+// corkMax bounds the bytes collected before a corked write goes out.
+const corkMax = 64 << 10
+
+// corkConn collects writes between cork and flush into one buffer, so a
+// batch of messages costs one syscall. Outside cork it writes through.
+// mu serialises the writer goroutine with gorilla's control-frame writes
+// from the reader goroutine.
+type corkConn struct {
+	net.Conn
+	pool   *sync.Pool
+	mu     sync.Mutex
+	corked bool
+	buf    *[]byte
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	b := *c.buf
+	if len(b)+len(p) > corkMax && len(b) > 0 {
+		if _, err := c.Conn.Write(b); err != nil {
+			return 0, err
+		}
+		b = b[:0]
+	}
+	if len(p) >= corkMax {
+		*c.buf = b
+		return c.Conn.Write(p)
+	}
+	*c.buf = append(b, p...)
+	return len(p), nil
+}
+
+func (c *corkConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	if v, ok := c.pool.Get().(*[]byte); ok {
+		c.buf = v
+	} else {
+		b := make([]byte, 0, 4096)
+		c.buf = &b
+	}
+	c.mu.Unlock()
+}
+
+func (c *corkConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if b := *c.buf; len(b) > 0 {
+		_, err = c.Conn.Write(b)
+	}
+	*c.buf = (*c.buf)[:0]
+	if cap(*c.buf) <= corkMax*2 {
+		c.pool.Put(c.buf)
+	}
+	c.buf, c.corked = nil, false
+	return err
+}
