@@ -1,0 +1,239 @@
+// The audience page: what a viewer of a live show sees and clicks.
+
+import type { RoomState } from "@ovation/sdk";
+import { $, esc, fmt, header, hue, initials, latest, onState, publishing, start, timeAgo } from "./common.js";
+
+/** EMOJI are the reaction buttons, in order. */
+const EMOJI = ["👏", "❤️", "🔥", "😂", "🎉", "😮"];
+
+const s = start("guest");
+const app = $("#app");
+app.append(header(s, "live room", { href: `/host${location.search}`, text: "Host console →" }));
+const main = document.createElement("main");
+main.className = "grid";
+main.innerHTML = `
+  <section class="col">
+    <div class="card reactions">
+      <div class="card-head"><h2>Reactions</h2><span class="muted" data-testid="reactions-total">0 total</span></div>
+      <div class="emoji-row">${EMOJI.map((e) => `
+        <button class="emoji" data-action="react" data-emoji="${e}" aria-label="react ${e}">
+          <span class="e">${e}</span><span class="n" data-testid="reaction-count" data-emoji="${e}">0</span>
+        </button>`).join("")}
+      </div>
+      <div class="extra-emoji" id="extra-emoji"></div>
+    </div>
+    <div class="card poll" id="poll" data-testid="poll"></div>
+    <div class="card quiz" id="quiz"></div>
+  </section>
+  <section class="col">
+    <div class="card chat">
+      <div class="card-head"><h2>Chat</h2><span class="muted" data-testid="chat-total">0 messages</span></div>
+      <ol class="chat-list" id="chat" data-testid="chat"></ol>
+      <form class="composer" id="chat-form" autocomplete="off">
+        <input name="text" maxlength="500" placeholder="Say something nice…" aria-label="chat message" data-testid="chat-input" />
+        <button type="submit" class="primary">Send</button>
+      </form>
+    </div>
+    <div class="card qa">
+      <div class="card-head"><h2>Q&amp;A</h2><span class="muted" id="qa-count">0 questions</span></div>
+      <form class="composer" id="qa-form" autocomplete="off">
+        <input name="text" maxlength="300" placeholder="Ask the speaker a question…" aria-label="question" data-testid="qa-input" />
+        <button type="submit">Ask</button>
+      </form>
+      <ol class="qa-list" id="qa"></ol>
+    </div>
+  </section>`;
+app.append(main);
+
+// What this viewer did: the room state holds only totals, so the page
+// remembers its own choices to highlight them.
+const myVotes = new Map<string, number>();
+const myAnswers = new Map<string, number>();
+const myUpvotes = new Set<string>();
+
+function floatEmoji(btn: HTMLElement, emoji: string): void {
+  const f = document.createElement("span");
+  f.className = "float";
+  f.textContent = emoji;
+  f.style.left = `${20 + Math.random() * 60}%`;
+  btn.append(f);
+  setTimeout(() => f.remove(), 1200);
+}
+
+main.addEventListener("click", (ev) => {
+  const t = (ev.target as HTMLElement).closest<HTMLElement>("[data-action]");
+  if (!t || (t as HTMLButtonElement).disabled) return;
+  const d = t.dataset;
+  switch (d.action) {
+    case "react":
+      floatEmoji(t, d.emoji!);
+      publishing(s.room.publish({ type: "reaction", data: { emoji: d.emoji! } }));
+      return;
+    case "vote": {
+      const option = Number(d.option);
+      myVotes.set(d.poll!, option);
+      publishing(s.room.publish({ type: "poll.vote", data: { poll_id: d.poll!, option } }));
+      render(s.room.state);
+      return;
+    }
+    case "answer": {
+      const option = Number(d.option);
+      myAnswers.set(d.quiz!, option);
+      publishing(s.room.publish({ type: "quiz.answer", data: { quiz_id: d.quiz!, option } }));
+      render(s.room.state);
+      return;
+    }
+    case "upvote":
+      myUpvotes.add(d.question!);
+      publishing(s.room.publish({ type: "qa.upvote", data: { question_id: d.question! } }));
+      render(s.room.state);
+      return;
+  }
+});
+
+$<HTMLFormElement>("#chat-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = $<HTMLInputElement>("input", ev.target as HTMLElement);
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  publishing(s.room.publish({ type: "chat.message", data: { text, name: s.name } }));
+});
+
+$<HTMLFormElement>("#qa-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = $<HTMLInputElement>("input", ev.target as HTMLElement);
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  publishing(s.room.publish({ type: "qa.ask", data: { text } }));
+});
+
+function renderReactions(st: RoomState): void {
+  for (const el of main.querySelectorAll<HTMLElement>("[data-testid=reaction-count]")) {
+    el.textContent = fmt(st.reactions[el.dataset.emoji!] ?? 0);
+  }
+  $("[data-testid=reactions-total]").textContent = `${fmt(st.totals.reactions)} total`;
+  const extra = Object.entries(st.reactions).filter(([e]) => !EMOJI.includes(e)).sort((a, b) => b[1] - a[1]).slice(0, 8);
+  $("#extra-emoji").innerHTML = extra.map(([e, n]) => `<span class="chip">${esc(e)} ${fmt(n)}</span>`).join("");
+}
+
+function renderPoll(st: RoomState): void {
+  const el = $("#poll");
+  const open = Object.entries(st.polls).filter(([, p]) => !p.closed).sort(([a], [b]) => (a < b ? -1 : 1));
+  const cur = open.length ? open[open.length - 1] : latest(st.polls);
+  if (!cur) {
+    el.dataset.sig = "";
+    el.innerHTML = `<div class="card-head"><h2>Poll</h2></div><p class="empty">No poll yet. When the host opens one, it shows up here and the bars move live.</p>`;
+    return;
+  }
+  const [id, p] = cur;
+  const total = p.votes.reduce((a, b) => a + b, 0);
+  const mine = myVotes.get(id);
+  // Rebuild the buttons only when the poll itself changes; otherwise move
+  // the bars in place, so a click is never lost to a re-render mid-press.
+  const sig = JSON.stringify([id, p.closed, p.options, mine]);
+  if (el.dataset.sig === sig) {
+    p.options.forEach((_, i) => {
+      const n = p.votes[i] ?? 0;
+      const pct = total ? Math.round((100 * n) / total) : 0;
+      const btn = el.querySelector<HTMLElement>(`.option[data-option="${i}"]`)!;
+      btn.querySelector<HTMLElement>(".bar")!.style.width = `${pct}%`;
+      btn.querySelector<HTMLElement>(".count")!.innerHTML = `<b data-testid="poll-votes" data-option="${i}">${n}</b> · ${pct}%`;
+    });
+    $("[data-testid=poll-total]", el).textContent = String(total);
+    return;
+  }
+  el.dataset.sig = sig;
+  el.innerHTML = `
+    <div class="card-head"><h2>Poll</h2>${p.closed ? `<span class="badge">closed</span>` : `<span class="badge live">live</span>`}</div>
+    <p class="question">${esc(p.question)}</p>
+    <div class="options">${p.options.map((o, i) => {
+      const n = p.votes[i] ?? 0;
+      const pct = total ? Math.round((100 * n) / total) : 0;
+      return `<button class="option${mine === i ? " mine" : ""}" data-action="vote" data-poll="${esc(id)}" data-option="${i}" ${p.closed ? "disabled" : ""}>
+        <span class="bar" style="width:${pct}%"></span>
+        <span class="label">${esc(o)}</span>
+        <span class="count"><b data-testid="poll-votes" data-option="${i}">${n}</b> · ${pct}%</span>
+      </button>`;
+    }).join("")}</div>
+    <p class="muted small"><span data-testid="poll-total">${total}</span> votes${mine !== undefined ? " · you can change your vote" : ""}</p>`;
+}
+
+function renderQuiz(st: RoomState): void {
+  const el = $("#quiz");
+  const cur = latest(st.quizzes);
+  const board = st.leaderboard.length
+    ? `<ol class="leaderboard">${st.leaderboard.map((e, i) => `
+        <li class="${e.user === s.user ? "me" : ""}"><span class="rank">${i + 1}</span><span class="avatar" style="--h:${hue(e.user)}">${esc(initials(e.user))}</span><span class="who">${esc(e.user)}</span><b>${e.score}</b></li>`).join("")}</ol>`
+    : `<p class="empty small">The leaderboard fills up when the host reveals an answer.</p>`;
+  if (!cur) {
+    el.dataset.sig = "";
+    el.innerHTML = `<div class="card-head"><h2>Quiz</h2></div><p class="empty">No quiz question yet.</p><h3>Leaderboard</h3>${board}`;
+    return;
+  }
+  const [id, z] = cur;
+  const mine = myAnswers.get(id);
+  const sig = JSON.stringify([id, z.revealed, z.options, mine, st.leaderboard]);
+  if (el.dataset.sig === sig) {
+    $("[data-testid=quiz-answers]", el).textContent = String(z.answers);
+    return;
+  }
+  el.dataset.sig = sig;
+  el.innerHTML = `
+    <div class="card-head"><h2>Quiz</h2>${z.revealed ? `<span class="badge">revealed</span>` : `<span class="badge live">${z.points} pt${z.points === 1 ? "" : "s"}</span>`}</div>
+    <p class="question">${esc(z.question)}</p>
+    <div class="options quiz-options">${z.options.map((o, i) => {
+      const cls = [mine === i ? "mine" : "", z.revealed && z.correct === i ? "correct" : "", z.revealed && mine === i && z.correct !== i ? "wrong" : ""].join(" ");
+      return `<button class="option ${cls}" data-action="answer" data-quiz="${esc(id)}" data-option="${i}" ${z.revealed || mine !== undefined ? "disabled" : ""}><span class="label">${esc(o)}</span></button>`;
+    }).join("")}</div>
+    <p class="muted small"><span data-testid="quiz-answers">${z.answers}</span> answers${mine !== undefined && !z.revealed ? " · locked in, wait for the reveal" : ""}</p>
+    <h3>Leaderboard</h3>${board}`;
+}
+
+function renderChat(st: RoomState): void {
+  const list = $("#chat");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.innerHTML = st.chat.length
+    ? st.chat.map((l) => `
+      <li class="chat-line" data-id="${esc(l.id)}">
+        <span class="avatar" style="--h:${hue(l.user)}">${esc(initials(l.name || l.user))}</span>
+        <div><span class="who">${esc(l.name || l.user)}</span><span class="when">${timeAgo(l.ts)}</span><p class="text">${esc(l.text)}</p></div>
+      </li>`).join("")
+    : `<li class="empty">No messages yet. Say hi!</li>`;
+  if (atBottom) list.scrollTop = list.scrollHeight;
+  $("[data-testid=chat-total]").textContent = `${fmt(st.totals.chat)} messages`;
+}
+
+function renderQA(st: RoomState): void {
+  const qs = Object.entries(st.questions).sort(([ia, a], [ib, b]) =>
+    Number(a.answered) - Number(b.answered) || b.upvotes - a.upvotes || a.ts - b.ts || (ia < ib ? -1 : 1));
+  $("#qa-count").textContent = `${qs.length} question${qs.length === 1 ? "" : "s"}`;
+  const list = $("#qa");
+  const sig = JSON.stringify(qs.map(([id, q]) => [id, q.answered, myUpvotes.has(id)]));
+  if (list.dataset.sig === sig) {
+    for (const [id, q] of qs) {
+      const b = list.querySelector<HTMLElement>(`.qa-item[data-id="${CSS.escape(id)}"] .upvote b`);
+      if (b) b.textContent = String(q.upvotes);
+    }
+    return;
+  }
+  list.dataset.sig = sig;
+  list.innerHTML = qs.length
+    ? qs.map(([id, q]) => `
+      <li class="qa-item${q.answered ? " answered" : ""}" data-id="${esc(id)}">
+        <button class="upvote${myUpvotes.has(id) ? " mine" : ""}" data-action="upvote" data-question="${esc(id)}" ${myUpvotes.has(id) || q.answered ? "disabled" : ""} aria-label="upvote">▲<b>${q.upvotes}</b></button>
+        <div><p class="text">${esc(q.text)}</p><span class="muted small">${esc(q.user)}${q.answered ? ` · <span class="badge ok">answered</span>` : ""}</span></div>
+      </li>`).join("")
+    : `<li class="empty">No questions yet. Ask one — the most upvoted rise to the top.</li>`;
+}
+
+function render(st: RoomState): void {
+  renderReactions(st);
+  renderPoll(st);
+  renderQuiz(st);
+  renderChat(st);
+  renderQA(st);
+}
+
+onState(s, render);

@@ -1,0 +1,180 @@
+// The host console: run the show. Open and close polls, ask and reveal quiz
+// questions, mark questions answered, delete chat messages.
+
+import type { RoomState } from "@ovation/sdk";
+import { $, esc, fmt, header, hue, initials, newId, onState, publishing, start, timeAgo, toast } from "./common.js";
+
+const s = start("host");
+const app = $("#app");
+app.append(header(s, "host console", { href: `/${location.search}`, text: "← Audience view" }));
+const main = document.createElement("main");
+main.className = "grid host";
+main.innerHTML = `
+  <section class="col">
+    <div class="card stats" id="stats"></div>
+    <div class="card">
+      <div class="card-head"><h2>Polls</h2></div>
+      <form id="poll-form" class="stack" autocomplete="off">
+        <input name="question" maxlength="300" placeholder="Question, e.g. Which talk did you like most?" aria-label="poll question" data-testid="poll-question" required />
+        <textarea name="options" rows="3" placeholder="One option per line (2 to 10)" aria-label="poll options" data-testid="poll-options" required></textarea>
+        <button type="submit" class="primary" data-testid="open-poll">Open poll</button>
+      </form>
+      <ol class="host-list" id="polls"></ol>
+    </div>
+    <div class="card">
+      <div class="card-head"><h2>Quiz</h2></div>
+      <form id="quiz-form" class="stack" autocomplete="off">
+        <input name="question" maxlength="300" placeholder="Question, e.g. What year was Kafka open-sourced?" aria-label="quiz question" required />
+        <textarea name="options" rows="3" placeholder="One option per line; mark the right one with a leading *" aria-label="quiz options" required></textarea>
+        <div class="row"><label>Points <input name="points" type="number" min="1" max="1000" value="10" /></label>
+        <button type="submit" class="primary">Ask question</button></div>
+      </form>
+      <ol class="host-list" id="quizzes"></ol>
+      <h3>Leaderboard</h3>
+      <ol class="leaderboard" id="leaderboard"></ol>
+    </div>
+  </section>
+  <section class="col">
+    <div class="card">
+      <div class="card-head"><h2>Q&amp;A</h2><span class="muted" id="qa-count"></span></div>
+      <ol class="qa-list" id="qa"></ol>
+    </div>
+    <div class="card chat">
+      <div class="card-head"><h2>Chat moderation</h2><span class="muted" id="chat-count"></span></div>
+      <ol class="chat-list" id="chat"></ol>
+    </div>
+  </section>`;
+app.append(main);
+
+// The host knows each quiz's right answer before the room does.
+const correctOf = new Map<string, number>();
+
+function lines(v: string): string[] {
+  return v.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+$<HTMLFormElement>("#poll-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = ev.target as HTMLFormElement;
+  const question = (f.elements.namedItem("question") as HTMLInputElement).value.trim();
+  const options = lines((f.elements.namedItem("options") as HTMLTextAreaElement).value);
+  if (options.length < 2 || options.length > 10) return toast("A poll needs 2 to 10 options, one per line.");
+  publishing(s.room.publish({ type: "poll.open", data: { poll_id: newId("poll"), question, options } }).then(() => f.reset()));
+});
+
+$<HTMLFormElement>("#quiz-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = ev.target as HTMLFormElement;
+  const question = (f.elements.namedItem("question") as HTMLInputElement).value.trim();
+  const raw = lines((f.elements.namedItem("options") as HTMLTextAreaElement).value);
+  const correct = raw.findIndex((o) => o.startsWith("*"));
+  const options = raw.map((o) => o.replace(/^\*\s*/, ""));
+  if (options.length < 2 || options.length > 10) return toast("A quiz question needs 2 to 10 options, one per line.");
+  if (correct < 0) return toast("Mark the right option with a leading *.");
+  const points = Number((f.elements.namedItem("points") as HTMLInputElement).value) || 1;
+  const quizId = newId("quiz");
+  correctOf.set(quizId, correct);
+  publishing(s.room.publish({ type: "quiz.ask", data: { quiz_id: quizId, question, options, correct, points } }).then(() => f.reset()));
+});
+
+main.addEventListener("click", (ev) => {
+  const t = (ev.target as HTMLElement).closest<HTMLElement>("[data-action]");
+  if (!t || (t as HTMLButtonElement).disabled) return;
+  const d = t.dataset;
+  (t as HTMLButtonElement).disabled = true;
+  switch (d.action) {
+    case "close-poll":
+      return publishing(s.room.publish({ type: "poll.close", data: { poll_id: d.id! } }));
+    case "reveal":
+      return publishing(s.room.publish({ type: "quiz.reveal", data: { quiz_id: d.id! } }));
+    case "answered":
+      return publishing(s.room.publish({ type: "qa.answered", data: { question_id: d.id! } }));
+    case "delete":
+      return publishing(s.room.publish({ type: "chat.delete", data: { message_id: d.id! } }));
+  }
+});
+
+// keyed rebuilds el only when sig changes and otherwise patches numbers in
+// place, so buttons under the host's cursor are not replaced mid-click.
+function keyed(el: HTMLElement, sig: unknown, build: () => string, patch: () => void): void {
+  const k = JSON.stringify(sig);
+  if (el.dataset.sig !== k) {
+    el.dataset.sig = k;
+    el.innerHTML = build();
+  }
+  patch();
+}
+
+const byNewest = <T,>(m: Record<string, T>): [string, T][] => Object.entries(m).sort(([a], [b]) => (a < b ? 1 : -1));
+
+function render(st: RoomState): void {
+  const t = st.totals;
+  $("#stats").innerHTML = [
+    ["viewers", st.viewers], ["reactions", t.reactions], ["chat", t.chat], ["votes", t.votes], ["questions", t.questions], ["answers", t.answers],
+  ].map(([k, v]) => `<div class="stat"><b data-testid="total-${k}">${fmt(v as number)}</b><span>${k}</span></div>`).join("");
+
+  const polls = byNewest(st.polls);
+  const pollsEl = $("#polls");
+  keyed(pollsEl, polls.map(([id, p]) => [id, p.closed, p.options]), () => polls.length ? polls.map(([id, p]) => `
+    <li data-id="${esc(id)}">
+      <div class="row"><p class="question">${esc(p.question)}</p>${p.closed ? `<span class="badge">closed</span>` : `<button class="danger small" data-action="close-poll" data-id="${esc(id)}">Close</button>`}</div>
+      ${p.options.map((o, i) => `<div class="mini-bar"><span class="fill" data-i="${i}"></span><span class="label">${esc(o)}</span><b data-i="${i}"></b></div>`).join("")}
+      <p class="muted small"><span class="total"></span> votes</p>
+    </li>`).join("") : `<li class="empty">No polls yet. Open one above; the audience sees it at once.</li>`, () => {
+    for (const [id, p] of polls) {
+      const li = pollsEl.querySelector<HTMLElement>(`li[data-id="${CSS.escape(id)}"]`);
+      if (!li) continue;
+      const total = p.votes.reduce((a, b) => a + b, 0);
+      p.options.forEach((_, i) => {
+        li.querySelector<HTMLElement>(`.fill[data-i="${i}"]`)!.style.width = `${total ? (100 * (p.votes[i] ?? 0)) / total : 0}%`;
+        li.querySelector<HTMLElement>(`b[data-i="${i}"]`)!.textContent = String(p.votes[i] ?? 0);
+      });
+      li.querySelector<HTMLElement>(".total")!.textContent = String(total);
+    }
+  });
+
+  const quizzes = byNewest(st.quizzes);
+  const quizEl = $("#quizzes");
+  keyed(quizEl, quizzes.map(([id, z]) => [id, z.revealed]), () => quizzes.length ? quizzes.map(([id, z]) => {
+    const right = z.revealed ? z.correct : correctOf.get(id);
+    return `<li data-id="${esc(id)}">
+      <div class="row"><p class="question">${esc(z.question)}</p>${z.revealed ? `<span class="badge">revealed</span>` : `<button class="primary small" data-action="reveal" data-id="${esc(id)}">Reveal</button>`}</div>
+      <p class="muted small">${z.options.map((o, i) => (i === right ? `<b class="ok">✓ ${esc(o)}</b>` : esc(o))).join(" · ")} — ${z.points} pts · <span class="answers"></span> answers</p>
+    </li>`;
+  }).join("") : `<li class="empty">No quiz questions yet.</li>`, () => {
+    for (const [id, z] of quizzes) {
+      const a = quizEl.querySelector<HTMLElement>(`li[data-id="${CSS.escape(id)}"] .answers`);
+      if (a) a.textContent = String(z.answers);
+    }
+  });
+  $("#leaderboard").innerHTML = st.leaderboard.length
+    ? st.leaderboard.map((e, i) => `<li><span class="rank">${i + 1}</span><span class="avatar" style="--h:${hue(e.user)}">${esc(initials(e.user))}</span><span class="who">${esc(e.user)}</span><b>${e.score}</b></li>`).join("")
+    : `<li class="empty small">Reveal an answer to score the room.</li>`;
+
+  const qs = Object.entries(st.questions).sort(([ia, a], [ib, b]) =>
+    Number(a.answered) - Number(b.answered) || b.upvotes - a.upvotes || a.ts - b.ts || (ia < ib ? -1 : 1));
+  $("#qa-count").textContent = `${qs.length} questions`;
+  const qaEl = $("#qa");
+  keyed(qaEl, qs.map(([id, q]) => [id, q.answered]), () => qs.length ? qs.map(([id, q]) => `
+    <li class="qa-item${q.answered ? " answered" : ""}" data-id="${esc(id)}">
+      <span class="upvote static">▲<b></b></span>
+      <div><p class="text">${esc(q.text)}</p><span class="muted small">${esc(q.user)}</span></div>
+      ${q.answered ? `<span class="badge ok">answered</span>` : `<button class="small" data-action="answered" data-id="${esc(id)}">Mark answered</button>`}
+    </li>`).join("") : `<li class="empty">No questions yet.</li>`, () => {
+    for (const [id, q] of qs) {
+      const b = qaEl.querySelector<HTMLElement>(`li[data-id="${CSS.escape(id)}"] .upvote b`);
+      if (b) b.textContent = String(q.upvotes);
+    }
+  });
+
+  const chat = [...st.chat].reverse();
+  $("#chat-count").textContent = `${fmt(t.chat)} messages`;
+  keyed($("#chat"), chat.map((l) => l.id), () => chat.length ? chat.map((l) => `
+    <li class="chat-line" data-id="${esc(l.id)}">
+      <span class="avatar" style="--h:${hue(l.user)}">${esc(initials(l.name || l.user))}</span>
+      <div><span class="who">${esc(l.name || l.user)}</span><span class="when">${timeAgo(l.ts)}</span><p class="text">${esc(l.text)}</p></div>
+      <button class="danger small" data-action="delete" data-id="${esc(l.id)}" aria-label="delete message">Delete</button>
+    </li>`).join("") : `<li class="empty">No messages yet.</li>`, () => {});
+}
+
+onState(s, render);
