@@ -111,11 +111,16 @@ type Totals struct {
 
 // Delta is the change of a room between two frames. Counters are additive;
 // Leaderboard and Viewers replace when present. Applying Merge(a, b) equals
-// applying a then b.
+// applying a then b, given what processors guarantee: chat line ids are
+// unique in a room, a poll's or quiz's options and a question's text are
+// set once, and a delta lists in ChatDeleted every line it evicts from the
+// ChatHistory window (Apply's own trim is a safety net only: trimming does
+// not compose with deletions, so a merged delta that relied on it would
+// keep a line the room had already dropped).
 type Delta struct {
 	Reactions   map[string]int64          `json:"reactions,omitempty"`
 	Chat        []ChatLine                `json:"chat,omitempty"`
-	ChatDeleted []string                  `json:"chat_deleted,omitempty"`
+	ChatDeleted []string                  `json:"chat_deleted,omitempty"` // deleted and evicted line ids
 	Polls       map[string]*PollDelta     `json:"polls,omitempty"`
 	Questions   map[string]*QuestionDelta `json:"questions,omitempty"`
 	Quizzes     map[string]*QuizDelta     `json:"quizzes,omitempty"`

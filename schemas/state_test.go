@@ -1,0 +1,388 @@
+package schemas
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// roomModel plays a processor: it turns random engagement into deltas
+// that keep the guarantees Merge relies on (unique chat ids, options and
+// question text set once, evictions listed in ChatDeleted).
+type roomModel struct {
+	r       *rand.Rand
+	next    int
+	chat    []string
+	polls   map[string]int // options
+	quizzes map[string]int
+	qs      []string
+	ts      int64
+}
+
+func newRoomModel(seed uint64) *roomModel {
+	return &roomModel{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), polls: map[string]int{}, quizzes: map[string]int{}, ts: 1767225600000}
+}
+
+func (m *roomModel) id(prefix string) string {
+	m.next++
+	return fmt.Sprintf("%s%d", prefix, m.next)
+}
+
+func (m *roomModel) pick(list []string) string { return list[m.r.IntN(len(list))] }
+
+func (m *roomModel) keys(mp map[string]int) []string {
+	var k []string
+	for id := range mp {
+		k = append(k, id)
+	}
+	slices.Sort(k)
+	return k
+}
+
+func (m *roomModel) delta() Delta {
+	r := m.r
+	var d Delta
+	m.ts += int64(r.IntN(1000))
+	if r.IntN(3) == 0 {
+		d.Reactions = map[string]int64{}
+		for range r.IntN(3) + 1 {
+			d.Reactions[[]string{"👍", "🎉", family, "❤️"}[r.IntN(4)]] += int64(r.IntN(5) + 1)
+		}
+	}
+	if r.IntN(2) == 0 {
+		// Chat: delete some lines, add some, evict what overflows.
+		for range r.IntN(3) {
+			if len(m.chat) > 0 && r.IntN(2) == 0 {
+				gone := m.pick(m.chat)
+				d.ChatDeleted = append(d.ChatDeleted, gone)
+				m.chat = slices.DeleteFunc(m.chat, func(s string) bool { return s == gone })
+			}
+		}
+		for range r.IntN(40) {
+			id := m.id("c")
+			d.Chat = append(d.Chat, ChatLine{ID: id, User: fmt.Sprintf("u%d", r.IntN(9)), Text: "t " + id, TS: m.ts})
+			m.chat = append(m.chat, id)
+		}
+		if r.IntN(4) == 0 && len(d.Chat) > 0 {
+			// A line deleted in the same delta it was posted in.
+			gone := d.Chat[r.IntN(len(d.Chat))].ID
+			d.ChatDeleted = append(d.ChatDeleted, gone)
+			m.chat = slices.DeleteFunc(m.chat, func(s string) bool { return s == gone })
+		}
+		if n := len(m.chat) - ChatHistory; n > 0 {
+			d.ChatDeleted = append(d.ChatDeleted, m.chat[:n]...)
+			m.chat = slices.Clone(m.chat[n:])
+		}
+	}
+	if r.IntN(3) == 0 {
+		d.Polls = map[string]*PollDelta{}
+		if r.IntN(3) == 0 {
+			n := r.IntN(MaxOptions-MinOptions+1) + MinOptions
+			id := m.id("p")
+			m.polls[id] = n
+			d.Polls[id] = &PollDelta{Question: "q " + id, Options: slices.Repeat([]string{"o"}, n)}
+		}
+		for _, id := range m.keys(m.polls) {
+			if r.IntN(2) == 0 {
+				continue
+			}
+			pd := d.Polls[id]
+			if pd == nil {
+				pd = &PollDelta{}
+				d.Polls[id] = pd
+			}
+			n := m.polls[id]
+			pd.Votes = make([]int64, r.IntN(n)+1)
+			for i := range pd.Votes {
+				pd.Votes[i] = int64(r.IntN(7) - 3)
+			}
+			pd.Closed = r.IntN(6) == 0
+		}
+	}
+	if r.IntN(3) == 0 {
+		d.Questions = map[string]*QuestionDelta{}
+		if r.IntN(2) == 0 {
+			id := m.id("q")
+			m.qs = append(m.qs, id)
+			d.Questions[id] = &QuestionDelta{User: "u1", Text: "why " + id, TS: m.ts, Upvotes: int64(r.IntN(2))}
+		}
+		for range r.IntN(3) {
+			if len(m.qs) == 0 {
+				break
+			}
+			id := m.pick(m.qs)
+			qd := d.Questions[id]
+			if qd == nil {
+				qd = &QuestionDelta{}
+				d.Questions[id] = qd
+			}
+			qd.Upvotes += int64(r.IntN(3))
+			qd.Answered = qd.Answered || r.IntN(5) == 0
+		}
+	}
+	if r.IntN(3) == 0 {
+		d.Quizzes = map[string]*QuizDelta{}
+		if r.IntN(2) == 0 {
+			n := r.IntN(MaxOptions-MinOptions+1) + MinOptions
+			id := m.id("z")
+			m.quizzes[id] = n
+			d.Quizzes[id] = &QuizDelta{Question: "q " + id, Options: slices.Repeat([]string{"o"}, n), Points: r.IntN(MaxQuizPoints) + 1}
+		}
+		for _, id := range m.keys(m.quizzes) {
+			if r.IntN(2) == 0 {
+				continue
+			}
+			zd := d.Quizzes[id]
+			if zd == nil {
+				zd = &QuizDelta{}
+				d.Quizzes[id] = zd
+			}
+			zd.Answers = int64(r.IntN(4))
+			if r.IntN(4) == 0 {
+				c := r.IntN(m.quizzes[id])
+				zd.Revealed, zd.Correct = true, &c
+			}
+		}
+	}
+	if r.IntN(4) == 0 {
+		d.Leaderboard = []LeaderEntry{}
+		for i := range r.IntN(LeaderboardSize) + 1 {
+			d.Leaderboard = append(d.Leaderboard, LeaderEntry{User: fmt.Sprintf("u%d", i), Score: int64(100 - i), LastTS: m.ts})
+		}
+	}
+	if r.IntN(3) == 0 {
+		v := int64(r.IntN(1000))
+		d.Viewers = &v
+	}
+	if r.IntN(2) == 0 {
+		d.Totals = &Totals{Chat: int64(len(d.Chat)), Reactions: int64(r.IntN(9)), Votes: int64(r.IntN(9)), Questions: int64(r.IntN(2)), Upvotes: int64(r.IntN(3)), Answers: int64(r.IntN(3))}
+	}
+	return d
+}
+
+// canon returns s with empty collections as nil, so states built by
+// different paths compare by meaning (an empty and a nil slice both encode
+// as "nothing here" to a client).
+func canon(s RoomState) RoomState {
+	c := s.Clone()
+	norm := func(v any) {
+		rv := reflect.ValueOf(v).Elem()
+		if rv.Len() == 0 {
+			rv.Set(reflect.Zero(rv.Type()))
+		}
+	}
+	norm(&c.Reactions)
+	norm(&c.Chat)
+	norm(&c.Polls)
+	norm(&c.Questions)
+	norm(&c.Quizzes)
+	norm(&c.Leaderboard)
+	for _, p := range c.Polls {
+		norm(&p.Options)
+		norm(&p.Votes)
+	}
+	for _, z := range c.Quizzes {
+		norm(&z.Options)
+	}
+	return c
+}
+
+func stateJSON(t testing.TB, s RoomState) string {
+	b, err := json.Marshal(canon(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func deltaJSON(t testing.TB, d *Delta) string {
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestMergeLaw: for random sequences of deltas from a room model, applying
+// Merge(a, b) equals applying a then b, Merge is associative in effect,
+// and Merge leaves its inputs unchanged.
+func TestMergeLaw(t *testing.T) {
+	runs, steps := 100, 40
+	if testing.Short() {
+		runs = 50
+	}
+	for seed := range uint64(runs) {
+		m := newRoomModel(seed)
+		s := NewRoomState()
+		for step := range steps {
+			a, b, c := m.delta(), m.delta(), m.delta()
+			aj, bj := deltaJSON(t, &a), deltaJSON(t, &b)
+
+			seq := s.Clone()
+			seq.Apply(&a)
+			seq.Apply(&b)
+			seq.Apply(&c)
+
+			ab := Merge(&a, &b)
+			if deltaJSON(t, &a) != aj || deltaJSON(t, &b) != bj {
+				t.Fatalf("seed %d step %d: Merge modified its inputs", seed, step)
+			}
+			merged := s.Clone()
+			merged.Apply(&ab)
+			merged.Apply(&c)
+			if got, want := stateJSON(t, merged), stateJSON(t, seq); got != want {
+				t.Fatalf("seed %d step %d: Apply(Merge(a,b));Apply(c) differs from Apply(a);Apply(b);Apply(c)\n got %s\nwant %s", seed, step, got, want)
+			}
+			bc := Merge(&b, &c)
+			left, right := Merge(&ab, &c), Merge(&a, &bc)
+			l, r := s.Clone(), s.Clone()
+			l.Apply(&left)
+			r.Apply(&right)
+			if got, want := stateJSON(t, l), stateJSON(t, seq); got != want {
+				t.Fatalf("seed %d step %d: Merge(Merge(a,b),c)\n got %s\nwant %s", seed, step, got, want)
+			}
+			if got, want := stateJSON(t, r), stateJSON(t, seq); got != want {
+				t.Fatalf("seed %d step %d: Merge(a,Merge(b,c))\n got %s\nwant %s", seed, step, got, want)
+			}
+			if len(seq.Chat) > ChatHistory {
+				t.Fatalf("chat has %d lines", len(seq.Chat))
+			}
+			s = seq
+		}
+	}
+}
+
+// TestMergeLawFullRoom is the case the eviction rule exists for: the room
+// holds ChatHistory lines, one frame adds a line (evicting the oldest) and
+// the next deletes one. A client folding the merged delta must end with
+// the same 99 lines as one folding both frames.
+func TestMergeLawFullRoom(t *testing.T) {
+	s := NewRoomState()
+	for i := range ChatHistory {
+		s.Chat = append(s.Chat, ChatLine{ID: fmt.Sprint("c", i), User: "u", Text: "t", TS: 1})
+	}
+	a := Delta{Chat: []ChatLine{{ID: "new", User: "u", Text: "t", TS: 2}}, ChatDeleted: []string{"c0"}}
+	b := Delta{ChatDeleted: []string{"c50"}}
+	seq := s.Clone()
+	seq.Apply(&a)
+	seq.Apply(&b)
+	m := Merge(&a, &b)
+	merged := s.Clone()
+	merged.Apply(&m)
+	if len(seq.Chat) != 99 || seq.Chat[0].ID != "c1" || seq.Chat[98].ID != "new" {
+		t.Fatalf("sequential: %d lines, first %s", len(seq.Chat), seq.Chat[0].ID)
+	}
+	if !reflect.DeepEqual(seq, merged) {
+		t.Fatalf("merged: %d lines, first %s; sequential: %d lines", len(merged.Chat), merged.Chat[0].ID, len(seq.Chat))
+	}
+}
+
+// TestCloneIsDeep changes every reachable part of a clone and checks the
+// original did not move.
+func TestCloneIsDeep(t *testing.T) {
+	for seed := range uint64(50) {
+		m := newRoomModel(seed)
+		s := NewRoomState()
+		for range 30 {
+			d := m.delta()
+			s.Apply(&d)
+		}
+		before := stateJSON(t, s)
+		c := s.Clone()
+		if stateJSON(t, c) != before {
+			t.Fatalf("seed %d: clone differs", seed)
+		}
+		for k := range c.Reactions {
+			c.Reactions[k] += 1000
+		}
+		c.Reactions["new"] = 1
+		for i := range c.Chat {
+			c.Chat[i].Text = "changed"
+		}
+		c.Chat = append(c.Chat, ChatLine{ID: "x"})
+		for id, p := range c.Polls {
+			p.Question = "changed"
+			p.Closed = !p.Closed
+			for i := range p.Options {
+				p.Options[i] = "changed"
+			}
+			for i := range p.Votes {
+				p.Votes[i] += 1000
+			}
+			c.Polls[id+"x"] = p
+		}
+		for _, q := range c.Questions {
+			q.Upvotes += 1000
+			q.Text = "changed"
+		}
+		for _, z := range c.Quizzes {
+			for i := range z.Options {
+				z.Options[i] = "changed"
+			}
+			z.Answers += 1000
+			if z.Correct != nil {
+				*z.Correct += 1000
+			}
+		}
+		for i := range c.Leaderboard {
+			c.Leaderboard[i].Score += 1000
+		}
+		c.Viewers += 1000
+		c.Totals.Chat += 1000
+		if got := stateJSON(t, s); got != before {
+			t.Fatalf("seed %d: changing the clone changed the original\n got %s\nwant %s", seed, got, before)
+		}
+	}
+}
+
+// TestSnapshotRoundTrip: UnmarshalSnapshot(MarshalSnapshot(s)) gives back
+// exactly s, for states built from random deltas.
+func TestSnapshotRoundTrip(t *testing.T) {
+	for seed := range uint64(100) {
+		m := newRoomModel(seed)
+		s := NewRoomState()
+		for step := range 30 {
+			d := m.delta()
+			s.Apply(&d)
+			snap := Snapshot{Room: "room-1", Epoch: "e1", Seq: uint64(step + 1), TS: 1767225600000, State: s}
+			b, err := MarshalSnapshot(&snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := UnmarshalSnapshot(b)
+			if err != nil {
+				t.Fatalf("seed %d step %d: %v", seed, step, err)
+			}
+			if !reflect.DeepEqual(got, snap) {
+				t.Fatalf("seed %d step %d: round trip changed the snapshot\n got %+v\nwant %+v", seed, step, got, snap)
+			}
+		}
+	}
+}
+
+// TestFrameRoundTrip: UnmarshalFrame(MarshalFrame(f)) folds to the same
+// state as f, for random deltas.
+func TestFrameRoundTrip(t *testing.T) {
+	m := newRoomModel(7)
+	a, b := NewRoomState(), NewRoomState()
+	for seq := uint64(1); seq <= 300; seq++ {
+		f := Frame{Room: "room-1", Epoch: "e1", Seq: seq, TS: 1, Delta: m.delta()}
+		enc, err := MarshalFrame(&f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := UnmarshalFrame(enc)
+		if err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		a.Apply(&f.Delta)
+		b.Apply(&got.Delta)
+		if stateJSON(t, a) != stateJSON(t, b) {
+			t.Fatalf("seq %d: decoded frame folds differently", seq)
+		}
+	}
+}
