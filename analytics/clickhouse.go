@@ -233,7 +233,7 @@ func retryLoop(ctx context.Context, log *slog.Logger, lo, hi time.Duration, what
 // readOffsets returns, per topic and partition, the highest Kafka offset
 // ClickHouse holds.
 func readOffsets(ctx context.Context, conn driver.Conn, db string, topics []string) (map[string]map[int32]int64, error) {
-	rows, err := conn.Query(ctx, "SELECT ktopic, kpartition, toInt64(max(koffset)) FROM "+db+".sink_offsets WHERE ktopic IN (?) GROUP BY ktopic, kpartition", topics)
+	rows, err := conn.Query(ctx, "SELECT ktopic, kpartition, toInt64(max(koffset)) FROM "+db+".sink_offsets WHERE has(?, ktopic) GROUP BY ktopic, kpartition", topics)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: read offsets: %w", err)
 	}

@@ -150,7 +150,7 @@ func Migrate(ctx context.Context, conn driver.Conn, db string) error {
 				return err
 			}
 		}
-		if err := conn.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, applied) VALUES (?, now())", uint32(v+1)); err != nil {
+		if err := conn.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, applied) SELECT toUInt32(?), now()", uint32(v+1)); err != nil {
 			return fmt.Errorf("analytics: migrate: record version %d: %w", v+1, err)
 		}
 	}

@@ -1,0 +1,490 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/chtest"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// workload is a deterministic show: events for several rooms with client
+// retries (the same id published again), semantically refused events
+// (double upvotes, votes for unknown polls) and a few invalid records, plus
+// the frames a processor would write for them. It keeps its own fold so
+// tests can compare ClickHouse with an independent count.
+type workload struct {
+	rooms  []string
+	events []*kgo.Record // in produce order, retries included
+	frames []*kgo.Record
+	// expected, per room
+	totals    map[string]*schemas.Totals
+	reactions map[string]map[string]int64
+	votes     map[string]map[string][]int64 // room → poll → option counts
+	upvotes   map[string]map[string]int64   // room → question → upvotes
+	distinct  map[string]map[string]map[string]bool
+	users     map[string]map[string]bool
+	chat      map[string][]schemas.ChatLine // accepted chat, in order, deletions applied
+	viewers   map[string]int64              // peak
+	invalid   int
+}
+
+var testEmoji = []string{"👏", "🔥", "❤️", "😂", ":clap:"}
+
+// roomState is the test's fold of one room with the processors' semantics
+// for the event types it generates.
+type roomState struct {
+	seen     map[string]bool
+	polls    map[string]int // poll → options
+	closed   map[string]bool
+	vote     map[string]map[string]int // poll → user → option
+	asked    map[string]bool
+	upvoted  map[string]bool // question|user
+	seq      uint64
+	pending  schemas.Delta
+	nPending int
+	ts       int64
+}
+
+func newWorkload(seed uint64, rooms, n int, t0 time.Time) *workload {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	w := &workload{
+		totals: map[string]*schemas.Totals{}, reactions: map[string]map[string]int64{},
+		votes: map[string]map[string][]int64{}, upvotes: map[string]map[string]int64{},
+		distinct: map[string]map[string]map[string]bool{}, users: map[string]map[string]bool{},
+		chat: map[string][]schemas.ChatLine{}, viewers: map[string]int64{},
+	}
+	states := map[string]*roomState{}
+	for i := range rooms {
+		room := fmt.Sprintf("room-%d", i)
+		w.rooms = append(w.rooms, room)
+		w.totals[room] = &schemas.Totals{}
+		w.reactions[room] = map[string]int64{}
+		w.votes[room] = map[string][]int64{}
+		w.upvotes[room] = map[string]int64{}
+		w.distinct[room] = map[string]map[string]bool{}
+		w.users[room] = map[string]bool{}
+		states[room] = &roomState{seen: map[string]bool{}, polls: map[string]int{}, closed: map[string]bool{},
+			vote: map[string]map[string]int{}, asked: map[string]bool{}, upvoted: map[string]bool{}}
+	}
+	var recent []*schemas.Event // candidates for client retries
+	ts := t0.UnixMilli()
+	next := 0
+	emit := func(ev *schemas.Event) {
+		b, err := ev.Marshal()
+		if err != nil {
+			panic(err)
+		}
+		w.events = append(w.events, &kgo.Record{Key: []byte(ev.Room), Value: b})
+		w.apply(states[ev.Room], ev)
+	}
+	for len(w.events) < n {
+		ts += int64(rng.IntN(3))
+		room := w.rooms[rng.IntN(len(w.rooms))]
+		st := states[room]
+		user := "u" + strconv.Itoa(rng.IntN(200))
+		next++
+		ev := &schemas.Event{V: 1, ID: fmt.Sprintf("e%d", next), Room: room, User: user, TS: ts}
+		switch k := rng.IntN(100); {
+		case len(st.polls) == 0 || k < 1:
+			pid := "p" + strconv.Itoa(len(st.polls)+1)
+			ev.User, ev.Type = "host", schemas.PollOpen
+			ev.Data = mustJSON(schemas.PollOpenData{PollID: pid, Question: "Q " + pid + "?", Options: []string{"a", "b", "c"}})
+		case k < 30:
+			ev.Type = schemas.Reaction
+			ev.Data = mustJSON(schemas.ReactionData{Emoji: testEmoji[rng.IntN(len(testEmoji))]})
+		case k < 50:
+			ev.Type = schemas.ChatMessage
+			ev.Data = mustJSON(schemas.ChatMessageData{Text: "hello from " + user, Name: "N" + user})
+		case k < 51 && len(w.chat[room]) > 0:
+			ev.User, ev.Type = "mod", schemas.ChatDelete
+			ev.Data = mustJSON(schemas.ChatDeleteData{MessageID: w.chat[room][rng.IntN(len(w.chat[room]))].ID})
+		case k < 68:
+			// Mostly open polls; sometimes an unknown one (refused).
+			pid := "p" + strconv.Itoa(1+rng.IntN(len(st.polls)+1))
+			opt := rng.IntN(3)
+			if prev, ok := st.vote[pid][user]; ok && prev == opt {
+				opt = (opt + 1) % 3 // a re-vote always moves, see apply
+			}
+			ev.Type = schemas.PollVote
+			ev.Data = mustJSON(schemas.PollVoteData{PollID: pid, Option: opt})
+		case k < 69 && len(st.polls) > 1:
+			ev.User, ev.Type = "host", schemas.PollClose
+			ev.Data = mustJSON(schemas.PollCloseData{PollID: "p" + strconv.Itoa(1+rng.IntN(len(st.polls)-1))})
+		case k < 75:
+			ev.Type = schemas.QAAsk
+			ev.Data = mustJSON(schemas.QAAskData{Text: "why " + strconv.Itoa(next) + "?"})
+		case k < 90 && len(st.asked) > 0:
+			// Upvote a recent question; repeats by the same user are refused.
+			ev.Type = schemas.QAUpvote
+			ev.Data = mustJSON(schemas.QAUpvoteData{QuestionID: "e" + strconv.Itoa(max(1, next-rng.IntN(400)))})
+		case k < 92:
+			ev.User, ev.Type = "pusher", schemas.Presence
+			ev.Data = mustJSON(schemas.PresenceData{Node: "n1", Viewers: int64(100 + rng.IntN(900))})
+		default:
+			ev.Type = schemas.Reaction
+			ev.Data = mustJSON(schemas.ReactionData{Emoji: "👏"})
+		}
+		emit(ev)
+		recent = append(recent, ev)
+		if len(recent) > 500 {
+			recent = recent[1:]
+		}
+		// ~8% client retries of a recent event: same id, later offset.
+		if rng.IntN(100) < 8 {
+			dup := *recent[rng.IntN(len(recent))]
+			dup.TS = ts
+			emit(&dup)
+		}
+		// A few records no schema accepts.
+		if rng.IntN(1000) == 0 {
+			w.events = append(w.events, &kgo.Record{Key: []byte(room), Value: []byte(`{"v":1,"id":"bad id!","room":"` + room + `"}`)})
+			w.invalid++
+		}
+	}
+	for _, room := range w.rooms {
+		w.flushFrame(room, states[room])
+	}
+	return w
+}
+
+// apply folds one event with the processors' semantics: duplicates of an id
+// change nothing; a vote needs an open poll and moves a previous vote; one
+// upvote per user per question, on a question that exists.
+func (w *workload) apply(st *roomState, ev *schemas.Event) {
+	if err := ev.Validate(); err != nil {
+		panic(err)
+	}
+	room := ev.Room
+	if st.seen[ev.ID] {
+		return
+	}
+	st.seen[ev.ID] = true
+	if w.distinct[room][string(ev.Type)] == nil {
+		w.distinct[room][string(ev.Type)] = map[string]bool{}
+	}
+	w.distinct[room][string(ev.Type)][ev.ID] = true
+	if ev.Type != schemas.Presence {
+		w.users[room][ev.User] = true
+	}
+	d := &st.pending
+	if d.Totals == nil {
+		d.Totals = &schemas.Totals{}
+	}
+	tot := w.totals[room]
+	changed := true
+	switch b := ev.Body.(type) {
+	case *schemas.ChatMessageData:
+		tot.Chat++
+		d.Totals.Chat++
+		line := schemas.ChatLine{ID: ev.ID, User: ev.User, Name: b.Name, Text: b.Text, TS: ev.TS}
+		d.Chat = append(d.Chat, line)
+		w.chat[room] = append(w.chat[room], line)
+	case *schemas.ChatDeleteData:
+		d.ChatDeleted = append(d.ChatDeleted, b.MessageID)
+		w.chat[room] = slices.DeleteFunc(w.chat[room], func(l schemas.ChatLine) bool { return l.ID == b.MessageID })
+	case *schemas.ReactionData:
+		tot.Reactions++
+		d.Totals.Reactions++
+		w.reactions[room][b.Emoji]++
+		if d.Reactions == nil {
+			d.Reactions = map[string]int64{}
+		}
+		d.Reactions[b.Emoji]++
+	case *schemas.PollOpenData:
+		st.polls[b.PollID] = len(b.Options)
+		st.vote[b.PollID] = map[string]int{}
+		w.votes[room][b.PollID] = make([]int64, len(b.Options))
+		pd := w.pollDelta(d, b.PollID)
+		pd.Question, pd.Options = b.Question, b.Options
+	case *schemas.PollCloseData:
+		if _, ok := st.polls[b.PollID]; !ok || st.closed[b.PollID] {
+			changed = false
+			break
+		}
+		st.closed[b.PollID] = true
+		w.pollDelta(d, b.PollID).Closed = true
+	case *schemas.PollVoteData:
+		n, ok := st.polls[b.PollID]
+		if !ok || st.closed[b.PollID] || b.Option >= n {
+			changed = false
+			break
+		}
+		prev, had := st.vote[b.PollID][ev.User]
+		if had && prev == b.Option {
+			changed = false
+			break
+		}
+		pd := w.pollDelta(d, b.PollID)
+		for len(pd.Votes) < n {
+			pd.Votes = append(pd.Votes, 0)
+		}
+		if had {
+			pd.Votes[prev]--
+			w.votes[room][b.PollID][prev]--
+		}
+		pd.Votes[b.Option]++
+		w.votes[room][b.PollID][b.Option]++
+		st.vote[b.PollID][ev.User] = b.Option
+		tot.Votes++
+		d.Totals.Votes++
+	case *schemas.QAAskData:
+		st.asked[ev.ID] = true
+		tot.Questions++
+		d.Totals.Questions++
+		w.upvotes[room][ev.ID] += 0
+		w.questionDelta(d, ev.ID).Text, w.questionDelta(d, ev.ID).User, w.questionDelta(d, ev.ID).TS = b.Text, ev.User, ev.TS
+	case *schemas.QAUpvoteData:
+		key := b.QuestionID + "|" + ev.User
+		if !st.asked[b.QuestionID] || st.upvoted[key] {
+			changed = false
+			break
+		}
+		st.upvoted[key] = true
+		tot.Upvotes++
+		d.Totals.Upvotes++
+		w.upvotes[room][b.QuestionID]++
+		w.questionDelta(d, b.QuestionID).Upvotes++
+	case *schemas.PresenceData:
+		v := b.Viewers
+		d.Viewers = &v
+		w.viewers[room] = max(w.viewers[room], v)
+	}
+	if changed {
+		st.nPending++
+		st.ts = max(st.ts, ev.TS)
+	}
+	if st.nPending >= 20 {
+		w.flushFrame(room, st)
+	}
+}
+
+func (w *workload) pollDelta(d *schemas.Delta, id string) *schemas.PollDelta {
+	if d.Polls == nil {
+		d.Polls = map[string]*schemas.PollDelta{}
+	}
+	if d.Polls[id] == nil {
+		d.Polls[id] = &schemas.PollDelta{}
+	}
+	return d.Polls[id]
+}
+
+func (w *workload) questionDelta(d *schemas.Delta, id string) *schemas.QuestionDelta {
+	if d.Questions == nil {
+		d.Questions = map[string]*schemas.QuestionDelta{}
+	}
+	if d.Questions[id] == nil {
+		d.Questions[id] = &schemas.QuestionDelta{}
+	}
+	return d.Questions[id]
+}
+
+func (w *workload) flushFrame(room string, st *roomState) {
+	if st.nPending == 0 {
+		return
+	}
+	st.seq++
+	f := schemas.Frame{Room: room, Epoch: "ep1", Seq: st.seq, TS: st.ts, Delta: st.pending}
+	b, err := json.Marshal(&f)
+	if err != nil {
+		panic(err)
+	}
+	w.frames = append(w.frames, &kgo.Record{Key: []byte(room), Value: b})
+	st.pending, st.nPending = schemas.Delta{}, 0
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// produceAll writes records to topic with an idempotent producer.
+func produceAll(t testing.TB, cl *kgo.Client, topic string, recs []*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for _, r := range recs {
+		r.Topic = topic
+	}
+	for i := 0; i < len(recs); i += 10_000 {
+		if err := cl.ProduceSync(ctx, recs[i:min(i+10_000, len(recs))]...).FirstErr(); err != nil {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
+}
+
+// waitCaughtUp waits until ClickHouse holds every partition of topics up
+// to the last valid record (the sink skips invalid ones, which are never at
+// a partition's end in these workloads).
+func waitCaughtUp(t testing.TB, chAddr, db string, brokers []string, topics []string, timeout time.Duration) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			if want[o.Topic] == nil {
+				want[o.Topic] = map[int32]int64{}
+			}
+			want[o.Topic][o.Partition] = o.Offset - 1
+		}
+	})
+	conn := chtest.Open(t, chAddr, "")
+	deadline := time.Now().Add(timeout)
+	var got map[string]map[int32]int64
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err = readOffsets(ctx, conn, db, topics)
+		cancel()
+		if err == nil && offsetsReached(got, want) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("ClickHouse did not catch up within %v: have %v, want %v (last err %v)", timeout, got, want, err)
+}
+
+func offsetsReached(got, want map[string]map[int32]int64) bool {
+	for t, ps := range want {
+		for p, o := range ps {
+			if got[t][p] < o {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// apiGet calls the API and decodes a 200 answer into out.
+func apiGet(t testing.TB, srv *httptest.Server, token, path string, out any) {
+	t.Helper()
+	status, body := apiDo(t, srv, token, path)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		t.Fatalf("GET %s: decode: %v", path, err)
+	}
+}
+
+func apiDo(t testing.TB, srv *httptest.Server, token, path string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var buf []byte
+	buf = make([]byte, 0, 4096)
+	tmp := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, buf
+}
+
+var testSecret = []byte("analytics-test-secret-of-at-least-32-bytes!")
+
+func testVerifier(t testing.TB) *auth.Verifier {
+	v, err := auth.NewVerifier(auth.Config{HMACSecrets: map[string][]byte{"": testSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func testToken(t testing.TB, user string, rooms map[string][]schemas.Capability) string {
+	c := &auth.Claims{Rooms: rooms}
+	c.Subject = user
+	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+	tok, err := auth.Sign(testSecret, "", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// checkRooms compares every room's API answers with the workload's fold.
+func checkRooms(t testing.TB, srv *httptest.Server, token string, w *workload) {
+	t.Helper()
+	for _, room := range w.rooms {
+		var s Summary
+		apiGet(t, srv, token, "/v1/rooms/"+room+"/analytics/summary", &s)
+		if s.Totals != *w.totals[room] {
+			t.Errorf("%s: totals %+v, want %+v", room, s.Totals, *w.totals[room])
+		}
+		if !mapsEqual(s.Reactions, w.reactions[room]) {
+			t.Errorf("%s: reactions %v, want %v", room, s.Reactions, w.reactions[room])
+		}
+		for pid, want := range w.votes[room] {
+			p := s.Polls[pid]
+			if p == nil || !slices.Equal(p.Votes, want) || len(p.Options) != len(want) {
+				t.Errorf("%s: poll %s = %+v, want votes %v", room, pid, p, want)
+			}
+		}
+		if len(s.Polls) != len(w.votes[room]) {
+			t.Errorf("%s: %d polls, want %d", room, len(s.Polls), len(w.votes[room]))
+		}
+		for _, q := range s.TopQuestions {
+			if q.Upvotes != w.upvotes[room][q.ID] || q.Text == "" {
+				t.Errorf("%s: question %s has %d upvotes (text %q), want %d", room, q.ID, q.Upvotes, q.Text, w.upvotes[room][q.ID])
+			}
+		}
+		if s.PeakViewers != w.viewers[room] {
+			t.Errorf("%s: peak viewers %d, want %d", room, s.PeakViewers, w.viewers[room])
+		}
+		if s.Participants != uint64(len(w.users[room])) {
+			t.Errorf("%s: participants %d, want %d", room, s.Participants, len(w.users[room]))
+		}
+		for typ, ids := range w.distinct[room] {
+			if s.Events[typ] != uint64(len(ids)) {
+				t.Errorf("%s: %s distinct ids %d, want %d", room, typ, s.Events[typ], len(ids))
+			}
+		}
+	}
+}
+
+func mapsEqual(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
