@@ -154,9 +154,12 @@ func (c Config) ProducerOpts() []kgo.Opt {
 		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
 		kgo.MaxBufferedBytes(c.MaxBufferedBytes),
 		kgo.RecordDeliveryTimeout(c.ProduceTimeout),
-		// A short linger lets concurrent requests for one partition share
-		// a produce request; each request's answer waits on it anyway.
-		kgo.ProducerLinger(2 * time.Millisecond),
+		// No linger: every request waits for its acknowledgement, so a
+		// linger would add its full length to each answer (ProduceSync
+		// cancels lingers; TryProduce, which we need for backpressure,
+		// cannot). Batching happens anyway while a produce request is in
+		// flight: records of concurrent requests queue up behind it.
+		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 	}
 }

@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ovation-live/ovation/internal/kafkatest"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// BenchmarkHTTPVsBareProducer measures, side by side in one process, events
+// per second through the whole ingest path (HTTP request, token check,
+// schema validation, rate limits, produce, wait for acks, JSON answer)
+// against a bare franz-go producer writing the same events with the same
+// producer options and waiting for the same acks. One op is a batch of 100
+// events; both run with the same number of concurrent workers. It uses the
+// Kafka in OVATION_KAFKA_BROKERS, or kfake when that is unset (then the
+// ratio mostly measures CPU, since kfake is in process).
+//
+//	OVATION_KAFKA_BROKERS=127.0.0.1:32092 go test -run '^$' -bench HTTPVsBare -benchtime 3000x ./ingest/
+func BenchmarkHTTPVsBareProducer(b *testing.B) {
+	const batch = 100
+	var brokers []string
+	var topic string
+	if v := strings.TrimSpace(os.Getenv(kafkatest.EnvBrokers)); v != "" {
+		brokers = kafkatest.Brokers(b)
+		topic = kafkatest.Topic(b, brokers, 6)
+	} else {
+		topic = "ovation.events"
+		brokers = newFake(b, 6, topic).ListenAddrs()
+	}
+	cfg := Config{UserRate: -1, ClientRate: -1}
+	r := newRig(b, brokers, topic, cfg)
+	bare, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, (Config{Topic: topic}).ProducerOpts()...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bare.Close()
+
+	const workers = 16
+	rooms := make([]string, workers)
+	toks := make([]string, workers)
+	bodies := make([][]byte, workers)
+	values := make([][][]byte, workers) // the events as ingest writes them
+	for w := range rooms {
+		rooms[w] = fmt.Sprintf("bench-%02d", w)
+		toks[w] = pubToken(b, fmt.Sprintf("user-%02d", w), rooms[w])
+		var body bytes.Buffer
+		body.WriteByte('[')
+		for i := 0; i < batch; i++ {
+			if i > 0 {
+				body.WriteByte(',')
+			}
+			data := `{"text":"a chat message of a typical length, with a name","name":"Viewer"}`
+			fmt.Fprintf(&body, `{"type":"chat.message","data":%s}`, data)
+			ev := schemas.Event{V: 1, ID: fmt.Sprintf("019a2565-18a1-7803-9426-%012d", w*batch+i), Room: rooms[w], User: fmt.Sprintf("user-%02d", w), Type: schemas.ChatMessage, TS: time.Now().UnixMilli(), Data: []byte(data)}
+			v, err := ev.Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			values[w] = append(values[w], v)
+		}
+		body.WriteByte(']')
+		bodies[w] = body.Bytes()
+	}
+	// Warm both paths up: metadata, producer id, connections.
+	ctx := context.Background()
+	if err := bare.ProduceSync(ctx, &kgo.Record{Key: []byte(rooms[0]), Value: values[0][0]}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	if rep := post(b, r.srv.Client(), r.url(rooms[0]), toks[0], bodies[0]); rep.status != 200 {
+		b.Fatalf("warm-up: %d %s", rep.status, rep.raw)
+	}
+
+	rates := map[string]float64{}
+	ops := map[string]func(w int) error{}
+	run := func(name string, op func(w int) error) {
+		ops[name] = op
+		b.Run(name, func(b *testing.B) {
+			var next atomic.Int32
+			b.SetParallelism(max(1, workers/max(1, runtime.GOMAXPROCS(0))))
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				w := int(next.Add(1)-1) % workers
+				for pb.Next() {
+					if err := op(w); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			ev := float64(b.N*batch) / time.Since(start).Seconds()
+			b.ReportMetric(ev, "events/s")
+			rates[name] = ev
+		})
+	}
+	run("bare", func(w int) error {
+		recs := make([]*kgo.Record, batch)
+		for i := range recs {
+			recs[i] = &kgo.Record{Key: []byte(rooms[w]), Value: values[w][i]}
+		}
+		return bare.ProduceSync(ctx, recs...).FirstErr()
+	})
+	// Keep-alive for every worker: the default keeps only 2 idle
+	// connections per host, and a benchmark that reconnects measures TCP.
+	tr := r.srv.Client().Transport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = workers
+	hc := &http.Client{Transport: tr}
+	run("http", func(w int) error {
+		req, _ := http.NewRequest(http.MethodPost, r.url(rooms[w]), bytes.NewReader(bodies[w]))
+		req.Header.Set("Authorization", "Bearer "+toks[w])
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if b.Failed() || len(ops) != 2 || rates["bare"] == 0 {
+		return
+	}
+	// The machine is shared, so one long run of each is at the mercy of
+	// whatever else runs meanwhile. Short rounds that alternate the two
+	// paths see the same background load; the median round's ratio is
+	// the number to quote.
+	const rounds, perRound = 7, 600
+	var ratios []float64
+	var sumBare, sumHTTP float64
+	var table strings.Builder
+	for i := 0; i < rounds; i++ {
+		bv := timedRun(b, workers, perRound, batch, ops["bare"])
+		hv := timedRun(b, workers, perRound, batch, ops["http"])
+		ratios = append(ratios, hv/bv)
+		sumBare += bv
+		sumHTTP += hv
+		fmt.Fprintf(&table, "  round %d  bare %9.0f  http %9.0f  ratio %.2f\n", i+1, bv, hv, hv/bv)
+	}
+	sort.Float64s(ratios)
+	med := ratios[len(ratios)/2]
+	meanBare, meanHTTP := sumBare/rounds, sumHTTP/rounds
+	bar := func(v float64) string { return strings.Repeat("█", int(40*v/max(meanBare, meanHTTP))) }
+	b.Logf("\nevents/s, batches of %d, %d workers, %d broker(s), %d alternating rounds of %d batches per path:\n%s"+
+		"  mean bare %9.0f  %s\n  mean http %9.0f  %s\n  median ratio http/bare = %.2f (min %.2f, max %.2f)",
+		batch, workers, len(brokers), rounds, perRound, table.String(), meanBare, bar(meanBare), meanHTTP, bar(meanHTTP), med, ratios[0], ratios[len(ratios)-1])
+}
+
+// timedRun runs op for n batches on workers goroutines and returns events/s.
+func timedRun(b *testing.B, workers, n, batch int, op func(w int) error) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := op(w); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n*batch) / time.Since(start).Seconds()
+}
