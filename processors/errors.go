@@ -31,9 +31,9 @@ const (
 // live show produces on its own, such as a vote that arrives just after
 // the poll closed or two moderators deleting the same message.
 const (
-	ReasonDuplicate     Reason = "duplicate"      // event id seen inside the dedup window
-	ReasonClosed        Reason = "closed"         // vote on a closed poll
-	ReasonSameVote      Reason = "same_vote"      // vote for the option the user already has
+	ReasonDuplicate     Reason = "duplicate" // event id seen inside the dedup window
+	ReasonClosed        Reason = "closed"    // vote on a closed poll
+	ReasonSameVote      Reason = "same_vote" // vote for the option the user already has
 	ReasonUpvoted       Reason = "already_upvoted"
 	ReasonAnswered      Reason = "already_answered" // second quiz answer by a user
 	ReasonRevealed      Reason = "revealed"         // quiz answer after reveal

@@ -1,0 +1,170 @@
+package processors
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// ev builds a valid event; data is marshalled as the body.
+func ev(t testing.TB, id, room, user string, typ schemas.Type, ts int64, data any) *schemas.Event {
+	t.Helper()
+	raw, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := schemas.Event{V: 1, ID: id, Room: room, User: user, Type: typ, TS: ts, Data: raw}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := schemas.ParseEvent(b)
+	if err != nil {
+		t.Fatalf("event %s does not validate: %v", id, err)
+	}
+	return &parsed
+}
+
+// harness drives a Partition like the Kafka loop does and keeps every
+// record it writes, so tests can fold frames and restore from the
+// changelog.
+type harness struct {
+	t         testing.TB
+	cfg       *Config
+	p         *Partition
+	frames    []schemas.Frame
+	snapshots map[string]schemas.Snapshot
+	changelog []Rec
+	batch     Batch
+	now       int64
+}
+
+func testConfig() *Config {
+	n := 0
+	cfg := &Config{Brokers: []string{"x"}, NewEpoch: func() string { n++; return fmt.Sprintf("e%d", n) }}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	return cfg
+}
+
+func newHarness(t testing.TB, cfg *Config) *harness {
+	if cfg == nil {
+		cfg = testConfig()
+	}
+	return &harness{t: t, cfg: cfg, p: NewPartition(cfg), snapshots: map[string]schemas.Snapshot{}, now: 1_000_000}
+}
+
+func (h *harness) apply(e *schemas.Event) (Outcome, Reason) {
+	o, r := h.p.Apply(e, &h.batch)
+	h.collect()
+	return o, r
+}
+
+func (h *harness) flush() {
+	h.p.Flush(h.now, &h.batch)
+	h.collect()
+}
+
+func (h *harness) collect() {
+	h.t.Helper()
+	for _, r := range h.batch.Frames {
+		f, err := schemas.UnmarshalFrame(r.Value)
+		if err != nil {
+			h.t.Fatalf("frame does not decode: %v", err)
+		}
+		if string(r.Key) != f.Room {
+			h.t.Fatalf("frame key %q for room %q", r.Key, f.Room)
+		}
+		h.frames = append(h.frames, f)
+	}
+	for _, r := range h.batch.Snapshots {
+		s, err := schemas.UnmarshalSnapshot(r.Value)
+		if err != nil {
+			h.t.Fatalf("snapshot does not decode: %v", err)
+		}
+		h.snapshots[s.Room] = s
+	}
+	h.changelog = append(h.changelog, h.batch.Changelog...)
+	h.batch.Reset()
+}
+
+// restored returns a new Partition restored from everything written.
+func (h *harness) restored() *Partition {
+	h.t.Helper()
+	rs := NewRestorer(h.cfg)
+	for _, r := range h.changelog {
+		if err := rs.Add(r.Key, r.Value); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	p, err := rs.Partition()
+	if err != nil {
+		h.t.Fatalf("restore: %v", err)
+	}
+	return p
+}
+
+// fold returns the fold of room's frames of its latest epoch, checking
+// that their seqs are 1..N without gap or repeat.
+func (h *harness) fold(room string) (schemas.RoomState, string, uint64) {
+	h.t.Helper()
+	st := schemas.NewRoomState()
+	epoch := ""
+	var seq uint64
+	for _, f := range h.frames {
+		if f.Room != room {
+			continue
+		}
+		if f.Epoch != epoch {
+			if f.Seq != 1 {
+				h.t.Fatalf("room %s: epoch %s starts at seq %d", room, f.Epoch, f.Seq)
+			}
+			epoch, seq, st = f.Epoch, 0, schemas.NewRoomState()
+		}
+		if f.Seq != seq+1 {
+			h.t.Fatalf("room %s: seq %d after %d", room, f.Seq, seq)
+		}
+		seq = f.Seq
+		st.Apply(&f.Delta)
+	}
+	return st, epoch, seq
+}
+
+// checkFold asserts that every room's public state, latest snapshot and
+// fold of frames agree.
+func (h *harness) checkFold() {
+	h.t.Helper()
+	for id := range h.p.rooms {
+		st, epoch, seq, _ := h.p.RoomState(id)
+		f, fe, fs := h.fold(id)
+		if fe != epoch || fs != seq {
+			h.t.Fatalf("room %s: state at %s/%d, frames at %s/%d", id, epoch, seq, fe, fs)
+		}
+		if !equalState(st, f) {
+			h.t.Fatalf("room %s: fold of frames differs from state\nstate %s\nfold  %s", id, js(st), js(f))
+		}
+		if seq == 0 {
+			continue
+		}
+		sn, ok := h.snapshots[id]
+		if !ok {
+			h.t.Fatalf("room %s: no snapshot", id)
+		}
+		if sn.Epoch == epoch && sn.Seq == seq && !equalState(sn.State, st) {
+			h.t.Fatalf("room %s: snapshot at seq %d differs from state", id, seq)
+		}
+	}
+}
+
+func equalState(a, b schemas.RoomState) bool {
+	return js(a.Clone()) == js(b.Clone())
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

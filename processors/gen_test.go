@@ -1,0 +1,267 @@
+package processors
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// gen makes a realistic random event stream over some rooms: polls opened
+// then voted on (and votes changed), reactions, chat and deletes, Q&A,
+// quizzes answered and revealed, client retries (a repeated id), and now
+// and then an event naming a poll, quiz or question that does not exist.
+type gen struct {
+	rnd   *rand.Rand
+	rooms []*genRoom
+	n     int
+	last  []*schemas.Event
+}
+
+type genRoom struct {
+	id                       string
+	polls, quizzes, qs, msgs []string
+	openPolls, openQuizzes   []string
+	nPoll, nQuiz             int
+}
+
+func newGen(seed uint64, rooms int) *gen {
+	g := &gen{rnd: rand.New(rand.NewPCG(seed, seed*7+1))}
+	for i := range rooms {
+		g.rooms = append(g.rooms, &genRoom{id: fmt.Sprintf("room%d", i)})
+	}
+	return g
+}
+
+func (g *gen) pick(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return s[g.rnd.IntN(len(s))]
+}
+
+// next returns the next event at ts. About 2% are retries of an earlier
+// event (same id, same body).
+func (g *gen) next(t testing.TB, ts int64) *schemas.Event {
+	if len(g.last) > 0 && g.rnd.IntN(50) == 0 {
+		return g.last[g.rnd.IntN(len(g.last))]
+	}
+	r := g.rooms[g.rnd.IntN(len(g.rooms))]
+	g.n++
+	id := fmt.Sprintf("ev%d", g.n)
+	user := fmt.Sprintf("user%d", g.rnd.IntN(30))
+	var typ schemas.Type
+	var data any
+	switch k := g.rnd.IntN(100); {
+	case k < 3 && r.nPoll < 20:
+		r.nPoll++
+		pid := fmt.Sprintf("poll%d", r.nPoll)
+		r.polls = append(r.polls, pid)
+		r.openPolls = append(r.openPolls, pid)
+		typ, data = schemas.PollOpen, schemas.PollOpenData{PollID: pid, Question: "Which?", Options: []string{"a", "b", "c", "d"}[:2+g.rnd.IntN(3)]}
+	case k < 30:
+		pid := g.pick(r.openPolls)
+		if g.rnd.IntN(20) == 0 {
+			pid = g.pick(r.polls) // maybe closed
+		}
+		typ, data = schemas.PollVote, schemas.PollVoteData{PollID: pid, Option: g.rnd.IntN(4)}
+	case k < 31 && len(r.openPolls) > 0:
+		i := g.rnd.IntN(len(r.openPolls))
+		pid := r.openPolls[i]
+		r.openPolls = slices.Delete(r.openPolls, i, i+1)
+		typ, data = schemas.PollClose, schemas.PollCloseData{PollID: pid}
+	case k < 55:
+		typ, data = schemas.Reaction, schemas.ReactionData{Emoji: []string{"👏", "🔥", "😂", "❤️"}[g.rnd.IntN(4)]}
+	case k < 70:
+		r.msgs = append(r.msgs, id)
+		typ, data = schemas.ChatMessage, schemas.ChatMessageData{Text: "message " + id, Name: strings.ToUpper(user)}
+	case k < 72:
+		typ, data = schemas.ChatDelete, schemas.ChatDeleteData{MessageID: g.pick(r.msgs)}
+	case k < 76:
+		r.qs = append(r.qs, id)
+		typ, data = schemas.QAAsk, schemas.QAAskData{Text: "question " + id}
+	case k < 84:
+		typ, data = schemas.QAUpvote, schemas.QAUpvoteData{QuestionID: g.pick(r.qs)}
+	case k < 85:
+		typ, data = schemas.QAAnswered, schemas.QAAnsweredData{QuestionID: g.pick(r.qs)}
+	case k < 87 && r.nQuiz < 20:
+		r.nQuiz++
+		zid := fmt.Sprintf("quiz%d", r.nQuiz)
+		r.quizzes = append(r.quizzes, zid)
+		r.openQuizzes = append(r.openQuizzes, zid)
+		typ, data = schemas.QuizAsk, schemas.QuizAskData{QuizID: zid, Question: "?", Options: []string{"x", "y", "z"}, Correct: g.rnd.IntN(3), Points: g.rnd.IntN(10)}
+	case k < 98:
+		typ, data = schemas.QuizAnswer, schemas.QuizAnswerData{QuizID: g.pick(r.openQuizzes), Option: g.rnd.IntN(3)}
+	default:
+		if len(r.openQuizzes) == 0 {
+			typ, data = schemas.Reaction, schemas.ReactionData{Emoji: "👏"}
+			break
+		}
+		i := g.rnd.IntN(len(r.openQuizzes))
+		zid := r.openQuizzes[i]
+		r.openQuizzes = slices.Delete(r.openQuizzes, i, i+1)
+		typ, data = schemas.QuizReveal, schemas.QuizRevealData{QuizID: zid}
+	}
+	e := ev(t, id, r.id, user, typ, ts, data)
+	if len(g.last) < 200 {
+		g.last = append(g.last, e)
+	} else {
+		g.last[g.rnd.IntN(len(g.last))] = e
+	}
+	return e
+}
+
+// model is an independent, deliberately naive implementation of the
+// semantics of DESIGN.md that computes public state directly, without
+// deltas, frames or the core's code. Tests compare the processor against
+// it.
+type model struct {
+	rooms map[string]*mroom
+}
+
+type mroom struct {
+	st      schemas.RoomState
+	seen    map[string]bool
+	votes   map[string]map[string]int
+	ups     map[string]map[string]bool
+	answers map[string]map[string]answer
+	correct map[string]int
+	scores  map[string]*schemas.LeaderEntry
+}
+
+func newModel() *model { return &model{rooms: map[string]*mroom{}} }
+
+// apply folds e and reports whether it changed the room (accepted).
+func (m *model) apply(e *schemas.Event) bool {
+	r := m.rooms[e.Room]
+	if r == nil {
+		r = &mroom{st: schemas.NewRoomState(), seen: map[string]bool{}, votes: map[string]map[string]int{},
+			ups: map[string]map[string]bool{}, answers: map[string]map[string]answer{}, correct: map[string]int{},
+			scores: map[string]*schemas.LeaderEntry{}}
+	}
+	if r.seen[e.ID] {
+		return false
+	}
+	s := &r.st
+	switch d := e.Body.(type) {
+	case *schemas.ChatMessageData:
+		s.Chat = append(s.Chat, schemas.ChatLine{ID: e.ID, User: e.User, Name: d.Name, Text: d.Text, TS: e.TS})
+		if len(s.Chat) > schemas.ChatHistory {
+			s.Chat = s.Chat[1:]
+		}
+		s.Totals.Chat++
+	case *schemas.ChatDeleteData:
+		i := slices.IndexFunc(s.Chat, func(l schemas.ChatLine) bool { return l.ID == d.MessageID })
+		if i < 0 {
+			return false
+		}
+		s.Chat = slices.Delete(s.Chat, i, i+1)
+	case *schemas.ReactionData:
+		if _, ok := s.Reactions[d.Emoji]; !ok && len(s.Reactions) >= schemas.MaxEmojisPerRoom {
+			return false
+		}
+		s.Reactions[d.Emoji]++
+		s.Totals.Reactions++
+	case *schemas.PollOpenData:
+		if s.Polls[d.PollID] != nil {
+			return false
+		}
+		s.Polls[d.PollID] = &schemas.Poll{Question: d.Question, Options: d.Options, Votes: make([]int64, len(d.Options))}
+		r.votes[d.PollID] = map[string]int{}
+	case *schemas.PollVoteData:
+		p := s.Polls[d.PollID]
+		if p == nil || p.Closed || d.Option >= len(p.Options) {
+			return false
+		}
+		prev, had := r.votes[d.PollID][e.User]
+		if had && prev == d.Option {
+			return false
+		}
+		if had {
+			p.Votes[prev]--
+		}
+		p.Votes[d.Option]++
+		r.votes[d.PollID][e.User] = d.Option
+		s.Totals.Votes++
+	case *schemas.PollCloseData:
+		p := s.Polls[d.PollID]
+		if p == nil || p.Closed {
+			return false
+		}
+		p.Closed = true
+	case *schemas.QAAskData:
+		if s.Questions[e.ID] != nil {
+			return false
+		}
+		s.Questions[e.ID] = &schemas.Question{User: e.User, Text: d.Text, TS: e.TS}
+		r.ups[e.ID] = map[string]bool{}
+		s.Totals.Questions++
+	case *schemas.QAUpvoteData:
+		q := s.Questions[d.QuestionID]
+		if q == nil || r.ups[d.QuestionID][e.User] {
+			return false
+		}
+		r.ups[d.QuestionID][e.User] = true
+		q.Upvotes++
+		s.Totals.Upvotes++
+	case *schemas.QAAnsweredData:
+		q := s.Questions[d.QuestionID]
+		if q == nil || q.Answered {
+			return false
+		}
+		q.Answered = true
+	case *schemas.QuizAskData:
+		if s.Quizzes[d.QuizID] != nil {
+			return false
+		}
+		pts := cmp.Or(d.Points, 1)
+		s.Quizzes[d.QuizID] = &schemas.Quiz{Question: d.Question, Options: d.Options, Points: pts}
+		r.answers[d.QuizID] = map[string]answer{}
+		r.correct[d.QuizID] = d.Correct
+	case *schemas.QuizAnswerData:
+		z := s.Quizzes[d.QuizID]
+		if z == nil || z.Revealed || d.Option >= len(z.Options) {
+			return false
+		}
+		if _, ok := r.answers[d.QuizID][e.User]; ok {
+			return false
+		}
+		r.answers[d.QuizID][e.User] = answer{opt: d.Option, ts: e.TS}
+		z.Answers++
+		s.Totals.Answers++
+	case *schemas.QuizRevealData:
+		z := s.Quizzes[d.QuizID]
+		if z == nil || z.Revealed {
+			return false
+		}
+		z.Revealed = true
+		c := r.correct[d.QuizID]
+		z.Correct = &c
+		for u, a := range r.answers[d.QuizID] {
+			if a.opt == c {
+				sc := r.scores[u]
+				if sc == nil {
+					sc = &schemas.LeaderEntry{User: u}
+					r.scores[u] = sc
+				}
+				sc.Score += int64(z.Points)
+				sc.LastTS = max(sc.LastTS, a.ts)
+			}
+		}
+		var all []schemas.LeaderEntry
+		for _, sc := range r.scores {
+			all = append(all, *sc)
+		}
+		slices.SortFunc(all, compareLeader)
+		s.Leaderboard = all[:min(len(all), schemas.LeaderboardSize)]
+	default:
+		return false
+	}
+	r.seen[e.ID] = true
+	m.rooms[e.Room] = r
+	return true
+}
