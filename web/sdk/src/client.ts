@@ -20,6 +20,7 @@ import { CLOSE, decodeServer, encodeClient, RETRYABLE_CODES } from "./protocol.j
 import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protocol.js";
 import { RoomStream } from "./room.js";
 import type { FrameResult, Position } from "./room.js";
+import { normalizeDelta } from "./state.js";
 import type { RoomState } from "./state.js";
 
 /** WebSocketLike is the part of the browser WebSocket the client uses. */
@@ -668,6 +669,15 @@ export class OvationClient extends Emitter<ClientEvents> {
       case "frame": {
         const r = this.rooms.get(m.room);
         if (!r) return;
+        try {
+          normalizeDelta(m.delta);
+        } catch (err) {
+          // A frame no correct server sends: do not guess, start over.
+          this.emit("error", err as Error);
+          r._emit("resync", "gap", r.stream.position());
+          this.subscribe(r);
+          return;
+        }
         const res: FrameResult = r.stream.frame(m);
         if (res === "applied") {
           r._emit("state", r.state, { kind: "frame", frame: m });

@@ -108,6 +108,9 @@ export class EventValidationError extends Error {
   }
 }
 
+import { firstLone, invalidUTF8At, jsonPathAt, JSONSyntaxError, parseJSON, truncate } from "./json.js";
+import type { JValue } from "./json.js";
+
 const enc = new TextEncoder();
 const byteLen = (s: string): number => enc.encode(s).length;
 
@@ -172,9 +175,9 @@ function checkText(field: string, v: string, min: number, max: number, bytesLimi
   if (min > 0 && cps.every(isSpace)) throw new EventValidationError(field, "required", `${field} is blank`);
 }
 
-// Field kinds of the v1 bodies, for the strict decode step (Go's
-// DisallowUnknownFields plus its type checks).
-type Kind = "string" | "int" | "strings";
+// Field kinds of the envelope and of each body: what Go's struct decoding
+// accepts for each field (DisallowUnknownFields, case-sensitive names).
+type Kind = "string" | "int" | "strings" | "raw";
 const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "chat.message": { text: "string", name: "string" },
   "chat.delete": { message_id: "string" },
@@ -190,56 +193,80 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "quiz.reveal": { quiz_id: "string" },
   presence: { node: "string", viewers: "int" },
 };
-const ENVELOPE_FIELDS: Record<string, Kind | "raw"> = {
+// Numbers whose absence is an error: a missing number reads as 0, which is
+// a valid value (schemas requiredNumbers).
+const REQUIRED_NUMBERS: Partial<Record<EventType, string[]>> = {
+  "poll.vote": ["option"],
+  "quiz.ask": ["correct"],
+  "quiz.answer": ["option"],
+  presence: ["viewers"],
+};
+const ENVELOPE_FIELDS: Record<string, Kind> = {
   v: "int", id: "string", room: "string", user: "string", type: "string", ts: "int", data: "raw",
 };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const KIND_NAME: Record<JValue["k"], string> = { obj: "an object", arr: "an array", str: "a string", num: "a number", bool: "a boolean", null: "null" };
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
-// decodeStrict checks a parsed JSON object against field kinds and returns
-// it with Go's zero values for absent or null fields.
-function decodeStrict(v: unknown, fields: Record<string, Kind | "raw">, path: string): Record<string, unknown> {
+function intOf(v: JValue, field: string): number {
+  if (v.k !== "num") throw new EventValidationError(field, "type", `expected an integer, got ${KIND_NAME[v.k]}`);
+  if (!/^-?\d+$/.test(v.raw)) throw new EventValidationError(field, "type", "expected an integer, got a number with a fraction or exponent");
+  const n = BigInt(v.raw);
+  if (n < INT64_MIN || n > INT64_MAX) throw new EventValidationError(field, "type", "expected an integer, got a number out of range");
+  // Beyond 2^53 the value is only compared against small limits, so the
+  // rounding of Number() cannot change an outcome.
+  return Number(n);
+}
+
+// decodeObject is Go's strict struct decode: every key must be a field,
+// each value of the field's JSON kind or null (which leaves the zero
+// value). It returns the decoded fields; absent ones are undefined.
+function decodeObject(v: JValue, fields: Record<string, Kind>, path: string): Record<string, unknown> {
   const join = (f: string): string => (path ? `${path}.${f}` : f);
-  if (!isObject(v)) {
-    if (v === null) return {};
-    throw new EventValidationError(path, "type", `expected an object, got JSON ${Array.isArray(v) ? "array" : typeof v}`);
-  }
+  if (v.k !== "obj") throw new EventValidationError(path, "type", `expected an object, got ${KIND_NAME[v.k]}`);
   const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(v)) {
-    const kind = fields[k];
-    if (kind === undefined) throw new EventValidationError(join(k), "unknown", "field is not part of schema v1");
-    if (val === null) continue;
+  for (const [key, val] of v.entries) {
+    const kind = fields[key];
+    if (kind === undefined || !Object.prototype.hasOwnProperty.call(fields, key)) {
+      throw new EventValidationError(join(truncate(key, 40)), "unknown", "field is not part of schema v1");
+    }
+    if (kind === "raw") {
+      out[key] = val;
+      continue;
+    }
+    if (val.k === "null") {
+      delete out[key];
+      continue;
+    }
     switch (kind) {
-      case "raw":
-        break;
       case "string":
-        if (typeof val !== "string") throw new EventValidationError(join(k), "type", `expected string, got JSON ${typeof val}`);
+        if (val.k !== "str") throw new EventValidationError(join(key), "type", `expected a string, got ${KIND_NAME[val.k]}`);
+        out[key] = val.v;
         break;
       case "int":
-        if (typeof val !== "number" || !Number.isSafeInteger(val)) throw new EventValidationError(join(k), "type", `expected an integer, got JSON ${typeof val}`);
+        out[key] = intOf(val, join(key));
         break;
       case "strings":
-        if (!Array.isArray(val)) throw new EventValidationError(join(k), "type", `expected an array of strings, got JSON ${typeof val}`);
-        val.forEach((s, i) => {
-          if (typeof s !== "string") throw new EventValidationError(`${join(k)}[${i}]`, "type", "expected string");
+        if (val.k !== "arr") throw new EventValidationError(join(key), "type", `expected an array, got ${KIND_NAME[val.k]}`);
+        out[key] = val.items.map((x, i) => {
+          if (x.k === "null") return "";
+          if (x.k !== "str") throw new EventValidationError(`${join(key)}[${i}]`, "type", `expected a string, got ${KIND_NAME[x.k]}`);
+          return x.v;
         });
         break;
     }
-    out[k] = val;
-  }
-  for (const [k, kind] of Object.entries(fields)) {
-    if (out[k] === undefined && kind !== "raw") out[k] = kind === "string" ? "" : kind === "int" ? 0 : null;
   }
   return out;
 }
 
-function checkOptions(opts: string[] | null): void {
+function checkOptions(opts: string[] | undefined): void {
   const field = "data.options";
-  const n = opts ? opts.length : 0;
-  if (n < LIMITS.minOptions || n > LIMITS.maxOptions) {
-    throw new EventValidationError(field, "length", `${n} options, allowed are ${LIMITS.minOptions} to ${LIMITS.maxOptions}`);
+  if (opts === undefined) throw new EventValidationError(field, "required", `${field} is missing`);
+  if (opts.length < LIMITS.minOptions || opts.length > LIMITS.maxOptions) {
+    throw new EventValidationError(field, "length", `${opts.length} options, allowed are ${LIMITS.minOptions} to ${LIMITS.maxOptions}`);
   }
-  opts!.forEach((o, i) => checkText(`${field}[${i}]`, o, 1, LIMITS.maxOptionLen, false));
+  opts.forEach((o, i) => checkText(`${field}[${i}]`, o, 1, LIMITS.maxOptionLen, false));
 }
 
 function checkOption(opt: number): void {
@@ -248,9 +275,11 @@ function checkOption(opt: number): void {
   }
 }
 
+// validateData is the port of each payload's validate method, in the same
+// order of checks.
 function validateData(type: EventType, d: Record<string, unknown>): void {
-  const s = (k: string): string => d[k] as string;
-  const n = (k: string): number => d[k] as number;
+  const s = (k: string): string => (d[k] as string | undefined) ?? "";
+  const n = (k: string): number => (d[k] as number | undefined) ?? 0;
   switch (type) {
     case "chat.message":
       checkText("data.text", s("text"), 1, LIMITS.maxChatLen, false);
@@ -258,15 +287,14 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
       return;
     case "chat.delete":
       return checkID(s("message_id"), "data.message_id");
-    case "reaction": {
+    case "reaction":
       checkText("data.emoji", s("emoji"), 1, LIMITS.maxEmojiBytes, true);
       if (codePoints(s("emoji")).some(isSpace)) throw new EventValidationError("data.emoji", "chars", "white space");
       return;
-    }
     case "poll.open":
       checkID(s("poll_id"), "data.poll_id");
       checkText("data.question", s("question"), 1, LIMITS.maxQuestionLen, false);
-      return checkOptions(d.options as string[] | null);
+      return checkOptions(d.options as string[] | undefined);
     case "poll.vote":
       checkID(s("poll_id"), "data.poll_id");
       return checkOption(n("option"));
@@ -280,10 +308,10 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
     case "quiz.ask": {
       checkID(s("quiz_id"), "data.quiz_id");
       checkText("data.question", s("question"), 1, LIMITS.maxQuestionLen, false);
-      const opts = d.options as string[] | null;
+      const opts = d.options as string[] | undefined;
       checkOptions(opts);
       if (n("correct") < 0 || n("correct") >= opts!.length) throw new EventValidationError("data.correct", "range", `correct option ${n("correct")} is outside 0..${opts!.length - 1}`);
-      if (n("points") < 0 || n("points") > LIMITS.maxQuizPoints) throw new EventValidationError("data.points", "range", `points ${n("points")} is outside 0..${LIMITS.maxQuizPoints}`);
+      if (n("points") < 0 || n("points") > LIMITS.maxQuizPoints) throw new EventValidationError("data.points", "range", `points ${n("points")} is outside 0..${LIMITS.maxQuizPoints} (0 means 1)`);
       return;
     }
     case "quiz.answer":
@@ -298,58 +326,83 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
   }
 }
 
+// bodyOf is schemas Event.ValidateBody on an already parsed type and data.
+function bodyOf(type: string, data: JValue | undefined): Record<string, unknown> {
+  if (type === "") throw new EventValidationError("type", "required", "type is missing");
+  if (!Object.prototype.hasOwnProperty.call(BODY_FIELDS, type)) {
+    throw new EventValidationError("type", "enum", `unknown event type ${JSON.stringify(truncate(type, 40))}`);
+  }
+  const t = type as EventType;
+  if (data === undefined || data.k === "null") throw new EventValidationError("data", "required", "data is missing");
+  const d = decodeObject(data, BODY_FIELDS[t], "data");
+  validateData(t, d);
+  for (const k of REQUIRED_NUMBERS[t] ?? []) {
+    if (d[k] === undefined) throw new EventValidationError(`data.${k}`, "required", `data.${k} is missing`);
+  }
+  return d;
+}
+
+// parseBytes runs the shared first steps of schemas decodeStrict: UTF-8,
+// top-level null, syntax.
+function parseBytes(b: Uint8Array): JValue {
+  const bad = invalidUTF8At(b);
+  if (bad >= 0) throw new EventValidationError(jsonPathAt(b, bad), "utf8", `invalid UTF-8 at byte ${bad}`);
+  let v: JValue;
+  try {
+    v = parseJSON(b);
+  } catch (e) {
+    if (e instanceof JSONSyntaxError) {
+      throw new EventValidationError("", "json", e.detail.startsWith("trailing") ? e.detail : `malformed JSON: ${e.detail}`);
+    }
+    throw e;
+  }
+  if (v.k === "null") throw new EventValidationError("", "type", "expected an object, got null");
+  return v;
+}
+
 /**
- * validateBody checks an event's type and data (schemas Event.ValidateBody):
- * what a client controls when it publishes. It throws an
- * EventValidationError naming the field and the rule.
+ * validateBody checks an event's type and data as a client publishes them
+ * (schemas Event.ValidateBody): the same field and rule ingest would name.
+ * It throws an EventValidationError.
  */
 export function validateBody(ev: { type?: unknown; data?: unknown }): void {
-  const t = ev.type;
-  if (t === undefined || t === null || t === "") throw new EventValidationError("type", "required", "type is missing");
-  if (typeof t !== "string") throw new EventValidationError("type", "type", "expected string");
-  if (!(t in BODY_FIELDS)) throw new EventValidationError("type", "enum", `unknown event type ${JSON.stringify(t.slice(0, 40))}`);
-  if (ev.data === undefined || ev.data === null) throw new EventValidationError("data", "required", "data is missing");
-  const d = decodeStrict(ev.data, BODY_FIELDS[t as EventType], "data");
-  validateData(t as EventType, d);
+  const b = enc.encode(JSON.stringify({ type: ev.type ?? "", data: ev.data ?? null }));
+  const v = parseBytes(b) as Extract<JValue, { k: "obj" }>;
+  const typ = v.entries[0][1];
+  if (typ.k !== "str") throw new EventValidationError("type", "type", `expected a string, got ${KIND_NAME[typ.k]}`);
+  const lone = firstLone(v);
+  if (lone >= 0) throw new EventValidationError(jsonPathAt(b, lone), "utf8", `escaped lone surrogate at byte ${lone}`);
+  bodyOf(typ.v, v.entries[1][1]);
 }
 
 /**
  * parseEvent decodes and validates one complete event as stored in Kafka
- * (schemas.ParseEvent): every envelope field present, data valid for its
- * type. It throws an EventValidationError naming the field and the rule.
+ * (schemas.ParseEvent), from its bytes or text. It throws an
+ * EventValidationError naming the field and the rule, exactly as the Go
+ * code does for the golden vectors of schemas/testdata/vectors.
  */
 export function parseEvent(raw: string | Uint8Array): Event {
-  let bytes: Uint8Array;
-  let text: string;
-  if (typeof raw === "string") {
-    text = raw;
-    bytes = enc.encode(raw);
-  } else {
-    bytes = raw;
-    try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
-    } catch {
-      if (bytes.length > LIMITS.maxEventBytes) throw new EventValidationError("", "size", `event is ${bytes.length} bytes, the limit is ${LIMITS.maxEventBytes}`);
-      throw new EventValidationError("", "utf8", "input is not valid UTF-8");
-    }
+  const b = typeof raw === "string" ? enc.encode(raw) : raw;
+  if (b.length > LIMITS.maxEventBytes) throw new EventValidationError("", "size", `event is ${b.length} bytes, the limit is ${LIMITS.maxEventBytes}`);
+  const v = parseBytes(b);
+  const env = decodeObject(v, ENVELOPE_FIELDS, "");
+  const lone = firstLone(v);
+  if (lone >= 0) throw new EventValidationError(jsonPathAt(b, lone), "utf8", `escaped lone surrogate at byte ${lone}`);
+  const ver = (env.v as number | undefined) ?? 0;
+  if (ver !== SCHEMA_VERSION) {
+    if (ver === 0) throw new EventValidationError("v", "required", "schema version is missing");
+    throw new EventValidationError("v", "version", `schema version ${ver} is not supported (this build reads ${SCHEMA_VERSION})`);
   }
-  if (bytes.length > LIMITS.maxEventBytes) throw new EventValidationError("", "size", `event is ${bytes.length} bytes, the limit is ${LIMITS.maxEventBytes}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new EventValidationError("", "json", `malformed JSON: ${(e as Error).message}`);
-  }
-  const env = decodeStrict(parsed, ENVELOPE_FIELDS, "");
-  const v = env.v as number;
-  if (v !== SCHEMA_VERSION) {
-    if (v === 0) throw new EventValidationError("v", "required", "schema version is missing");
-    throw new EventValidationError("v", "version", `schema version ${v} is not supported (this build reads ${SCHEMA_VERSION})`);
-  }
-  checkID(env.id as string);
-  checkRoom(env.room as string);
-  checkText("user", env.user as string, 1, LIMITS.maxUserLen, true);
-  if ((env.ts as number) <= 0) throw new EventValidationError("ts", "range", "ts must be a positive Unix time in milliseconds");
-  validateBody({ type: env.type === "" ? undefined : env.type, data: env.data });
-  return env as unknown as Event;
+  const id = (env.id as string | undefined) ?? "";
+  const room = (env.room as string | undefined) ?? "";
+  const user = (env.user as string | undefined) ?? "";
+  const ts = (env.ts as number | undefined) ?? 0;
+  checkID(id);
+  checkRoom(room);
+  checkText("user", user, 1, LIMITS.maxUserLen, true);
+  if (ts === 0) throw new EventValidationError("ts", "required", "ts is missing");
+  if (ts < 0) throw new EventValidationError("ts", "range", "ts must be a positive Unix time in milliseconds");
+  const type = (env.type as string | undefined) ?? "";
+  const data = bodyOf(type, env.data as JValue | undefined);
+  return { v: ver, id, room, user, type, ts, data } as unknown as Event;
 }

@@ -215,6 +215,7 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
     put(s.reactions, e, (own(s.reactions, e) ? s.reactions[e] : 0) + n);
   }
   for (const [id, pd] of entries(d.polls)) {
+    if (pd == null) continue;
     let p = own(s.polls, id) ? s.polls[id] : undefined;
     if (!p) {
       p = { question: "", options: [], votes: [], closed: false };
@@ -232,6 +233,7 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
     p.closed = p.closed || !!pd.closed;
   }
   for (const [id, qd] of entries(d.questions)) {
+    if (qd == null) continue;
     let q = own(s.questions, id) ? s.questions[id] : undefined;
     if (!q) {
       q = { user: "", text: "", ts: 0, upvotes: 0, answered: false };
@@ -246,6 +248,7 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
     q.answered = q.answered || !!qd.answered;
   }
   for (const [id, zd] of entries(d.quizzes)) {
+    if (zd == null) continue;
     let z = own(s.quizzes, id) ? s.quizzes[id] : undefined;
     if (!z) {
       z = { question: "", options: [], points: 0, answers: 0, revealed: false };
@@ -286,4 +289,33 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
 /** cloneState returns a deep copy of s (schemas RoomState.Clone). */
 export function cloneState(s: RoomState): RoomState {
   return normalizeState(JSON.parse(JSON.stringify(s)) as RoomState);
+}
+
+/**
+ * normalizeDelta reads a decoded frame delta the way schemas
+ * UnmarshalFrame does: empty collections count as absent (the encoder
+ * omits them, so "present but empty" never survives a re-encode; an empty
+ * options list must not reset a poll, an empty leaderboard must not clear
+ * it), and null entries are rejected. It mutates and returns d.
+ */
+export function normalizeDelta(d: Delta): Delta {
+  const empty = (x: unknown): boolean => x == null || (Array.isArray(x) ? x.length === 0 : Object.keys(x as object).length === 0);
+  if (empty(d.reactions)) delete d.reactions;
+  if (empty(d.chat)) delete d.chat;
+  if (empty(d.chat_deleted)) delete d.chat_deleted;
+  if (empty(d.leaderboard)) delete d.leaderboard;
+  for (const k of ["polls", "questions", "quizzes"] as const) {
+    const m = d[k] as Record<string, PollDelta | QuestionDelta | QuizDelta | null> | null | undefined;
+    if (empty(m)) {
+      delete d[k];
+      continue;
+    }
+    for (const [id, e] of Object.entries(m!)) {
+      if (e == null) throw new Error(`delta.${k}.${id}: expected an object, got null`);
+      const o = e as PollDelta & QuizDelta;
+      if (k !== "questions" && Array.isArray(o.options) && o.options.length === 0) delete o.options;
+      if (k === "polls" && Array.isArray(o.votes) && o.votes.length === 0) delete o.votes;
+    }
+  }
+  return d;
 }
