@@ -142,8 +142,10 @@ type fakeProc struct {
 	topics schemas.Topics
 	mu     sync.Mutex
 	rooms  map[string]*procRoom
-	// snapEvery writes a room's snapshot every n-th frame (1 = always).
+	// snapEvery writes a room's snapshot every n-th frame (1 = always);
+	// snapFor overrides it per room.
 	snapEvery uint64
+	snapFor   map[string]uint64
 }
 
 type procRoom struct {
@@ -161,7 +163,7 @@ func newProc(t testing.TB, brokers []string, topics schemas.Topics) *fakeProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &fakeProc{t: t, cl: cl, topics: topics, rooms: map[string]*procRoom{}, snapEvery: 1}
+	return &fakeProc{t: t, cl: cl, topics: topics, rooms: map[string]*procRoom{}, snapEvery: 1, snapFor: map[string]uint64{}}
 }
 
 // tick commits one frame per room in deltas, with snapshots, in one
@@ -205,7 +207,11 @@ func (p *fakeProc) tick(ctx context.Context, deltas map[string]*schemas.Delta) e
 		f := schemas.Frame{Room: id, Epoch: r.epoch, Seq: r.seq, TS: now, Delta: *d}
 		fb, _ := schemas.MarshalFrame(&f)
 		produce(&kgo.Record{Topic: p.topics.Frames, Key: []byte(id), Value: fb})
-		if r.seq%p.snapEvery == 0 {
+		every := p.snapEvery
+		if n, ok := p.snapFor[id]; ok {
+			every = n
+		}
+		if r.seq%every == 0 {
 			sn := schemas.Snapshot{Room: id, Epoch: r.epoch, Seq: r.seq, TS: now, State: r.state.Clone()}
 			sb, _ := schemas.MarshalSnapshot(&sn)
 			produce(&kgo.Record{Topic: p.topics.Snapshots, Key: []byte(id), Value: sb})
