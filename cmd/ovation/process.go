@@ -2,14 +2,104 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
+	"time"
+
+	"github.com/ovation-live/ovation/processors"
+	"golang.org/x/sync/errgroup"
 )
 
-func runProcess(_ context.Context, _ []string, _, stderr io.Writer) error {
-	fmt.Fprintln(stderr, "ovation process: not yet available in this build (tracked in issue #4); ovation dev runs what exists")
-	return errUsage
+// processFlags are the flags of `ovation process`.
+type processFlags struct {
+	group, txnID              string
+	tick, session, txnTimeout time.Duration
+	dedupWindow, presenceTTL  time.Duration
+	snapshotEvery, maxDedup   int
+	maxPoll                   int
 }
 
-// devProcess wires this role into `ovation dev`.
-func devProcess(_ context.Context, _ *devEnv) error { return nil }
+func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var c commonFlags
+	var f processFlags
+	fs := newFlagSet("process", "Aggregate events into per-room frames and snapshots, exactly once (Kafka transactions).\nRun several: they share the events partitions through the consumer group.", stderr)
+	c.register(fs, "127.0.0.1:8082")
+	fs.StringVar(&f.group, "group", "ovation-processors", "consumer group shared by all processors")
+	fs.StringVar(&f.txnID, "transactional-id", "", "this replica's transactional id: stable across its restarts, distinct between replicas (default: group-hostname)")
+	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "how long one transaction collects events")
+	fs.DurationVar(&f.session, "session-timeout", 10*time.Second, "consumer group session timeout")
+	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 8*time.Second, "transaction timeout (below the session timeout)")
+	fs.DurationVar(&f.dedupWindow, "dedup-window", 10*time.Minute, "how long, by event time, a room remembers event ids")
+	fs.IntVar(&f.maxDedup, "max-dedup-ids", 200_000, "most event ids a room remembers, whatever the window")
+	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "how long a pusher's viewer report counts")
+	fs.IntVar(&f.snapshotEvery, "snapshot-every", 1, "write a room's snapshot every N frames (and always on an epoch's first frame)")
+	fs.IntVar(&f.maxPoll, "max-poll-records", 10_000, "records taken per poll")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	cfg := processors.Config{
+		Brokers: c.brokerList(), Topics: c.topics, Group: f.group, TransactionalID: f.txnID,
+		Tick: f.tick, SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
+		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
+		SnapshotEvery: f.snapshotEvery, MaxPollRecords: f.maxPoll,
+		Log: log.With("role", "process"), Registerer: reg,
+	}
+	p, err := processors.New(cfg)
+	if err != nil {
+		return err
+	}
+	ready := &readiness{}
+	ready.set(false, "joining the consumer group")
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return p.Run(gctx, kafkaOpts(cfg.Brokers, "process", log, reg)...)
+	})
+	g.Go(func() error {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				if p.Ready() {
+					ready.set(true, "")
+				} else {
+					ready.set(false, "no consumer group session")
+				}
+			}
+		}
+	})
+	g.Go(func() error { return serveHTTP(gctx, c.httpAddr, adminMux(reg, ready), log, 3*time.Second) })
+	log.Info("ovation process starting", "brokers", cfg.Brokers, "group", f.group, "http", c.httpAddr)
+	err = g.Wait()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		log.Info("ovation process stopped")
+		return nil
+	}
+	return err
+}
+
+// devProcess wires this role into `ovation dev`: one processor on the
+// embedded broker, its metrics in the dev registry.
+func devProcess(_ context.Context, env *devEnv) error {
+	p, err := processors.New(processors.Config{
+		Brokers: env.brokers, Topics: env.topics, TransactionalID: "ovation-dev-processor",
+		Log: env.log.With("role", "process"), Registerer: env.reg,
+	})
+	if err != nil {
+		return err
+	}
+	env.goes("processors", func(ctx context.Context) error {
+		return p.Run(ctx, kafkaOpts(env.brokers, "process", env.log, env.reg)...)
+	})
+	return nil
+}
