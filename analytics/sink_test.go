@@ -94,7 +94,7 @@ func TestSinkExactlyOnce(t *testing.T) {
 
 	srv := newAPIServer(t, chAddr, db)
 	host := testToken(t, "producer", map[string][]schemas.Capability{"*": {schemas.CapHost}})
-	checkRooms(t, srv, host, w)
+	checkRooms(t, srv.URL, host, w)
 
 	// Lose the place entirely: drop the offsets and copy everything again.
 	conn := chtest.Open(t, chAddr, "")
@@ -109,5 +109,5 @@ func TestSinkExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("events table holds %d rows (unmerged copies included) for %d records", rows, len(w.events))
-	checkRooms(t, srv, host, w)
+	checkRooms(t, srv.URL, host, w)
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
+	"io"
 	"slices"
 	"strconv"
 	"testing"
@@ -261,7 +261,6 @@ func (w *workload) apply(st *roomState, ev *schemas.Event) {
 	case *schemas.PresenceData:
 		v := b.Viewers
 		d.Viewers = &v
-		w.viewers[room] = max(w.viewers[room], v)
 	}
 	if changed {
 		st.nPending++
@@ -297,6 +296,10 @@ func (w *workload) flushFrame(room string, st *roomState) {
 		return
 	}
 	st.seq++
+	// Viewers replace within a frame: the peak is over frames.
+	if v := st.pending.Viewers; v != nil {
+		w.viewers[room] = max(w.viewers[room], *v)
+	}
 	f := schemas.Frame{Room: room, Epoch: "ep1", Seq: st.seq, TS: st.ts, Delta: st.pending}
 	b, err := json.Marshal(&f)
 	if err != nil {
@@ -317,6 +320,13 @@ func mustJSON(v any) json.RawMessage {
 // produceAll writes records to topic with an idempotent producer.
 func produceAll(t testing.TB, cl *kgo.Client, topic string, recs []*kgo.Record) {
 	t.Helper()
+	if err := produce(cl, topic, recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produce is produceAll for goroutines other than the test's.
+func produce(cl *kgo.Client, topic string, recs []*kgo.Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	for _, r := range recs {
@@ -324,9 +334,10 @@ func produceAll(t testing.TB, cl *kgo.Client, topic string, recs []*kgo.Record) 
 	}
 	for i := 0; i < len(recs); i += 10_000 {
 		if err := cl.ProduceSync(ctx, recs[i:min(i+10_000, len(recs))]...).FirstErr(); err != nil {
-			t.Fatalf("produce to %s: %v", topic, err)
+			return fmt.Errorf("produce to %s: %w", topic, err)
 		}
 	}
+	return nil
 }
 
 // waitCaughtUp waits until ClickHouse holds every partition of topics up
@@ -381,9 +392,9 @@ func offsetsReached(got, want map[string]map[int32]int64) bool {
 }
 
 // apiGet calls the API and decodes a 200 answer into out.
-func apiGet(t testing.TB, srv *httptest.Server, token, path string, out any) {
+func apiGet(t testing.TB, base, token, path string, out any) {
 	t.Helper()
-	status, body := apiDo(t, srv, token, path)
+	status, body := apiDo(t, base, token, path)
 	if status != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, status, body)
 	}
@@ -392,26 +403,20 @@ func apiGet(t testing.TB, srv *httptest.Server, token, path string, out any) {
 	}
 }
 
-func apiDo(t testing.TB, srv *httptest.Server, token, path string) (int, []byte) {
+func apiDo(t testing.TB, base, token, path string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
 	defer resp.Body.Close()
-	var buf []byte
-	buf = make([]byte, 0, 4096)
-	tmp := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(tmp)
-		buf = append(buf, tmp[:n]...)
-		if err != nil {
-			break
-		}
+	buf, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read: %v", path, err)
 	}
 	return resp.StatusCode, buf
 }
@@ -438,11 +443,11 @@ func testToken(t testing.TB, user string, rooms map[string][]schemas.Capability)
 }
 
 // checkRooms compares every room's API answers with the workload's fold.
-func checkRooms(t testing.TB, srv *httptest.Server, token string, w *workload) {
+func checkRooms(t testing.TB, base, token string, w *workload) {
 	t.Helper()
 	for _, room := range w.rooms {
 		var s Summary
-		apiGet(t, srv, token, "/v1/rooms/"+room+"/analytics/summary", &s)
+		apiGet(t, base, token, "/v1/rooms/"+room+"/analytics/summary", &s)
 		if s.Totals != *w.totals[room] {
 			t.Errorf("%s: totals %+v, want %+v", room, s.Totals, *w.totals[room])
 		}

@@ -1,0 +1,281 @@
+package analytics
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ovation-live/ovation/internal/chtest"
+	"github.com/ovation-live/ovation/internal/kafkatest"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// buildOvation builds the ovation binary once per test binary run.
+func buildOvation(t testing.TB) string {
+	t.Helper()
+	root, err := kafkatest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "ovation")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ovation")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/ovation: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// sinkProc runs `ovation sink` as a child process that tests kill and
+// restart. Its output goes to a log file kept in the test's directory.
+type sinkProc struct {
+	t       testing.TB
+	bin     string
+	args    []string
+	logPath string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	starts int
+}
+
+func (p *sinkProc) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Error(err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "---- start %d at %s\n", p.starts+1, time.Now().Format(time.TimeOnly))
+	cmd := exec.Command(p.bin, append([]string{"sink"}, p.args...)...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		p.t.Errorf("start sink: %v", err)
+		return
+	}
+	p.cmd = cmd
+	p.starts++
+}
+
+// kill sends SIGKILL and reaps the process.
+func (p *sinkProc) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	p.cmd = nil
+}
+
+// stop sends SIGTERM and waits for a graceful exit.
+func (p *sinkProc) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		p.cmd = nil
+		return err
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+		p.cmd = nil
+		return fmt.Errorf("sink did not stop within 30 s of SIGTERM")
+	}
+}
+
+func (p *sinkProc) logTail(n int) string {
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// faultStop is how long ClickHouse stays down in TestSinkFaults. The issue
+// asks for 60 s; OVATION_ANALYTICS_CH_DOWN shortens it on slow machines.
+func faultStop(t testing.TB) time.Duration {
+	if v := os.Getenv("OVATION_ANALYTICS_CH_DOWN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("OVATION_ANALYTICS_CH_DOWN: %v", err)
+		}
+		return d
+	}
+	return 60 * time.Second
+}
+
+// TestSinkFaults is the must-show fault test: 200,000 events with
+// duplicated client retries flow through real Kafka into a real
+// ClickHouse 18.16 while the sink process is SIGKILLed every 5–15 s and
+// restarted, and ClickHouse is stopped for 60 s mid-run. At the end every
+// room's API answer (from the last sink process) equals the test's own
+// fold: totals, reactions per emoji, poll results, upvotes and peak
+// viewers from the frames, and per type the count of distinct accepted ids
+// and the participants from the events.
+func TestSinkFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: minutes long")
+	}
+	brokers := kafkatest.Brokers(t)
+	ch := chtest.Start(t)
+	down := faultStop(t)
+	bin := buildOvation(t)
+	events := kafkatest.Topic(t, brokers, 4)
+	frames := kafkatest.Topic(t, brokers, 4)
+	const db = "ovation_fault"
+
+	w := newWorkload(42, 20, 200_000, time.Now().Add(-2*time.Hour))
+	retries := len(w.events) - w.invalid
+	for _, types := range w.distinct {
+		for _, ids := range types {
+			retries -= len(ids)
+		}
+	}
+	t.Logf("workload: %d event records (%d client retries, %d invalid), %d frames, %d rooms", len(w.events), retries, w.invalid, len(w.frames), len(w.rooms))
+
+	httpAddr := freeAddr(t)
+	p := &sinkProc{t: t, bin: bin, logPath: filepath.Join(t.TempDir(), "sink.log"), args: []string{
+		"--kafka-brokers", strings.Join(brokers, ","), "--topic-events", events, "--topic-frames", frames,
+		"--clickhouse-addr", ch.Addr(), "--clickhouse-database", db, "--http-addr", httpAddr,
+		"--auth-hs256-secrets", string(testSecret), "--batch-rows", "20000", "--flush-interval", "300ms", "--retry-max", "2s",
+	}}
+	defer p.kill()
+	defer func() {
+		if t.Failed() {
+			t.Logf("sink log tail:\n%s", p.logTail(60))
+		}
+	}()
+	p.start()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	// Producer: the workload spread over ~down+30 s in 100 slices, events
+	// and frames interleaved, so kills and the outage land mid-stream.
+	cl := kafkatest.Client(t, brokers)
+	produced := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(produced)
+		const slices = 100
+		pace := (down + 30*time.Second) / slices
+		for i := range slices {
+			ev := w.events[i*len(w.events)/slices : (i+1)*len(w.events)/slices]
+			fr := w.frames[i*len(w.frames)/slices : (i+1)*len(w.frames)/slices]
+			if err := produce(cl, events, ev); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := produce(cl, frames, fr); err != nil {
+				t.Error(err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pace):
+			}
+		}
+	}()
+	// Killer: SIGKILL every 5–15 s, restart at once.
+	kills := 0
+	stopKiller := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stopKiller:
+				return
+			case <-time.After(time.Duration(5000+rand.IntN(10_000)) * time.Millisecond):
+			}
+			p.kill()
+			kills++
+			p.start()
+		}
+	}()
+
+	time.Sleep(10 * time.Second)
+	t.Logf("stopping ClickHouse for %v", down)
+	ch.Stop()
+	time.Sleep(down)
+	ch.Restart()
+	t.Logf("ClickHouse is back")
+	<-produced
+	close(stopKiller)
+	wg.Wait()
+	t.Logf("sink SIGKILLed %d times, started %d times", kills, p.starts)
+	if kills < 3 {
+		t.Errorf("only %d kills: the run was too short to show anything", kills)
+	}
+
+	waitCaughtUp(t, ch.Addr(), db, brokers, []string{events, frames}, 120*time.Second)
+	host := testToken(t, "producer", map[string][]schemas.Capability{"*": {schemas.CapHost}})
+	base := "http://" + httpAddr
+	waitHTTP(t, base+"/readyz", 30*time.Second)
+	checkRooms(t, base, host, w)
+
+	conn := chtest.Open(t, ch.Addr(), "")
+	var rows, distinct uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(room, id) FROM "+db+".events").Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("events table: %d rows before merges, %d distinct (room, id)", rows, distinct)
+	if err := p.stop(); err != nil {
+		t.Errorf("graceful stop: %v", err)
+	}
+}
+
+func waitHTTP(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within %v", url, timeout)
+}
