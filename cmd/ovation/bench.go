@@ -2,11 +2,174 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/ovation-live/ovation/internal/bench"
 )
 
-func runBench(_ context.Context, _ []string, _, stderr io.Writer) error {
-	fmt.Fprintln(stderr, "ovation bench: not yet available in this build (tracked in issue #8); ovation dev runs what exists")
-	return errUsage
+const benchSummary = `End-to-end load and latency benchmark of the pipeline, with baselines in the same run.
+
+  ovation bench [flags]                 run a benchmark (see docs/benchmarks.md)
+  ovation bench exec --pprof-addr A -- <command> [flags]
+                                        run any ovation command with net/http/pprof on A
+  ovation bench broadcast --addr A …    the gorilla broadcast baseline server (the bench starts it)
+
+With --target dev (default) it starts ` + "`ovation dev`" + ` as a child on private loopback ports;
+with --target external it measures a running pipeline (--http, --kafka-brokers, and --pid/--pprof
+of the pusher process for memory, CPU and profiles). Writes NAME.json, NAME.png and NAME.cpu.pprof.`
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "exec":
+			return runBenchExec(ctx, args[1:], stdout, stderr)
+		case "broadcast":
+			return runBenchBroadcast(ctx, args[1:], stderr)
+		}
+	}
+	var c commonFlags
+	var cfg bench.Config
+	var httpURL, streamURL, devArgs string
+	var rate float64
+	fs := newFlagSet("bench", benchSummary, stderr)
+	c.register(fs, "")
+	fs.StringVar(&cfg.Target, "target", bench.TargetDev, "dev: start `ovation dev` as a child; external: a running pipeline")
+	fs.StringVar(&httpURL, "http", "", "external: ingest base URL, e.g. http://127.0.0.1:8081")
+	fs.StringVar(&streamURL, "stream", "", "external: WebSocket URL of the pushers (default: --http's host, ws://…/v1/stream)")
+	fs.IntVar(&cfg.PID, "pid", 0, "external: PID of the pusher (or all-in-one) process, for memory per connection and CPU per frame")
+	fs.StringVar(&cfg.PprofURL, "pprof", "", "external: base URL of that process's /debug/pprof (see `ovation bench exec`)")
+	fs.StringVar(&cfg.Token, "token", "", "bearer token when the pipeline has auth on (default: dev mode's ?user=)")
+	fs.IntVar(&cfg.Partitions, "partitions", 4, "dev: partitions per topic")
+	fs.StringVar(&devArgs, "dev-args", "", "dev: extra flags for `ovation dev`, space-separated")
+	fs.IntVar(&cfg.Viewers, "viewers", 100, "WebSocket viewers")
+	fs.IntVar(&cfg.Rooms, "rooms", 10, "rooms the viewers and events spread over")
+	fs.Float64Var(&rate, "rate", 0, "offered events per second; 0 = as fast as the pipeline takes them")
+	fs.StringVar(&cfg.Transport, "transport", bench.TransportHTTP, "how events get in: http (batches), ws (publish op) or kafka (straight into the events topic)")
+	fs.IntVar(&cfg.Batch, "batch", 100, "events per HTTP request")
+	fs.IntVar(&cfg.Workers, "workers", 16, "concurrent HTTP requests")
+	fs.IntVar(&cfg.PubConns, "publishers", 0, "ws transport: publishing connections (default: rate/40)")
+	fs.IntVar(&cfg.Users, "users", 0, "users the events spread over (default: enough for ingest's per-user limit)")
+	fs.IntVar(&cfg.ChatEvery, "chat-every", 20, "every n-th event is a chat message, the rest reactions; negative = no chat")
+	fs.IntVar(&cfg.SourceAddrs, "source-addrs", 0, "loopback source addresses to dial from (127.0.0.2…); 0 = automatic")
+	fs.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "driven but not measured")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measured window")
+	fs.BoolVar(&cfg.FanoutBaseline, "baseline-fanout", true, "also run the gorilla broadcast baseline with the same load and viewers")
+	fs.BoolVar(&cfg.KafkaBaseline, "baseline-kafka", true, "also run a bare franz-go producer/consumer on the same Kafka")
+	fs.DurationVar(&cfg.KafkaBaselineDuration, "baseline-kafka-duration", 10*time.Second, "how long the bare Kafka baseline produces")
+	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 10, "CPU profile of the pipeline during the measured window; negative = none")
+	fs.StringVar(&cfg.OutDir, "out", ".", "directory for NAME.json, NAME.png and NAME.cpu.pprof")
+	fs.StringVar(&cfg.Name, "name", "bench", "file name prefix of the results")
+	quiet := fs.Bool("quiet", false, "no status line every second")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Rate = rate
+	cfg.HTTPURL = strings.TrimSuffix(httpURL, "/")
+	cfg.StreamURL = streamURL
+	cfg.Topics = c.topics
+	if cfg.Target == bench.TargetExternal {
+		cfg.Brokers = c.brokerList()
+	}
+	if devArgs != "" {
+		cfg.DevArgs = strings.Fields(devArgs)
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	res, err := bench.Run(ctx, cfg, log)
+	if res != nil {
+		res.Table(stdout)
+		fmt.Fprintf(stdout, "results: %s/%s.json, %s/%s.png\n", cfg.OutDir, cfg.Name, cfg.OutDir, cfg.Name)
+	}
+	return err
+}
+
+// runBenchExec runs another ovation command with net/http/pprof on a debug
+// listener of its own, so the bench can profile a pipeline process and
+// force a GC before reading its memory. The handlers live here, on their
+// own mux, so no role's port ever serves them.
+func runBenchExec(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench exec", "Run an ovation command with net/http/pprof on a separate debug listener.\n\n  ovation bench exec --pprof-addr 127.0.0.1:6060 -- push --kafka-brokers …", stderr)
+	addr := fs.String("pprof-addr", "127.0.0.1:6060", "debug listener for /debug/pprof/ (loopback only, please)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == rest[0] && c.name != "bench" {
+			cmd = &c
+			break
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "ovation bench exec: unknown command %q\n", rest[0])
+		return errUsage
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("pprof listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	return cmd.run(ctx, rest[1:], stdout, stderr)
+}
+
+func runBenchBroadcast(ctx context.Context, args []string, stderr io.Writer) error {
+	var c commonFlags
+	var cfg bench.BroadcastConfig
+	fs := newFlagSet("bench broadcast", "The fan-out baseline: gorilla's chat-example broadcast server, fed from the frames topic.", stderr)
+	c.register(fs, "")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "listen address")
+	fs.StringVar(&cfg.ReadyFile, "ready-file", "", "write the bound address here once listening")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	cfg.Brokers = c.brokerList()
+	cfg.FramesTopic = c.topics.Frames
+	err = bench.ServeBroadcast(ctx, cfg, log)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

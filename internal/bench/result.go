@@ -1,0 +1,412 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// Result is one run: the pipeline phase, the baselines, their ratios and
+// the issue's targets, as written to Name.json.
+type Result struct {
+	Name       string    `json:"name"`
+	Started    time.Time `json:"started"`
+	Cores      int       `json:"cores"`
+	Target     string    `json:"target"`
+	Transport  string    `json:"transport"`
+	Viewers    int       `json:"viewers"`
+	Rooms      int       `json:"rooms"`
+	Partitions int       `json:"partitions,omitempty"`
+	Rate       float64   `json:"rate"` // offered events/s; 0 = as fast as possible
+	Batch      int       `json:"batch"`
+	WarmupS    float64   `json:"warmup_s"`
+	DurationS  float64   `json:"duration_s"`
+	NoFile     uint64    `json:"nofile_limit"`
+
+	Ovation *Phase               `json:"ovation"`
+	Gorilla *Phase               `json:"gorilla_baseline,omitempty"`
+	Kafka   *kafkaBaselineResult `json:"kafka_baseline,omitempty"`
+	Ratios  Ratios               `json:"ratios"`
+	Targets []Target             `json:"targets"`
+}
+
+// Phase is what one phase measured over its measured window.
+type Phase struct {
+	Name            string  `json:"name"`
+	Seconds         float64 `json:"seconds"`
+	Viewers         int     `json:"viewers"`
+	ConnectSeconds  float64 `json:"connect_s"`
+	SentPS          float64 `json:"events_sent_per_s"`
+	AcceptedPS      float64 `json:"events_accepted_per_s"`
+	AggregatedPS    float64 `json:"events_aggregated_per_s"`
+	FramesPS        float64 `json:"frames_produced_per_s"`
+	DeliveredPS     float64 `json:"frames_delivered_per_s"`
+	SeqsDeliveredPS float64 `json:"frame_seqs_delivered_per_s"`
+	// Delta is frame.ts → receive time for every frame; Chat is chat
+	// line ts → receive time for every chat line; Ack is request →
+	// acknowledgement at the publisher.
+	Delta         Latency `json:"latency_frames"`
+	Chat          Latency `json:"latency_chat"`
+	Ack           Latency `json:"latency_publish_ack"`
+	CPUCores      float64 `json:"cpu_cores"`
+	CPUPerFrameUS float64 `json:"cpu_us_per_delivered_frame"`
+	// PipelineCPUCores is the pipeline process's CPU during a baseline
+	// phase: it still ingests and aggregates, but fans out nothing.
+	PipelineCPUCores float64 `json:"pipeline_cpu_cores,omitempty"`
+	// FanoutCPUPerFrameUS is the CPU of fan-out alone per delivered frame:
+	// for the baseline its whole process; for a dev pipeline the CPU it
+	// used beyond what it used during the baseline phase (same load,
+	// nobody to fan out to); for an external pusher process its whole CPU.
+	FanoutCPUPerFrameUS float64          `json:"fanout_cpu_us_per_delivered_frame,omitempty"`
+	Memory              *Memory          `json:"memory,omitempty"`
+	Lag                 LagTrend         `json:"lag"`
+	ExactlyOnce         *ExactlyOnce     `json:"exactly_once,omitempty"`
+	Gaps                int64            `json:"gaps"`
+	Dups                int64            `json:"duplicates"`
+	Merged              int64            `json:"merged_frames"`
+	Resets              int64            `json:"snapshot_resets"`
+	ServerErrors        int64            `json:"server_errors"`
+	Closes              map[string]int   `json:"closes,omitempty"`
+	Rejected            int64            `json:"events_rejected"`
+	Failed              int64            `json:"events_failed"`
+	RejectCodes         map[string]int64 `json:"reject_codes,omitempty"`
+	Series              []Point          `json:"series"`
+}
+
+// Memory is the server process's resident memory around opening the
+// viewers (idle: no events yet).
+type Memory struct {
+	RSSBeforeBytes int64   `json:"rss_before_bytes"`
+	RSSAfterBytes  int64   `json:"rss_after_bytes"`
+	PerConnBytes   float64 `json:"per_conn_bytes"`
+}
+
+// ExactlyOnce compares the events the publishers got acknowledged with the
+// sum of the totals of the frames the processors committed for them.
+type ExactlyOnce struct {
+	Accepted   int64 `json:"accepted"`
+	Aggregated int64 `json:"aggregated"`
+	Match      bool  `json:"match"`
+}
+
+// LagTrend summarizes accepted − aggregated over the measured window.
+type LagTrend struct {
+	FirstThirdAvg float64 `json:"first_third_avg"`
+	LastThirdAvg  float64 `json:"last_third_avg"`
+	Max           int64   `json:"max"`
+	SlopePerS     float64 `json:"slope_events_per_s"`
+	Growing       bool    `json:"growing"`
+}
+
+// Point is one second of a phase.
+type Point struct {
+	T         float64 `json:"t"`
+	SentPS    float64 `json:"sent_ps"`
+	AcceptPS  float64 `json:"accepted_ps"`
+	AggPS     float64 `json:"aggregated_ps"`
+	FramesPS  float64 `json:"frames_ps"`
+	DeliverPS float64 `json:"delivered_ps"`
+	Lag       int64   `json:"lag"`
+	P50       float64 `json:"p50_ms"`
+	P90       float64 `json:"p90_ms"`
+	P99       float64 `json:"p99_ms"`
+	P999      float64 `json:"p99_9_ms"`
+	Max       float64 `json:"max_ms"`
+	RSSBytes  int64   `json:"rss_bytes"`
+	CPUCores  float64 `json:"cpu_cores"`
+}
+
+// Ratios are the run's result: ours over the baseline's, measured side by
+// side. Zero means not measured.
+type Ratios struct {
+	FanoutFrames   float64 `json:"fanout_frames_per_s"`     // ours / gorilla, frame seqs delivered/s
+	FanoutP50      float64 `json:"fanout_p50"`              // ours / gorilla (lower is better)
+	FanoutP99      float64 `json:"fanout_p99"`              // ours / gorilla (lower is better)
+	FanoutCPU      float64 `json:"fanout_cpu_per_frame"`    // ours / gorilla (lower is better)
+	IngestVsKafka  float64 `json:"ingest_vs_bare_kafka"`    // accepted/s over bare produce/s
+	AggregateVsKaf float64 `json:"aggregate_vs_bare_kafka"` // aggregated/s over bare consume/s
+}
+
+// Target is one of issue 8's performance targets, judged on this run.
+type Target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	// Met is nil when this run's shape does not test the target.
+	Met  *bool  `json:"met"`
+	Note string `json:"note,omitempty"`
+}
+
+func lagTrend(s []Point) LagTrend {
+	var t LagTrend
+	if len(s) == 0 {
+		return t
+	}
+	n := len(s)
+	third := max(1, n/3)
+	var a, b float64
+	var accepted float64
+	for i, p := range s {
+		t.Max = max(t.Max, p.Lag)
+		accepted += p.AcceptPS
+		if i < third {
+			a += float64(p.Lag)
+		}
+		if i >= n-third {
+			b += float64(p.Lag)
+		}
+	}
+	t.FirstThirdAvg, t.LastThirdAvg = a/float64(third), b/float64(third)
+	// Least-squares slope of lag over time.
+	var sx, sy, sxx, sxy float64
+	for _, p := range s {
+		sx += p.T
+		sy += float64(p.Lag)
+		sxx += p.T * p.T
+		sxy += p.T * float64(p.Lag)
+	}
+	fn := float64(n)
+	if den := fn*sxx - sx*sx; den > 0 {
+		t.SlopePerS = (fn*sxy - sx*sy) / den
+	}
+	// Growing: over the window the lag rose by more than a quarter second
+	// of the accepted rate (a bounded lag wobbles around a level).
+	dur := s[n-1].T - s[0].T
+	t.Growing = n >= 3 && t.SlopePerS*dur > 0.25*accepted/fn && t.LastThirdAvg > t.FirstThirdAvg
+	return t
+}
+
+func (r *Result) ratios() {
+	o, g := r.Ovation, r.Gorilla
+	if o != nil && g != nil {
+		// Seqs, not messages: a merged frame (from_seq…seq) brings a
+		// client the same state as its parts, so it counts as its parts.
+		if g.SeqsDeliveredPS > 0 {
+			r.Ratios.FanoutFrames = o.SeqsDeliveredPS / g.SeqsDeliveredPS
+		}
+		if g.Delta.P50 > 0 {
+			r.Ratios.FanoutP50 = o.Delta.P50 / g.Delta.P50
+		}
+		if g.Delta.P99 > 0 {
+			r.Ratios.FanoutP99 = o.Delta.P99 / g.Delta.P99
+		}
+		g.FanoutCPUPerFrameUS = g.CPUPerFrameUS
+		if r.Target == TargetDev {
+			if o.DeliveredPS > 0 && g.PipelineCPUCores > 0 {
+				o.FanoutCPUPerFrameUS = max(0, o.CPUCores-g.PipelineCPUCores) * 1e6 / o.DeliveredPS
+			}
+		} else {
+			o.FanoutCPUPerFrameUS = o.CPUPerFrameUS
+		}
+		if g.FanoutCPUPerFrameUS > 0 && o.FanoutCPUPerFrameUS > 0 {
+			r.Ratios.FanoutCPU = o.FanoutCPUPerFrameUS / g.FanoutCPUPerFrameUS
+		}
+	}
+	if o != nil && r.Kafka != nil {
+		if r.Kafka.ProducedPerS > 0 {
+			r.Ratios.IngestVsKafka = o.AcceptedPS / r.Kafka.ProducedPerS
+		}
+		if r.Kafka.ConsumedPerS > 0 {
+			r.Ratios.AggregateVsKaf = o.AggregatedPS / r.Kafka.ConsumedPerS
+		}
+	}
+}
+
+// TickMS is the processors' default tick, which the delta latency target
+// allows on top of its 100 ms.
+const TickMS = 50
+
+func (r *Result) targets(cfg Config) {
+	o := r.Ovation
+	if o == nil {
+		return
+	}
+	yes := func(b bool) *bool { return &b }
+	// 1. Throughput through ingest, exactly once, lag bounded, 60 s.
+	t1 := Target{Name: "ingest throughput", Want: "≥ 100000 events/s accepted (batches of 100) and aggregated exactly once for 60 s, lag not growing",
+		Got: fmt.Sprintf("accepted %.0f/s, aggregated %.0f/s over %.0f s, lag %.0f→%.0f (growing: %v)", o.AcceptedPS, o.AggregatedPS, o.Seconds, o.Lag.FirstThirdAvg, o.Lag.LastThirdAvg, o.Lag.Growing)}
+	if o.ExactlyOnce != nil {
+		t1.Got += fmt.Sprintf(", exactly-once %v (%d accepted, %d aggregated)", o.ExactlyOnce.Match, o.ExactlyOnce.Accepted, o.ExactlyOnce.Aggregated)
+	}
+	if r.Transport == TransportHTTP && r.Batch == 100 && r.Rate == 0 && o.Seconds >= 59 {
+		t1.Met = yes(o.AcceptedPS >= 100_000 && o.AggregatedPS >= 100_000 && o.ExactlyOnce != nil && o.ExactlyOnce.Match && !o.Lag.Growing)
+		if !*t1.Met {
+			t1.Note = fmt.Sprintf("%.0f%% of the target", 100*min(o.AcceptedPS, o.AggregatedPS)/100_000)
+		}
+	} else {
+		t1.Note = "tested by a run with --transport http --batch 100 --rate 0 --duration 60s"
+	}
+	// 2. Latency at 20k events/s, 100 rooms, 5000 viewers.
+	t2 := Target{Name: "latency under load", Want: fmt.Sprintf("at 20000 events/s, 100 rooms, 5000 viewers: frame p99 ≤ tick+100 = %d ms, chat p99 ≤ 100 ms", TickMS+100),
+		Got: fmt.Sprintf("frames p99 %.1f ms (p99.9 %.1f, max %.1f); chat p99 %.1f ms (p99.9 %.1f, max %.1f)", o.Delta.P99, o.Delta.P999, o.Delta.Max, o.Chat.P99, o.Chat.P999, o.Chat.Max)}
+	if r.Rate == 20000 && r.Rooms == 100 && r.Viewers == 5000 {
+		t2.Met = yes(o.Delta.P99 <= TickMS+100 && o.Chat.P99 <= 100 && o.Delta.Count > 0 && o.Chat.Count > 0)
+		if !*t2.Met {
+			t2.Note = fmt.Sprintf("frames p99 %+.1f ms vs %d, chat p99 %+.1f ms vs 100", o.Delta.P99-(TickMS+100), TickMS+100, o.Chat.P99-100)
+		}
+	} else {
+		t2.Note = "tested by a run with --rate 20000 --rooms 100 --viewers 5000"
+	}
+	// 3. Fan-out vs gorilla.
+	t3 := Target{Name: "fan-out vs gorilla", Want: "≥ 1.5× the gorilla baseline's frames/s at equal or better p99"}
+	if g := r.Gorilla; g != nil {
+		t3.Got = fmt.Sprintf("ours %.0f frames/s p99 %.1f ms, gorilla %.0f frames/s p99 %.1f ms: ratio %.2f×", o.SeqsDeliveredPS, o.Delta.P99, g.SeqsDeliveredPS, g.Delta.P99, r.Ratios.FanoutFrames)
+		// Only a saturated server shows its capacity: when both delivered
+		// (nearly) every frame to every viewer, the ratio is 1 by
+		// construction and says nothing.
+		full := func(p *Phase) bool {
+			want := p.FramesPS * float64(p.Viewers) / float64(r.Rooms)
+			return want > 0 && p.SeqsDeliveredPS >= 0.95*want && len(p.Closes) == 0
+		}
+		if full(o) && full(g) {
+			t3.Note = fmt.Sprintf("neither server saturated (both delivered ≥ 95%% of frames × viewers): p99 ratio %.2f×, fan-out CPU per frame ratio %.2f×", r.Ratios.FanoutP99, r.Ratios.FanoutCPU)
+		} else {
+			t3.Met = yes(r.Ratios.FanoutFrames >= 1.5 && o.Delta.P99 <= g.Delta.P99)
+		}
+	} else {
+		t3.Note = "tested with --baseline-fanout"
+	}
+	// 4. Idle memory per connection.
+	t4 := Target{Name: "idle memory per connection", Want: "≤ 12 KiB per connection at 10000 connections"}
+	if o.Memory != nil {
+		t4.Got = fmt.Sprintf("%.1f KiB per connection at %d (RSS %.1f → %.1f MiB)", o.Memory.PerConnBytes/1024, o.Viewers, float64(o.Memory.RSSBeforeBytes)/(1<<20), float64(o.Memory.RSSAfterBytes)/(1<<20))
+		if o.Viewers >= 10000 {
+			t4.Met = yes(o.Memory.PerConnBytes <= 12*1024)
+			if !*t4.Met {
+				t4.Note = fmt.Sprintf("%.1f KiB over", (o.Memory.PerConnBytes-12*1024)/1024)
+			}
+		} else {
+			t4.Note = "tested by a run with --viewers 10000"
+		}
+	}
+	r.Targets = []Target{t1, t2, t3, t4}
+}
+
+func (r *Result) write(dir, name string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return r.plot(filepath.Join(dir, name+".png"))
+}
+
+// Table writes the human summary.
+func (r *Result) Table(w io.Writer) {
+	fmt.Fprintf(w, "\novation bench %q: %s target, %s transport, %d viewers, %d rooms, rate %s, %d cores, %.0f s measured\n\n",
+		r.Name, r.Target, r.Transport, r.Viewers, r.Rooms, rateStr(r.Rate), r.Cores, r.DurationS)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	phases := []*Phase{r.Ovation}
+	if r.Gorilla != nil {
+		phases = append(phases, r.Gorilla)
+	}
+	fmt.Fprint(tw, "\t")
+	for _, p := range phases {
+		fmt.Fprintf(tw, "%s\t", p.Name)
+	}
+	fmt.Fprintln(tw)
+	row := func(name string, f func(p *Phase) string) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, p := range phases {
+			fmt.Fprintf(tw, "%s\t", f(p))
+		}
+		fmt.Fprintln(tw)
+	}
+	num := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
+	row("events sent/s", func(p *Phase) string { return num(p.SentPS) })
+	row("events accepted/s", func(p *Phase) string { return num(p.AcceptedPS) })
+	row("events aggregated/s", func(p *Phase) string { return num(p.AggregatedPS) })
+	row("frames produced/s", func(p *Phase) string { return num(p.FramesPS) })
+	row("frames delivered/s", func(p *Phase) string { return num(p.DeliveredPS) })
+	row("frame seqs delivered/s", func(p *Phase) string { return num(p.SeqsDeliveredPS) })
+	row("frame latency p50", func(p *Phase) string { return ms(p.Delta.P50) })
+	row("frame latency p90", func(p *Phase) string { return ms(p.Delta.P90) })
+	row("frame latency p99", func(p *Phase) string { return ms(p.Delta.P99) })
+	row("frame latency p99.9", func(p *Phase) string { return ms(p.Delta.P999) })
+	row("frame latency max", func(p *Phase) string { return ms(p.Delta.Max) })
+	row("chat latency p99", func(p *Phase) string { return ms(p.Chat.P99) })
+	row("chat latency max", func(p *Phase) string { return ms(p.Chat.Max) })
+	row("publish ack p99", func(p *Phase) string { return ms(p.Ack.P99) })
+	row("server CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.CPUCores) })
+	row("CPU per delivered frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.CPUPerFrameUS) })
+	row("fan-out CPU per frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.FanoutCPUPerFrameUS) })
+	row("idle memory per conn", func(p *Phase) string {
+		if p.Memory == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f KiB", p.Memory.PerConnBytes/1024)
+	})
+	row("lag first→last third", func(p *Phase) string {
+		return fmt.Sprintf("%.0f→%.0f", p.Lag.FirstThirdAvg, p.Lag.LastThirdAvg)
+	})
+	row("gaps / dups / merged", func(p *Phase) string { return fmt.Sprintf("%d / %d / %d", p.Gaps, p.Dups, p.Merged) })
+	row("events rejected/failed", func(p *Phase) string { return fmt.Sprintf("%d / %d", p.Rejected, p.Failed) })
+	tw.Flush()
+	for _, p := range phases {
+		if len(p.RejectCodes) > 0 {
+			fmt.Fprintf(w, "%s rejections: %s\n", p.Name, mapStr(p.RejectCodes))
+		}
+		if len(p.Closes) > 0 {
+			fmt.Fprintf(w, "%s server closes: %v\n", p.Name, p.Closes)
+		}
+		if p.ExactlyOnce != nil {
+			fmt.Fprintf(w, "%s exactly-once: accepted %d, aggregated %d, match %v\n", p.Name, p.ExactlyOnce.Accepted, p.ExactlyOnce.Aggregated, p.ExactlyOnce.Match)
+		}
+	}
+	if k := r.Kafka; k != nil {
+		fmt.Fprintf(w, "bare franz-go on the same Kafka: %d events of %d B, %d partitions: produced %.0f/s, consumed %.0f/s\n", k.Events, k.EventBytes, k.Partitions, k.ProducedPerS, k.ConsumedPerS)
+	}
+	fmt.Fprintf(w, "\nratios (ours / baseline): fan-out frames/s %s, p50 %s, p99 %s, CPU per frame %s; ingest accepted/s vs bare produce %s, aggregated/s vs bare consume %s\n\n",
+		ratioStr(r.Ratios.FanoutFrames), ratioStr(r.Ratios.FanoutP50), ratioStr(r.Ratios.FanoutP99), ratioStr(r.Ratios.FanoutCPU), ratioStr(r.Ratios.IngestVsKafka), ratioStr(r.Ratios.AggregateVsKaf))
+	for _, t := range r.Targets {
+		verdict := "n/a"
+		if t.Met != nil {
+			verdict = map[bool]string{true: "MET", false: "MISSED"}[*t.Met]
+		}
+		fmt.Fprintf(w, "target %-28s %-6s %s", t.Name+":", verdict, t.Got)
+		if t.Note != "" {
+			fmt.Fprintf(w, " [%s]", t.Note)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func rateStr(r float64) string {
+	if r == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("%.0f/s", r)
+}
+
+func ratioStr(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3g×", v)
+}
+
+func mapStr(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %d", k, m[k])
+	}
+	return b.String()
+}
