@@ -212,7 +212,7 @@ func (s *Service) authenticate(r *http.Request) (*auth.Claims, *schemas.PublishE
 	s.log.Info("publish unauthorized", "remote", r.RemoteAddr, "err", err.Error())
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
-		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "missing bearer token (Authorization: Bearer <token>)")
+		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "missing bearer token (send the header Authorization: Bearer TOKEN)")
 	case errors.Is(err, auth.ErrExpiredToken):
 		return nil, perr(http.StatusUnauthorized, CodeTokenExpired, "", "the token has expired")
 	default:
