@@ -268,6 +268,25 @@ func (s *RoomState) Apply(d *Delta) {
 	}
 }
 
+// ChatEvictions returns the ids of the chat lines, oldest first, that
+// applying d to s pushes out of the ChatHistory window. A processor appends
+// them to d.ChatDeleted before it publishes d: trimming does not compose
+// with deletions, and Merge is exact only when every eviction is explicit.
+func (s *RoomState) ChatEvictions(d *Delta) []string {
+	var ids []string
+	for _, list := range [][]ChatLine{s.Chat, d.Chat} {
+		for _, l := range list {
+			if !slices.Contains(d.ChatDeleted, l.ID) {
+				ids = append(ids, l.ID)
+			}
+		}
+	}
+	if n := len(ids) - ChatHistory; n > 0 {
+		return slices.Clone(ids[:n])
+	}
+	return nil
+}
+
 // ensure allocates whatever maps and slices s lacks, so a RoomState that
 // was decoded with missing fields, or declared as a zero value, is usable.
 func (s *RoomState) ensure() {

@@ -386,3 +386,34 @@ func TestFrameRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestChatEvictions: the lines a delta pushes out of a full history are
+// the oldest ones not deleted, and listing them keeps Merge exact.
+func TestChatEvictions(t *testing.T) {
+	s := NewRoomState()
+	for i := range ChatHistory {
+		s.Chat = append(s.Chat, ChatLine{ID: fmt.Sprint("c", i)})
+	}
+	d := Delta{Chat: []ChatLine{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}, ChatDeleted: []string{"c0", "c50"}}
+	if got := s.ChatEvictions(&d); !slices.Equal(got, []string{"c1"}) {
+		t.Fatalf("evictions %v, want [c1]", got)
+	}
+	if got := s.ChatEvictions(&Delta{ChatDeleted: []string{"c3"}}); got != nil {
+		t.Fatalf("a delete evicts nothing, got %v", got)
+	}
+	empty := NewRoomState()
+	if got := empty.ChatEvictions(&Delta{Chat: []ChatLine{{ID: "x"}}}); got != nil {
+		t.Fatalf("an empty room evicts nothing, got %v", got)
+	}
+	d.ChatDeleted = append(d.ChatDeleted, s.ChatEvictions(&d)...)
+	b := Delta{ChatDeleted: []string{"c60"}}
+	seq := s.Clone()
+	seq.Apply(&d)
+	seq.Apply(&b)
+	m := Merge(&d, &b)
+	merged := s.Clone()
+	merged.Apply(&m)
+	if len(seq.Chat) != ChatHistory-1 || !reflect.DeepEqual(seq, merged) {
+		t.Fatalf("sequential %d lines (first %s), merged %d lines (first %s)", len(seq.Chat), seq.Chat[0].ID, len(merged.Chat), merged.Chat[0].ID)
+	}
+}
