@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/ovation-live/ovation/internal/kafkatest"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+func TestScanMessage(t *testing.T) {
+	f := schemas.Frame{Room: "r-1", Epoch: "e7", Seq: 1201, TS: 1767225600950, Delta: schemas.Delta{
+		Chat: []schemas.ChatLine{
+			{ID: "c1", User: "u", Text: `tricky "ts":5 text`, TS: 1767225600900},
+			{ID: "c2", User: "u", Text: "x", TS: 1767225600950},
+		},
+		Questions: map[string]*schemas.QuestionDelta{"q": {TS: 42, Text: "q?"}},
+	}}
+	raw, err := schemas.MarshalFrame(&f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the pushers frame it: the type first, then the frame's fields;
+	// and in the other order, since field order is not part of the protocol.
+	for _, msg := range []string{
+		`{"type":"frame",` + string(raw[1:]),
+		string(raw[:len(raw)-1]) + `,"from_seq":1199,"type":"frame"}`,
+	} {
+		var m msgFields
+		if !scanMessage([]byte(msg), &m) {
+			t.Fatalf("scanMessage(%s) = false", msg)
+		}
+		if string(m.typ) != "frame" || string(m.room) != "r-1" || string(m.epoch) != "e7" || m.seq != 1201 || m.ts != 1767225600950 {
+			t.Errorf("scanMessage(%s) = type %q room %q epoch %q seq %d ts %d", msg, m.typ, m.room, m.epoch, m.seq, m.ts)
+		}
+		got := chatTimestamps(m.delta, nil)
+		if len(got) != 2 || got[0] != 1767225600900 || got[1] != 1767225600950 {
+			t.Errorf("chatTimestamps = %v, want [1767225600900 1767225600950]", got)
+		}
+	}
+	var m msgFields
+	if !scanMessage([]byte(`{"type":"frame","seq":3,"from_seq":1,"ts":9,"delta":{}}`), &m) || m.fromSeq != 1 {
+		t.Errorf("from_seq = %d, want 1", m.fromSeq)
+	}
+	for _, bad := range []string{``, `[]`, `{"type":"frame","seq":`, `{"a" 1}`, `{"a":"unterminated}`} {
+		if scanMessage([]byte(bad), &m) {
+			t.Errorf("scanMessage(%q) = true, want false", bad)
+		}
+	}
+}
+
+func TestLagTrend(t *testing.T) {
+	flat := make([]Point, 30)
+	growing := make([]Point, 30)
+	for i := range flat {
+		flat[i] = Point{T: float64(i), AcceptPS: 10000, Lag: int64(500 + (i%3)*200)}
+		growing[i] = Point{T: float64(i), AcceptPS: 10000, Lag: int64(500 + i*1000)}
+	}
+	if lt := lagTrend(flat); lt.Growing || lt.Max != 900 {
+		t.Errorf("flat lag: %+v, want not growing, max 900", lt)
+	}
+	if lt := lagTrend(growing); !lt.Growing || lt.SlopePerS < 999 || lt.SlopePerS > 1001 {
+		t.Errorf("growing lag: %+v, want growing at 1000/s", lt)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, c := range map[string]Config{
+		"target":    {Target: "prod"},
+		"external":  {Target: TargetExternal},
+		"transport": {Transport: "carrier-pigeon"},
+		"batch":     {Batch: 501},
+		"unbounded": {Duration: time.Hour},
+	} {
+		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: Validate() = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
+}
+
+// TestBenchSmokeDev builds the ovation binary, runs a tiny benchmark
+// against `ovation dev` (50 viewers, 2 rooms, 3 s, both baselines), and
+// checks that every number a reader relies on is sane and that the JSON
+// and the plot are written.
+func TestBenchSmokeDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs ovation dev")
+	}
+	root, err := kafkatest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ovation")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ovation")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var progress strings.Builder
+	cfg := Config{
+		Binary: bin, Viewers: 50, Rooms: 2, Rate: 2000, Partitions: 2,
+		Warmup: 2 * time.Second, Duration: 3 * time.Second,
+		FanoutBaseline: true, KafkaBaseline: true, KafkaBaselineDuration: 2 * time.Second,
+		ProfileSeconds: 2, OutDir: dir, Name: "smoke", Progress: &progress,
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	res, err := Run(ctx, cfg, log)
+	if errors.Is(err, ErrNotWired) {
+		t.Skipf("the dev pipeline lacks a role the bench needs: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	o := res.Ovation
+	if o == nil || res.Gorilla == nil || res.Kafka == nil {
+		t.Fatalf("missing phases: ovation %v gorilla %v kafka %v", o != nil, res.Gorilla != nil, res.Kafka != nil)
+	}
+	// 2000 events/s offered for 3 s: a sane pipeline accepts and
+	// aggregates about that, exactly once.
+	if o.AcceptedPS < 1000 || o.AcceptedPS > 3000 || o.AggregatedPS < 1000 {
+		t.Errorf("accepted %.0f/s, aggregated %.0f/s; want about 2000/s", o.AcceptedPS, o.AggregatedPS)
+	}
+	if o.ExactlyOnce == nil || !o.ExactlyOnce.Match || o.ExactlyOnce.Accepted == 0 {
+		t.Errorf("exactly-once: %+v", o.ExactlyOnce)
+	}
+	for _, p := range []*Phase{o, res.Gorilla} {
+		if p.Viewers != 50 || p.DeliveredPS <= 0 || p.Delta.Count == 0 || p.Delta.P50 <= 0 || p.Delta.P99 < p.Delta.P50 || p.Delta.Max < p.Delta.P99 {
+			t.Errorf("%s: viewers %d delivered %.0f/s latency %+v", p.Name, p.Viewers, p.DeliveredPS, p.Delta)
+		}
+		if p.Chat.Count == 0 {
+			t.Errorf("%s: no chat latency recorded", p.Name)
+		}
+		if p.Gaps != 0 || p.Dups != 0 {
+			t.Errorf("%s: %d gaps, %d duplicates", p.Name, p.Gaps, p.Dups)
+		}
+		// Every viewer of a room gets every frame of it.
+		if want := p.FramesPS * 25; p.SeqsDeliveredPS < 0.8*want {
+			t.Errorf("%s: %.0f frame seqs delivered/s for %.0f frames/s × 25 viewers per room", p.Name, p.SeqsDeliveredPS, p.FramesPS)
+		}
+		if p.Delta.P50 > 5000 {
+			t.Errorf("%s: p50 %.0f ms is not a latency of a working pipeline", p.Name, p.Delta.P50)
+		}
+		if len(p.Series) < 2 {
+			t.Errorf("%s: %d points in the series", p.Name, len(p.Series))
+		}
+	}
+	if o.Memory == nil || o.Memory.RSSAfterBytes <= 0 || o.CPUCores <= 0 {
+		t.Errorf("process stats: memory %+v, cpu %.2f cores", o.Memory, o.CPUCores)
+	}
+	if res.Kafka.Events == 0 || res.Kafka.ProducedPerS <= 0 || res.Ratios.FanoutFrames <= 0 || res.Ratios.IngestVsKafka <= 0 {
+		t.Errorf("baselines/ratios: kafka %+v ratios %+v", res.Kafka, res.Ratios)
+	}
+	if len(res.Targets) != 4 {
+		t.Errorf("%d targets judged, want 4", len(res.Targets))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "smoke.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil || back.Ovation == nil || back.Ovation.AcceptedPS != o.AcceptedPS {
+		t.Errorf("smoke.json does not hold the result: %v", err)
+	}
+	png, err := os.ReadFile(filepath.Join(dir, "smoke.png"))
+	if err != nil || len(png) < 1000 || string(png[1:4]) != "PNG" {
+		t.Errorf("smoke.png: %d bytes, err %v", len(png), err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "smoke.cpu.pprof")); err != nil || st.Size() == 0 {
+		t.Errorf("cpu profile: %v", err)
+	}
+	var table strings.Builder
+	res.Table(&table)
+	if !strings.Contains(table.String(), "frame latency p99") || !strings.Contains(table.String(), "target ingest throughput") {
+		t.Errorf("table lacks rows:\n%s", table.String())
+	}
+	if !strings.Contains(progress.String(), "[ovation run") {
+		t.Errorf("no progress lines:\n%s", progress.String())
+	}
+}
