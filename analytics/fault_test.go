@@ -21,20 +21,49 @@ import (
 	"github.com/ovation-live/ovation/schemas"
 )
 
+// binDir holds the ovation binary built for this test run; TestMain
+// removes it.
+var (
+	binDir   string
+	binOnce  sync.Once
+	binPath  string
+	binError error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildOvation builds the ovation binary once per test binary run.
 func buildOvation(t testing.TB) string {
 	t.Helper()
-	root, err := kafkatest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
+	binOnce.Do(func() {
+		root, err := kafkatest.RepoRoot()
+		if err != nil {
+			binError = err
+			return
+		}
+		if binDir, err = os.MkdirTemp("", "ovation-analytics-test"); err != nil {
+			binError = err
+			return
+		}
+		bin := filepath.Join(binDir, "ovation")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/ovation")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binError = fmt.Errorf("go build ./cmd/ovation: %v\n%s", err, out)
+			return
+		}
+		binPath = bin
+	})
+	if binError != nil {
+		t.Fatal(binError)
 	}
-	bin := filepath.Join(t.TempDir(), "ovation")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ovation")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ovation: %v\n%s", err, out)
-	}
-	return bin
+	return binPath
 }
 
 func freeAddr(t testing.TB) string {

@@ -314,6 +314,16 @@ func (b *batch) reset() {
 // skipped and counted, as every consumer of the events topic does (the
 // processors dead-letter them), so no count includes them.
 func (b *batch) add(r *kgo.Record) {
+	switch r.Topic {
+	case b.topics.Events:
+		b.addAs(r, true)
+	case b.topics.Frames:
+		b.addAs(r, false)
+	}
+}
+
+// addAs adds r as an event (or as a frame) whatever its topic's name.
+func (b *batch) addAs(r *kgo.Record, isEvent bool) {
 	if r.Attrs.IsControl() {
 		return
 	}
@@ -321,8 +331,8 @@ func (b *batch) add(r *kgo.Record) {
 		b.first = time.Now()
 	}
 	src := source{topic: r.Topic, partition: r.Partition, offset: r.Offset}
-	switch r.Topic {
-	case b.topics.Events:
+	switch isEvent {
+	case true:
 		ev, err := schemas.ParseEvent(r.Value)
 		if err != nil {
 			b.m.skipped.WithLabelValues("events").Inc()
@@ -331,7 +341,7 @@ func (b *batch) add(r *kgo.Record) {
 		row := newEventRow(&ev, src)
 		b.bytes += row.size()
 		b.events = append(b.events, row)
-	case b.topics.Frames:
+	default:
 		f, err := parseFrame(r.Value)
 		if err != nil {
 			b.m.skipped.WithLabelValues("frames").Inc()

@@ -88,7 +88,7 @@ func newWorkload(seed uint64, rooms, n int, t0 time.Time) *workload {
 		if err != nil {
 			panic(err)
 		}
-		w.events = append(w.events, &kgo.Record{Key: []byte(ev.Room), Value: b})
+		w.events = append(w.events, &kgo.Record{Key: []byte(ev.Room), Value: b, Timestamp: time.UnixMilli(ev.TS)})
 		w.apply(states[ev.Room], ev)
 	}
 	for len(w.events) < n {
@@ -151,7 +151,7 @@ func newWorkload(seed uint64, rooms, n int, t0 time.Time) *workload {
 		}
 		// A few records no schema accepts.
 		if rng.IntN(1000) == 0 {
-			w.events = append(w.events, &kgo.Record{Key: []byte(room), Value: []byte(`{"v":1,"id":"bad id!","room":"` + room + `"}`)})
+			w.events = append(w.events, &kgo.Record{Key: []byte(room), Value: []byte(`{"v":1,"id":"bad id!","room":"` + room + `"}`), Timestamp: time.UnixMilli(ts)})
 			w.invalid++
 		}
 	}
@@ -305,7 +305,7 @@ func (w *workload) flushFrame(room string, st *roomState) {
 	if err != nil {
 		panic(err)
 	}
-	w.frames = append(w.frames, &kgo.Record{Key: []byte(room), Value: b})
+	w.frames = append(w.frames, &kgo.Record{Key: []byte(room), Value: b, Timestamp: time.UnixMilli(st.ts)})
 	st.pending, st.nPending = schemas.Delta{}, 0
 }
 
@@ -341,33 +341,17 @@ func produce(cl *kgo.Client, topic string, recs []*kgo.Record) error {
 }
 
 // waitCaughtUp waits until ClickHouse holds every partition of topics up
-// to the last valid record (the sink skips invalid ones, which are never at
-// a partition's end in these workloads).
+// to its last committed record that the sink keeps. The target is found by
+// reading the topics to their ends, independently of the sink.
 func waitCaughtUp(t testing.TB, chAddr, db string, brokers []string, topics []string, timeout time.Duration) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			if want[o.Topic] == nil {
-				want[o.Topic] = map[int32]int64{}
-			}
-			want[o.Topic][o.Partition] = o.Offset - 1
-		}
-	})
+	want := lastKept(t, brokers, topics)
 	conn := chtest.Open(t, chAddr, "")
 	deadline := time.Now().Add(timeout)
-	var got map[string]map[int32]int64
+	var (
+		got map[string]map[int32]int64
+		err error
+	)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		got, err = readOffsets(ctx, conn, db, topics)
@@ -378,6 +362,78 @@ func waitCaughtUp(t testing.TB, chAddr, db string, brokers []string, topics []st
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("ClickHouse did not catch up within %v: have %v, want %v (last err %v)", timeout, got, want, err)
+}
+
+// lastKept reads topics (read_committed) to their current ends and returns
+// per partition the offset of the last record that parses.
+func lastKept(t testing.TB, brokers []string, topics []string) map[string]map[int32]int64 {
+	t.Helper()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, topics...)
+	adm.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left++
+		}
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...), kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	want := map[string]map[int32]int64{}
+	done := map[string]map[int32]bool{}
+	for left > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %v to the end: %v", topics, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, _ := ends.Lookup(r.Topic, r.Partition)
+			if r.Offset >= end.Offset {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				var ok bool
+				if isEventsValue(r.Value) {
+					ok = true
+				} else if _, err := parseFrame(r.Value); err == nil {
+					ok = true
+				}
+				if ok {
+					if want[r.Topic] == nil {
+						want[r.Topic] = map[int32]int64{}
+					}
+					want[r.Topic][r.Partition] = r.Offset
+				}
+			}
+			if r.Offset == end.Offset-1 {
+				if done[r.Topic] == nil {
+					done[r.Topic] = map[int32]bool{}
+				}
+				if !done[r.Topic][r.Partition] {
+					done[r.Topic][r.Partition] = true
+					left--
+				}
+			}
+		})
+	}
+	return want
+}
+
+func isEventsValue(v []byte) bool {
+	_, err := schemas.ParseEvent(v)
+	return err == nil
 }
 
 func offsetsReached(got, want map[string]map[int32]int64) bool {
