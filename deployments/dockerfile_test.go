@@ -1,12 +1,13 @@
 package deployments
 
 import (
-	"encoding/json"
 	"net"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // dockerEntrypoint is where deployments/Dockerfile puts the binary; the
