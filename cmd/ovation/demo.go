@@ -89,7 +89,14 @@ func demoHandler() (http.Handler, error) {
 		// Asset names carry no content hash, so browsers must revalidate.
 		w.Header().Set("Cache-Control", "no-cache")
 		if strings.HasSuffix(p, ".html") {
-			http.ServeFileFS(w, r, sub, strings.TrimPrefix(p, "/"))
+			// Not ServeFileFS: it redirects /index.html to ./.
+			b, err := fs.ReadFile(sub, strings.TrimPrefix(p, "/"))
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write(b)
 			return
 		}
 		files.ServeHTTP(w, r)
@@ -211,6 +218,7 @@ func (a *simAudience) observe(ctx context.Context) {
 // simMsg is the part of a server message the simulation reads.
 type simMsg struct {
 	Type    string            `json:"type"`
+	Code    string            `json:"code"`
 	Room    string            `json:"room"`
 	Epoch   string            `json:"epoch"`
 	Seq     uint64            `json:"seq"`
@@ -240,14 +248,16 @@ func (a *simAudience) follow(ctx context.Context, user string, hello func(*webso
 		if err != nil {
 			return err
 		}
-		if on == nil {
-			continue
-		}
 		var m simMsg
 		if err := json.Unmarshal(data, &m); err != nil {
 			return err
 		}
-		if m.Room != "" && m.Room != a.room {
+		if m.Type == "error" {
+			// e.g. "unavailable" while the pusher starts: the subscription
+			// did not happen, so start over after the caller's pause.
+			return fmt.Errorf("stream error %s", m.Code)
+		}
+		if on == nil || m.Room != "" && m.Room != a.room {
 			continue
 		}
 		if !on(&m) {
@@ -381,7 +391,7 @@ func (a *simAudience) decide(st *schemas.RoomState, known bool, name string, vot
 		return ev(schemas.Reaction, map[string]any{"emoji": simEmoji[rand.N(len(simEmoji))]})
 	case r < 75:
 		return ev(schemas.ChatMessage, map[string]any{"text": simChat[rand.N(len(simChat))], "name": name})
-	case r < 78 && known && len(st.Questions) < 12:
+	case r < 80 && known && len(st.Questions) < 12:
 		return ev(schemas.QAAsk, map[string]any{"text": simQuestions[rand.N(len(simQuestions))]})
 	}
 	return nil

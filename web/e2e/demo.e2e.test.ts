@@ -3,7 +3,7 @@
 // same tallies; a page that was offline for 5 s while others voted must
 // come back to exactly the right totals with no chat line twice.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { chromium } from "playwright-core";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -103,6 +103,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Screenshots of every page, whatever the outcome, for a person to look at.
   for (const [name, p] of [["host", host], ["audience-1", alice], ["audience-2", bob]] as const) {
+    await p?.evaluate(() => window.scrollTo(0, 0)).catch(() => {});
     await p?.screenshot({ path: `${OUT}${name}.png`, fullPage: true }).catch(() => {});
   }
   for (const c of contexts) await c.close().catch(() => {});
@@ -148,6 +149,8 @@ describe("demo page against ovation dev", () => {
     const bobCtx = bob.context();
     const before = await seen(bob);
     await bobCtx.setOffline(true);
+    // Whatever fails below, Bob comes back for the tests after this one.
+    onTestFinished(() => bobCtx.setOffline(false));
     await expect.poll(() => seen(bob).then((s) => s.status), { timeout: 5_000 }).not.toBe("open");
     const wentOffline = Date.now();
 
