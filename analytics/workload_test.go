@@ -3,9 +3,9 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
-	"io"
 	"slices"
 	"strconv"
 	"testing"
