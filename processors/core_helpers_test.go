@@ -2,6 +2,7 @@ package processors
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/segmentio/encoding/json"
@@ -145,7 +146,7 @@ func (h *harness) checkFold() {
 			h.t.Fatalf("room %s: state at %s/%d, frames at %s/%d", id, epoch, seq, fe, fs)
 		}
 		if !equalState(st, f) {
-			h.t.Fatalf("room %s: fold of frames differs from state\nstate %s\nfold  %s", id, js(st), js(f))
+			h.t.Fatalf("room %s: fold of frames differs from state (state ≠ fold):\n%s", id, diffState(st, f))
 		}
 		if seq == 0 {
 			continue
@@ -167,4 +168,40 @@ func equalState(a, b schemas.RoomState) bool {
 func js(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// diffState describes how a and b differ, field by field, briefly.
+func diffState(a, b schemas.RoomState) string {
+	var out []string
+	add := func(name string, x, y any) {
+		if js(x) != js(y) {
+			sx, sy := js(x), js(y)
+			if len(sx) > 300 {
+				sx = sx[:300] + "…"
+			}
+			if len(sy) > 300 {
+				sy = sy[:300] + "…"
+			}
+			out = append(out, fmt.Sprintf("%s: %s ≠ %s", name, sx, sy))
+		}
+	}
+	a, b = a.Clone(), b.Clone()
+	add("reactions", a.Reactions, b.Reactions)
+	add("chat", chatIDs(a.Chat), chatIDs(b.Chat))
+	for id := range a.Polls {
+		add("poll "+id, a.Polls[id], b.Polls[id])
+	}
+	for id := range a.Questions {
+		add("question "+id, a.Questions[id], b.Questions[id])
+	}
+	for id := range a.Quizzes {
+		add("quiz "+id, a.Quizzes[id], b.Quizzes[id])
+	}
+	add("poll ids", len(a.Polls), len(b.Polls))
+	add("question ids", len(a.Questions), len(b.Questions))
+	add("quiz ids", len(a.Quizzes), len(b.Quizzes))
+	add("leaderboard", a.Leaderboard, b.Leaderboard)
+	add("totals", a.Totals, b.Totals)
+	add("viewers", a.Viewers, b.Viewers)
+	return strings.Join(out, "\n")
 }

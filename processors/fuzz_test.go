@@ -45,7 +45,7 @@ func checkInvariants(t testing.TB, h *harness, m *model) {
 		want := mr.st.Clone()
 		want.Viewers = st.Viewers // presence is not modelled
 		if !equalState(st, want) {
-			t.Fatalf("room %s differs from the model\ncore  %s\nmodel %s", id, js(st), js(want))
+			t.Fatalf("room %s differs from the model (core ≠ model):\n%s", id, diffState(st, want))
 		}
 	}
 	if len(m.rooms) != len(h.p.rooms) {

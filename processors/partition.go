@@ -72,6 +72,13 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	if _, dup := r.dedup[ev.ID]; dup {
 		return Ignored, ReasonDuplicate
 	}
+	if ev.Type == schemas.ChatDelete && len(r.pend.Chat) > 0 {
+		// Apply appends a delta's chat, then deletes, then trims to
+		// ChatHistory; a delete after new lines in one delta could keep a
+		// line that event-by-event trimming dropped. Closing the frame
+		// first keeps the history independent of frame boundaries.
+		r.emitFrame(p.cfg, b)
+	}
 	out, reason := r.apply(ev)
 	if out != Applied {
 		return out, reason
@@ -217,6 +224,10 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 		}
 		if _, dup := nr.dedup[ev.ID]; dup {
 			continue
+		}
+		if ev.Type == schemas.ChatDelete && len(nr.pend.Chat) > 0 {
+			nr.pub.Apply(&nr.pend) // as Apply does live: see there
+			nr.pend, nr.pendBytes = schemas.Delta{}, 0
 		}
 		if out, _ := nr.apply(ev); out != Applied {
 			continue

@@ -286,29 +286,38 @@ func (s *session) updateGauges() {
 }
 
 // process applies one poll's records. Partitions seen for the first time
-// are restored first, outside any transaction.
+// are restored first. A restore can happen inside the open transaction:
+// ending it early is not an option, because the client already counts
+// every record of this poll as consumed and End would commit their
+// offsets before they are applied. A restore that took long aborts the
+// transaction instead (the client rewinds to the committed offsets and the
+// records come again), so a slow restore cannot run the transaction into
+// its timeout over and over.
 func (s *session) process(ctx context.Context, fetches kgo.Fetches, deadline *time.Time) error {
 	cfg := &s.p.cfg
 	var err error
+	var slow bool
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if err != nil || len(fp.Records) == 0 {
 			return
 		}
 		if _, ok := s.parts[fp.Partition]; !ok {
-			if s.inTxn {
-				// Keep restores out of transactions, so a slow restore
-				// cannot time one out.
-				if err = s.end(ctx); err != nil {
-					return
-				}
-			}
+			start := time.Now()
 			if err = s.restore(ctx, fp.Partition); err != nil {
 				return
 			}
+			slow = slow || time.Since(start) > cfg.TransactionTimeout/4
 		}
 	})
 	if err != nil {
 		return err
+	}
+	if slow && s.inTxn {
+		s.p.log.Info("restore took long; aborting the open transaction so it does not time out, its records come again")
+		if err := s.abortAndDrop(ctx); err != nil {
+			return err
+		}
+		return nil
 	}
 	if !s.inTxn {
 		if s.sess != nil {
@@ -539,6 +548,21 @@ func (s *session) commit(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("end transaction: %w", err)
 	}
 	return committed, nil
+}
+
+// abortAndDrop aborts the open transaction and drops the state of the
+// partitions it touched.
+func (s *session) abortAndDrop(ctx context.Context) error {
+	clear(s.pending)
+	if s.sess != nil {
+		if _, err := s.sess.End(ctx, kgo.TryAbort); err != nil {
+			return fmt.Errorf("abort transaction: %w", err)
+		}
+	}
+	s.inTxn = false
+	s.p.m.txns.WithLabelValues("abort").Inc()
+	s.dropTouched("transaction aborted")
+	return nil
 }
 
 func (s *session) abort(ctx context.Context) {

@@ -1,0 +1,300 @@
+package processors
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// testTopics returns uniquely named topics for one test.
+func testTopics(t testing.TB) schemas.Topics {
+	n := time.Now().UnixNano() % 1e9
+	return schemas.Topics{
+		Events:    fmt.Sprintf("t%d.events", n),
+		Frames:    fmt.Sprintf("t%d.frames", n),
+		Snapshots: fmt.Sprintf("t%d.snapshots", n),
+		Changelog: fmt.Sprintf("t%d.changelog", n),
+		DLQ:       fmt.Sprintf("t%d.dlq", n),
+	}
+}
+
+// createTopics creates the five topics with partitions each and
+// replication rf, compacting snapshots and changelog.
+func createTopics(t testing.TB, brokers []string, tp schemas.Topics, partitions int32, rf int16) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	compact := map[string]*string{"cleanup.policy": ptr("compact")}
+	for _, s := range []struct {
+		name string
+		cfg  map[string]*string
+	}{{tp.Events, nil}, {tp.Frames, nil}, {tp.Snapshots, compact}, {tp.Changelog, compact}, {tp.DLQ, nil}} {
+		for i := 0; ; i++ {
+			r, err := adm.CreateTopic(ctx, partitions, rf, s.cfg, s.name)
+			if err == nil && r.Err == nil {
+				break
+			}
+			if i == 20 {
+				t.Fatalf("create %s: %v %v", s.name, err, r.Err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	// Wait for leaders.
+	for i := 0; i < 100; i++ {
+		d, err := adm.ListTopics(ctx, tp.Events, tp.Frames, tp.Snapshots, tp.Changelog, tp.DLQ)
+		okAll := err == nil
+		if err == nil {
+			d.EachPartition(func(p kadm.PartitionDetail) {
+				if p.Leader < 0 || p.Err != nil {
+					okAll = false
+				}
+			})
+			okAll = okAll && len(d) == 5
+		}
+		if okAll {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("topics have no leaders")
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// produceEvents writes events keyed by room with the default partitioner,
+// idempotently, and returns when all are acknowledged.
+func produceEvents(t testing.TB, brokers []string, topic string, evs []*schemas.Event) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var firstErr error
+	for _, e := range evs {
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Produce(ctx, &kgo.Record{Key: []byte(e.Room), Value: b}, func(_ *kgo.Record, err error) {
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+}
+
+// waitCaughtUp waits until group has committed the end offset of every
+// events partition: everything written was processed.
+func waitCaughtUp(t testing.TB, brokers []string, group, topic string, timeout time.Duration) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ends, err1 := adm.ListEndOffsets(ctx, topic)
+		committed, err2 := adm.FetchOffsets(ctx, group)
+		cancel()
+		if err1 == nil && err2 == nil {
+			done := true
+			var lag int64
+			ends.Each(func(o kadm.ListedOffset) {
+				c, ok := committed.Lookup(topic, o.Partition)
+				if !ok || c.At < o.Offset {
+					done = false
+					lag += o.Offset - max(c.At, 0)
+				}
+			})
+			if done {
+				return
+			}
+			last = fmt.Sprintf("lag %d", lag)
+		} else {
+			last = fmt.Sprint(err1, err2)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("group %s did not catch up with %s in %s: %s", group, topic, timeout, last)
+}
+
+// topicContent is what a read_committed consumer reads from a topic, with
+// the transaction markers it saw.
+type topicContent struct {
+	records      []*kgo.Record
+	commits      int
+	aborts       int
+	partitionEnd map[int32]int64
+}
+
+// readAll reads topic read_committed to each partition's last stable
+// offset, keeping control records to count commit and abort markers.
+func readAll(t testing.TB, brokers []string, topic string) topicContent {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lso, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := topicContent{partitionEnd: map[int32]int64{}}
+	parts := map[int32]kgo.Offset{}
+	lso.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			parts[o.Partition] = kgo.NewOffset().AtStart()
+			out.partitionEnd[o.Partition] = o.Offset
+		}
+	})
+	if len(parts) == 0 {
+		return out
+	}
+	rc, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	pos := map[int32]int64{}
+	done := func() bool {
+		for p, end := range out.partitionEnd {
+			if pos[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		fs := rc.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: timed out at %v of %v", topic, pos, out.partitionEnd)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			pos[r.Partition] = r.Offset + 1
+			if r.Offset >= out.partitionEnd[r.Partition] {
+				return
+			}
+			if r.Attrs.IsControl() {
+				if len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1 {
+					out.commits++
+				} else {
+					out.aborts++
+				}
+				return
+			}
+			out.records = append(out.records, r)
+		})
+	}
+	return out
+}
+
+// verifyOutput checks what the processors wrote against the model: for
+// every room the frames of its latest epoch have seqs 1..N with no gap
+// and no repeat, their fold equals the model's state, and the latest
+// snapshot is at seq N and equals it too. It returns the frames read.
+func verifyOutput(t testing.TB, brokers []string, tp schemas.Topics, m *model) (frames topicContent) {
+	t.Helper()
+	frames = readAll(t, brokers, tp.Frames)
+	snaps := readAll(t, brokers, tp.Snapshots)
+	type roomFold struct {
+		epoch     string
+		seq       uint64
+		st        schemas.RoomState
+		partition int32
+	}
+	folds := map[string]*roomFold{}
+	for _, r := range frames.records {
+		f, err := schemas.UnmarshalFrame(r.Value)
+		if err != nil {
+			t.Fatalf("frame at %d/%d: %v", r.Partition, r.Offset, err)
+		}
+		rf := folds[f.Room]
+		if rf == nil {
+			rf = &roomFold{partition: r.Partition}
+			folds[f.Room] = rf
+		}
+		if rf.partition != r.Partition {
+			t.Fatalf("room %s has frames in partitions %d and %d", f.Room, rf.partition, r.Partition)
+		}
+		if f.Epoch != rf.epoch {
+			if f.Seq != 1 {
+				t.Fatalf("room %s: epoch %s starts at seq %d", f.Room, f.Epoch, f.Seq)
+			}
+			rf.epoch, rf.seq, rf.st = f.Epoch, 0, schemas.NewRoomState()
+		}
+		if f.Seq != rf.seq+1 {
+			t.Fatalf("room %s epoch %s: seq %d after %d (gap or repeat)", f.Room, f.Epoch, f.Seq, rf.seq)
+		}
+		rf.seq = f.Seq
+		rf.st.Apply(&f.Delta)
+	}
+	latest := map[string]schemas.Snapshot{}
+	for _, r := range snaps.records {
+		s, err := schemas.UnmarshalSnapshot(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest[s.Room] = s
+	}
+	var rooms []string
+	for id := range m.rooms {
+		rooms = append(rooms, id)
+	}
+	slices.Sort(rooms)
+	for _, id := range rooms {
+		want := m.rooms[id].st.Clone()
+		rf := folds[id]
+		if rf == nil {
+			t.Fatalf("room %s: no frames", id)
+		}
+		want.Viewers = rf.st.Viewers
+		if !equalState(rf.st, want) {
+			t.Fatalf("room %s: fold of frames differs from the test's fold of the events (frames ≠ events):\n%s", id, diffState(rf.st, want))
+		}
+		s, ok := latest[id]
+		if !ok || s.Epoch != rf.epoch || s.Seq != rf.seq {
+			t.Fatalf("room %s: latest snapshot at %s/%d, frames end at %s/%d", id, s.Epoch, s.Seq, rf.epoch, rf.seq)
+		}
+		if !equalState(s.State, rf.st) {
+			t.Fatalf("room %s: snapshot differs from the fold of frames", id)
+		}
+	}
+	if len(folds) != len(m.rooms) {
+		t.Fatalf("frames for %d rooms, the events have %d", len(folds), len(m.rooms))
+	}
+	return frames
+}
