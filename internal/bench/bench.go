@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -36,6 +38,7 @@ import (
 const (
 	TargetDev      = "dev"      // start `ovation dev` as a child process
 	TargetExternal = "external" // a pipeline that is already running
+	TargetRoles    = "roles"    // start ingest, process and push as children on a real Kafka
 
 	TransportHTTP  = "http"  // POST /v1/rooms/{room}/events in batches
 	TransportWS    = "ws"    // publish over the WebSocket protocol
@@ -44,15 +47,19 @@ const (
 
 // Config is one benchmark run. Zero values mean the documented defaults.
 type Config struct {
-	// Target is TargetDev (default) or TargetExternal.
+	// Target is TargetDev (default), TargetRoles (the production roles
+	// as children, against Brokers, on topics of their own) or
+	// TargetExternal.
 	Target string
 	// Binary is the ovation executable for child processes (the dev
 	// pipeline and the broadcast baseline); "" means this executable.
 	Binary string
-	// Partitions per topic of the dev pipeline; 0 means 4.
+	// Partitions per topic of the dev or roles pipeline; 0 means 4.
 	Partitions int
-	// DevArgs are extra flags for `ovation dev`.
-	DevArgs []string
+	// DevArgs are extra flags for `ovation dev`; RoleArgs extra flags per
+	// role ("ingest", "process", "push") for TargetRoles.
+	DevArgs  []string
+	RoleArgs map[string][]string
 
 	// HTTPURL is the external pipeline's ingest base URL (http://host:port).
 	HTTPURL string
@@ -202,10 +209,12 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(f, a...)) }
 	switch {
-	case c.Target != TargetDev && c.Target != TargetExternal:
-		return bad("target %q: want dev or external", c.Target)
+	case c.Target != TargetDev && c.Target != TargetExternal && c.Target != TargetRoles:
+		return bad("target %q: want dev, roles or external", c.Target)
 	case c.Target == TargetExternal && (c.HTTPURL == "" || len(c.Brokers) == 0):
 		return bad("an external target needs the ingest URL and the Kafka brokers")
+	case c.Target == TargetRoles && len(c.Brokers) == 0:
+		return bad("the roles target needs the Kafka brokers")
 	case c.Transport != TransportHTTP && c.Transport != TransportWS && c.Transport != TransportKafka:
 		return bad("transport %q: want http, ws or kafka", c.Transport)
 	case c.Viewers < 0 || c.Viewers > 100_000:
@@ -258,22 +267,38 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		Partitions: cfg.Partitions, Rate: cfg.Rate, Batch: cfg.Batch,
 		WarmupS: cfg.Warmup.Seconds(), DurationS: cfg.Duration.Seconds(), NoFile: nofile,
 	}
+	run := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	prefix := "b" + run + "-"
 	p := &pipeline{httpURL: cfg.HTTPURL, streamURL: cfg.StreamURL, brokers: cfg.Brokers, pid: cfg.PID, pprofURL: cfg.PprofURL}
-	if cfg.Target == TargetDev {
+	if cfg.PID > 0 {
+		p.procs = []procRef{{name: "pusher", pid: cfg.PID, pprof: cfg.PprofURL}}
+	}
+	switch cfg.Target {
+	case TargetDev:
 		if err := p.startDev(ctx, cfg, tmp); err != nil {
 			return nil, err
 		}
 		defer p.stop()
-		res.Partitions = cfg.Partitions
-	} else {
+	case TargetRoles:
+		// Topics of the run's own, so runs with different partition
+		// counts never meet, and the broker is left as it was.
+		cfg.Topics = schemas.Topics{
+			Events: "bench-" + run + ".events", Frames: "bench-" + run + ".room-frames",
+			Snapshots: "bench-" + run + ".room-snapshots", Changelog: "bench-" + run + ".state-changelog",
+			DLQ: "bench-" + run + ".events-dlq",
+		}
+		defer p.stop()
+		defer deleteTopics(cfg.Brokers, cfg.Topics)
+		if err := p.startRoles(ctx, cfg, tmp, run); err != nil {
+			return nil, err
+		}
+	default:
 		res.Partitions = 0
 	}
 	if err := p.checkWired(ctx); err != nil {
 		return nil, err
 	}
 
-	run := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	prefix := "b" + run + "-"
 	fc, err := newFrameCounter(p.brokers, cfg.Topics.Frames, prefix)
 	if err != nil {
 		return nil, err
@@ -306,7 +331,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	ours, err := runPhase(ctx, phaseSpec{
 		name: "ovation", cfg: cfg, p: p, streamURL: p.streamURL, pid: p.pid, pprofURL: p.pprofURL,
 		rooms: mkRooms("o"), srcs: srcs, gen: gen, fc: fc, viewerBase: 0, checkExactlyOnce: true,
-		profilePath: filepath.Join(cfg.OutDir, cfg.Name+".cpu.pprof"),
+		procs: p.procs, profile: true,
 	}, log)
 	res.Ovation = ours
 	if err != nil {
@@ -322,7 +347,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		}
 		base, err := runPhase(ctx, phaseSpec{
 			name: "gorilla", cfg: cfg, p: p, streamURL: b.url, pid: b.child.pid(),
-			rooms: mkRooms("g"), srcs: srcs, gen: gen, fc: fc, viewerBase: cfg.Viewers, pipelinePID: p.pid,
+			rooms: mkRooms("g"), srcs: srcs, gen: gen, fc: fc, viewerBase: cfg.Viewers,
+			procs: append([]procRef{{name: "gorilla", pid: b.child.pid()}}, p.procs...),
 		}, log)
 		b.child.stop(5 * time.Second)
 		res.Gorilla = base
@@ -353,9 +379,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 type pipeline struct {
 	httpURL, streamURL string
 	brokers            []string
-	pid                int
-	pprofURL           string
-	child              *child
+	pid                int    // the process serving the viewers
+	pprofURL           string // its debug listener
+	procs              []procRef
+	children           []*child
+}
+
+// procRef is one process of the pipeline whose CPU the bench samples.
+type procRef struct {
+	name  string
+	pid   int
+	pprof string // base URL of its /debug/pprof, or ""
 }
 
 func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp string) error {
@@ -380,23 +414,112 @@ func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp string) error {
 	if err != nil {
 		return err
 	}
-	p.child = c
+	p.children = append(p.children, c)
 	p.httpURL = "http://" + httpAddr
 	p.streamURL = "ws://" + httpAddr + "/v1/stream"
 	p.brokers = []string{kafkaAddr}
 	p.pid = c.pid()
 	p.pprofURL = "http://" + pprofAddr
+	p.procs = []procRef{{name: "dev", pid: c.pid(), pprof: p.pprofURL}}
 	if err := waitHTTP(ctx, p.httpURL+"/readyz", c, 60*time.Second); err != nil {
-		c.stop(5 * time.Second)
 		return fmt.Errorf("ovation dev: %w", err)
 	}
 	return nil
 }
 
-func (p *pipeline) stop() {
-	if p.child != nil {
-		p.child.stop(10 * time.Second)
+// startRoles creates the run's topics and starts `ovation ingest`,
+// `process` and `push` as children on cfg.Brokers, each with a pprof
+// listener, auth off and ingest's rate limits off (the bench is one
+// client address and a few thousand users; production limits would
+// measure the limiter).
+func (p *pipeline) startRoles(ctx context.Context, cfg Config, tmp, run string) error {
+	brokers := strings.Join(cfg.Brokers, ",")
+	topicArgs := []string{"--kafka-brokers", brokers,
+		"--topic-events", cfg.Topics.Events, "--topic-frames", cfg.Topics.Frames,
+		"--topic-snapshots", cfg.Topics.Snapshots, "--topic-changelog", cfg.Topics.Changelog,
+		"--topic-dlq", cfg.Topics.DLQ, "--log-level", "warn"}
+	// `topics create` is idempotent; a busy broker may report a new topic
+	// as not yet visible, so it gets three tries.
+	for try := 1; ; try++ {
+		tc, err := startChild("topics", cfg.Binary, append([]string{"topics", "create", "--partitions", strconv.Itoa(cfg.Partitions)}, topicArgs...), tmp, nil)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-tc.done:
+		case <-time.After(90 * time.Second):
+			tc.stop(time.Second)
+		case <-ctx.Done():
+			tc.stop(time.Second)
+			return ctx.Err()
+		}
+		if tc.err == nil {
+			break
+		}
+		if try == 3 {
+			return fmt.Errorf("ovation topics create: %v\n%s", tc.err, tc.tail(2000))
+		}
+		time.Sleep(time.Second)
 	}
+	roles := []struct {
+		name string
+		args []string
+	}{
+		{"ingest", []string{"--auth-disabled", "--user-rate", "-1", "--client-rate", "-1"}},
+		{"process", []string{"--group", "bench-" + run, "--transactional-id", "bench-" + run + "-0"}},
+		{"push", []string{"--auth-disabled", "--max-conns-per-user", "-1"}},
+	}
+	addrs := map[string]string{}
+	for _, r := range roles {
+		hp, err := freePort()
+		if err != nil {
+			return err
+		}
+		pp, err := freePort()
+		if err != nil {
+			return err
+		}
+		httpAddr := "127.0.0.1:" + strconv.Itoa(hp)
+		pprofAddr := "127.0.0.1:" + strconv.Itoa(pp)
+		args := append([]string{"bench", "exec", "--pprof-addr", pprofAddr, "--", r.name, "--http-addr", httpAddr}, topicArgs...)
+		args = append(append(args, r.args...), cfg.RoleArgs[r.name]...)
+		c, err := startChild(r.name, cfg.Binary, args, tmp, nil)
+		if err != nil {
+			return err
+		}
+		p.children = append(p.children, c)
+		p.procs = append(p.procs, procRef{name: r.name, pid: c.pid(), pprof: "http://" + pprofAddr})
+		addrs[r.name] = httpAddr
+	}
+	for i, r := range roles {
+		if err := waitHTTP(ctx, "http://"+addrs[r.name]+"/readyz", p.children[i], 90*time.Second); err != nil {
+			return fmt.Errorf("ovation %s: %w", r.name, err)
+		}
+	}
+	p.httpURL = "http://" + addrs["ingest"]
+	p.streamURL = "ws://" + addrs["push"] + "/v1/stream"
+	p.brokers = cfg.Brokers
+	p.pid = p.procs[2].pid
+	p.pprofURL = p.procs[2].pprof
+	return nil
+}
+
+func (p *pipeline) stop() {
+	// In reverse: viewers' server first, ingest last.
+	for i := len(p.children) - 1; i >= 0; i-- {
+		p.children[i].stop(10 * time.Second)
+	}
+}
+
+func deleteTopics(brokers []string, t schemas.Topics) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	kadm.NewClient(cl).DeleteTopics(ctx, t.Events, t.Frames, t.Snapshots, t.Changelog, t.DLQ)
 }
 
 // checkWired asks the pipeline for its two public endpoints with requests
@@ -474,9 +597,9 @@ type phaseSpec struct {
 	gen              *eventGen
 	fc               *frameCounter
 	viewerBase       int
-	pipelinePID      int // also sampled, when pid is a baseline's
+	procs            []procRef // every process whose CPU is sampled
 	checkExactlyOnce bool
-	profilePath      string
+	profile          bool // CPU profiles of procs during the measured window
 }
 
 func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error) {
@@ -532,15 +655,19 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	type counters struct {
 		t                                time.Time
 		sent, acc, agg, frames, msgs, sq int64
-		proc, pproc                      procSample
+		proc                             procSample
+		procs                            []procSample
+		self                             procSample
 	}
 	read := func() counters {
 		c := counters{t: time.Now(), sent: dc.stats.sent.Load(), acc: dc.stats.accepted.Load(),
 			agg: s.fc.events.Load() - aggBase, frames: s.fc.frames.Load(),
 			msgs: v.stats.messages.Load(), sq: v.stats.seqs.Load()}
 		c.proc, _ = readProc(s.pid)
-		if s.pipelinePID > 0 {
-			c.pproc, _ = readProc(s.pipelinePID)
+		c.self, _ = readProc(os.Getpid())
+		for _, pr := range s.procs {
+			ps, _ := readProc(pr.pid)
+			c.procs = append(c.procs, ps)
 		}
 		return c
 	}
@@ -568,13 +695,30 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 			ack.reset()
 			m0 = now
 			prev = now
-			if s.pprofURL != "" && s.profilePath != "" && cfg.ProfileSeconds > 0 {
+			if s.profile && cfg.ProfileSeconds > 0 {
 				profDone = make(chan struct{})
 				go func() {
 					defer close(profDone)
-					if err := fetchProfile(ctx, s.pprofURL, cfg.ProfileSeconds, s.profilePath); err != nil {
-						log.Warn("cpu profile", "err", err)
+					var wg sync.WaitGroup
+					var mu sync.Mutex
+					for _, pr := range s.procs {
+						if pr.pprof == "" {
+							continue
+						}
+						path := filepath.Join(cfg.OutDir, cfg.Name+"."+pr.name+".cpu.pprof")
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							if err := fetchProfile(ctx, pr.pprof, cfg.ProfileSeconds, path); err != nil {
+								log.Warn("cpu profile", "process", pr.name, "err", err)
+								return
+							}
+							mu.Lock()
+							ph.Profiles = append(ph.Profiles, path)
+							mu.Unlock()
+						}()
 					}
+					wg.Wait()
 				}()
 			}
 			continue
@@ -595,8 +739,8 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 		if d := now.proc.cpu - prev.proc.cpu; dt > 0 {
 			pt.CPUCores = d.Seconds() / dt
 		}
-		progressf(cfg.Progress, "[%s %s %3.0fs] sent %7.0f/s  accepted %7.0f/s  aggregated %7.0f/s  lag %7d  frames %6.0f/s  delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  max %7.1fms  viewers %d  cpu %.2f\n",
-			s.name, map[bool]string{true: "run", false: "warm"}[measuring], pt.T, pt.SentPS, pt.AcceptPS, pt.AggPS, pt.Lag, pt.FramesPS, pt.DeliverPS, pt.P50, pt.P99, pt.Max, v.count(), pt.CPUCores)
+		progressf(cfg.Progress, "[%s %s %3.0fs] sent %7.0f/s  accepted %7.0f/s  aggregated %7.0f/s  lag %7d  frames %6.0f/s  delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  max %7.1fms  viewers %d  server cpu %.2f  bench cpu %.2f\n",
+			s.name, map[bool]string{true: "run", false: "warm"}[measuring], pt.T, pt.SentPS, pt.AcceptPS, pt.AggPS, pt.Lag, pt.FramesPS, pt.DeliverPS, pt.P50, pt.P99, pt.Max, v.count(), pt.CPUCores, (now.self.cpu-prev.self.cpu).Seconds()/dt)
 		if measuring {
 			ph.Series = append(ph.Series, pt)
 		}
@@ -631,8 +775,14 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 			ph.CPUPerFrameUS = float64(d.Microseconds()) / float64(n)
 		}
 	}
-	if d := m1.pproc.cpu - m0.pproc.cpu; s.pipelinePID > 0 && d > 0 {
-		ph.PipelineCPUCores = d.Seconds() / secs
+	ph.ProcCPU = map[string]float64{"bench": (m1.self.cpu - m0.self.cpu).Seconds() / secs}
+	for i, pr := range s.procs {
+		if i < len(m0.procs) && i < len(m1.procs) {
+			ph.ProcCPU[pr.name] = (m1.procs[i].cpu - m0.procs[i].cpu).Seconds() / secs
+			if pr.name != "gorilla" && pr.pid != s.pid {
+				ph.PipelineCPUCores += ph.ProcCPU[pr.name]
+			}
+		}
 	}
 	ph.Lag = lagTrend(ph.Series)
 	vs := v.stats

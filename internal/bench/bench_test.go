@@ -181,7 +181,7 @@ func TestBenchSmokeDev(t *testing.T) {
 	if err != nil || len(png) < 1000 || string(png[1:4]) != "PNG" {
 		t.Errorf("smoke.png: %d bytes, err %v", len(png), err)
 	}
-	if st, err := os.Stat(filepath.Join(dir, "smoke.cpu.pprof")); err != nil || st.Size() == 0 {
+	if st, err := os.Stat(filepath.Join(dir, "smoke.dev.cpu.pprof")); err != nil || st.Size() == 0 {
 		t.Errorf("cpu profile: %v", err)
 	}
 	var table strings.Builder

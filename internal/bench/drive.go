@@ -137,7 +137,6 @@ func driveHTTP(ctx context.Context, c *driveConfig) error {
 	var seq atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for w := 0; w < c.workers; w++ {
-		cl := clients[w%ntr]
 		g.Go(func() error {
 			var body []byte
 			var resp struct {
@@ -154,6 +153,9 @@ func driveHTTP(ctx context.Context, c *driveConfig) error {
 					return nil
 				}
 				k := seq.Add(1)
+				// Requests rotate over the source addresses, so that every
+				// address carries an equal share whatever the worker count.
+				cl := clients[int(k)%ntr]
 				room := c.rooms[int(k)%len(c.rooms)]
 				user := "pub-" + strconv.Itoa(int(k)%c.users)
 				body = append(body[:0], '[')

@@ -57,9 +57,15 @@ type Phase struct {
 	Ack           Latency `json:"latency_publish_ack"`
 	CPUCores      float64 `json:"cpu_cores"`
 	CPUPerFrameUS float64 `json:"cpu_us_per_delivered_frame"`
-	// PipelineCPUCores is the pipeline process's CPU during a baseline
-	// phase: it still ingests and aggregates, but fans out nothing.
-	PipelineCPUCores float64 `json:"pipeline_cpu_cores,omitempty"`
+	// ProcCPU is CPU cores used per process during the window, the
+	// bench's own included (when it nears the cores left, the client is
+	// the bottleneck).
+	ProcCPU map[string]float64 `json:"cpu_cores_by_process"`
+	// PipelineCPUCores sums the pipeline processes other than the one
+	// serving this phase's viewers: during a baseline phase the pipeline
+	// still ingests and aggregates, but fans out nothing.
+	PipelineCPUCores float64  `json:"pipeline_cpu_cores,omitempty"`
+	Profiles         []string `json:"cpu_profiles,omitempty"`
 	// FanoutCPUPerFrameUS is the CPU of fan-out alone per delivered frame:
 	// for the baseline its whole process; for a dev pipeline the CPU it
 	// used beyond what it used during the baseline phase (same load,
