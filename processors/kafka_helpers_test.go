@@ -167,9 +167,29 @@ func readAll(t testing.TB, brokers []string, topic string) topicContent {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	lso, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
+	// Wait for the last transaction's markers: the group's offsets can be
+	// visible a moment before the markers of every partition it wrote.
+	var lso kadm.ListedOffsets
+	for i := 0; ; i++ {
+		var err error
+		lso, err = adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hwm, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stable := true
+		hwm.Each(func(o kadm.ListedOffset) {
+			if l, _ := lso.Lookup(topic, o.Partition); l.Offset != o.Offset {
+				stable = false
+			}
+		})
+		if stable || i == 40 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	out := topicContent{partitionEnd: map[int32]int64{}}
 	parts := map[int32]kgo.Offset{}
