@@ -29,13 +29,15 @@ interface Seen {
   totals: Record<string, number>;
   position: { epoch: string; seq: number } | null;
   pending: number;
+  connects: number;
+  stream: { snapshots: number; gaps: number; duplicates: number; applied: number };
 }
 
 // seen reads what a page's SDK holds for the room (the DOM is checked
 // separately against it).
 async function seen(p: Page): Promise<Seen> {
   return p.evaluate(() => {
-    const o = (window as unknown as { ovation: { client: { status: string; pending: number }; room: { state: { polls: Record<string, { votes: number[]; closed: boolean }>; reactions: Record<string, number>; chat: { id: string; text: string }[]; totals: Record<string, number> }; position: { epoch: string; seq: number } | null } } }).ovation;
+    const o = (window as unknown as { ovation: { client: { status: string; pending: number; connects: number }; room: { stream: { snapshots: number; gaps: number; duplicates: number; applied: number }; state: { polls: Record<string, { votes: number[]; closed: boolean }>; reactions: Record<string, number>; chat: { id: string; text: string }[]; totals: Record<string, number> }; position: { epoch: string; seq: number } | null } } }).ovation;
     const st = o.room.state;
     const ids = Object.keys(st.polls).sort();
     const poll = ids.length ? st.polls[ids[ids.length - 1]] : null;
@@ -48,6 +50,8 @@ async function seen(p: Page): Promise<Seen> {
       totals: { ...st.totals },
       position: o.room.position,
       pending: o.client.pending,
+      connects: o.client.connects,
+      stream: { snapshots: o.room.stream.snapshots, gaps: o.room.stream.gaps, duplicates: o.room.stream.duplicates, applied: o.room.stream.applied },
     };
   });
 }
@@ -195,6 +199,11 @@ describe("demo page against ovation dev", () => {
     }
     expect(all[2].chat).toEqual(all[1].chat);
     expect(all[2].position).toEqual(all[1].position);
+    // Bob reconnected once and resumed from his position: the missed frames
+    // were replayed (no second snapshot), with no gap and no duplicate.
+    expect(all[2].connects).toBe(before.connects + 1);
+    expect(all[2].stream).toMatchObject({ snapshots: before.stream.snapshots, gaps: 0, duplicates: 0 });
+    expect(all[2].stream.applied).toBeGreaterThan(before.stream.applied);
     await expect.poll(() => bob.locator("#chat .chat-line", { hasText: "typed while offline" }).count()).toBe(1);
     await expect.poll(() => bob.getByTestId("poll-total").textContent()).toBe("7");
   });
