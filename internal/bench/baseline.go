@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,9 @@ type kafkaBaselineResult struct {
 	Partitions    int     `json:"partitions"`
 	EventBytes    int     `json:"event_bytes"`
 	ConsumeLagEnd int64   `json:"consume_lag_end"`
+	// ClientCPUPerEventUS is the bench process's CPU (producer and
+	// consumer) per event; the broker's own CPU is not in it.
+	ClientCPUPerEventUS float64 `json:"client_cpu_us_per_event"`
 }
 
 func kafkaBaseline(ctx context.Context, brokers []string, partitions int, d time.Duration, gen *eventGen, rooms []string) (kafkaBaselineResult, error) {
@@ -256,6 +260,7 @@ func kafkaBaseline(ctx context.Context, brokers []string, partitions int, d time
 		}
 	}()
 	start := time.Now()
+	cpu0, _ := readProc(os.Getpid())
 	pctx, pcancel := context.WithTimeout(ctx, d)
 	defer pcancel()
 	var b []byte
@@ -281,6 +286,10 @@ func kafkaBaseline(ctx context.Context, brokers []string, partitions int, d time
 	consDur := time.Since(start)
 	rcancel()
 	wg.Wait()
+	cpu1, _ := readProc(os.Getpid())
+	if n := produced.Load(); n > 0 {
+		res.ClientCPUPerEventUS = float64((cpu1.cpu - cpu0.cpu).Microseconds()) / float64(n)
+	}
 	res.Events = produced.Load()
 	res.Seconds = prodDur.Seconds()
 	res.Partitions = partitions

@@ -779,10 +779,13 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	for i, pr := range s.procs {
 		if i < len(m0.procs) && i < len(m1.procs) {
 			ph.ProcCPU[pr.name] = (m1.procs[i].cpu - m0.procs[i].cpu).Seconds() / secs
-			if pr.name != "gorilla" && pr.pid != s.pid {
+			if pr.name != "gorilla" {
 				ph.PipelineCPUCores += ph.ProcCPU[pr.name]
 			}
 		}
+	}
+	if ph.AcceptedPS > 0 {
+		ph.CPUPerEventUS = ph.PipelineCPUCores * 1e6 / ph.AcceptedPS
 	}
 	ph.Lag = lagTrend(ph.Series)
 	vs := v.stats

@@ -61,10 +61,14 @@ type Phase struct {
 	// bench's own included (when it nears the cores left, the client is
 	// the bottleneck).
 	ProcCPU map[string]float64 `json:"cpu_cores_by_process"`
-	// PipelineCPUCores sums the pipeline processes other than the one
-	// serving this phase's viewers: during a baseline phase the pipeline
-	// still ingests and aggregates, but fans out nothing.
+	// PipelineCPUCores sums the pipeline's processes (dev, or ingest +
+	// process + push; Kafka itself is not counted): during a baseline
+	// phase the pipeline still ingests and aggregates, but fans out
+	// nothing. CPUPerEventUS is that per accepted event. On a shared
+	// machine CPU time is the steadier cost measure: wall-clock rates move
+	// with the neighbours, CPU per unit of work much less.
 	PipelineCPUCores float64  `json:"pipeline_cpu_cores,omitempty"`
+	CPUPerEventUS    float64  `json:"pipeline_cpu_us_per_event,omitempty"`
 	Profiles         []string `json:"cpu_profiles,omitempty"`
 	// FanoutCPUPerFrameUS is the CPU of fan-out alone per delivered frame:
 	// for the baseline its whole process; for a dev pipeline the CPU it
@@ -132,12 +136,13 @@ type Point struct {
 // Ratios are the run's result: ours over the baseline's, measured side by
 // side. Zero means not measured.
 type Ratios struct {
-	FanoutFrames   float64 `json:"fanout_frames_per_s"`     // ours / gorilla, frame seqs delivered/s
-	FanoutP50      float64 `json:"fanout_p50"`              // ours / gorilla (lower is better)
-	FanoutP99      float64 `json:"fanout_p99"`              // ours / gorilla (lower is better)
-	FanoutCPU      float64 `json:"fanout_cpu_per_frame"`    // ours / gorilla (lower is better)
-	IngestVsKafka  float64 `json:"ingest_vs_bare_kafka"`    // accepted/s over bare produce/s
-	AggregateVsKaf float64 `json:"aggregate_vs_bare_kafka"` // aggregated/s over bare consume/s
+	FanoutFrames   float64 `json:"fanout_frames_per_s"`         // ours / gorilla, frame seqs delivered/s
+	FanoutP50      float64 `json:"fanout_p50"`                  // ours / gorilla (lower is better)
+	FanoutP99      float64 `json:"fanout_p99"`                  // ours / gorilla (lower is better)
+	FanoutCPU      float64 `json:"fanout_cpu_per_frame"`        // ours / gorilla (lower is better)
+	IngestVsKafka  float64 `json:"ingest_vs_bare_kafka"`        // accepted/s over bare produce/s
+	CPUVsKafka     float64 `json:"cpu_per_event_vs_bare_kafka"` // pipeline CPU per event over bare client CPU per event
+	AggregateVsKaf float64 `json:"aggregate_vs_bare_kafka"`     // aggregated/s over bare consume/s
 }
 
 // Target is one of issue 8's performance targets, judged on this run.
@@ -205,6 +210,8 @@ func (r *Result) ratios() {
 		}
 		g.FanoutCPUPerFrameUS = g.CPUPerFrameUS
 		if r.Target == TargetDev {
+			// o.CPUCores is the whole dev process; g.PipelineCPUCores the
+			// same process under the same load with no viewers of its own.
 			if o.DeliveredPS > 0 && g.PipelineCPUCores > 0 {
 				o.FanoutCPUPerFrameUS = max(0, o.CPUCores-g.PipelineCPUCores) * 1e6 / o.DeliveredPS
 			}
@@ -221,6 +228,9 @@ func (r *Result) ratios() {
 		}
 		if r.Kafka.ConsumedPerS > 0 {
 			r.Ratios.AggregateVsKaf = o.AggregatedPS / r.Kafka.ConsumedPerS
+		}
+		if r.Kafka.ClientCPUPerEventUS > 0 && o.CPUPerEventUS > 0 {
+			r.Ratios.CPUVsKafka = o.CPUPerEventUS / r.Kafka.ClientCPUPerEventUS
 		}
 	}
 }
@@ -344,6 +354,9 @@ func (r *Result) Table(w io.Writer) {
 	row("chat latency max", func(p *Phase) string { return ms(p.Chat.Max) })
 	row("publish ack p99", func(p *Phase) string { return ms(p.Ack.P99) })
 	row("server CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.CPUCores) })
+	row("pipeline CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.PipelineCPUCores) })
+	row("pipeline CPU per event", func(p *Phase) string { return fmt.Sprintf("%.2f µs", p.CPUPerEventUS) })
+	row("bench client CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.ProcCPU["bench"]) })
 	row("CPU per delivered frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.CPUPerFrameUS) })
 	row("fan-out CPU per frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.FanoutCPUPerFrameUS) })
 	row("idle memory per conn", func(p *Phase) string {
@@ -370,10 +383,10 @@ func (r *Result) Table(w io.Writer) {
 		}
 	}
 	if k := r.Kafka; k != nil {
-		fmt.Fprintf(w, "bare franz-go on the same Kafka: %d events of %d B, %d partitions: produced %.0f/s, consumed %.0f/s\n", k.Events, k.EventBytes, k.Partitions, k.ProducedPerS, k.ConsumedPerS)
+		fmt.Fprintf(w, "bare franz-go on the same Kafka: %d events of %d B, %d partitions: produced %.0f/s, consumed %.0f/s, client CPU %.2f µs per event (produce + consume)\n", k.Events, k.EventBytes, k.Partitions, k.ProducedPerS, k.ConsumedPerS, k.ClientCPUPerEventUS)
 	}
-	fmt.Fprintf(w, "\nratios (ours / baseline): fan-out frames/s %s, p50 %s, p99 %s, CPU per frame %s; ingest accepted/s vs bare produce %s, aggregated/s vs bare consume %s\n\n",
-		ratioStr(r.Ratios.FanoutFrames), ratioStr(r.Ratios.FanoutP50), ratioStr(r.Ratios.FanoutP99), ratioStr(r.Ratios.FanoutCPU), ratioStr(r.Ratios.IngestVsKafka), ratioStr(r.Ratios.AggregateVsKaf))
+	fmt.Fprintf(w, "\nratios (ours / baseline): fan-out frames/s %s, p50 %s, p99 %s, CPU per frame %s; ingest accepted/s vs bare produce %s, aggregated/s vs bare consume %s, pipeline CPU per event vs bare client %s\n\n",
+		ratioStr(r.Ratios.FanoutFrames), ratioStr(r.Ratios.FanoutP50), ratioStr(r.Ratios.FanoutP99), ratioStr(r.Ratios.FanoutCPU), ratioStr(r.Ratios.IngestVsKafka), ratioStr(r.Ratios.AggregateVsKaf), ratioStr(r.Ratios.CPUVsKafka))
 	for _, t := range r.Targets {
 		verdict := "n/a"
 		if t.Met != nil {
