@@ -391,4 +391,3 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 		t.Log(dev.tail())
 	}
 }
-
