@@ -557,14 +557,15 @@ export class OvationClient extends Emitter<ClientEvents> {
     this.pendingSub.set(r.name, id);
     r.stream.subscribing();
     const pos = r.stream.position();
-    this.send(pos ? { op: "subscribe", id, room: r.name, epoch: pos.epoch, seq: pos.seq } : { op: "subscribe", id, room: r.name });
     // A reply that never comes (lost with the socket, or a server bug)
-    // must not leave the room frozen.
+    // must not leave the room frozen. Armed before sending: the reply may
+    // be handled before send() returns, and must be able to replace it.
     this.clearRoomTimer(r.name);
     this.roomTimers.set(r.name, setTimeout(() => {
       this.roomTimers.delete(r.name);
       if (this.rooms.get(r.name) === r && !r.stream.synced) this.subscribe(r);
     }, this.opts.resyncTimeoutMs));
+    this.send(pos ? { op: "subscribe", id, room: r.name, epoch: pos.epoch, seq: pos.seq } : { op: "subscribe", id, room: r.name });
   }
 
   private transmit(o: Outgoing): void {

@@ -125,3 +125,81 @@ describe("Backoff", () => {
     expect(hi.next()).toBe(100);
   });
 });
+
+describe("OvationClient protocol details", () => {
+  it("retries a subscribe the server refused as unavailable", async () => {
+    const server = new FakeServer();
+    server.refuseSubscribes = 2;
+    const c = connect(server);
+    const room = c.room("r");
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    expect(server.last.sent.filter((m) => m.op === "subscribe")).toHaveLength(3);
+    server.emit("r", { reactions: { a: 1 } });
+    expect(room.state.reactions).toEqual({ a: 1 });
+  });
+
+  it("applies a merged frame (from_seq) that continues the position", async () => {
+    const server = new FakeServer();
+    const c = connect(server);
+    const room = c.room("r");
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    server.last.deliver({ type: "frame", room: "r", epoch: "e1", seq: 3, from_seq: 1, ts: 1, delta: { reactions: { a: 3 } } });
+    expect(room.position).toEqual({ epoch: "e1", seq: 3 });
+    expect(room.state.reactions).toEqual({ a: 3 });
+  });
+
+  it("resends a publish refused as rate_limited with the same id, and rejects a final refusal", async () => {
+    const server = new FakeServer();
+    server.refusePublish = { code: "rate_limited", retry_after: 0.01 };
+    const c = connect(server);
+    const room = c.room("r");
+    await open(c);
+    const ack = await room.publish({ id: "evt-1", type: "reaction", data: { emoji: "👏" } });
+    expect(ack).toEqual({ id: "evt-1", room: "r", attempts: 2 });
+    await vi.waitFor(() => expect(room.state.reactions).toEqual({ "👏": 1 }));
+    server.refusePublish = { code: "forbidden" };
+    await expect(room.publish({ type: "poll.close", data: { poll_id: "p" } })).rejects.toMatchObject({ name: "PublishError", code: "forbidden" });
+    expect(c.pending).toBe(0);
+  });
+
+  it("refuses an invalid event before sending it, naming the field and rule", async () => {
+    const server = new FakeServer();
+    const c = connect(server);
+    await open(c);
+    await expect(c.publish("r", { type: "chat.message", data: { text: "   " } })).rejects.toMatchObject({ name: "EventValidationError", field: "data.text", rule: "required" });
+    await expect(c.publish("r", { type: "poll.vote", data: { poll_id: "p", option: 10 } })).rejects.toMatchObject({ field: "data.option", rule: "range" });
+    expect(server.publishes).toBe(0);
+  });
+
+  it("stops on 4001 with a static token, reconnects at once on 4012", async () => {
+    const server = new FakeServer();
+    const c = connect(server, { token: "t", backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    await open(c);
+    const t0 = Date.now();
+    server.last.closeWith(4012, "draining");
+    await vi.waitFor(() => expect(c.connects).toBe(2));
+    expect(Date.now() - t0).toBeLessThan(2_000); // not the 60 s backoff
+    server.last.closeWith(4001, "unauthorized");
+    await vi.waitFor(() => expect(c.status).toBe("closed"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.sockets).toHaveLength(2);
+    expect(server.sockets[0].url).toContain("token=t");
+  });
+
+  it("falls back to HTTP publish when the pusher has no publish path, keeping the id", async () => {
+    const server = new FakeServer();
+    server.refusePublish = { code: "publish_unavailable" };
+    const posted: { url: string; body: string }[] = [];
+    const fakeFetch = (async (url: string, init: { body: string }) => {
+      posted.push({ url: String(url), body: init.body });
+      return new Response(JSON.stringify({ id: JSON.parse(init.body).id, status: "accepted" }), { status: 200 });
+    }) as unknown as typeof fetch;
+    const c = connect(server, { fetch: fakeFetch });
+    await open(c);
+    const ack = await c.publish("r", { id: "evt-h", type: "reaction", data: { emoji: "👏" } });
+    expect(ack.id).toBe("evt-h");
+    expect(posted).toHaveLength(1);
+    expect(posted[0].url).toBe("http://test/v1/rooms/r/events?user=u");
+    expect(JSON.parse(posted[0].body)).toEqual({ id: "evt-h", type: "reaction", data: { emoji: "👏" } });
+  });
+});

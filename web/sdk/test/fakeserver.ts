@@ -35,6 +35,14 @@ export class FakeSocket implements WebSocketLike {
     if (this.readyState === 1) this.onmessage?.({ data: JSON.stringify(m) });
   }
 
+  /** closeWith closes the connection from the server side with a close code. */
+  closeWith(code: number, reason = ""): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 3;
+    this.server.gone(this);
+    queueMicrotask(() => this.onclose?.({ code, reason }));
+  }
+
   /** drop kills the connection without a close frame (network loss). */
   drop(): void {
     if (this.readyState >= 2) return;
@@ -63,6 +71,11 @@ export class FakeServer {
   ackPublishes = true;
   /** resumeWindow: resumes from a seq older than this many frames get a snapshot. */
   resumeWindow = Infinity;
+  /** refuseSubscribes answers this many subscribes with error "unavailable" first. */
+  refuseSubscribes = 0;
+  /** refusePublish, when set, answers each publish with this error code once per event id. */
+  refusePublish: { code: string; retry_after?: number } | null = null;
+  private refused = new Set<string>();
   /** dropFrames lists seqs that live delivery skips (to make a gap). */
   readonly dropFrames = new Set<number>();
   private subs = new Map<FakeSocket, Set<string>>();
@@ -123,6 +136,11 @@ export class FakeServer {
     switch (m.op) {
       case "subscribe": {
         const name = m.room as string;
+        if (this.refuseSubscribes > 0) {
+          this.refuseSubscribes--;
+          s.deliver({ type: "error", id: m.id, room: name, code: "unavailable", message: "not ready", retry_after: 0.01 });
+          return;
+        }
         const r = this.room(name);
         this.subs.get(s)?.add(name);
         const seq = m.seq as number | undefined;
@@ -139,6 +157,11 @@ export class FakeServer {
       case "publish": {
         this.publishes++;
         const ev = m.event as { id: string; type: string; data: Record<string, unknown> };
+        if (this.refusePublish && !this.refused.has(ev.id)) {
+          this.refused.add(ev.id);
+          s.deliver({ type: "error", id: m.id, code: this.refusePublish.code, message: "no", retry_after: this.refusePublish.retry_after });
+          return;
+        }
         if (!this.seen.has(ev.id)) {
           this.seen.add(ev.id);
           const room = m.room as string;
