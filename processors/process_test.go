@@ -115,6 +115,15 @@ func (p *proc) kill() {
 	}
 }
 
+// mark appends a marker line to the process's log.
+func (p *proc) mark(what string) {
+	f, err := os.OpenFile(p.log, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		fmt.Fprintf(f, "---- %s at %s\n", what, time.Now().Format(time.RFC3339Nano))
+		f.Close()
+	}
+}
+
 func (p *proc) logText() string {
 	b, _ := os.ReadFile(p.log)
 	return string(b)
@@ -275,6 +284,7 @@ func TestZombie(t *testing.T) {
 	a.signal(syscall.SIGSTOP)
 	t.Log("SIGSTOP a")
 	time.Sleep(10 * time.Second) // > session timeout (6 s) and transaction timeout (5 s)
+	a.mark("SIGCONT")
 	a.signal(syscall.SIGCONT)
 	t.Log("SIGCONT a")
 	if err := <-done; err != nil {
@@ -283,11 +293,19 @@ func TestZombie(t *testing.T) {
 	waitCaughtUp(t, brokers, group, tp.Events, 90*time.Second)
 	frames := verifyOutput(t, brokers, tp, m)
 	logA := a.logText()
+	_, logA, _ = strings.Cut(logA, "---- SIGCONT")
 	fenced := strings.Contains(logA, "session failed") || strings.Contains(logA, "state dropped") || strings.Contains(logA, "revoked")
 	if !fenced {
 		t.Fatalf("the stopped processor did not notice it lost its partitions:\n%s", tail(logA, 3000))
 	}
-	t.Logf("zombie noticed: %v; %d frames exact, %d abort markers", fenced, len(frames.records), frames.aborts)
+	var lines []string
+	for _, l := range strings.Split(logA, "\n") {
+		if !strings.Contains(l, "component=kafka") && (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "dropped") || strings.Contains(l, "revoked")) {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("what the zombie logged after waking:\n%s", tail(strings.Join(lines, "\n"), 2500))
+	t.Logf("%d frames exact, %d abort markers", len(frames.records), frames.aborts)
 }
 
 func tail(s string, n int) string {
