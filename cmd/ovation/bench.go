@@ -70,6 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 10, "CPU profile of the pipeline during the measured window; negative = none")
 	fs.StringVar(&cfg.OutDir, "out", ".", "directory for NAME.json, NAME.png and NAME.cpu.pprof")
 	fs.StringVar(&cfg.Name, "name", "bench", "file name prefix of the results")
+	fs.BoolVar(&cfg.KeepLogs, "keep-logs", false, "keep the child processes' output in OUT/NAME.logs")
 	quiet := fs.Bool("quiet", false, "no status line every second")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -12,6 +12,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -124,6 +125,8 @@ type Config struct {
 	// window; 0 means 10 (clamped to Duration), negative means none.
 	ProfileSeconds int
 
+	// KeepLogs keeps the child processes' output in OutDir/Name.logs.
+	KeepLogs bool
 	// OutDir gets Name.json, Name.png and the profile; "" means ".".
 	OutDir string
 	// Name prefixes the output files; "" means "bench".
@@ -260,6 +263,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	logDir := tmp
+	if cfg.KeepLogs {
+		logDir = filepath.Join(cfg.OutDir, cfg.Name+".logs")
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 
 	res := &Result{
 		Name: cfg.Name, Started: time.Now().UTC(), Cores: runtime.NumCPU(),
@@ -275,7 +285,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	switch cfg.Target {
 	case TargetDev:
-		if err := p.startDev(ctx, cfg, tmp); err != nil {
+		if err := p.startDev(ctx, cfg, tmp, logDir); err != nil {
 			return nil, err
 		}
 		defer p.stop()
@@ -289,7 +299,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		}
 		defer p.stop()
 		defer deleteTopics(cfg.Brokers, cfg.Topics)
-		if err := p.startRoles(ctx, cfg, tmp, run); err != nil {
+		if err := p.startRoles(ctx, cfg, logDir, run); err != nil {
 			return nil, err
 		}
 	default:
@@ -312,6 +322,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	defer func() { fcancel(); <-fc.done }()
 
 	gen := &eventGen{run: "b" + run}
+	if err := probe(ctx, p, cfg, gen, prefix+"probe", fc); err != nil {
+		return nil, err
+	}
 	if cfg.ChatEvery > 0 {
 		gen.chatEvery = int64(cfg.ChatEvery)
 	}
@@ -341,7 +354,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	// Phase 2: the same load, the same viewers, a gorilla broadcast server
 	// reading the same frames topic instead of the pushers.
 	if cfg.FanoutBaseline && cfg.Viewers > 0 && ctx.Err() == nil {
-		b, err := startBroadcast(ctx, cfg, p.brokers, tmp)
+		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir)
 		if err != nil {
 			return res, err
 		}
@@ -392,7 +405,7 @@ type procRef struct {
 	pprof string // base URL of its /debug/pprof, or ""
 }
 
-func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp string) error {
+func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp, logDir string) error {
 	ports := make([]int, 3)
 	for i := range ports {
 		var err error
@@ -410,7 +423,7 @@ func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp string) error {
 		// and a ClickHouse that happens to run here must not join in.
 		"--clickhouse-addr", "127.0.0.1:1", "--log-level", "warn"}
 	args = append(args, cfg.DevArgs...)
-	c, err := startChild("ovation-dev", cfg.Binary, args, tmp, nil)
+	c, err := startChild("ovation-dev", cfg.Binary, args, logDir, nil)
 	if err != nil {
 		return err
 	}
@@ -432,7 +445,7 @@ func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp string) error {
 // listener, auth off and ingest's rate limits off (the bench is one
 // client address and a few thousand users; production limits would
 // measure the limiter).
-func (p *pipeline) startRoles(ctx context.Context, cfg Config, tmp, run string) error {
+func (p *pipeline) startRoles(ctx context.Context, cfg Config, logDir, run string) error {
 	brokers := strings.Join(cfg.Brokers, ",")
 	topicArgs := []string{"--kafka-brokers", brokers,
 		"--topic-events", cfg.Topics.Events, "--topic-frames", cfg.Topics.Frames,
@@ -441,7 +454,7 @@ func (p *pipeline) startRoles(ctx context.Context, cfg Config, tmp, run string) 
 	// `topics create` is idempotent; a busy broker may report a new topic
 	// as not yet visible, so it gets three tries.
 	for try := 1; ; try++ {
-		tc, err := startChild("topics", cfg.Binary, append([]string{"topics", "create", "--partitions", strconv.Itoa(cfg.Partitions)}, topicArgs...), tmp, nil)
+		tc, err := startChild("topics", cfg.Binary, append([]string{"topics", "create", "--partitions", strconv.Itoa(cfg.Partitions)}, topicArgs...), logDir, nil)
 		if err != nil {
 			return err
 		}
@@ -483,7 +496,7 @@ func (p *pipeline) startRoles(ctx context.Context, cfg Config, tmp, run string) 
 		pprofAddr := "127.0.0.1:" + strconv.Itoa(pp)
 		args := append([]string{"bench", "exec", "--pprof-addr", pprofAddr, "--", r.name, "--http-addr", httpAddr}, topicArgs...)
 		args = append(append(args, r.args...), cfg.RoleArgs[r.name]...)
-		c, err := startChild(r.name, cfg.Binary, args, tmp, nil)
+		c, err := startChild(r.name, cfg.Binary, args, logDir, nil)
 		if err != nil {
 			return err
 		}
@@ -553,11 +566,11 @@ type broadcastChild struct {
 	url   string
 }
 
-func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp string) (*broadcastChild, error) {
+func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logDir string) (*broadcastChild, error) {
 	ready := filepath.Join(tmp, "broadcast.addr")
 	args := []string{"bench", "broadcast", "--addr", "127.0.0.1:0", "--ready-file", ready,
 		"--kafka-brokers", strings.Join(brokers, ","), "--topic-frames", cfg.Topics.Frames}
-	c, err := startChild("gorilla-baseline", cfg.Binary, args, tmp, nil)
+	c, err := startChild("gorilla-baseline", cfg.Binary, args, logDir, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -877,4 +890,51 @@ func fetchProfile(ctx context.Context, pprofURL string, secs int, path string) e
 		return err
 	}
 	return f.Close()
+}
+
+// probe publishes one small batch and waits until its frame is committed:
+// the processors have their partitions (a fresh consumer group on a real
+// broker waits out its initial rebalance delay) before anything is
+// measured, so the first phase does not pay for the pipeline's start.
+func probe(ctx context.Context, p *pipeline, cfg Config, gen *eventGen, room string, fc *frameCounter) error {
+	const n = 10
+	body := []byte{'['}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = gen.appendBody(body)
+	}
+	body = append(body, ']')
+	u := p.httpURL + "/v1/rooms/" + room + "/events"
+	if cfg.Token == "" {
+		u += "?user=probe"
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.Token)
+	}
+	r, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("probe publish: %w", err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe publish: HTTP %d: %.300s", r.StatusCode, b)
+	}
+	start := time.Now()
+	for fc.events.Load() < n {
+		if time.Since(start) > 60*time.Second {
+			return fmt.Errorf("%w: a probe batch accepted by ingest was not aggregated within 60 s", ErrNoFrames)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	progressf(cfg.Progress, "[probe] pipeline ready: first frame %.1fs after the first event\n", time.Since(start).Seconds())
+	return nil
 }

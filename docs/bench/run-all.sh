@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# run-all.sh reproduces the runs reported in docs/benchmarks.md: the three
+# target runs and the three sweeps, against one real Kafka broker, each
+# bounded (≤ 2 minutes), loopback only. Results land next to this script.
+#
+#   docs/bench/run-all.sh [targets|sweeps|all]      (default: all)
+#
+# Environment: OVATION (the binary, default: built into a temp dir),
+# BROKERS (a running Kafka, default: one started here with
+# deployments/kafka/kafka.sh on port 23092 and stopped at the end).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WHAT=${1:-all}
+TMP=$(mktemp -d)
+if [[ -z ${OVATION:-} ]]; then
+	OVATION=$TMP/ovation
+	(cd "$ROOT" && go build -o "$OVATION" ./cmd/ovation)
+fi
+if [[ -z ${BROKERS:-} ]]; then
+	KDIR=$TMP/kafka
+	trap '"$ROOT/deployments/kafka/kafka.sh" stop "$KDIR" >&2 || true; rm -rf "$TMP"' EXIT
+	BROKERS=$("$ROOT/deployments/kafka/kafka.sh" start "$KDIR" --port 23092 --controller-port 24092)
+else
+	trap 'rm -rf "$TMP"' EXIT
+fi
+bench() { "$OVATION" bench --target roles --kafka-brokers "$BROKERS" --out "$HERE" --log-level warn "$@"; }
+
+if [[ $WHAT == all || $WHAT == targets ]]; then
+	# 1. Throughput: as fast as ingest takes batches of 100, for 60 s.
+	bench --name throughput --rate 0 --batch 100 --viewers 100 --rooms 100 --partitions 4 \
+		--warmup 5s --duration 60s --baseline-fanout=false --baseline-kafka-duration 10s
+	# 2. Latency: 20,000 events/s into 100 rooms with 5,000 viewers, gorilla side by side.
+	bench --name latency --rate 20000 --batch 100 --viewers 5000 --rooms 100 --partitions 4 \
+		--warmup 5s --duration 30s --baseline-kafka=false
+	# 3. Fan-out capacity and idle memory at 10,000 connections: batches of 10 so
+	#    every room gets a frame every tick (~20 frames/s × 100 viewers per room).
+	bench --name fanout --rate 20000 --batch 10 --workers 32 --viewers 10000 --rooms 100 --partitions 4 \
+		--warmup 5s --duration 30s --baseline-kafka=false
+fi
+if [[ $WHAT == all || $WHAT == sweeps ]]; then
+	short=(--warmup 3s --duration 12s --baseline-fanout=false --baseline-kafka=false --profile-seconds -1)
+	for v in 1000 5000 10000; do
+		bench --name "sweep-viewers-$v" --rate 20000 --batch 10 --workers 32 --viewers "$v" --rooms 100 "${short[@]}"
+	done
+	for r in 10 100 1000; do
+		bench --name "sweep-rooms-$r" --rate 20000 --batch 10 --workers 32 --viewers 5000 --rooms "$r" "${short[@]}"
+	done
+	for p in 1 4 12; do
+		bench --name "sweep-partitions-$p" --rate 0 --batch 100 --viewers 100 --rooms 100 --partitions "$p" "${short[@]}"
+	done
+fi
