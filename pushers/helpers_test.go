@@ -546,3 +546,9 @@ func freeAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+type authVerifier = auth.Verifier
+
+func newDisabledVerifier() (*auth.Verifier, error) {
+	return auth.NewVerifier(auth.Config{Disabled: true})
+}

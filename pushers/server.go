@@ -138,15 +138,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &Conn{srv: s, ws: ws, nc: ws.NetConn().(*corkConn), claims: claims,
 		lim: rate.NewLimiter(rate.Limit(s.cfg.InboundRate), s.cfg.InboundBurst)}
-	s.wg.Add(1)
-	defer s.wg.Done()
 	s.register(c, claims, false)
 	c.sendRaw("", mustJSON(&wireWelcome{Type: "welcome", Node: s.cfg.Node, User: claims.User(), TS: time.Now().UnixMilli(),
 		PingInterval: int(s.cfg.PingInterval / time.Second), MaxRooms: s.cfg.MaxRooms, MaxMessageBytes: s.cfg.MaxMessageBytes}))
 	if s.draining.Load() {
 		c.closeWith(CloseReconnect, "server draining: reconnect and resume")
 	}
-	c.readLoop()
+	// The read loop gets a goroutine of its own so this handler returns:
+	// net/http's per-connection state (its bufio buffers, the response,
+	// the serving goroutine's grown stack) becomes garbage, which roughly
+	// halves the memory of an idle connection.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.readLoop()
+	}()
 }
 
 // reject sends one close frame and drops the connection, after reading
