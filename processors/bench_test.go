@@ -1,0 +1,157 @@
+package processors
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ovation-live/ovation/internal/kafkatest"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// TestBenchTxnVsAtLeastOnce measures, in one run against the real broker
+// (OVATION_KAFKA_BROKERS) and with OVATION_PROC_BENCH=1, the same
+// processor loop with transactions (exactly-once) and without (at least
+// once): events/s aggregated from a backlog, and the latency a frame adds
+// (produce time of its newest event → visible to a read_committed reader)
+// at a steady rate. It prints a table; the ratio is what to quote, since
+// this machine is shared.
+func TestBenchTxnVsAtLeastOnce(t *testing.T) {
+	if os.Getenv("OVATION_PROC_BENCH") != "1" {
+		t.Skip("OVATION_PROC_BENCH=1 runs the processor benchmark (about a minute)")
+	}
+	brokers := kafkatest.Brokers(t)
+	n := 300_000
+	if v := os.Getenv("OVATION_PROC_BENCH_EVENTS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	// One backlog, reused by both modes: rooms busy enough that each tick
+	// folds many events per room, as in a live show.
+	g := newGen(1, 100)
+	ts := time.Now().UnixMilli()
+	raw := make([][]byte, 0, n)
+	keys := make([][]byte, 0, n)
+	for i := range n {
+		e := g.next(t, ts+int64(i/100))
+		b, _ := e.Marshal()
+		raw = append(raw, b)
+		keys = append(keys, []byte(e.Room))
+	}
+	type result struct {
+		mode                string
+		rate                float64
+		p50, p90, p99, pmax time.Duration
+		frames, commits     float64
+		changelogMBps       float64
+	}
+	var results []result
+	for _, alo := range []bool{false, true} {
+		mode := "exactly-once (transactions)"
+		if alo {
+			mode = "at-least-once (no transactions)"
+		}
+		tp := testTopics(t)
+		createTopics(t, brokers, tp, 4, 1)
+		cl := kafkatest.Client(t, brokers, kgo.DefaultProduceTopic(tp.Events), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		for i := range raw {
+			cl.Produce(ctx, &kgo.Record{Key: keys[i], Value: raw[i]}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		group := "bench-" + tp.Events
+		_, stop := runProcessor(t, Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group,
+			AtLeastOnce: alo, Log: testLogger(t), Registerer: reg})
+		// Throughput: from the first applied event to the backlog's end.
+		var first time.Time
+		for first.IsZero() {
+			if metricValue(reg, "ovation_processor_events_applied_total", "") > 0 {
+				first = time.Now()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		waitCaughtUp(t, brokers, group, tp.Events, 3*time.Minute)
+		took := time.Since(first)
+		consumed := float64(n)
+		r := result{mode: mode, rate: consumed / took.Seconds(),
+			frames: metricValue(reg, "ovation_processor_frames_written_total", ""), commits: metricValue(reg, "ovation_processor_transactions_total", "commit"),
+			changelogMBps: metricValue(reg, "ovation_processor_changelog_bytes_total", "") / took.Seconds() / 1e6}
+
+		// Latency at a steady 5,000 events/s for 8 s.
+		lat := measureLatency(t, brokers, tp, cl, g, 5000, 8*time.Second)
+		slices.Sort(lat)
+		if len(lat) > 0 {
+			r.p50, r.p90, r.p99, r.pmax = lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1]
+		}
+		results = append(results, r)
+		stop()
+		cancel()
+	}
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "mode\tevents/s (backlog of %d)\tframes\ttxns\tchangelog MB/s\tframe latency p50\tp90\tp99\tmax (steady 5k ev/s, tick 50ms)\n", n)
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\n", r.mode, r.rate, r.frames, r.commits, r.changelogMBps, r.p50, r.p90, r.p99, r.pmax)
+	}
+	tw.Flush()
+	fmt.Fprintf(&sb, "exactly-once / at-least-once throughput ratio: %.2f\n", results[0].rate/results[1].rate)
+	t.Log("\n" + sb.String())
+}
+
+// measureLatency produces events stamped with the current time at rate
+// for d and returns, for every frame a read_committed reader receives, the
+// time from its newest event's stamp to its arrival.
+func measureLatency(t testing.TB, brokers []string, tp schemas.Topics, cl *kgo.Client, g *gen, rate int, d time.Duration) []time.Duration {
+	rc := kafkatest.Client(t, brokers, kgo.ConsumeTopics(tp.Frames), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), d+15*time.Second)
+	defer cancel()
+	// Make sure the reader has its start position before producing.
+	wctx, wcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	rc.PollFetches(wctx)
+	wcancel()
+	var lat []time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		i := 0
+		for time.Since(start) < d {
+			for ; i < int(time.Since(start).Seconds()*float64(rate)); i++ {
+				e := g.next(t, time.Now().UnixMilli())
+				e2 := *e
+				e2.ID = fmt.Sprintf("lat%d-%s", i, e.ID)
+				e2.TS = time.Now().UnixMilli()
+				b, _ := e2.Marshal()
+				cl.Produce(ctx, &kgo.Record{Key: []byte(e.Room), Value: b}, nil)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		cl.Flush(ctx)
+	}()
+	end := time.Now().Add(d + 3*time.Second)
+	for time.Now().Before(end) {
+		pctx, pcancel := context.WithDeadline(ctx, end)
+		fs := rc.PollFetches(pctx)
+		pcancel()
+		now := time.Now().UnixMilli()
+		fs.EachRecord(func(r *kgo.Record) {
+			f, err := schemas.UnmarshalFrame(r.Value)
+			if err == nil && f.TS > 0 {
+				lat = append(lat, time.Duration(now-f.TS)*time.Millisecond)
+			}
+		})
+	}
+	<-done
+	return lat
+}
