@@ -26,7 +26,7 @@ export interface DevServer {
  * 127.0.0.1:18480; OVATION_E2E_KAFKA_ADDR, default 127.0.0.1:19480) with a
  * fresh data directory, and waits until /readyz answers 200.
  */
-export async function startDev(): Promise<DevServer> {
+export async function startDev(opts: { httpAddr?: string; kafkaAddr?: string; audience?: number } = {}): Promise<DevServer> {
   const dir = mkdtempSync(join(tmpdir(), "ovation-e2e-"));
   let bin = process.env.OVATION_BIN ?? "";
   if (!bin) {
@@ -34,11 +34,11 @@ export async function startDev(): Promise<DevServer> {
     const b = spawnSync("go", ["build", "-o", bin, "./cmd/ovation"], { cwd: repoRoot, stdio: "inherit" });
     if (b.status !== 0) throw new Error(`go build ./cmd/ovation failed (exit ${b.status})`);
   }
-  const httpAddr = process.env.OVATION_E2E_HTTP_ADDR ?? "127.0.0.1:18480";
-  const kafkaAddr = process.env.OVATION_E2E_KAFKA_ADDR ?? "127.0.0.1:19480";
+  const httpAddr = opts.httpAddr ?? process.env.OVATION_E2E_HTTP_ADDR ?? "127.0.0.1:18480";
+  const kafkaAddr = opts.kafkaAddr ?? process.env.OVATION_E2E_KAFKA_ADDR ?? "127.0.0.1:19480";
   const log = join(dir, "ovation-dev.log");
   const out = createWriteStream(log);
-  const proc = spawn(bin, ["dev", "--http-addr", httpAddr, "--kafka-listen", kafkaAddr, "--data-dir", join(dir, "data"), "--audience", "0",
+  const proc = spawn(bin, ["dev", "--http-addr", httpAddr, "--kafka-listen", kafkaAddr, "--data-dir", join(dir, "data"), "--audience", String(opts.audience ?? 0),
     "--clickhouse-addr", "127.0.0.1:1"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.pipe(out);
   proc.stderr!.pipe(out);
