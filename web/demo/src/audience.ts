@@ -124,7 +124,7 @@ function renderPoll(st: RoomState): void {
   const cur = open.length ? open[open.length - 1] : latest(st.polls);
   if (!cur) {
     el.dataset.sig = "";
-    el.innerHTML = `<div class="card-head"><h2>Poll</h2></div><p class="empty">No poll yet. When the host opens one, it shows up here and the bars move live.</p>`;
+    el.innerHTML = `<div class="card-head"><h2>Poll</h2></div><p class="empty">No poll yet. Open the <a href="/host${esc(location.search)}" target="_blank">host console</a> in another tab and start one: it shows up here and the bars move live.</p>`;
     return;
   }
   const [id, p] = cur;
@@ -169,7 +169,7 @@ function renderQuiz(st: RoomState): void {
     : `<p class="empty small">The leaderboard fills up when the host reveals an answer.</p>`;
   if (!cur) {
     el.dataset.sig = "";
-    el.innerHTML = `<div class="card-head"><h2>Quiz</h2></div><p class="empty">No quiz question yet.</p><h3>Leaderboard</h3>${board}`;
+    el.innerHTML = `<div class="card-head"><h2>Quiz</h2></div><p class="empty">No quiz question yet. The host asks one from the <a href="/host${esc(location.search)}" target="_blank">host console</a>.</p><h3>Leaderboard</h3>${board}`;
     return;
   }
   const [id, z] = cur;
