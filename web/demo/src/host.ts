@@ -153,7 +153,7 @@ function render(st: RoomState): void {
 
   const qs = Object.entries(st.questions).sort(([ia, a], [ib, b]) =>
     Number(a.answered) - Number(b.answered) || b.upvotes - a.upvotes || a.ts - b.ts || (ia < ib ? -1 : 1));
-  $("#qa-count").textContent = `${qs.length} questions`;
+  $("#qa-count").textContent = `${qs.length} question${qs.length === 1 ? "" : "s"}`;
   const qaEl = $("#qa");
   keyed(qaEl, qs.map(([id, q]) => [id, q.answered]), () => qs.length ? qs.map(([id, q]) => `
     <li class="qa-item${q.answered ? " answered" : ""}" data-id="${esc(id)}">

@@ -21,7 +21,7 @@ import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protoco
 import { RoomStream } from "./room.js";
 import type { FrameResult, Position } from "./room.js";
 import { normalizeDelta } from "./state.js";
-import type { RoomState } from "./state.js";
+import type { ChatLine, RoomState } from "./state.js";
 
 /** WebSocketLike is the part of the browser WebSocket the client uses. */
 export interface WebSocketLike {
@@ -107,6 +107,8 @@ export type RoomChange =
 export type RoomEvents = {
   /** state: the state changed (a snapshot or an applied frame). */
   state: [state: RoomState, change: RoomChange];
+  /** chat: lines that an applied frame appended, in room order (each line once). */
+  chat: [lines: ChatLine[]];
   /** resync: a gap or an epoch change was seen; the room resubscribes from its position. */
   resync: [reason: "gap" | "epoch", at: Position | null];
   /** error: the server refused the subscription. */
@@ -682,6 +684,7 @@ export class OvationClient extends Emitter<ClientEvents> {
         const res: FrameResult = r.stream.frame(m);
         if (res === "applied") {
           r._emit("state", r.state, { kind: "frame", frame: m });
+          if (m.delta.chat && m.delta.chat.length > 0) r._emit("chat", m.delta.chat);
         } else if (res === "gap" || res === "epoch") {
           r._emit("resync", res, r.stream.position());
           this.subscribe(r);

@@ -52,8 +52,11 @@ describe("OvationClient", () => {
     expect(c.pending).toBe(3);
     await vi.waitFor(() => expect(server.sockets.length).toBeGreaterThanOrEqual(2));
     server.accept = true;
+    const heard: string[] = [];
+    room.on("chat", (lines) => heard.push(...lines.map((l) => l.text)));
     await Promise.all(ps);
     await vi.waitFor(() => expect(room.state.chat.map((l) => l.text)).toEqual(["one", "two", "three"]));
+    expect(heard).toEqual(["one", "two", "three"]);
     expect(server.publishes).toBe(3);
   });
 
