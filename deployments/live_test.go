@@ -157,15 +157,22 @@ func (fams families) has(name string) bool {
 	return false
 }
 
-// waitFor scrapes base until every name in want is there or timeout
-// passes, and returns the last scrape and what is still missing.
-func waitFor(base string, want []string, timeout time.Duration) (families, []string) {
+// family reports whether fams holds the family name (not a query).
+func (fams families) family(name string) bool {
+	_, ok := fams[name]
+	return ok
+}
+
+// waitFor scrapes base until present(name) holds for every name in want,
+// or timeout passes, and returns the last scrape and what is still
+// missing.
+func waitFor(base string, want []string, present func(families, string) bool, timeout time.Duration) (families, []string) {
 	deadline := time.Now().Add(timeout)
 	for {
 		fams, err := scrape(base)
 		var missing []string
 		for _, n := range want {
-			if err != nil || !fams.has(n) {
+			if err != nil || !present(fams, n) {
 				missing = append(missing, n)
 			}
 		}
@@ -370,12 +377,12 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 	produceGarbage(t, []string{kafkaAddr}, prefix+".events", prefix+".frames")
 	// Subscribe once the processors have written the room's first frame,
 	// so the resume has a position to resume from.
-	if _, missing := waitFor(base, []string{"ovation_processor_frames_written_total"}, 20*time.Second); len(missing) > 0 {
+	if _, missing := waitFor(base, []string{"ovation_processor_frames_written_total"}, families.family, 20*time.Second); len(missing) > 0 {
 		t.Fatalf("no processor metrics after 20 s\n%s", dev.tail())
 	}
 	viewerTraffic(t, dialViewer(t, "ws://"+httpAddr+"/v1/stream"), "r1")
 
-	fams, missing := waitFor(base, want, 30*time.Second)
+	fams, missing := waitFor(base, want, families.has, 30*time.Second)
 	for _, m := range missing {
 		typ := ""
 		if fams[m] != "" {
