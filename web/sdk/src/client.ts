@@ -471,6 +471,7 @@ export class OvationClient extends Emitter<ClientEvents> {
     let delay: number | null = null;
     switch (code) {
       case CLOSE.unauthorized:
+      case CLOSE.tokenExpired:
       case CLOSE.forbiddenOrigin:
         // Retrying with the same credentials cannot work. A token function
         // may return a fresh token, so only a static one is fatal.
