@@ -401,7 +401,7 @@ func (s *session) misplaced(rec *kgo.Record, ev *schemas.Event) (Reason, string)
 		return ReasonWrongKey, fmt.Sprintf("record key %q is not the event's room %q", truncate(string(rec.Key), 70), ev.Room)
 	}
 	if want := s.hasher.Partition(&kgo.Record{Key: rec.Key}, s.nparts); int32(want) != rec.Partition {
-		return ReasonWrongPartition, fmt.Sprintf("room %q belongs in partition %d (murmur2 of the key), not %d", ev.Room, want, rec.Partition)
+		return ReasonWrongPartition, fmt.Sprintf("room %q belongs in partition %d (murmur2 of the key, as Kafka's Java client and franz-go pick it; with kcat or librdkafka set partitioner=murmur2_random), not %d", ev.Room, want, rec.Partition)
 	}
 	return "", ""
 }
