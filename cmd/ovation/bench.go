@@ -20,6 +20,7 @@ const benchSummary = `End-to-end load and latency benchmark of the pipeline, wit
   ovation bench exec --pprof-addr A -- <command> [flags]
                                         run any ovation command with net/http/pprof on A
   ovation bench broadcast --addr A …    the gorilla broadcast baseline server (the bench starts it)
+  ovation bench summary FILE.json…      one Markdown table row per result, for sweeps
 
 With --target dev (default) it starts ` + "`ovation dev`" + ` as a child on private loopback ports;
 with --target roles it starts ingest, process and push as children against --kafka-brokers (e.g. a
@@ -33,6 +34,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return runBenchExec(ctx, args[1:], stdout, stderr)
 		case "broadcast":
 			return runBenchBroadcast(ctx, args[1:], stderr)
+		case "summary":
+			var rs []*bench.Result
+			for _, path := range args[1:] {
+				r, err := bench.ReadResult(path)
+				if err != nil {
+					return err
+				}
+				rs = append(rs, r)
+			}
+			bench.Summary(stdout, rs)
+			return nil
 		}
 	}
 	var c commonFlags

@@ -3,12 +3,14 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,47 @@ import (
 	"github.com/ovation-live/ovation/internal/kafkatest"
 	"github.com/ovation-live/ovation/schemas"
 )
+
+// buildOvation builds the ovation binary once per test binary run.
+func buildOvation(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		root, err := kafkatest.RepoRoot()
+		if err != nil {
+			built.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "ovation-bench-test-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "ovation")
+		cmd := exec.Command("go", "build", "-o", built.bin, "./cmd/ovation")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
 
 func TestScanMessage(t *testing.T) {
 	f := schemas.Frame{Room: "r-1", Epoch: "e7", Seq: 1201, TS: 1767225600950, Delta: schemas.Delta{
@@ -99,17 +142,8 @@ func TestBenchSmokeDev(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs ovation dev")
 	}
-	root, err := kafkatest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := buildOvation(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ovation")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/ovation")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var progress strings.Builder
@@ -191,5 +225,46 @@ func TestBenchSmokeDev(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "[ovation run") {
 		t.Errorf("no progress lines:\n%s", progress.String())
+	}
+}
+
+// TestBenchSmokeRoles runs the production roles as children against the
+// real Kafka of OVATION_KAFKA_BROKERS (skipped without one): the path the
+// reported numbers come from, on topics of the run's own.
+func TestBenchSmokeRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the roles")
+	}
+	brokers := kafkatest.Brokers(t)
+	bin := buildOvation(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var progress strings.Builder
+	res, err := Run(ctx, Config{
+		Target: TargetRoles, Brokers: brokers, Binary: bin, Viewers: 20, Rooms: 2, Rate: 1000, Partitions: 2,
+		Warmup: time.Second, Duration: 3 * time.Second, KafkaBaseline: true, KafkaBaselineDuration: time.Second,
+		ProfileSeconds: 1, OutDir: dir, Name: "roles", Progress: &progress,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	o := res.Ovation
+	if o.ExactlyOnce == nil || !o.ExactlyOnce.Match || o.ExactlyOnce.Accepted < 1000 {
+		t.Errorf("exactly-once on real Kafka: %+v", o.ExactlyOnce)
+	}
+	if o.Delta.Count == 0 || o.Gaps != 0 || o.Dups != 0 || o.SeqsDeliveredPS < 0.8*o.FramesPS*10 {
+		t.Errorf("delivery: %d latencies, %d gaps, %d dups, %.0f seqs/s for %.0f frames/s × 10 viewers", o.Delta.Count, o.Gaps, o.Dups, o.SeqsDeliveredPS, o.FramesPS)
+	}
+	for _, proc := range []string{"ingest", "process", "push", "bench"} {
+		if _, ok := o.ProcCPU[proc]; !ok {
+			t.Errorf("no CPU sampled for %s: %v", proc, o.ProcCPU)
+		}
+	}
+	if len(o.Profiles) != 3 {
+		t.Errorf("profiles: %v, want one per role", o.Profiles)
+	}
+	if res.Kafka == nil || res.Kafka.Events == 0 || res.Ratios.CPUVsKafka <= 0 {
+		t.Errorf("kafka baseline %+v, ratios %+v", res.Kafka, res.Ratios)
 	}
 }

@@ -429,3 +429,40 @@ func mapStr(m map[string]int64) string {
 	}
 	return b.String()
 }
+
+// ReadResult reads a Name.json written by Run.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// Summary writes one Markdown table row per result (the pipeline phase),
+// for comparing runs of a sweep side by side.
+func Summary(w io.Writer, rs []*Result) {
+	fmt.Fprintln(w, "| run | viewers | rooms | partitions | offered ev/s | accepted ev/s | aggregated ev/s | frames/s | delivered/s | p50 ms | p99 ms | p99.9 ms | max ms | pipeline CPU µs/event | pusher CPU µs/frame | idle KiB/conn | bench CPU |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		o := r.Ovation
+		if o == nil {
+			continue
+		}
+		mem := "-"
+		if o.Memory != nil {
+			mem = fmt.Sprintf("%.1f", o.Memory.PerConnBytes/1024)
+		}
+		part := "-"
+		if r.Partitions > 0 {
+			part = fmt.Sprint(r.Partitions)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %.0f | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.2f |\n",
+			r.Name, o.Viewers, r.Rooms, part, rateStr(r.Rate), o.AcceptedPS, o.AggregatedPS, o.FramesPS, o.DeliveredPS,
+			o.Delta.P50, o.Delta.P99, o.Delta.P999, o.Delta.Max, o.CPUPerEventUS, o.CPUPerFrameUS, mem, o.ProcCPU["bench"])
+	}
+}
