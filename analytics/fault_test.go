@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/ovation-live/ovation/internal/chtest"
 	"github.com/ovation-live/ovation/internal/kafkatest"
 	"github.com/ovation-live/ovation/schemas"
@@ -189,6 +193,16 @@ func TestSinkFaults(t *testing.T) {
 	events := kafkatest.Topic(t, brokers, 4)
 	frames := kafkatest.Topic(t, brokers, 4)
 	const db = "ovation_fault"
+	// With the real processors the frames are theirs, and the API must
+	// equal their final snapshots; without, the test writes the frames a
+	// processor would (from its own fold).
+	withProc := processorAvailable(bin) && os.Getenv("OVATION_ANALYTICS_NO_PROCESSOR") == ""
+	var proc *procRun
+	if withProc {
+		proc = startProcessor(t, bin, brokers, events, frames)
+		defer proc.stop()
+	}
+	t.Logf("frames written by %s", map[bool]string{true: "the real processors (ovation process)", false: "the test (no processor in this build)"}[withProc])
 
 	w := newWorkload(42, 20, 200_000, time.Now().Add(-2*time.Hour))
 	retries := len(w.events) - w.invalid
@@ -233,6 +247,9 @@ func TestSinkFaults(t *testing.T) {
 				t.Error(err)
 				return
 			}
+			if withProc {
+				fr = nil
+			}
 			if err := produce(cl, frames, fr); err != nil {
 				t.Error(err)
 				return
@@ -276,11 +293,24 @@ func TestSinkFaults(t *testing.T) {
 		t.Errorf("only %d kills: the run was too short to show anything", kills)
 	}
 
+	var snaps []map[string]schemas.Snapshot
+	if withProc {
+		proc.waitDone(t, events, 120*time.Second)
+		snaps = append(snaps, lastSnapshots(t, brokers, proc.topics.Snapshots))
+	}
 	waitCaughtUp(t, ch.Addr(), db, brokers, []string{events, frames}, 120*time.Second)
 	host := testToken(t, "producer", map[string][]schemas.Capability{"*": {schemas.CapHost}})
 	base := "http://" + httpAddr
 	waitHTTP(t, base+"/readyz", 30*time.Second)
-	checkRooms(t, base, host, w)
+	checkRooms(t, base, host, w, snaps...)
+	var sum schemas.Totals
+	for _, tot := range w.totals {
+		sum.Chat, sum.Reactions, sum.Votes, sum.Questions, sum.Upvotes = sum.Chat+tot.Chat, sum.Reactions+tot.Reactions, sum.Votes+tot.Votes, sum.Questions+tot.Questions, sum.Upvotes+tot.Upvotes
+	}
+	if !t.Failed() {
+		t.Logf("all %d rooms: API == test fold == distinct accepted ids%s; totals over rooms %+v",
+			len(w.rooms), map[bool]string{true: " == processors' final snapshots", false: ""}[withProc], sum)
+	}
 
 	conn := chtest.Open(t, ch.Addr(), "")
 	var rows, distinct uint64
@@ -307,4 +337,149 @@ func waitHTTP(t testing.TB, url string, timeout time.Duration) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s not ready within %v", url, timeout)
+}
+
+// processorAvailable reports whether this build has the processors role.
+func processorAvailable(bin string) bool {
+	out, _ := exec.Command(bin, "process", "--help").CombinedOutput()
+	return strings.Contains(string(out), "transactional-id") && !strings.Contains(string(out), "not yet available")
+}
+
+// procRun is an `ovation process` child on test topics.
+type procRun struct {
+	cmd     *exec.Cmd
+	brokers []string
+	group   string
+	topics  schemas.Topics
+	log     string
+}
+
+func startProcessor(t *testing.T, bin string, brokers []string, events, frames string) *procRun {
+	t.Helper()
+	p := &procRun{brokers: brokers, group: kafkatest.TopicName(t) + "-group", log: filepath.Join(t.TempDir(), "process.log")}
+	p.topics = schemas.Topics{
+		Events: events, Frames: frames,
+		Snapshots: kafkatest.Topic(t, brokers, 4, "cleanup.policy=compact"),
+		Changelog: kafkatest.Topic(t, brokers, 4, "cleanup.policy=compact"),
+		DLQ:       kafkatest.Topic(t, brokers, 1),
+	}
+	f, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, "process", "--kafka-brokers", strings.Join(brokers, ","),
+		"--topic-events", events, "--topic-frames", frames, "--topic-snapshots", p.topics.Snapshots,
+		"--topic-changelog", p.topics.Changelog, "--topic-dlq", p.topics.DLQ,
+		"--group", p.group, "--transactional-id", p.group+"-txn", "--http-addr", freeAddr(t))
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+func (p *procRun) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// waitDone waits until the processors' group committed the end of the
+// events topic: every event is in a committed frame.
+func (p *procRun) waitDone(t testing.TB, events string, timeout time.Duration) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ends, err1 := adm.ListEndOffsets(ctx, events)
+		committed, err2 := adm.FetchOffsets(ctx, p.group)
+		cancel()
+		done := err1 == nil && err2 == nil
+		if done {
+			ends.Each(func(o kadm.ListedOffset) {
+				c, ok := committed.Lookup(events, o.Partition)
+				if o.Offset > 0 && (!ok || c.At < o.Offset) {
+					done = false
+				}
+			})
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("processors did not finish within %v (%v %v); log tail:\n%s", timeout, err1, err2, tail(string(b), 4000))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// lastSnapshots reads the snapshots topic (read_committed) to its end and
+// returns each room's last snapshot.
+func lastSnapshots(t testing.TB, brokers []string, topic string) map[string]schemas.Snapshot {
+	t.Helper()
+	out := map[string]schemas.Snapshot{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, topic)
+	adm.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading snapshots: %v", ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() && r.Value != nil {
+				var s schemas.Snapshot
+				if err := json.Unmarshal(r.Value, &s); err != nil {
+					t.Errorf("snapshot at %d: %v", r.Offset, err)
+				} else {
+					out[s.Room] = s
+				}
+			}
+			if end, ok := left[r.Partition]; ok && r.Offset >= end-1 {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return out
 }
