@@ -20,6 +20,8 @@ type frameMsg struct {
 	from  uint64 // first seq of a merged frame; 0 for an ordinary frame
 	ts    int64
 	recTS int64 // Kafka record timestamp (ms), for window eviction
+	part  int32 // where the frame is in the frames topic, for checkpoints
+	off   int64
 	wire  []byte
 	// delta is kept only on merged frames, so merging again does not
 	// re-decode; shared frames decode from wire on the (rare) merge path.
@@ -104,6 +106,9 @@ type sub struct {
 	// frames are queued meanwhile.
 	pending      bool
 	pendingSince time.Time
+	// fetching: a Kafka read for the frames before the window is under
+	// way; its completion answers the subscribe.
+	fetching bool
 	// reply: the subscribed reply is still owed (pending subscribe).
 	reply   bool
 	reqID   string
@@ -121,6 +126,10 @@ type room struct {
 	win      []*frameMsg // contiguous seqs of epoch, oldest first
 	winBytes int
 	snap     *snapMsg
+	// ckpts remember where some frames that left the window are in
+	// Kafka, so older positions can still be served by reading the frames
+	// topic from there (oldest first, one every ckptEvery seqs).
+	ckpts []ckpt
 
 	subs     map[*Conn]*sub
 	pending  int
@@ -199,6 +208,7 @@ func (h *hub) addFrame(f *frameMsg) {
 		// A new epoch (or the first frame this pusher sees): the old
 		// window says nothing about it.
 		h.dropWindow(r)
+		r.ckpts = nil
 		r.epoch = f.epoch
 	case f.seq <= r.last:
 		h.srv.m.badRecords.WithLabelValues("frame", "duplicate").Inc()
@@ -208,6 +218,7 @@ func (h *hub) addFrame(f *frameMsg) {
 		// (retention). Start a fresh window; subscribers resync.
 		h.srv.m.badRecords.WithLabelValues("frame", "gap").Inc()
 		h.dropWindow(r)
+		r.ckpts = nil
 	}
 	r.last = f.seq
 	r.win = append(r.win, f)
@@ -236,6 +247,9 @@ func (h *hub) addFrame(f *frameMsg) {
 }
 
 func (h *hub) dropWindow(r *room) {
+	if len(r.win) > 0 {
+		r.checkpoint(r.win[0])
+	}
 	for i := range r.win {
 		r.win[i] = nil
 	}
@@ -250,6 +264,7 @@ func (h *hub) evict(r *room, nowMS int64) {
 	cut := nowMS - h.srv.cfg.Window.Milliseconds()
 	n := 0
 	for n < len(r.win)-1 && (r.win[n].recTS < cut || r.winBytes > h.srv.cfg.RoomWindowBytes) {
+		r.checkpoint(r.win[n])
 		r.winBytes -= len(r.win[n].wire)
 		h.srv.m.windowBytes.Sub(float64(len(r.win[n].wire)))
 		r.win[n] = nil
@@ -258,6 +273,41 @@ func (h *hub) evict(r *room, nowMS int64) {
 	if n > 0 {
 		r.win = append(r.win[:0], r.win[n:]...)
 	}
+}
+
+// ckpt is where frame seq of epoch is in the frames topic.
+type ckpt struct {
+	epoch string
+	seq   uint64
+	part  int32
+	off   int64
+}
+
+const (
+	ckptEvery = 32 // seqs between checkpoints
+	maxCkpts  = 64 // per room; the oldest go first
+)
+
+// checkpoint remembers f's offset if it is the first evicted frame or
+// ckptEvery seqs after the last checkpoint.
+func (r *room) checkpoint(f *frameMsg) {
+	if n := len(r.ckpts); n > 0 && r.ckpts[n-1].epoch == f.epoch && f.seq < r.ckpts[n-1].seq+ckptEvery {
+		return
+	}
+	if len(r.ckpts) == maxCkpts {
+		r.ckpts = append(r.ckpts[:0], r.ckpts[1:]...)
+	}
+	r.ckpts = append(r.ckpts, ckpt{epoch: f.epoch, seq: f.seq, part: f.part, off: f.off})
+}
+
+// ckptFor returns the latest checkpoint of epoch at or before seq.
+func (r *room) ckptFor(epoch string, seq uint64) (ckpt, bool) {
+	for i := len(r.ckpts) - 1; i >= 0; i-- {
+		if c := r.ckpts[i]; c.epoch == epoch && c.seq <= seq {
+			return c, true
+		}
+	}
+	return ckpt{}, false
 }
 
 // addSnapshot records a room's latest snapshot. Called by the snapshots
@@ -353,6 +403,15 @@ func (h *hub) tryResume(r *room, c *Conn, s *sub, e string, seq uint64) bool {
 		ok = true
 	}
 	if !ok {
+		// Older than the window: read Kafka from a checkpoint, if there
+		// is one and a read slot is free; the read answers later.
+		if e != "" && e == r.epoch && seq < r.last {
+			if ck, found := r.ckptFor(e, seq+1); found && h.srv.startFetch(r, c, s, ck, seq) {
+				s.pending, s.fetching, s.pendingSince = true, true, time.Now()
+				r.pending++
+				return true
+			}
+		}
 		return false
 	}
 	c.sendRaw(r.id, mustJSON(&wireSubscribed{Type: "subscribed", ID: s.reqID, Room: r.id, Epoch: e, Seq: seq, Recovered: true}))
@@ -380,7 +439,7 @@ func (h *hub) resync(r *room, c *Conn, s *sub) {
 
 func (h *hub) retryPending(r *room) {
 	for c, s := range r.subs {
-		if s.pending && h.tryBuild(r, c, s) {
+		if s.pending && !s.fetching && h.tryBuild(r, c, s) {
 			s.pending = false
 			r.pending--
 		}
@@ -440,7 +499,7 @@ func (h *hub) sweep(now time.Time) {
 			return
 		}
 		for c, s := range r.subs {
-			if !s.pending || !s.reply || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
+			if !s.pending || s.fetching || !s.reply || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
 				continue
 			}
 			// A subscribe that cannot be answered consistently yet:
@@ -453,4 +512,42 @@ func (h *hub) sweep(now time.Time) {
 			c.forgetRoom(r)
 		}
 	})
+}
+
+// finishFetch answers a resume that read frames from Kafka: recovered if
+// the frames read join the window without a gap, else a snapshot.
+func (h *hub) finishFetch(r *room, c *Conn, s *sub, epoch string, seq uint64, frames []*frameMsg, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.subs[c] != s || !s.fetching {
+		return // unsubscribed or replaced meanwhile
+	}
+	s.fetching, s.pending = false, false
+	r.pending--
+	k := seq
+	if len(frames) > 0 {
+		k = frames[len(frames)-1].seq
+	}
+	if err == nil && epoch == r.epoch && (k >= r.last || len(r.win) > 0 && r.win[0].seq <= k+1) {
+		c.sendRaw(r.id, mustJSON(&wireSubscribed{Type: "subscribed", ID: s.reqID, Room: r.id, Epoch: epoch, Seq: seq, Recovered: true}))
+		s.reply = false
+		s.epoch, s.seq = epoch, seq
+		for _, f := range frames {
+			c.sendFrame(f)
+			s.seq = f.seq
+		}
+		for _, f := range r.framesAfter(s.seq) {
+			c.sendFrame(f)
+			s.seq = f.seq
+		}
+		h.srv.m.resumes.WithLabelValues("recovered_kafka").Inc()
+		return
+	}
+	if err != nil {
+		h.srv.log.Warn("reading old frames from Kafka failed; answering with a snapshot", "err", err)
+	}
+	if !h.tryBuild(r, c, s) {
+		s.pending, s.pendingSince = true, time.Now()
+		r.pending++
+	}
 }

@@ -163,9 +163,90 @@ func (s *Server) onFrameRecord(r *kgo.Record) {
 		s.log.Warn("skipping frame record without a usable epoch", "partition", r.Partition, "offset", r.Offset)
 		return
 	}
-	fm := &frameMsg{room: f.Room, epoch: f.Epoch, seq: f.Seq, ts: f.TS, recTS: r.Timestamp.UnixMilli()}
+	s.hub.addFrame(newFrameMsg(&f, r))
+}
+
+func newFrameMsg(f *schemas.Frame, r *kgo.Record) *frameMsg {
+	fm := &frameMsg{room: f.Room, epoch: f.Epoch, seq: f.Seq, ts: f.TS, recTS: r.Timestamp.UnixMilli(), part: r.Partition, off: r.Offset}
 	fm.wire = mustJSON(&wireFrame{Type: "frame", Room: f.Room, Epoch: f.Epoch, Seq: f.Seq, TS: f.TS, Delta: &f.Delta})
-	s.hub.addFrame(fm)
+	return fm
+}
+
+// maxFetches bounds concurrent Kafka reads for old positions; when all are
+// busy a resume gets a snapshot instead.
+const maxFetches = 4
+
+// fetchTimeout bounds one Kafka read for old positions.
+const fetchTimeout = 10 * time.Second
+
+// startFetch reads, in its own goroutine, the frames of r after seq from
+// checkpoint ck up to the window, then calls finishFetch. It reports
+// false when no read slot is free. r.mu is held.
+func (s *Server) startFetch(r *room, c *Conn, sb *sub, ck ckpt, seq uint64) bool {
+	select {
+	case s.fetchSlots <- struct{}{}:
+	default:
+		return false
+	}
+	stop := r.last // read at least up to what the room had when asked
+	if len(r.win) > 0 {
+		stop = r.win[0].seq - 1
+	}
+	epoch, room := ck.epoch, r.id
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.fetchSlots }()
+		frames, err := s.readFrames(room, epoch, ck, seq, stop)
+		s.hub.finishFetch(r, c, sb, epoch, seq, frames, err)
+	}()
+	return true
+}
+
+// readFrames reads the frames topic's partition from ck.off and returns
+// room's frames of epoch from seq+1 to stop, gapless.
+func (s *Server) readFrames(room, epoch string, ck ckpt, seq, stop uint64) ([]*frameMsg, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, fetchTimeout)
+	defer cancel()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Frames: {ck.part: kgo.NewOffset().At(ck.off)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var out []*frameMsg
+	next := seq + 1
+	for next <= stop {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pushers: read frames of %s from offset %d: %w", room, ck.off, ctx.Err())
+		}
+		if err := fs.Err0(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fs.EachRecord(func(rec *kgo.Record) {
+			if ferr != nil || next > stop || len(rec.Key) > 0 && string(rec.Key) != room {
+				return
+			}
+			f, err := schemas.UnmarshalFrame(rec.Value)
+			if err != nil || f.Room != room || f.Epoch != epoch || f.Seq < next {
+				return
+			}
+			if f.Seq > next {
+				ferr = fmt.Errorf("pushers: frames of %s jump from %d to %d in Kafka", room, next-1, f.Seq)
+				return
+			}
+			out = append(out, newFrameMsg(&f, rec))
+			next++
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
+	}
+	return out, nil
 }
 
 // snapHeader is the part of a snapshot record needed to index it; the

@@ -48,8 +48,9 @@ type Server struct {
 	snapsReady  atomic.Bool
 	draining    atomic.Bool
 
-	upgrader websocket.Upgrader
-	bufPool  sync.Pool
+	upgrader   websocket.Upgrader
+	bufPool    sync.Pool
+	fetchSlots chan struct{} // bounds Kafka reads for old positions
 }
 
 // New validates cfg and returns a Server.
@@ -59,6 +60,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: map[*Conn]struct{}{}, users: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.fetchSlots = make(chan struct{}, maxFetches)
 	s.hub = newHub(s)
 	s.upgrader = websocket.Upgrader{
 		// A small read buffer keeps idle connections cheap; larger
