@@ -25,7 +25,7 @@ const benchSummary = `End-to-end load and latency benchmark of the pipeline, wit
 With --target dev (default) it starts ` + "`ovation dev`" + ` as a child on private loopback ports;
 with --target roles it starts ingest, process and push as children against --kafka-brokers (e.g. a
 broker from deployments/kafka/kafka.sh); with --target external it measures a running pipeline (--http, --kafka-brokers, and --pid/--pprof
-of the pusher process for memory, CPU and profiles). Writes NAME.json, NAME.png and NAME.cpu.pprof.`
+of the pusher process for memory, CPU and profiles). Writes NAME.json, NAME.png and NAME.<process>.cpu.pprof.`
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -53,17 +53,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var rate float64
 	fs := newFlagSet("bench", benchSummary, stderr)
 	c.register(fs, "")
-	fs.StringVar(&cfg.Target, "target", bench.TargetDev, "dev: start `ovation dev` as a child; roles: start ingest, process and push as children on --kafka-brokers (topics of their own); external: a running pipeline")
+	fs.StringVar(&cfg.Target, "target", bench.TargetDev, "dev: start ovation dev as a child; roles: start ingest, process and push as children on --kafka-brokers (topics of their own); external: a running pipeline")
 	fs.StringVar(&httpURL, "http", "", "external: ingest base URL, e.g. http://127.0.0.1:8081")
 	fs.StringVar(&streamURL, "stream", "", "external: WebSocket URL of the pushers (default: --http's host, ws://…/v1/stream)")
 	fs.IntVar(&cfg.PID, "pid", 0, "external: PID of the pusher (or all-in-one) process, for memory per connection and CPU per frame")
-	fs.StringVar(&cfg.PprofURL, "pprof", "", "external: base URL of that process's /debug/pprof (see `ovation bench exec`)")
+	fs.StringVar(&cfg.PprofURL, "pprof", "", "external: base URL of that process's /debug/pprof (see ovation bench exec)")
 	fs.StringVar(&cfg.Token, "token", "", "bearer token when the pipeline has auth on (default: dev mode's ?user=)")
 	fs.IntVar(&cfg.Partitions, "partitions", 4, "dev: partitions per topic")
-	fs.StringVar(&devArgs, "dev-args", "", "dev: extra flags for `ovation dev`, space-separated")
-	fs.StringVar(&ingestArgs, "ingest-args", "", "roles: extra flags for `ovation ingest`")
-	fs.StringVar(&processArgs, "process-args", "", "roles: extra flags for `ovation process`, e.g. \"--tick 20ms\"")
-	fs.StringVar(&pushArgs, "push-args", "", "roles: extra flags for `ovation push`")
+	fs.StringVar(&devArgs, "dev-args", "", "dev: extra flags for ovation dev, space-separated")
+	fs.StringVar(&ingestArgs, "ingest-args", "", "roles: extra flags for ovation ingest")
+	fs.StringVar(&processArgs, "process-args", "", "roles: extra flags for ovation process, e.g. \"--tick 20ms\"")
+	fs.StringVar(&pushArgs, "push-args", "", "roles: extra flags for ovation push")
 	fs.IntVar(&cfg.Viewers, "viewers", 100, "WebSocket viewers")
 	fs.IntVar(&cfg.Rooms, "rooms", 10, "rooms the viewers and events spread over")
 	fs.Float64Var(&rate, "rate", 0, "offered events per second; 0 = as fast as the pipeline takes them")
