@@ -220,7 +220,7 @@ func (s *session) loop(ctx context.Context) error {
 		}
 		fetches := s.pollRecords(pctx, cfg.MaxPollRecords)
 		cancel()
-		s.drainRevoked()
+		revoked := s.drainRevoked()
 		if fetches.IsClientClosed() {
 			return errors.New("client closed")
 		}
@@ -235,7 +235,7 @@ func (s *session) loop(ctx context.Context) error {
 			return fatal
 		}
 		if !fetches.Empty() {
-			if err := s.process(ctx, fetches, &deadline); err != nil {
+			if err := s.process(ctx, fetches, revoked, &deadline); err != nil {
 				return err
 			}
 		}
@@ -260,20 +260,46 @@ func (s *session) pollRecords(ctx context.Context, n int) kgo.Fetches {
 	return s.cl.PollRecords(ctx, n)
 }
 
-func (s *session) drainRevoked() {
+// drainRevoked drops the state of partitions revoked since the last look
+// and returns them: records of those partitions still in the poll's
+// fetches are skipped (the session aborts the open transaction anyway).
+func (s *session) drainRevoked() map[int32]bool {
 	s.p.mu.Lock()
 	rev := s.p.revoked
 	s.p.revoked = nil
 	s.p.mu.Unlock()
+	var set map[int32]bool
+	if len(rev) > 0 {
+		set = make(map[int32]bool, len(rev))
+	}
+	for _, id := range rev {
+		set[id] = true
+	}
+	defer func() {
+		if len(rev) > 0 {
+			s.updateGauges()
+		}
+	}()
 	for _, id := range rev {
 		if _, ok := s.parts[id]; ok {
 			delete(s.parts, id)
 			s.p.log.Info("partition revoked; state dropped", "partition", id)
 		}
 	}
-	if len(rev) > 0 {
-		s.updateGauges()
+	return set
+}
+
+// revokedSince reports whether partition id was revoked after the loop
+// last drained the queue (a restore in progress gives up on it).
+func (p *Processor) revokedSince(id int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.revoked {
+		if r == id {
+			return true
+		}
 	}
+	return false
 }
 
 func (s *session) updateGauges() {
@@ -293,12 +319,12 @@ func (s *session) updateGauges() {
 // transaction instead (the client rewinds to the committed offsets and the
 // records come again), so a slow restore cannot run the transaction into
 // its timeout over and over.
-func (s *session) process(ctx context.Context, fetches kgo.Fetches, deadline *time.Time) error {
+func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[int32]bool, deadline *time.Time) error {
 	cfg := &s.p.cfg
 	var err error
 	var slow bool
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if err != nil || len(fp.Records) == 0 {
+		if err != nil || len(fp.Records) == 0 || revoked[fp.Partition] {
 			return
 		}
 		if _, ok := s.parts[fp.Partition]; !ok {
@@ -329,12 +355,12 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, deadline *ti
 		*deadline = time.Now().Add(cfg.Tick)
 	}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if err != nil || len(fp.Records) == 0 {
+		if err != nil || len(fp.Records) == 0 || revoked[fp.Partition] {
 			return
 		}
 		pt := s.parts[fp.Partition]
 		if pt == nil {
-			return // revoked while restoring others
+			return // revoked while restoring
 		}
 		pt.touched = true
 		for _, rec := range fp.Records {

@@ -50,6 +50,10 @@ func (s *session) restore(ctx context.Context, id int32) error {
 			s.p.log.Warn("changelog has no state for a partition the group has consumed; its rooms start over under new epochs", "partition", id, "committed_offset", c)
 			next = c
 		case r < c:
+			if s.p.revokedSince(id) {
+				s.p.log.Info("partition revoked while restoring; giving it up", "partition", id)
+				return nil
+			}
 			if rctx.Err() != nil {
 				return &RestoreError{Partition: id, Err: fmt.Errorf("%w: changelog at %d, committed %d", ErrRestoreBehind, r, c)}
 			}
