@@ -638,6 +638,15 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	forceGC(s.pprofURL)
 	time.Sleep(500 * time.Millisecond)
 	after, aerr := readProc(s.pid)
+	if s.profile && s.pprofURL != "" && cfg.Viewers > 0 && cfg.ProfileSeconds > 0 {
+		// What the idle connections hold, for the memory target.
+		path := filepath.Join(cfg.OutDir, cfg.Name+".idle.heap.pprof")
+		if err := fetchPprof(ctx, s.pprofURL+"/debug/pprof/heap", 15*time.Second, path); err != nil {
+			log.Warn("heap profile", "err", err)
+		} else {
+			ph.Profiles = append(ph.Profiles, path)
+		}
+	}
 	if perr == nil && aerr == nil && cfg.Viewers > 0 {
 		ph.Memory = &Memory{RSSBeforeBytes: before.rssBytes, RSSAfterBytes: after.rssBytes,
 			PerConnBytes: float64(after.rssBytes-before.rssBytes) / float64(v.count())}
@@ -872,8 +881,12 @@ func forceGC(pprofURL string) {
 }
 
 func fetchProfile(ctx context.Context, pprofURL string, secs int, path string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, pprofURL+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
-	r, err := (&http.Client{Timeout: time.Duration(secs+15) * time.Second}).Do(req)
+	return fetchPprof(ctx, pprofURL+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), time.Duration(secs+15)*time.Second, path)
+}
+
+func fetchPprof(ctx context.Context, url string, timeout time.Duration, path string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	r, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
 		return err
 	}

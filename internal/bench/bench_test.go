@@ -261,8 +261,8 @@ func TestBenchSmokeRoles(t *testing.T) {
 			t.Errorf("no CPU sampled for %s: %v", proc, o.ProcCPU)
 		}
 	}
-	if len(o.Profiles) != 3 {
-		t.Errorf("profiles: %v, want one per role", o.Profiles)
+	if len(o.Profiles) != 4 {
+		t.Errorf("profiles: %v, want a CPU profile per role and the idle heap", o.Profiles)
 	}
 	if res.Kafka == nil || res.Kafka.Events == 0 || res.Ratios.CPUVsKafka <= 0 {
 		t.Errorf("kafka baseline %+v, ratios %+v", res.Kafka, res.Ratios)
