@@ -172,7 +172,8 @@ func (a *simAudience) observe(ctx context.Context) {
 	have := false
 	backoff := 250 * time.Millisecond
 	for ctx.Err() == nil {
-		err := a.follow(ctx, "sim-observer", func(conn *websocket.Conn) error {
+		_, user := simViewer(0)
+		err := a.follow(ctx, user, func(conn *websocket.Conn) error {
 			sub := map[string]any{"op": "subscribe", "room": a.room}
 			if have {
 				sub["epoch"], sub["seq"] = epoch, seq
@@ -297,14 +298,19 @@ var (
 	simEmoji = []string{"👏", "👏", "👏", "❤️", "❤️", "🔥", "🔥", "😂", "🎉", "😮"}
 )
 
-// viewer is one simulated person: it joins (a real subscription, so it
-// counts as a viewer) and acts every few seconds until ctx ends.
-func (a *simAudience) viewer(ctx context.Context, i int) {
-	name := simNames[i%len(simNames)]
+// simViewer names simulated viewer i: a display name and a user id.
+func simViewer(i int) (name, user string) {
+	name = simNames[i%len(simNames)]
 	if i >= len(simNames) {
 		name = fmt.Sprintf("%s %d", name, i/len(simNames)+1)
 	}
-	user := "sim-" + strings.ToLower(strings.ReplaceAll(name, " ", "-"))
+	return name, "sim-" + strings.ToLower(strings.ReplaceAll(name, " ", "-"))
+}
+
+// viewer is one simulated person: it joins (a real subscription, so it
+// counts as a viewer) and acts every few seconds until ctx ends.
+func (a *simAudience) viewer(ctx context.Context, i int) {
+	name, user := simViewer(i)
 	claims := &auth.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: user},
 		Rooms:            map[string][]schemas.Capability{a.room: {schemas.CapPublish}},
@@ -314,19 +320,23 @@ func (a *simAudience) viewer(ctx context.Context, i int) {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			_ = a.follow(ctx, user, func(c *websocket.Conn) error {
-				return c.WriteJSON(map[string]any{"op": "subscribe", "room": a.room})
-			}, nil)
-			if !simSleep(ctx, 2*time.Second+rand.N(3*time.Second)) {
-				return
-			}
-		}
-	}()
 	defer wg.Wait()
+	// Viewer 0's subscription is the observer's (see run), so the crowd
+	// counts exactly N viewers.
+	if i != 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				_ = a.follow(ctx, user, func(c *websocket.Conn) error {
+					return c.WriteJSON(map[string]any{"op": "subscribe", "room": a.room})
+				}, nil)
+				if !simSleep(ctx, 2*time.Second+rand.N(3*time.Second)) {
+					return
+				}
+			}
+		}()
+	}
 	voted := map[string]bool{}
 	answered := map[string]bool{}
 	upvoted := map[string]bool{}
