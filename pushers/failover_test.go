@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/kafkatest"
@@ -288,23 +289,36 @@ func TestFailoverTwoPushers(t *testing.T) {
 	}
 }
 
-// latestPresence reads the events topic and returns node's latest viewer
-// count per room.
+// latestPresence reads the events topic to its current end and returns
+// node's latest viewer count per room.
 func latestPresence(t testing.TB, brokers []string, topic, node string) map[string]int64 {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	out := map[string]int64{}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]int64{}
+	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return out
+			t.Fatalf("reading %s: %v", topic, ctx.Err())
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
 			ev, err := schemas.ParseEvent(r.Value)
 			if err != nil {
 				t.Errorf("presence event does not validate: %v: %s", err, r.Value)
@@ -312,9 +326,10 @@ func latestPresence(t testing.TB, brokers []string, topic, node string) map[stri
 			}
 			var d schemas.PresenceData
 			json.Unmarshal(ev.Data, &d)
-			if ev.Type == schemas.Presence && d.Node == node && string(r.Key) == ev.Room {
+			if ev.Type == schemas.Presence && d.Node == node && string(r.Key) == ev.Room && ev.User == "pusher:"+node {
 				out[ev.Room] = d.Viewers
 			}
 		})
 	}
+	return out
 }

@@ -120,7 +120,7 @@ func startServer(t testing.TB, brokers []string, topics schemas.Topics, tweak fu
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-ts.done
+		<-ts.done // Run ended (a test may have stopped it already)
 		s.Close()
 		hs.Close()
 	})

@@ -302,18 +302,14 @@ func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
 	rand.Read(rnd[:])
 	prefix := "pr-" + hex.EncodeToString(rnd[:]) + "-"
 	var n uint64
-	t := time.NewTicker(s.cfg.PresenceInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	report := func(ctx context.Context, final bool) {
 		var recs []*kgo.Record
 		now := time.Now().UnixMilli()
 		s.hub.each(func(r *room) {
 			v := int64(len(r.subs))
+			if final {
+				v = 0 // this node is going away: its viewers are gone
+			}
 			if v == 0 && r.reported == 0 {
 				return
 			}
@@ -336,6 +332,22 @@ func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
 				}
 				s.m.presence.Inc()
 			})
+		}
+	}
+	t := time.NewTicker(s.cfg.PresenceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// A last report of zeros, so the rooms' viewer counts drop
+			// now rather than when the processors' presence TTL expires.
+			fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			report(fctx, true)
+			prod.Flush(fctx)
+			cancel()
+			return nil
+		case <-t.C:
+			report(ctx, false)
 		}
 	}
 }
