@@ -14,7 +14,7 @@ import { Backoff } from "./backoff.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClosedError, PublishError, QueueFullError } from "./errors.js";
-import { checkRoom, validateBody } from "./events.js";
+import { checkID, checkRoom, validateBody } from "./events.js";
 import type { PublishInput } from "./events.js";
 import { CLOSE, decodeServer, encodeClient, RETRYABLE_CODES } from "./protocol.js";
 import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protocol.js";
@@ -299,6 +299,7 @@ export class OvationClient extends Emitter<ClientEvents> {
   publish(room: string, input: PublishInput): Promise<PublishAck> {
     try {
       checkRoom(room);
+      if (input.id !== undefined) checkID(input.id);
       validateBody(input);
     } catch (err) {
       return Promise.reject(err);

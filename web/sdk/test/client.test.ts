@@ -171,6 +171,7 @@ describe("OvationClient protocol details", () => {
     await open(c);
     await expect(c.publish("r", { type: "chat.message", data: { text: "   " } })).rejects.toMatchObject({ name: "EventValidationError", field: "data.text", rule: "required" });
     await expect(c.publish("r", { type: "poll.vote", data: { poll_id: "p", option: 10 } })).rejects.toMatchObject({ field: "data.option", rule: "range" });
+    await expect(c.publish("r", { id: "has space", type: "reaction", data: { emoji: "👏" } })).rejects.toMatchObject({ field: "id", rule: "chars" });
     expect(server.publishes).toBe(0);
   });
 
