@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func runHelp(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ovationBinary(t), append(args, "--help")...)
+	cmd := exec.CommandContext(ctx, ovationBinary(t), append(slices.Clone(args), "--help")...)
 	// No OVATION_* variable of the test's environment may change what a
 	// role prints or does.
 	cmd.Env = cleanEnv()
@@ -161,20 +162,29 @@ type invocation struct {
 	env   []string // variable names
 }
 
-// path is the leading words of args: the subcommand (and, for topics, its
-// action).
+// path is what selects the flag set: the subcommand, the action of
+// `topics`, or the mode of `replay` ("replay --into epoch" has other flags
+// than "replay --into clickhouse").
 func (iv invocation) path() []string {
-	var p []string
-	for _, a := range iv.args {
-		if strings.HasPrefix(a, "-") {
-			break
+	if len(iv.args) == 0 || strings.HasPrefix(iv.args[0], "-") {
+		return nil
+	}
+	switch iv.args[0] {
+	case "topics":
+		if len(iv.args) > 1 && !strings.HasPrefix(iv.args[1], "-") {
+			return slices.Clone(iv.args[:2])
 		}
-		p = append(p, a)
-		if len(p) == 2 || p[0] != "topics" {
-			break
+	case "replay":
+		for i, a := range iv.args {
+			if a == "--into" && i+1 < len(iv.args) {
+				return []string{"replay", "--into", iv.args[i+1]}
+			}
+			if v, ok := strings.CutPrefix(a, "--into="); ok {
+				return []string{"replay", "--into", v}
+			}
 		}
 	}
-	return p
+	return slices.Clone(iv.args[:1])
 }
 
 // checkInvocation reports every subcommand, flag or OVATION_* variable in
@@ -195,11 +205,14 @@ func checkInvocation(t *testing.T, iv invocation) {
 		t.Errorf("%s: %v", iv.where, err)
 		return
 	}
-	for _, a := range iv.args[len(path):] {
+	for _, a := range iv.args[1:] {
 		if !strings.HasPrefix(a, "-") {
-			continue // a flag's value
+			continue // a flag's value, or the action of topics
 		}
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "into" && path[0] == "replay" {
+			continue // the mode, part of the path
+		}
 		if !flags[name] {
 			t.Errorf("%s: `ovation %s` has no flag --%s", iv.where, strings.Join(path, " "), name)
 		}
@@ -248,8 +261,15 @@ func TestHelpParsers(t *testing.T) {
 	if got := envToFlag("OVATION_TOPIC_EVENTS"); got != "topic-events" {
 		t.Errorf("envToFlag = %q", got)
 	}
-	iv := invocation{args: []string{"topics", "create", "--partitions", "3"}}
-	if got := strings.Join(iv.path(), " "); got != "topics create" {
-		t.Errorf("path = %q", got)
+	for args, want := range map[string]string{
+		"topics create --partitions 3":      "topics create",
+		"replay --from-time 2h --into epoch": "replay --into epoch",
+		"replay --into=clickhouse":          "replay --into clickhouse",
+		"push --drain-window 1s":            "push",
+		"--help":                            "",
+	} {
+		if got := strings.Join(invocation{args: strings.Fields(args)}.path(), " "); got != want {
+			t.Errorf("path of %q = %q; want %q", args, got, want)
+		}
 	}
 }

@@ -1,0 +1,81 @@
+package deployments
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const operationsDoc = "docs/operations.md"
+
+// TestOperationsCommands checks every `ovation` command line in the shell
+// blocks of docs/operations.md (and the Compose `run --rm token` line)
+// against the binary: a runbook whose command fails at 3 a.m. is worse
+// than none.
+func TestOperationsCommands(t *testing.T) {
+	f, err := os.Open(repoRoot + "/" + operationsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	inShell := false
+	n := 0
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Text()
+		switch {
+		case strings.HasPrefix(text, "```sh"):
+			inShell = true
+			continue
+		case strings.HasPrefix(text, "```"):
+			inShell = false
+			continue
+		case !inShell:
+			continue
+		}
+		text, _, _ = strings.Cut(text, "#")
+		fields := strings.Fields(text)
+		var env, args []string
+		for i, f := range fields {
+			if k, _, ok := strings.Cut(f, "="); ok && args == nil && strings.ToUpper(k) == k && !strings.HasPrefix(f, "-") {
+				env = append(env, k)
+				continue
+			}
+			if f == "ovation" && i == len(env) {
+				args = fields[i+1:]
+				break
+			}
+			if f == "--rm" && i+1 < len(fields) && fields[i+1] == "token" {
+				args = fields[i+1:]
+				break
+			}
+		}
+		if args == nil {
+			continue
+		}
+		n++
+		checkInvocation(t, invocation{where: operationsDoc + ":" + strconv.Itoa(line), args: args, env: env})
+	}
+	if n < 5 {
+		t.Errorf("found %d ovation command lines in %s; the parser no longer sees them", n, operationsDoc)
+	}
+}
+
+// TestOperationsCoversAlerts checks that the runbook's alert table lists
+// every alert of the rules file.
+func TestOperationsCoversAlerts(t *testing.T) {
+	b, err := os.ReadFile(repoRoot + "/" + operationsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range readRules(t).Groups {
+		for _, r := range g.Rules {
+			if !strings.Contains(string(b), "| `"+r.Alert+"` |") {
+				t.Errorf("%s: the alert table has no row for %s", operationsDoc, r.Alert)
+			}
+		}
+	}
+}
+
