@@ -262,11 +262,11 @@ func TestHelpParsers(t *testing.T) {
 		t.Errorf("envToFlag = %q", got)
 	}
 	for args, want := range map[string]string{
-		"topics create --partitions 3":      "topics create",
+		"topics create --partitions 3":       "topics create",
 		"replay --from-time 2h --into epoch": "replay --into epoch",
-		"replay --into=clickhouse":          "replay --into clickhouse",
-		"push --drain-window 1s":            "push",
-		"--help":                            "",
+		"replay --into=clickhouse":           "replay --into clickhouse",
+		"push --drain-window 1s":             "push",
+		"--help":                             "",
 	} {
 		if got := strings.Join(invocation{args: strings.Fields(args)}.path(), " "); got != want {
 			t.Errorf("path of %q = %q; want %q", args, got, want)

@@ -78,4 +78,3 @@ func TestOperationsCoversAlerts(t *testing.T) {
 		}
 	}
 }
-
