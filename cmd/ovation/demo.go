@@ -114,10 +114,11 @@ func demoDialAddr(listen string) string {
 	return listen
 }
 
-// audience is the simulated crowd of `ovation dev --audience N`. Each
+// simAudience is the simulated crowd of `ovation dev --audience N`. Each
 // viewer holds a real WebSocket subscription (so it counts as a viewer)
 // and acts at a human pace; actions are published through the ingest path
-// like any client's. One observer connection keeps the room state, so
+// like any client's. Viewer 0's connection is the observer, which keeps
+// the room state (a.state, under mu) by the stream protocol's rules, so
 // the viewers vote in the open poll and upvote real questions. A simulated
 // host opens a poll and asks a quiz question when the room has none, so a
 // newcomer sees everything move before clicking anything.
