@@ -202,22 +202,58 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer cl.Close()
 	s.setReady(true, "")
 
-	b := newBatch(cfg.Topics, s.m)
-	flush := func(ctx context.Context) error {
-		if b.rows() == 0 {
+	// Two batches alternate: the loop fills one while the inserter writes
+	// the other, so reading Kafka overlaps the insert. The inserter is the
+	// only writer and takes batches in order, so ClickHouse's highest
+	// offset per partition only ever covers complete, earlier batches.
+	// When ClickHouse is slow or down, the inserter holds its batch and the
+	// loop blocks handing over the next one: nothing is polled meanwhile,
+	// the client keeps at most one fetch per broker (FetchMaxBytes), and
+	// memory stays at two batches.
+	work := make(chan *batch)
+	free := make(chan *batch, 2)
+	free <- newBatch(cfg.Topics, s.m)
+	free <- newBatch(cfg.Topics, s.m)
+	// The inserter outlives ctx by the shutdown grace, to insert what was
+	// read; insCancel ends it.
+	insCtx, insCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer insCancel()
+	insDone := make(chan struct{})
+	go func() {
+		defer close(insDone)
+		for b := range work {
+			if err := w.write(insCtx, b.events, b.frames); err != nil {
+				return // canceled: the next start re-reads the batch
+			}
+			b.reset()
+			free <- b
+		}
+	}()
+	// stop hands over b (if it holds rows) and waits up to 10 s for the
+	// inserter to finish.
+	stop := func(b *batch) error {
+		grace := time.NewTimer(10 * time.Second)
+		defer grace.Stop()
+		if b.rows() > 0 {
+			select {
+			case work <- b:
+			case <-insDone:
+			case <-grace.C:
+			}
+		}
+		close(work)
+		select {
+		case <-insDone:
+			return nil
+		case <-grace.C:
+			insCancel()
+			<-insDone
+			log.Warn("analytics sink stopped with rows not inserted; they are re-read on the next start")
 			return nil
 		}
-		if err := w.write(ctx, b.events, b.frames); err != nil {
-			return err
-		}
-		b.reset()
-		s.m.pending.Set(0)
-		return nil
 	}
+	b := <-free
 	for {
-		// While an insert is retried nothing is polled: the client keeps at
-		// most one buffered fetch per broker (FetchMaxBytes), so memory
-		// stays bounded, and the place in Kafka is the batch itself.
 		wait := cfg.FlushInterval
 		if b.rows() > 0 {
 			wait = time.Until(b.first.Add(cfg.FlushInterval))
@@ -227,7 +263,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			fs := cl.PollRecords(pctx, cfg.MaxBatchRows-b.rows())
 			cancel()
 			if fs.IsClientClosed() {
-				return nil
+				return stop(b)
 			}
 			fs.EachError(func(t string, p int32, err error) {
 				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -238,20 +274,15 @@ func (s *Sink) Run(ctx context.Context) error {
 			s.m.pending.Set(float64(b.rows()))
 		}
 		if ctx.Err() != nil {
-			// Graceful stop: insert what was read, briefly; if ClickHouse
-			// is down the next start re-reads it anyway.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err := flush(fctx)
-			cancel()
-			if err != nil {
-				log.Warn("analytics sink stopped with rows not inserted; they are re-read on the next start", "rows", b.rows())
-			}
-			return nil
+			return stop(b)
 		}
 		if b.rows() >= cfg.MaxBatchRows || b.bytes >= cfg.MaxBatchBytes || (b.rows() > 0 && time.Since(b.first) >= cfg.FlushInterval) {
-			if err := flush(ctx); err != nil {
-				return nilIfCanceled(err)
+			select {
+			case work <- b:
+			case <-ctx.Done():
+				return stop(b)
 			}
+			b = <-free
 		}
 	}
 }
