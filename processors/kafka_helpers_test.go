@@ -158,6 +158,13 @@ type topicContent struct {
 // readAll reads topic read_committed to each partition's last stable
 // offset, keeping control records to count commit and abort markers.
 func readAll(t testing.TB, brokers []string, topic string) topicContent {
+	return readTopic(t, brokers, topic, true)
+}
+
+// readTopic reads topic to its end, read_committed (to the last stable
+// offset) or read_uncommitted (to the high watermark, aborted records
+// included).
+func readTopic(t testing.TB, brokers []string, topic string, committed bool) topicContent {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -191,6 +198,12 @@ func readAll(t testing.TB, brokers []string, topic string) topicContent {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	if !committed {
+		lso, err = adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := topicContent{partitionEnd: map[int32]int64{}}
 	parts := map[int32]kgo.Offset{}
 	lso.Each(func(o kadm.ListedOffset) {
@@ -202,9 +215,13 @@ func readAll(t testing.TB, brokers []string, topic string) topicContent {
 	if len(parts) == 0 {
 		return out
 	}
+	iso := kgo.ReadCommitted()
+	if !committed {
+		iso = kgo.ReadUncommitted()
+	}
 	rc, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+		kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
