@@ -2,13 +2,16 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** repoRoot is the Go module root (web/..). */
 export const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+/** outDir is where tests leave screenshots and server logs (gitignored). */
+export const outDir = fileURLToPath(new URL("./test-output/", import.meta.url));
 
 /** DevServer is one running `ovation dev`. */
 export interface DevServer {
@@ -67,7 +70,11 @@ export async function startDev(opts: { httpAddr?: string; kafkaAddr?: string; au
       await new Promise<void>((r) => (exited !== null ? r() : proc.once("exit", () => r())));
       clearTimeout(t);
     }
-    if (!process.env.OVATION_E2E_KEEP) rmSync(join(dir, "data"), { recursive: true, force: true });
+    // The server's log goes next to the screenshots; the binary and the
+    // broker's data go, unless OVATION_E2E_KEEP asks to keep them.
+    mkdirSync(outDir, { recursive: true });
+    copyFileSync(log, join(outDir, `ovation-dev-${httpAddr.split(":").pop()}.log`));
+    if (!process.env.OVATION_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
   };
   return { base, httpAddr, dir, log, proc, stop };
 }
