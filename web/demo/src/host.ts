@@ -81,16 +81,22 @@ main.addEventListener("click", (ev) => {
   const t = (ev.target as HTMLElement).closest<HTMLElement>("[data-action]");
   if (!t || (t as HTMLButtonElement).disabled) return;
   const d = t.dataset;
-  (t as HTMLButtonElement).disabled = true;
+  const btn = t as HTMLButtonElement;
+  // Disabled until the room shows the change; enabled again if refused.
+  btn.disabled = true;
+  const done = (p: Promise<unknown>) => publishing(p.catch((err) => {
+    btn.disabled = false;
+    throw err;
+  }));
   switch (d.action) {
     case "close-poll":
-      return publishing(s.room.publish({ type: "poll.close", data: { poll_id: d.id! } }));
+      return done(s.room.publish({ type: "poll.close", data: { poll_id: d.id! } }));
     case "reveal":
-      return publishing(s.room.publish({ type: "quiz.reveal", data: { quiz_id: d.id! } }));
+      return done(s.room.publish({ type: "quiz.reveal", data: { quiz_id: d.id! } }));
     case "answered":
-      return publishing(s.room.publish({ type: "qa.answered", data: { question_id: d.id! } }));
+      return done(s.room.publish({ type: "qa.answered", data: { question_id: d.id! } }));
     case "delete":
-      return publishing(s.room.publish({ type: "chat.delete", data: { message_id: d.id! } }));
+      return done(s.room.publish({ type: "chat.delete", data: { message_id: d.id! } }));
   }
 });
 
