@@ -103,8 +103,8 @@ const (
 
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle(RouteSummary, a.handle(schemas.CapHost, []string{"from", "to"}, a.summary))
-	mux.Handle(RouteTimeseries, a.handle(schemas.CapHost, []string{"from", "to", "step", "type", "emoji"}, a.timeseries))
+	mux.Handle(RouteSummary, a.handle(schemas.CapHost, []string{"from", "to", "epoch"}, a.summary))
+	mux.Handle(RouteTimeseries, a.handle(schemas.CapHost, []string{"from", "to", "step", "type", "emoji", "epoch"}, a.timeseries))
 	mux.Handle(RouteChat, a.handle(schemas.CapSubscribe, []string{"before", "limit"}, a.chat))
 }
 
@@ -266,10 +266,26 @@ func (a *API) roomExists(ctx context.Context, room string) error {
 	return &APIError{Status: http.StatusNotFound, Code: CodeUnknownRoom, Field: "room", Message: "no analytics for this room"}
 }
 
-// epochOf returns the room's current epoch: that of its newest frame. A
-// rebuilt epoch replays the room's whole history, so its frames alone
-// carry the totals viewers see.
-func (a *API) epochOf(ctx context.Context, room string) (string, error) {
+// epochOf returns the epoch the request names (it must have frames), or
+// the room's current epoch: that of its newest frame. A rebuilt epoch's
+// first frame carries the room's whole rebuilt state, so the frames of one
+// epoch alone fold to what viewers see.
+func (a *API) epochOf(ctx context.Context, r *request) (string, error) {
+	room := r.room
+	if r.q.Has("epoch") {
+		epoch := r.q.Get("epoch")
+		if err := schemas.CheckID(epoch); err != nil {
+			return "", badParam("epoch", "an epoch is 1-64 letters, digits or - _ . :")
+		}
+		var n uint64
+		if err := a.conn.QueryRow(ctx, "SELECT count() FROM (SELECT 1 FROM "+a.db+".frames WHERE room = ? AND epoch = ? LIMIT 1)", room, epoch).Scan(&n); err != nil {
+			return "", fmt.Errorf("epoch lookup: %w", err)
+		}
+		if n == 0 {
+			return "", &APIError{Status: http.StatusNotFound, Code: CodeUnknownEpoch, Field: "epoch", Message: "the room has no frames in this epoch"}
+		}
+		return epoch, nil
+	}
 	var epoch string
 	err := a.conn.QueryRow(ctx, "SELECT argMax(epoch, koffset) FROM "+a.db+".frames WHERE room = ?", room).Scan(&epoch)
 	if err != nil {

@@ -93,6 +93,8 @@ func TestAPIBadInput(t *testing.T) {
 		{"unknown parameter", host, sum + "?room=room-1", 400, CodeBadParam, "room"},
 		{"parameter name injection", host, sum + "?" + q("from;DROP") + "=1", 400, CodeBadParam, "from;DROP"},
 		{"repeated parameter", host, sum + "?from=" + from + "&from=" + from, 400, CodeBadParam, "from"},
+		{"epoch injection", host, sum + "?epoch=" + q("ep1' OR '1'='1"), 400, CodeBadParam, "epoch"},
+		{"unknown epoch", host, ts + "?epoch=ep2", 404, CodeUnknownEpoch, "epoch"},
 		{"malformed query string", host, sum + "?from=%zz", 400, CodeBadParam, ""},
 	}
 	for _, c := range cases {

@@ -40,6 +40,7 @@ const (
 	CodeBadRange     = "bad_range"
 	CodeRangeTooBig  = "range_too_large"
 	CodeUnknownRoom  = "unknown_room"
+	CodeUnknownEpoch = "unknown_epoch"
 	CodeUnauthorized = "unauthorized"
 	CodeForbidden    = "forbidden"
 	CodeUnavailable  = "analytics_unavailable"

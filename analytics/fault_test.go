@@ -305,11 +305,48 @@ func TestSinkFaults(t *testing.T) {
 	checkRooms(t, base, host, w, snaps...)
 	var sum schemas.Totals
 	for _, tot := range w.totals {
-		sum.Chat, sum.Reactions, sum.Votes, sum.Questions, sum.Upvotes = sum.Chat+tot.Chat, sum.Reactions+tot.Reactions, sum.Votes+tot.Votes, sum.Questions+tot.Questions, sum.Upvotes+tot.Upvotes
+		sum.Chat, sum.Reactions, sum.Votes = sum.Chat+tot.Chat, sum.Reactions+tot.Reactions, sum.Votes+tot.Votes
+		sum.Questions, sum.Upvotes, sum.Answers = sum.Questions+tot.Questions, sum.Upvotes+tot.Upvotes, sum.Answers+tot.Answers
 	}
 	if !t.Failed() {
 		t.Logf("all %d rooms: API == test fold == distinct accepted ids%s; totals over rooms %+v",
 			len(w.rooms), map[bool]string{true: " == processors' final snapshots", false: ""}[withProc], sum)
+	}
+
+	if withProc {
+		boards := 0
+		for _, sn := range snaps[0] {
+			if len(sn.State.Leaderboard) > 0 {
+				boards++
+			}
+		}
+		if boards == 0 {
+			t.Errorf("no room has a quiz leaderboard: the leaderboard comparison proved nothing")
+		}
+		t.Logf("%d rooms have a quiz leaderboard, equal in the API and the snapshots", boards)
+	}
+	if withProc && !t.Failed() {
+		// Rebuild every room into a fresh epoch (the processors' replay):
+		// the API follows the new epoch and still equals the snapshots.
+		old := snaps[0]
+		cmd := exec.Command(bin, "replay", "--into", "epoch", "--rooms", strings.Join(w.rooms, ","), "--no-progress", "--wait", "2m",
+			"--kafka-brokers", strings.Join(brokers, ","), "--topic-events", events, "--topic-frames", frames,
+			"--topic-snapshots", proc.topics.Snapshots, "--topic-changelog", proc.topics.Changelog, "--topic-dlq", proc.topics.DLQ)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ovation replay --into epoch: %v\n%s", err, out)
+		}
+		proc.waitDone(t, events, 120*time.Second)
+		snaps[0] = lastSnapshots(t, brokers, proc.topics.Snapshots)
+		for room, s := range snaps[0] {
+			if s.Epoch == old[room].Epoch {
+				t.Errorf("%s: still in epoch %s after the rebuild", room, s.Epoch)
+			}
+		}
+		waitCaughtUp(t, ch.Addr(), db, brokers, []string{events, frames}, 120*time.Second)
+		checkRooms(t, base, host, w, snaps...)
+		if !t.Failed() {
+			t.Logf("after rebuilding all %d rooms into new epochs: API == processors' new snapshots == test fold", len(w.rooms))
+		}
 	}
 
 	conn := chtest.Open(t, ch.Addr(), "")

@@ -62,7 +62,7 @@ func (a *API) summary(ctx context.Context, r *request) (any, error) {
 	if err := a.roomExists(ctx, r.room); err != nil {
 		return nil, err
 	}
-	epoch, err := a.epochOf(ctx, r.room)
+	epoch, err := a.epochOf(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (a *API) timeseries(ctx context.Context, r *request) (any, error) {
 	if err := a.roomExists(ctx, r.room); err != nil {
 		return nil, err
 	}
-	epoch, err := a.epochOf(ctx, r.room)
+	epoch, err := a.epochOf(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -355,7 +355,7 @@ func (b *batch) add(r *kgo.Record) {
 
 // addAs adds r as an event (or as a frame) whatever its topic's name.
 func (b *batch) addAs(r *kgo.Record, isEvent bool) {
-	if r.Attrs.IsControl() {
+	if r.Attrs.IsControl() || isProcessorControl(r) {
 		return
 	}
 	if b.rows() == 0 {
@@ -382,6 +382,21 @@ func (b *batch) addAs(r *kgo.Record, isEvent bool) {
 		b.bytes += row.size()
 		b.frames = append(b.frames, row)
 	}
+}
+
+// controlHeader marks the processors' control records on the events topic
+// (processors.HeaderControl: rebuild requests). They are not events; the
+// sink skips them without counting them as invalid. analytics may not
+// import processors, hence the copy.
+const controlHeader = "ovation-control"
+
+func isProcessorControl(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == controlHeader {
+			return true
+		}
+	}
+	return false
 }
 
 // parseFrame decodes a frame and checks the fields the tables key on.

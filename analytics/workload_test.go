@@ -35,6 +35,7 @@ type workload struct {
 	reactions map[string]map[string]int64
 	votes     map[string]map[string][]int64 // room → poll → option counts
 	upvotes   map[string]map[string]int64   // room → question → upvotes
+	answeredQ map[string]map[string]bool    // room → questions marked answered
 	distinct  map[string]map[string]map[string]bool
 	users     map[string]map[string]bool
 	chat      map[string][]schemas.ChatLine // accepted chat, in order, deletions applied
@@ -52,7 +53,12 @@ type roomState struct {
 	closed   map[string]bool
 	vote     map[string]map[string]int // poll → user → option
 	asked    map[string]bool
+	askedIDs []string
+	answered map[string]bool // questions marked answered
 	upvoted  map[string]bool // question|user
+	quizzes  map[string]int  // quiz → options
+	revealed map[string]bool
+	quizAns  map[string]bool // quiz|user
 	seq      uint64
 	pending  schemas.Delta
 	nPending int
@@ -63,7 +69,7 @@ func newWorkload(seed uint64, rooms, n int, t0 time.Time) *workload {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	w := &workload{
 		totals: map[string]*schemas.Totals{}, reactions: map[string]map[string]int64{},
-		votes: map[string]map[string][]int64{}, upvotes: map[string]map[string]int64{},
+		votes: map[string]map[string][]int64{}, upvotes: map[string]map[string]int64{}, answeredQ: map[string]map[string]bool{},
 		distinct: map[string]map[string]map[string]bool{}, users: map[string]map[string]bool{},
 		chat: map[string][]schemas.ChatLine{}, viewers: map[string]int64{},
 	}
@@ -75,10 +81,12 @@ func newWorkload(seed uint64, rooms, n int, t0 time.Time) *workload {
 		w.reactions[room] = map[string]int64{}
 		w.votes[room] = map[string][]int64{}
 		w.upvotes[room] = map[string]int64{}
+		w.answeredQ[room] = map[string]bool{}
 		w.distinct[room] = map[string]map[string]bool{}
 		w.users[room] = map[string]bool{}
 		states[room] = &roomState{seen: map[string]bool{}, polls: map[string]int{}, closed: map[string]bool{},
-			vote: map[string]map[string]int{}, asked: map[string]bool{}, upvoted: map[string]bool{}}
+			vote: map[string]map[string]int{}, asked: map[string]bool{}, upvoted: map[string]bool{},
+			answered: map[string]bool{}, quizzes: map[string]int{}, revealed: map[string]bool{}, quizAns: map[string]bool{}}
 	}
 	var recent []*schemas.Event // candidates for client retries
 	ts := t0.UnixMilli()
@@ -128,12 +136,30 @@ func newWorkload(seed uint64, rooms, n int, t0 time.Time) *workload {
 			ev.Type = schemas.QAAsk
 			ev.Data = mustJSON(schemas.QAAskData{Text: "why " + strconv.Itoa(next) + "?"})
 		case k < 90 && len(st.asked) > 0:
-			// Upvote a recent question; repeats by the same user are refused.
+			// Upvote one of the last 30 questions (repeats by the same user
+			// are refused), sometimes an id that is no question.
+			qid := "e" + strconv.Itoa(max(1, next-rng.IntN(400)))
+			if rng.IntN(10) > 0 {
+				qid = st.askedIDs[len(st.askedIDs)-1-rng.IntN(min(30, len(st.askedIDs)))]
+			}
 			ev.Type = schemas.QAUpvote
-			ev.Data = mustJSON(schemas.QAUpvoteData{QuestionID: "e" + strconv.Itoa(max(1, next-rng.IntN(400)))})
+			ev.Data = mustJSON(schemas.QAUpvoteData{QuestionID: qid})
 		case k < 92:
 			ev.User, ev.Type = "pusher", schemas.Presence
 			ev.Data = mustJSON(schemas.PresenceData{Node: "n1", Viewers: int64(100 + rng.IntN(900))})
+		case k < 93 && len(st.quizzes) < 30 && rng.IntN(3) == 0:
+			ev.User, ev.Type = "host", schemas.QuizAsk
+			zid := "z" + strconv.Itoa(len(st.quizzes)+1)
+			ev.Data = mustJSON(schemas.QuizAskData{QuizID: zid, Question: "quiz " + zid, Options: []string{"a", "b", "c", "d"}, Correct: rng.IntN(4), Points: 1 + rng.IntN(10)})
+		case k < 96 && len(st.quizzes) > 0:
+			ev.Type = schemas.QuizAnswer
+			ev.Data = mustJSON(schemas.QuizAnswerData{QuizID: "z" + strconv.Itoa(1+rng.IntN(len(st.quizzes)+1)), Option: rng.IntN(4)})
+		case k < 97 && len(st.quizzes) > 0 && rng.IntN(4) == 0:
+			ev.User, ev.Type = "host", schemas.QuizReveal
+			ev.Data = mustJSON(schemas.QuizRevealData{QuizID: "z" + strconv.Itoa(1+rng.IntN(len(st.quizzes)))})
+		case k < 98 && len(st.askedIDs) > 0:
+			ev.User, ev.Type = "host", schemas.QAAnswered
+			ev.Data = mustJSON(schemas.QAAnsweredData{QuestionID: st.askedIDs[rng.IntN(len(st.askedIDs))]})
 		default:
 			ev.Type = schemas.Reaction
 			ev.Data = mustJSON(schemas.ReactionData{Emoji: "👏"})
@@ -247,7 +273,12 @@ func (w *workload) apply(st *roomState, ev *schemas.Event) {
 		tot.Votes++
 		d.Totals.Votes++
 	case *schemas.QAAskData:
+		if len(st.asked) >= schemas.MaxQuestionsInRoom {
+			changed = false
+			break
+		}
 		st.asked[ev.ID] = true
+		st.askedIDs = append(st.askedIDs, ev.ID)
 		tot.Questions++
 		d.Totals.Questions++
 		w.upvotes[room][ev.ID] += 0
@@ -263,6 +294,40 @@ func (w *workload) apply(st *roomState, ev *schemas.Event) {
 		d.Totals.Upvotes++
 		w.upvotes[room][b.QuestionID]++
 		w.questionDelta(d, b.QuestionID).Upvotes++
+	case *schemas.QAAnsweredData:
+		if !st.asked[b.QuestionID] || st.answered[b.QuestionID] {
+			changed = false
+			break
+		}
+		st.answered[b.QuestionID] = true
+		w.answeredQ[room][b.QuestionID] = true
+		w.questionDelta(d, b.QuestionID).Answered = true
+	case *schemas.QuizAskData:
+		if _, ok := st.quizzes[b.QuizID]; ok || len(st.quizzes) >= schemas.MaxQuizzesPerRoom {
+			changed = false
+			break
+		}
+		st.quizzes[b.QuizID] = len(b.Options)
+		zd := w.quizDelta(d, b.QuizID)
+		zd.Question, zd.Options, zd.Points = b.Question, b.Options, max(b.Points, 1)
+	case *schemas.QuizAnswerData:
+		n, ok := st.quizzes[b.QuizID]
+		key := b.QuizID + "|" + ev.User
+		if !ok || b.Option >= n || st.revealed[b.QuizID] || st.quizAns[key] {
+			changed = false
+			break
+		}
+		st.quizAns[key] = true
+		w.quizDelta(d, b.QuizID).Answers++
+		tot.Answers++
+		d.Totals.Answers++
+	case *schemas.QuizRevealData:
+		if _, ok := st.quizzes[b.QuizID]; !ok || st.revealed[b.QuizID] {
+			changed = false
+			break
+		}
+		st.revealed[b.QuizID] = true
+		w.quizDelta(d, b.QuizID).Revealed = true
 	case *schemas.PresenceData:
 		v := b.Viewers
 		d.Viewers = &v
@@ -295,6 +360,16 @@ func (w *workload) questionDelta(d *schemas.Delta, id string) *schemas.QuestionD
 		d.Questions[id] = &schemas.QuestionDelta{}
 	}
 	return d.Questions[id]
+}
+
+func (w *workload) quizDelta(d *schemas.Delta, id string) *schemas.QuizDelta {
+	if d.Quizzes == nil {
+		d.Quizzes = map[string]*schemas.QuizDelta{}
+	}
+	if d.Quizzes[id] == nil {
+		d.Quizzes[id] = &schemas.QuizDelta{}
+	}
+	return d.Quizzes[id]
 }
 
 func (w *workload) flushFrame(room string, st *roomState) {
@@ -530,8 +605,8 @@ func checkRooms(t testing.TB, base, token string, w *workload, snaps ...map[stri
 			t.Errorf("%s: %d polls, want %d", room, len(s.Polls), len(w.votes[room]))
 		}
 		for _, q := range s.TopQuestions {
-			if q.Upvotes != w.upvotes[room][q.ID] || q.Text == "" {
-				t.Errorf("%s: question %s has %d upvotes (text %q), want %d", room, q.ID, q.Upvotes, q.Text, w.upvotes[room][q.ID])
+			if q.Upvotes != w.upvotes[room][q.ID] || q.Text == "" || q.Answered != w.answeredQ[room][q.ID] {
+				t.Errorf("%s: question %s has %d upvotes (text %q, answered %v), want %d (answered %v)", room, q.ID, q.Upvotes, q.Text, q.Answered, w.upvotes[room][q.ID], w.answeredQ[room][q.ID])
 			}
 		}
 		if len(snaps) == 0 && s.PeakViewers != w.viewers[room] {
