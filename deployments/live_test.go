@@ -390,7 +390,8 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 		}
 		t.Errorf("%s is not exported by `ovation dev`%s; queried by %s", m, typ, strings.Join(where[m], "; "))
 	}
-	t.Logf("checked %d metric names from %d queries against a scrape of %d families", len(want), len(queries), len(fams))
+	labels := checkLabelMatchers(t, scrapeLabels(t, base), queries)
+	t.Logf("checked %d metric names and %d label values from %d queries against a scrape of %d families", len(want), labels, len(queries), len(fams))
 	if len(unchecked) > 0 {
 		t.Logf("not checked (dev runs the sink only with a ClickHouse; set OVATION_CLICKHOUSE_ADDR): %v", unchecked)
 	}
