@@ -53,7 +53,8 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 		changelogMBps       float64
 	}
 	var results []result
-	for _, alo := range []bool{false, true} {
+	// Two rounds, alternating, so both modes see the same machine load.
+	for round, alo := range []bool{false, true, false, true} {
 		mode := "exactly-once (transactions)"
 		if alo {
 			mode = "at-least-once (no transactions)"
@@ -80,18 +81,30 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		waitCaughtUp(t, brokers, group, tp.Events, 3*time.Minute)
+		// The end: every record of the backlog folded (applied, ignored
+		// or dead-lettered); the last tick's commit follows within a tick.
+		seen := func() float64 {
+			return metricValue(reg, "ovation_processor_events_applied_total", "") +
+				metricValue(reg, "ovation_processor_events_ignored_total", "") +
+				metricValue(reg, "ovation_processor_events_dead_lettered_total", "")
+		}
+		for seen() < float64(n) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		took := time.Since(first)
+		waitCaughtUp(t, brokers, group, tp.Events, 3*time.Minute)
 		consumed := float64(n)
 		r := result{mode: mode, rate: consumed / took.Seconds(),
 			frames: metricValue(reg, "ovation_processor_frames_written_total", ""), commits: metricValue(reg, "ovation_processor_transactions_total", "commit"),
 			changelogMBps: metricValue(reg, "ovation_processor_changelog_bytes_total", "") / took.Seconds() / 1e6}
 
-		// Latency at a steady 5,000 events/s for 8 s.
-		lat := measureLatency(t, brokers, tp, cl, g, 5000, 8*time.Second)
-		slices.Sort(lat)
-		if len(lat) > 0 {
-			r.p50, r.p90, r.p99, r.pmax = lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1]
+		if round < 2 {
+			// Latency at a steady 5,000 events/s for 8 s.
+			lat := measureLatency(t, brokers, tp, cl, g, 5000, 8*time.Second)
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				r.p50, r.p90, r.p99, r.pmax = lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1]
+			}
 		}
 		results = append(results, r)
 		stop()
@@ -104,7 +117,9 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\n", r.mode, r.rate, r.frames, r.commits, r.changelogMBps, r.p50, r.p90, r.p99, r.pmax)
 	}
 	tw.Flush()
-	fmt.Fprintf(&sb, "exactly-once / at-least-once throughput ratio: %.2f\n", results[0].rate/results[1].rate)
+	eo := (results[0].rate + results[2].rate) / 2
+	al := (results[1].rate + results[3].rate) / 2
+	fmt.Fprintf(&sb, "mean of two rounds: exactly-once %.0f events/s, at-least-once %.0f events/s, ratio %.2f\n", eo, al, eo/al)
 	t.Log("\n" + sb.String())
 }
 

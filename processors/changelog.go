@@ -77,7 +77,22 @@ type ckptRef struct {
 	Bytes  int    `json:"bytes"`
 }
 
+// coreRecord is the s/ record as written; coreRecordIn as read.
 type coreRecord struct {
+	Epoch   string                `json:"epoch"`
+	Seq     uint64                `json:"seq"`
+	TS      int64                 `json:"ts"`
+	MaxTS   int64                 `json:"max_ts"`
+	SnapSeq uint64                `json:"snap_seq"`
+	LSeq    uint64                `json:"lseq"`
+	DSeq    uint64                `json:"dseq"`
+	Ckpt    ckptRef               `json:"ckpt"`
+	State   json.RawMessage       `json:"state"`
+	Nodes   map[string]nodeReport `json:"nodes,omitempty"`
+	Correct map[string]int        `json:"correct,omitempty"`
+}
+
+type coreRecordIn struct {
 	Epoch   string                `json:"epoch"`
 	Seq     uint64                `json:"seq"`
 	TS      int64                 `json:"ts"`
@@ -197,12 +212,12 @@ func (r *room) checkpoint(b *Batch) {
 	r.ckptLSeq, r.ckptChunks, r.ckptBytes = r.lseq, len(chunks), total
 }
 
-func (r *room) coreRecord() []byte {
+func (r *room) coreRecord(state []byte) []byte {
 	c := coreRecord{
 		Epoch: r.epoch, Seq: r.seq, TS: r.ts, MaxTS: r.maxTS, SnapSeq: r.snapSeq,
 		LSeq: r.lseq, DSeq: r.dseq,
 		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
-		State: r.pub, Nodes: r.nodes,
+		State: state, Nodes: r.nodes,
 	}
 	if len(r.quizzes) > 0 {
 		c.Correct = make(map[string]int, len(r.quizzes))
@@ -323,7 +338,7 @@ func (s *Restorer) Partition() (*Partition, error) {
 }
 
 func (s *Restorer) room(id string, raw []byte) (*room, error) {
-	var c coreRecord
+	var c coreRecordIn
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("core record: %w", err)
 	}

@@ -518,3 +518,22 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+// TestSnapshotEncoding checks that the snapshot written with a pre-encoded
+// state is byte for byte what schemas.MarshalSnapshot writes.
+func TestSnapshotEncoding(t *testing.T) {
+	h := newHarness(t, nil)
+	gen := newGen(8, 1)
+	for i := range 500 {
+		h.apply(gen.next(t, int64(1000+i)))
+	}
+	h.p.Flush(h.now, &h.batch)
+	r := h.p.rooms["room0"]
+	want, err := schemas.MarshalSnapshot(&schemas.Snapshot{Room: r.id, Epoch: r.epoch, Seq: r.seq, TS: r.ts, State: r.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.batch.Snapshots[0].Value; string(got) != string(want) {
+		t.Fatalf("snapshot encoding differs\ngot  %.300s\nwant %.300s", got, want)
+	}
+}

@@ -146,11 +146,14 @@ func (p *Partition) Flush(now int64, b *Batch) {
 		if r.forceCk || r.logBytes >= max(r.ckptBytes, p.cfg.CheckpointMinBytes) {
 			r.checkpoint(b)
 		}
+		// The public state is encoded once for the snapshot and the
+		// core changelog record: it is most of the bytes of both.
+		state := encodeJSON(&r.pub)
 		if r.seq > 0 && (r.newEpoch && r.snapSeq != r.seq || r.seq-r.snapSeq >= uint64(p.cfg.SnapshotEvery)) {
-			b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot()})
+			b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
 			r.snapSeq = r.seq
 		}
-		b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord()})
+		b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state)})
 		r.changed, r.newEpoch, r.forceCk = false, false, false
 	}
 	clear(p.changed)
@@ -178,13 +181,19 @@ func (r *room) emitFrame(cfg *Config, b *Batch) {
 	r.closeDedupChunk(b)
 }
 
-func (r *room) snapshot() []byte {
-	s := schemas.Snapshot{Room: r.id, Epoch: r.epoch, Seq: r.seq, TS: r.ts, State: r.pub}
-	v, err := schemas.MarshalSnapshot(&s)
-	if err != nil {
-		panic("processors: encode snapshot: " + err.Error())
-	}
-	return v
+// snapshotOut is schemas.Snapshot with the state already encoded; the
+// field names and order are the same, so readers decode it as a
+// schemas.Snapshot (TestSnapshotEncoding checks).
+type snapshotOut struct {
+	Room  string          `json:"room"`
+	Epoch string          `json:"epoch"`
+	Seq   uint64          `json:"seq"`
+	TS    int64           `json:"ts"`
+	State json.RawMessage `json:"state"`
+}
+
+func (r *room) snapshot(state []byte) []byte {
+	return encodeJSON(&snapshotOut{Room: r.id, Epoch: r.epoch, Seq: r.seq, TS: r.ts, State: state})
 }
 
 // expireDedup drops whole dedup records once every id in them is older
