@@ -20,7 +20,7 @@ build:
 ## demo: build and run everything on an embedded broker, with a simulated audience.
 demo: build
 	@echo "Starting Ovation dev: open http://localhost:8080 (Ctrl-C to stop)"
-	./$(BIN) dev --audience 40
+	./$(BIN) dev --audience 24
 
 ## lint: gofmt and go vet must be clean.
 lint:
@@ -35,15 +35,26 @@ test:
 	exports=$$(deployments/test-env.sh up $(TEST_ENV_DIR)); \
 	eval "$$exports"; \
 	export OVATION_KAFKA_FAULT=1 OVATION_CLICKHOUSE_FAULT=1; \
-	$(MAKE) --no-print-directory lint; \
-	$(MAKE) --no-print-directory test-go; \
-	$(MAKE) --no-print-directory test-web
+	failed=""; start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
+	$(MAKE) --no-print-directory test-go || failed="$$failed go"; \
+	$(MAKE) --no-print-directory test-web || failed="$$failed web"; \
+	echo "make test: $$(( $$(date +%s) - start ))s"; \
+	if [ -n "$$failed" ]; then echo "make test FAILED:$$failed"; exit 1; fi; \
+	echo "make test: all passed"
 
 test-go:
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
+# The browser tests drive Debian's Chromium; install it when missing (root).
 test-web:
-	@if [ -x web/test.sh ]; then web/test.sh; else echo "web/test.sh not present: no web tests yet"; fi
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q); \
+	  DEBIAN_FRONTEND=noninteractive "$${apt[@]}" install chromium >/dev/null || \
+	  { "$${apt[@]}" update >/dev/null && DEBIAN_FRONTEND=noninteractive "$${apt[@]}" install chromium >/dev/null; }; \
+	fi
+	web/test.sh
 
 ## fuzz: run every fuzz target for FUZZTIME.
 fuzz:
