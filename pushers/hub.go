@@ -499,11 +499,12 @@ func (h *hub) sweep(now time.Time) {
 			return
 		}
 		for c, s := range r.subs {
-			if !s.pending || s.fetching || !s.reply || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
+			if !s.pending || s.fetching || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
 				continue
 			}
-			// A subscribe that cannot be answered consistently yet:
-			// tell the client to retry rather than guess.
+			// A subscribe (or a live subscription needing a reset) that
+			// cannot be answered consistently: end it and tell the client
+			// to subscribe again rather than guess.
 			delete(r.subs, c)
 			r.pending--
 			h.srv.m.subscriptions.Dec()

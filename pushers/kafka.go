@@ -39,7 +39,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))...)
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.RecordDeliveryTimeout(10*time.Second), kgo.MaxBufferedRecords(100_000))...)
 	if err != nil {
 		return fmt.Errorf("pushers: presence producer: %w", err)
 	}
@@ -325,8 +326,8 @@ func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
 			recs = append(recs, &kgo.Record{Topic: s.cfg.Topics.Events, Key: []byte(r.id), Value: b})
 		})
 		for _, rec := range recs {
-			prod.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-				if err != nil && ctx.Err() == nil {
+			prod.TryProduce(ctx, rec, func(_ *kgo.Record, err error) {
+				if err != nil {
 					s.log.Warn("presence report failed", "err", err)
 					return
 				}
@@ -347,7 +348,10 @@ func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
 			cancel()
 			return nil
 		case <-t.C:
-			report(ctx, false)
+			// Not ctx: cancelling a buffered record fails the records
+			// queued behind it, which would drop the final zeros.
+			// RecordDeliveryTimeout bounds these instead.
+			report(context.WithoutCancel(ctx), false)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,10 +130,13 @@ func TestSubscribeResumeReset(t *testing.T) {
 // the answer is publish_unavailable.
 func TestPublish(t *testing.T) {
 	brokers, topics := testKafka(t, 1)
+	var mu sync.Mutex
 	var gotRoom, gotUser string
 	s := startServer(t, brokers, topics, func(c *Config) {
 		c.Publish = func(_ context.Context, claims *auth.Claims, room string, ev []byte) (string, error) {
+			mu.Lock()
 			gotRoom, gotUser = room, claims.User()
+			mu.Unlock()
 			if strings.Contains(string(ev), "bad") {
 				return "", &schemas.PublishError{Status: 400, Code: "invalid_event", Field: "data.emoji", Message: "emoji is missing"}
 			}
@@ -154,6 +158,8 @@ func TestPublish(t *testing.T) {
 	c.waitFor(t, 5*time.Second, "ack and 3 errors", func(c *tclient) bool { return len(c.acks) == 1 && len(c.errors) == 3 })
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
 	if c.acks["1"] != "ev-1" || gotRoom != "r" || gotUser != "bob" {
 		t.Fatalf("ack %v room %q user %q", c.acks, gotRoom, gotUser)
 	}
