@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -51,6 +52,7 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 		p50, p90, p99, pmax time.Duration
 		frames, commits     float64
 		changelogMBps       float64
+		perCPU              float64
 	}
 	var results []result
 	// Two rounds, alternating, so both modes see the same machine load.
@@ -75,9 +77,10 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 			AtLeastOnce: alo, Log: testLogger(t), Registerer: reg})
 		// Throughput: from the first applied event to the backlog's end.
 		var first time.Time
+		var cpu0 time.Duration
 		for first.IsZero() {
 			if metricValue(reg, "ovation_processor_events_applied_total", "") > 0 {
-				first = time.Now()
+				first, cpu0 = time.Now(), cpuTime()
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -92,9 +95,10 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		took := time.Since(first)
+		cpu := cpuTime() - cpu0
 		waitCaughtUp(t, brokers, group, tp.Events, 3*time.Minute)
 		consumed := float64(n)
-		r := result{mode: mode, rate: consumed / took.Seconds(),
+		r := result{mode: mode, rate: consumed / took.Seconds(), perCPU: consumed / cpu.Seconds(),
 			frames: metricValue(reg, "ovation_processor_frames_written_total", ""), commits: metricValue(reg, "ovation_processor_transactions_total", "commit"),
 			changelogMBps: metricValue(reg, "ovation_processor_changelog_bytes_total", "") / took.Seconds() / 1e6}
 
@@ -112,14 +116,17 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 	}
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "mode\tevents/s (backlog of %d)\tframes\ttxns\tchangelog MB/s\tframe latency p50\tp90\tp99\tmax (steady 5k ev/s, tick 50ms)\n", n)
+	fmt.Fprintf(tw, "mode\tevents/s (backlog of %d)\tevents per CPU-second\tframes\ttxns\tchangelog MB/s\tframe latency p50\tp90\tp99\tmax (steady 5k ev/s, tick 50ms)\n", n)
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\n", r.mode, r.rate, r.frames, r.commits, r.changelogMBps, r.p50, r.p90, r.p99, r.pmax)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\n", r.mode, r.rate, r.perCPU, r.frames, r.commits, r.changelogMBps, r.p50, r.p90, r.p99, r.pmax)
 	}
 	tw.Flush()
 	eo := (results[0].rate + results[2].rate) / 2
 	al := (results[1].rate + results[3].rate) / 2
 	fmt.Fprintf(&sb, "mean of two rounds: exactly-once %.0f events/s, at-least-once %.0f events/s, ratio %.2f\n", eo, al, eo/al)
+	ec := (results[0].perCPU + results[2].perCPU) / 2
+	ac := (results[1].perCPU + results[3].perCPU) / 2
+	fmt.Fprintf(&sb, "per CPU-second of the processor (load-independent): exactly-once %.0f, at-least-once %.0f, ratio %.2f\n", ec, ac, ec/ac)
 	t.Log("\n" + sb.String())
 }
 
@@ -169,4 +176,11 @@ func measureLatency(t testing.TB, brokers []string, tp schemas.Topics, cl *kgo.C
 	}
 	<-done
 	return lat
+}
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
