@@ -37,6 +37,9 @@ type devEnv struct {
 	dataDir  string
 	// clickhouse is the native address of a reachable ClickHouse, or "".
 	clickhouse string
+	// clickhouseAddr is the --clickhouse-addr asked for, reachable or not,
+	// so the analytics routes can say where they looked.
+	clickhouseAddr string
 	// audience is how many simulated viewers to run.
 	audience int
 
@@ -151,7 +154,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	env := &devEnv{
 		brokers: brokers, topics: c.topics, log: log, reg: reg, mux: mux,
 		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience,
-		group: g, gctx: gctx,
+		group: g, gctx: gctx, clickhouseAddr: chAddr,
 	}
 	if chReachable(chAddr) {
 		env.clickhouse = chAddr

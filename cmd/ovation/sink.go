@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -131,14 +132,14 @@ func watchReadiness(ctx context.Context, sink *analytics.Sink, ready *readiness)
 // say why.
 func devSink(_ context.Context, env *devEnv) error {
 	if env.clickhouse == "" {
-		analytics.RegisterUnavailable(env.mux, "analytics need ClickHouse at the --clickhouse-addr address (default 127.0.0.1:9000), which did not answer when ovation dev started: start ClickHouse (deployments/clickhouse/clickhouse.sh start DIR) and restart ovation dev")
+		analytics.RegisterUnavailable(env.mux, fmt.Sprintf("analytics need ClickHouse at %s (--clickhouse-addr), which did not answer when ovation dev started: start ClickHouse (deployments/clickhouse/clickhouse.sh start DIR) and restart ovation dev", env.clickhouseAddr))
 		return nil
 	}
 	log := env.log.With("role", "sink")
 	ch := analytics.ClickHouseConfig{Addr: []string{env.clickhouse}}
 	sink, err := analytics.NewSink(analytics.SinkConfig{
 		Brokers: env.brokers, Topics: env.topics, ClickHouse: ch, Log: log, Registerer: env.reg,
-		KafkaOpts: kafkaOpts(env.brokers, "sink", log, env.reg),
+		KafkaOpts: kafkaOpts(env.brokers, "sink", env.log, env.reg),
 	})
 	if err != nil {
 		return err
