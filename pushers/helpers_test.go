@@ -43,6 +43,11 @@ func testKafka(t testing.TB, partitions int) ([]string, schemas.Topics) {
 			Snapshots: kafkatest.Topic(t, b, partitions, "cleanup.policy=compact"),
 		}.WithDefaults()
 	}
+	return fakeKafka(t, partitions)
+}
+
+// fakeKafka returns an in-process kfake cluster with the default topics.
+func fakeKafka(t testing.TB, partitions int) ([]string, schemas.Topics) {
 	topics := schemas.Topics{}.WithDefaults()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topics.Events, topics.Frames, topics.Snapshots))
 	if err != nil {
