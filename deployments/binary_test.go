@@ -227,6 +227,19 @@ func checkInvocation(t *testing.T, iv invocation) {
 	}
 }
 
+// flagDefault returns the default `ovation path... --help` prints for
+// --name, so that tests reason with the binary's defaults, not copies.
+func flagDefault(t testing.TB, name string, path ...string) string {
+	t.Helper()
+	out, _ := runHelp(t, path...)
+	re := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(name) + `\b.*\n\s+.*\(default "?([^")]*)"?\)$`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("ovation %s --help shows no default for --%s", strings.Join(path, " "), name)
+	}
+	return m[1]
+}
+
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -254,6 +267,9 @@ func TestHelpParsers(t *testing.T) {
 		if !flags[want] {
 			t.Errorf("ovation dev --help: flag --%s not found in %v", want, keys(flags))
 		}
+	}
+	if got := flagDefault(t, "partitions", "dev"); got != "4" {
+		t.Errorf("flagDefault(dev --partitions) = %q", got)
 	}
 	if flags["no-such-flag"] {
 		t.Error("parser invents flags")

@@ -25,11 +25,12 @@ func TestOperationsCommands(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := sc.Text()
+		fence := strings.TrimSpace(text) // fences may be indented in lists
 		switch {
-		case strings.HasPrefix(text, "```sh"):
+		case strings.HasPrefix(fence, "```sh"):
 			inShell = true
 			continue
-		case strings.HasPrefix(text, "```"):
+		case strings.HasPrefix(fence, "```"):
 			inShell = false
 			continue
 		case !inShell:
@@ -43,7 +44,8 @@ func TestOperationsCommands(t *testing.T) {
 				env = append(env, k)
 				continue
 			}
-			if f == "ovation" && i == len(env) {
+			// The command itself, or after `kubectl exec ... --`.
+			if f == "ovation" && (i == len(env) || fields[i-1] == "--") {
 				args = fields[i+1:]
 				break
 			}

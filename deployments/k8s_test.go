@@ -143,6 +143,7 @@ type kustomization struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Namespace  string `json:"namespace,omitempty"`
+	NamePrefix string `json:"namePrefix,omitempty"`
 	Labels     []struct {
 		Pairs            map[string]string `json:"pairs"`
 		IncludeSelectors bool              `json:"includeSelectors"`
@@ -179,10 +180,26 @@ func readKustomization(t *testing.T, dir string) kustomization {
 	return k
 }
 
-const (
-	k8sBase    = "k8s/base"
-	k8sOverlay = "k8s/overlays/example"
-)
+const k8sBase = "k8s/base"
+
+// k8sOverlays lists the overlays under k8s/overlays.
+func k8sOverlays(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("k8s/overlays")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, "k8s/overlays/"+e.Name())
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no overlays under k8s/overlays")
+	}
+	return out
+}
 
 // TestK8sFilesParse decodes every file of the base and the overlay on its
 // own (no kubectl needed): each must be a strictly valid object or patch,
@@ -190,7 +207,7 @@ const (
 // must target an object of the base.
 func TestK8sFilesParse(t *testing.T) {
 	base := &k8sObjects{}
-	for _, dir := range []string{k8sBase, k8sOverlay} {
+	for _, dir := range append([]string{k8sBase}, k8sOverlays(t)...) {
 		k := readKustomization(t, dir)
 		listed := map[string]bool{"kustomization.yaml": true}
 		for _, r := range k.Resources {
@@ -298,36 +315,71 @@ func TestK8sBaseRendered(t *testing.T) {
 	checkRendered(t, o, false)
 }
 
-func TestK8sOverlayRendered(t *testing.T) {
-	o := decodeK8s(t, "kubectl kustomize "+k8sOverlay, kustomizeBuild(t, k8sOverlay))
-	checkRendered(t, o, true)
-	k := readKustomization(t, k8sOverlay)
-	for _, obj := range o.all {
-		if _, isNS := obj.(*corev1.Namespace); !isNS && obj.GetNamespace() != k.Namespace {
-			t.Errorf("%T %s: namespace %q; the overlay sets %q", obj, obj.GetName(), obj.GetNamespace(), k.Namespace)
-		}
-	}
-	for _, r := range k.Replicas {
-		got := -1
-		if d, ok := o.deployments[r.Name]; ok && d.Spec.Replicas != nil {
-			got = int(*d.Spec.Replicas)
-		}
-		if s, ok := o.statefulsets[r.Name]; ok && s.Spec.Replicas != nil {
-			got = int(*s.Spec.Replicas)
-		}
-		if got != r.Count {
-			t.Errorf("overlay asks %d replicas of %s; rendered %d", r.Count, r.Name, got)
-		}
-	}
-	if len(k.Images) != 1 {
-		t.Fatalf("overlay: want one images entry, have %d", len(k.Images))
-	}
-	want := k.Images[0].NewName + ":" + k.Images[0].NewTag
-	for _, w := range workloads(o) {
-		for _, c := range w.pod.Spec.Containers {
-			if c.Image != want {
-				t.Errorf("%s container %s: image %q; the overlay sets %q", w.where, c.Name, c.Image, want)
+func TestK8sOverlaysRendered(t *testing.T) {
+	for _, dir := range k8sOverlays(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			o := decodeK8s(t, "kubectl kustomize "+dir, kustomizeBuild(t, dir))
+			checkRendered(t, o, true)
+			k := readKustomization(t, dir)
+			for _, obj := range o.all {
+				if _, isNS := obj.(*corev1.Namespace); !isNS && obj.GetNamespace() != k.Namespace {
+					t.Errorf("%T %s: namespace %q; the overlay sets %q", obj, obj.GetName(), obj.GetNamespace(), k.Namespace)
+				}
 			}
+			for _, r := range k.Replicas {
+				got := -1
+				name := k.NamePrefix + r.Name
+				if d, ok := o.deployments[name]; ok && d.Spec.Replicas != nil {
+					got = int(*d.Spec.Replicas)
+				}
+				if s, ok := o.statefulsets[name]; ok && s.Spec.Replicas != nil {
+					got = int(*s.Spec.Replicas)
+				}
+				if got != r.Count {
+					t.Errorf("overlay asks %d replicas of %s; rendered %d", r.Count, name, got)
+				}
+			}
+			if len(k.Images) != 1 {
+				t.Fatalf("overlay: want one images entry, have %d", len(k.Images))
+			}
+			want := k.Images[0].NewName + ":" + k.Images[0].NewTag
+			for _, w := range workloads(o) {
+				for _, c := range w.pod.Spec.Containers {
+					if c.Image != want {
+						t.Errorf("%s container %s: image %q; the overlay sets %q", w.where, c.Name, c.Image, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestK8sOverlaysKeepProcessorsApart checks that no two overlays' processors
+// could share a transactional id or a consumer group: overlays may run on
+// one Kafka cluster (a region's own stack and its takeover stack for the
+// other region), and a shared transactional id would fence the other
+// stack's processors, a shared group would mix their partitions.
+func TestK8sOverlaysKeepProcessorsApart(t *testing.T) {
+	txnPrefix := map[string]string{}
+	groups := map[string]string{}
+	for _, dir := range k8sOverlays(t) {
+		o := decodeK8s(t, "kubectl kustomize "+dir, kustomizeBuild(t, dir))
+		for name, ss := range o.statefulsets {
+			env, _ := containerEnv(o, ss.Spec.Template.Spec.Containers[0])
+			if env["OVATION_TRANSACTIONAL_ID"] == "fieldRef:metadata.name" {
+				if other, dup := txnPrefix[name]; dup {
+					t.Errorf("%s and %s both name their processors %s-N: the same transactional ids", dir, other, name)
+				}
+				txnPrefix[name] = dir
+			}
+			group := env["OVATION_GROUP"]
+			if group == "" {
+				group = flagDefault(t, "group", "process")
+			}
+			if other, dup := groups[group]; dup {
+				t.Errorf("%s and %s both use the consumer group %s", dir, other, group)
+			}
+			groups[group] = dir
 		}
 	}
 }
