@@ -130,27 +130,6 @@ func TestFailoverTwoPushers(t *testing.T) {
 	for i := 0; i < nrooms; i++ {
 		p.snapFor[room(i)] = uint64(1 + i%3) // some rooms' snapshots lag their frames
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	var ticks atomic.Int64
-	procDone := make(chan error, 1)
-	go func() {
-		defer close(procDone)
-		for i := 0; ctx.Err() == nil; i++ {
-			ds := map[string]*schemas.Delta{}
-			for r := 0; r < nrooms; r++ {
-				if rand.IntN(3) > 0 {
-					ds[room(r)] = randomDelta(i, rand.IntN(2), 40)
-				}
-			}
-			if err := p.tick(context.Background(), ds); err != nil {
-				procDone <- err
-				return
-			}
-			ticks.Add(1)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-
 	cs := make([]*tclient, clients)
 	var dialWG sync.WaitGroup
 	dialErr := make(chan error, clients)
@@ -191,9 +170,35 @@ func TestFailoverTwoPushers(t *testing.T) {
 	for i, c := range cs {
 		for _, r := range roomsOf(i) {
 			c.waitFor(t, 30*time.Second, "subscribed", func(c *tclient) bool { x := c.rooms[r]; return x != nil && x.hadState })
+			if e, sq, _, _ := c.position(r); e != "" || sq != 0 {
+				t.Fatalf("client %d starts %s at (%s,%d), want the empty room", i, r, e, sq)
+			}
 		}
 	}
-	t.Logf("1000 clients subscribed after %d ticks", ticks.Load())
+	// The rooms are new: every client starts from the empty snapshot at
+	// ("", 0), so its frames must be exactly 1..N.
+	ctx, stop := context.WithCancel(context.Background())
+	var ticks atomic.Int64
+	procDone := make(chan error, 1)
+	go func() {
+		defer close(procDone)
+		for i := 0; ctx.Err() == nil; i++ {
+			ds := map[string]*schemas.Delta{}
+			for r := 0; r < nrooms; r++ {
+				if rand.IntN(3) > 0 {
+					ds[room(r)] = randomDelta(i, rand.IntN(2), 40)
+				}
+			}
+			if err := p.tick(context.Background(), ds); err != nil {
+				procDone <- err
+				return
+			}
+			ticks.Add(1)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	t.Logf("1000 clients subscribed to empty rooms; frames start now")
 	time.Sleep(2 * time.Second)
 
 	// SIGKILL pusher A while frames flow.
@@ -203,6 +208,7 @@ func TestFailoverTwoPushers(t *testing.T) {
 	a.cmd.Wait()
 	killedAt := ticks.Load()
 	var moved, reconnectErrs atomic.Int64
+	before := make([]map[string]int, clients) // frames applied on the killed socket
 	var wg sync.WaitGroup
 	for i := 0; i < clients; i += 2 {
 		wg.Add(1)
@@ -222,6 +228,12 @@ func TestFailoverTwoPushers(t *testing.T) {
 			old.mu.Lock()
 			if len(old.violations) > 0 {
 				t.Errorf("client %d before the kill: %v", i, old.violations)
+			}
+			old.mu.Unlock()
+			before[i] = map[string]int{}
+			old.mu.Lock()
+			for r, x := range old.rooms {
+				before[i][r] = x.frames
 			}
 			old.mu.Unlock()
 			for _, r := range roomsOf(i) {
@@ -261,14 +273,17 @@ func TestFailoverTwoPushers(t *testing.T) {
 			if got := stateJSON(x.state); got != stateJSON(want) {
 				t.Errorf("client %d room %s: state differs\n got %s\nwant %s", i, r, got, stateJSON(want))
 			}
+			if n := before[i][r] + x.frames; x.resets == 0 && uint64(n) != last {
+				t.Errorf("client %d room %s: %d frames applied over its sockets, want exactly 1..%d", i, r, n, last)
+			}
 			resets += x.resets
 			recovered += x.recovered
-			frames += x.frames
+			frames += before[i][r] + x.frames
 			merged += x.merged
 			c.mu.Unlock()
 		}
 	}
-	t.Logf("after failover: %d frames applied by reconnected and surviving sockets, %d resumes recovered:true, %d recovered:false resets, %d merged frames", frames, recovered, resets, merged)
+	t.Logf("after failover: %d frames applied in all (each client-room exactly 1..N), %d resumes recovered:true, %d recovered:false resets, %d merged frames", frames, recovered, resets, merged)
 	if recovered != clients/2*2 {
 		t.Errorf("recovered resumes = %d, want %d (every moved client, both rooms, from B's window)", recovered, clients)
 	}
