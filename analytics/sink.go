@@ -219,12 +219,15 @@ func (s *Sink) Run(ctx context.Context) error {
 	insCtx, insCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer insCancel()
 	insDone := make(chan struct{})
+	var inflight atomic.Int64 // rows handed to the inserter, not yet written
 	go func() {
 		defer close(insDone)
 		for b := range work {
+			inflight.Store(int64(b.rows()))
 			if err := w.write(insCtx, b.events, b.frames); err != nil {
 				return // canceled: the next start re-reads the batch
 			}
+			inflight.Store(0)
 			b.reset()
 			free <- b
 		}
@@ -271,7 +274,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				}
 			})
 			fs.EachRecord(b.add)
-			s.m.pending.Set(float64(b.rows()))
+			s.m.pending.Set(float64(b.rows() + int(inflight.Load())))
 		}
 		if ctx.Err() != nil {
 			return stop(b)

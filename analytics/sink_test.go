@@ -45,6 +45,11 @@ func runSink(t testing.TB, cfg SinkConfig) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runSinkValue(t, s)
+}
+
+// runSinkValue runs s until the returned stop is called.
+func runSinkValue(t testing.TB, s *Sink) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
