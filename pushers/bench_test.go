@@ -432,6 +432,7 @@ func TestBenchFanout(t *testing.T) {
 	// each server's best round: the machine is shared, and the best of
 	// three is the least disturbed.
 	var rs []benchResult
+	var rounds []string
 	best := func(a, b benchResult) benchResult {
 		if a.conns == 0 || b.seconds > 0 && float64(b.delivered)/b.seconds > float64(a.delivered)/a.seconds {
 			if a.bytesPerConn > 0 {
@@ -461,6 +462,8 @@ func TestBenchFanout(t *testing.T) {
 			o := runBench(t, "ours", n, 100, mem)
 			g := runBench(t, "gorilla", n, 100, mem)
 			t.Logf("round %d: %+v\n         %+v", round, o, g)
+			rounds = append(rounds, fmt.Sprintf("%d sockets, round %d: ours %.0f frames/s (%.2f s, %.2f CPU-s, %s), gorilla %.0f frames/s (%.2f s, %.2f CPU-s)",
+				n, round, float64(o.delivered)/o.seconds, o.seconds, o.cpu, o.batches, float64(g.delivered)/g.seconds, g.seconds, g.cpu))
 			ours, gor = best(ours, o), best(gor, g)
 		}
 		rs = append(rs, ours, gor)
@@ -491,6 +494,7 @@ func TestBenchFanout(t *testing.T) {
 	if n := len(rs); rs[n-1].bytesPerConn > 0 {
 		fmt.Fprintf(&b, "memory per idle connection: ours %.1f KiB, gorilla plain %.1f KiB, gorilla broadcast %.1f KiB\n", rs[n-3].bytesPerConn/1024, rs[n-1].bytesPerConn/1024, rs[n-2].bytesPerConn/1024)
 	}
+	b.WriteString("\nall rounds (the table keeps each server's best):\n" + strings.Join(rounds, "\n") + "\n")
 	t.Log(b.String())
 	os.WriteFile("testdata/bench.txt", []byte(b.String()), 0o644)
 	for _, r := range rs {
