@@ -134,12 +134,7 @@ func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow
 	if len(events) > 0 {
 		err := w.retry(ctx, TableEvents, func(ctx context.Context) error {
 			return w.insert(ctx, TableEvents, eventColumns, len(events), func(b driver.Batch) error {
-				for i := range events {
-					if err := b.Append(events[i].values()...); err != nil {
-						return err
-					}
-				}
-				return nil
+				return appendColumns(b, eventColumnsOf(events))
 			})
 		})
 		if err != nil {
@@ -149,12 +144,7 @@ func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow
 	if len(frames) > 0 {
 		err := w.retry(ctx, TableFrames, func(ctx context.Context) error {
 			return w.insert(ctx, TableFrames, frameColumns, len(frames), func(b driver.Batch) error {
-				for i := range frames {
-					if err := b.Append(frames[i].values()...); err != nil {
-						return err
-					}
-				}
-				return nil
+				return appendColumns(b, frameColumnsOf(frames))
 			})
 		})
 		if err != nil {
@@ -254,4 +244,15 @@ func readOffsets(ctx context.Context, conn driver.Conn, db string, topics []stri
 		out[t][p] = o
 	}
 	return out, rows.Err()
+}
+
+// appendColumns fills a batch column by column: one typed slice per column
+// instead of a []any per row, which is most of the client's cost.
+func appendColumns(b driver.Batch, cols []any) error {
+	for i, c := range cols {
+		if err := b.Column(i).Append(c); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return nil
 }

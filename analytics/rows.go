@@ -226,3 +226,62 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// eventColumnsOf returns rows as one slice per column, in eventColumns
+// order, with the same values as eventRow.values.
+func eventColumnsOf(rows []eventRow) []any {
+	n := len(rows)
+	var (
+		room, id, typ, user = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ts                  = make([]time.Time, n)
+		tsMS                = make([]uint64, n)
+		ref                 = make([]string, n)
+		option              = make([]int16, n)
+		emoji, text, name   = make([]string, n), make([]string, n), make([]string, n)
+		data, topic         = make([]string, n), make([]string, n)
+		partition           = make([]int32, n)
+		offset              = make([]int64, n)
+		ver                 = make([]uint64, n)
+	)
+	for i := range rows {
+		r := &rows[i]
+		room[i], id[i], typ[i], user[i] = r.room, r.id, r.typ, r.user
+		ts[i], tsMS[i] = msTime(r.tsMS), uint64(max(r.tsMS, 0))
+		ref[i], option[i], emoji[i], text[i], name[i], data[i] = r.ref, r.option, r.emoji, r.text, r.name, r.data
+		topic[i], partition[i], offset[i], ver[i] = r.src.topic, r.src.partition, r.src.offset, uint64(math.MaxInt64-r.src.offset)
+	}
+	return []any{room, id, typ, user, ts, tsMS, ref, option, emoji, text, name, data, topic, partition, offset, ver}
+}
+
+// frameColumnsOf returns rows as one slice per column, in frameColumns
+// order, with the same values as frameRow.values.
+func frameColumnsOf(rows []frameRow) []any {
+	n := len(rows)
+	strs := func() []string { return make([]string, n) }
+	i64s := func() []int64 { return make([]int64, n) }
+	arrS := func() [][]string { return make([][]string, n) }
+	arrI := func() [][]int64 { return make([][]int64, n) }
+	room, epoch := strs(), strs()
+	seq := make([]uint64, n)
+	ts := make([]time.Time, n)
+	tsMS := make([]uint64, n)
+	chat, reactions, votes, questions, upvotes, answers, viewers := i64s(), i64s(), i64s(), i64s(), i64s(), i64s(), i64s()
+	hasViewers, meta := make([]uint8, n), make([]uint8, n)
+	rEmoji, rN, pPoll, pN, qID, qN, zID, zN := arrS(), arrI(), arrS(), arrI(), arrS(), arrI(), arrS(), arrI()
+	pOption := make([][]uint16, n)
+	delta, topic := strs(), strs()
+	partition := make([]int32, n)
+	offset := i64s()
+	for i := range rows {
+		r := &rows[i]
+		t := r.totals
+		room[i], epoch[i], seq[i], ts[i], tsMS[i] = r.room, r.epoch, r.seq, msTime(r.tsMS), uint64(max(r.tsMS, 0))
+		chat[i], reactions[i], votes[i], questions[i], upvotes[i], answers[i] = t.Chat, t.Reactions, t.Votes, t.Questions, t.Upvotes, t.Answers
+		viewers[i], hasViewers[i] = r.viewers, r.hasViewers
+		rEmoji[i], rN[i], pPoll[i], pOption[i], pN[i] = nonNil(r.rEmoji), nonNil(r.rN), nonNil(r.pPoll), nonNil(r.pOption), nonNil(r.pN)
+		qID[i], qN[i], zID[i], zN[i] = nonNil(r.qID), nonNil(r.qN), nonNil(r.zID), nonNil(r.zN)
+		meta[i], delta[i], topic[i], partition[i], offset[i] = r.meta, r.delta, r.src.topic, r.src.partition, r.src.offset
+	}
+	return []any{room, epoch, seq, ts, tsMS, chat, reactions, votes, questions, upvotes, answers, viewers, hasViewers,
+		rEmoji, rN, pPoll, pOption, pN, qID, qN, zID, zN, meta, delta, topic, partition, offset}
+}

@@ -3,6 +3,7 @@ package analytics
 import (
 	"math"
 	"net/url"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -56,6 +57,7 @@ func TestFrameRow(t *testing.T) {
 	if len(vals) != 27 {
 		t.Errorf("%d values for 27 columns", len(vals))
 	}
+	checkColumns(t, vals, frameColumnsOf([]frameRow{r}))
 
 	// A counters-only frame keeps no delta.
 	f.Delta = schemas.Delta{Reactions: map[string]int64{"👏": 1}, Totals: &schemas.Totals{Reactions: 1}}
@@ -75,6 +77,7 @@ func TestEventRow(t *testing.T) {
 	if r.ref != "p9" || r.option != 2 || len(vals) != 16 {
 		t.Errorf("ref %q option %d, %d values", r.ref, r.option, len(vals))
 	}
+	checkColumns(t, vals, eventColumnsOf([]eventRow{r}))
 	if ver := vals[15].(uint64); ver != math.MaxInt64-10 {
 		t.Errorf("ver %d", ver)
 	}
@@ -120,6 +123,21 @@ func TestParams(t *testing.T) {
 	for _, db := range []string{"1abc", "a-b", "a.b", "a b", ""} {
 		if checkDatabase(db) == nil {
 			t.Errorf("database %q accepted", db)
+		}
+	}
+}
+
+// checkColumns checks that the columnar form of one row holds the row's
+// values, column by column.
+func checkColumns(t *testing.T, row []any, cols []any) {
+	t.Helper()
+	if len(cols) != len(row) {
+		t.Fatalf("%d columns for %d values", len(cols), len(row))
+	}
+	for i := range cols {
+		c := reflect.ValueOf(cols[i])
+		if c.Len() != 1 || !reflect.DeepEqual(c.Index(0).Interface(), row[i]) {
+			t.Errorf("column %d = %v, row value %v", i, c.Interface(), row[i])
 		}
 	}
 }
