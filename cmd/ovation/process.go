@@ -23,7 +23,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var c commonFlags
 	var f processFlags
 	fs := newFlagSet("process", "Aggregate events into per-room frames and snapshots, exactly once (Kafka transactions).\nRun several: they share the events partitions through the consumer group.", stderr)
-	c.register(fs, "127.0.0.1:8082")
+	c.register(fs, "127.0.0.1:8083")
 	fs.StringVar(&f.group, "group", "ovation-processors", "consumer group shared by all processors")
 	fs.StringVar(&f.txnID, "transactional-id", "", "this replica's transactional id: stable across its restarts, distinct between replicas (default: group-hostname)")
 	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "how long one transaction collects events")
