@@ -142,6 +142,9 @@ func (p *Partition) Flush(now int64, b *Batch) {
 		if r.pendAny {
 			r.emitFrame(p.cfg, b)
 		}
+		// Ids of events that made no frame (presence) are persisted too,
+		// so the open chunk never grows without bound.
+		r.closeDedupChunk(b)
 		r.expireDedup(p.cfg, b)
 		if r.forceCk || r.logBytes >= max(r.ckptBytes, p.cfg.CheckpointMinBytes) {
 			r.checkpoint(b)
