@@ -30,7 +30,11 @@ var binary = sync.OnceValues(func() (string, error) {
 	out := filepath.Join(dir, "ovation")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/ovation")
+	args := []string{"build", "-o", out}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/ovation")...)
 	cmd.Dir = repoRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/ovation: %v\n%s", err, b)
@@ -86,9 +90,16 @@ var (
 	flagLine    = regexp.MustCompile(`^  -{1,2}([A-Za-z0-9][A-Za-z0-9._-]*)`)
 )
 
+// subcommandCache holds the parsed `ovation --help`, read once per test
+// process (a -race binary takes about a second to start on a busy machine).
+var subcommandCache sync.Map // "" → map[string]bool
+
 // subcommands parses the command list of `ovation --help`.
 func subcommands(t testing.TB) map[string]bool {
 	t.Helper()
+	if v, ok := subcommandCache.Load(""); ok {
+		return v.(map[string]bool)
+	}
 	out, err := runHelp(t)
 	if err != nil {
 		t.Fatalf("ovation --help: %v\n%s", err, out)
@@ -112,6 +123,7 @@ func subcommands(t testing.TB) map[string]bool {
 	if len(cmds) < 5 {
 		t.Fatalf("ovation --help lists %d commands (%v); the parser no longer matches its format:\n%s", len(cmds), keys(cmds), out)
 	}
+	subcommandCache.Store("", cmds)
 	return cmds
 }
 

@@ -69,16 +69,19 @@ func (p *proc) exited() bool {
 // stop sends SIGTERM and waits for a clean exit, killing after 40 s (the
 // binary bounds its own shutdown to 30 s).
 func (p *proc) stop(t *testing.T) {
-	if p.exited() {
-		return
+	if !p.exited() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(40 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+			t.Errorf("ovation %s did not exit within 40 s of SIGTERM\n%s", p.name, p.tail())
+		}
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(40 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("ovation %s did not exit within 40 s of SIGTERM\n%s", p.name, p.tail())
+	if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte("WARNING: DATA RACE")) {
+		i := bytes.Index(b, []byte("WARNING: DATA RACE"))
+		t.Errorf("ovation %s (built with -race) reported a data race:\n%s", p.name, b[i:min(len(b), i+6000)])
 	}
 }
 
