@@ -27,6 +27,7 @@ type APIError struct {
 	Field   string `json:"field,omitempty"`
 }
 
+// Error returns "code: field: message".
 func (e *APIError) Error() string {
 	if e.Field != "" {
 		return e.Code + ": " + e.Field + ": " + e.Message

@@ -101,8 +101,9 @@ var migrations = [][]string{
 	},
 }
 
-// SchemaVersion is the schema version this build migrates databases to.
-var SchemaVersion = len(migrations)
+// SchemaVersion returns the schema version this build migrates databases
+// to.
+func SchemaVersion() int { return len(migrations) }
 
 // checkDatabase accepts plain identifiers only: the name is spliced into
 // DDL, where ClickHouse takes no bound parameters.
