@@ -12,12 +12,34 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/auth"
 	"github.com/ovation-live/ovation/internal/chtest"
 	"github.com/ovation-live/ovation/internal/kafkatest"
 	"github.com/ovation-live/ovation/schemas"
 )
+
+// deleteTopics removes the test's topics from the shared broker. It runs
+// after the roles stopped (cleanups run last-in first-out).
+func deleteTopics(t *testing.T, brokers []string, topics schemas.Topics) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).DeleteTopics(ctx, topics.Events, topics.Frames, topics.Snapshots, topics.Changelog, topics.DLQ)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Errorf("delete the test's topics: %v", err)
+	}
+}
 
 // documentedMetric is one row of a table in docs/metrics.md.
 type documentedMetric struct {
@@ -148,9 +170,14 @@ func TestRoleMetricsDocumented(t *testing.T) {
 	defer cancel()
 	create := exec.CommandContext(ctx, ovationBinary(t), "topics", "create", "--partitions", "2", "--replication", "1")
 	create.Env = append(cleanEnv(), common...)
-	if out, err := create.CombinedOutput(); err != nil {
+	out, err := create.CombinedOutput()
+	if err != nil {
 		t.Fatalf("ovation topics create: %v\n%s", err, out)
 	}
+	if got := strings.Count(string(out), "created "); got != 5 {
+		t.Fatalf("ovation topics create created %d topics; want 5:\n%s", got, out)
+	}
+	t.Cleanup(func() { deleteTopics(t, brokers, topics) })
 
 	type role struct {
 		name, addr string
