@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,9 +26,22 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// binaryShutdownBound is cmd/ovation's shutdownTimeout: after SIGTERM the
-// process exits within it whatever a role is doing.
-const binaryShutdownBound = 30 * time.Second
+// binaryShutdownBound reads cmd/ovation's shutdownTimeout: after SIGTERM
+// the process exits within it whatever a role is doing, so a pusher's drain
+// must fit in it.
+func binaryShutdownBound(t *testing.T) time.Duration {
+	t.Helper()
+	src, err := os.ReadFile(repoRoot + "/cmd/ovation/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^var shutdownTimeout = (\d+) \* time\.Second$`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("cmd/ovation/main.go: no `var shutdownTimeout = N * time.Second`; update this test to read the bound")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return time.Duration(n) * time.Second
+}
 
 // k8sObjects is a set of decoded Kubernetes objects by name.
 type k8sObjects struct {
@@ -576,8 +590,8 @@ func checkRendered(t *testing.T, o *k8sObjects, complete bool) {
 		}
 		grace := time.Duration(*w.pod.Spec.TerminationGracePeriodSeconds) * time.Second
 		// push drains for at most the window + 5 s, then closes clients.
-		if drain+5*time.Second >= binaryShutdownBound {
-			t.Errorf("%s: drain window %v + 5 s does not fit the binary's %v shutdown bound", w.where, drain, binaryShutdownBound)
+		if bound := binaryShutdownBound(t); drain+5*time.Second >= bound {
+			t.Errorf("%s: drain window %v + 5 s does not fit the binary's %v shutdown bound", w.where, drain, bound)
 		}
 		if grace < preStop+drain+10*time.Second {
 			t.Errorf("%s: terminationGracePeriodSeconds %v < preStop %v + drain %v + 10 s: the kubelet would kill it mid-drain", w.where, grace, preStop, drain)
