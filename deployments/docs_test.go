@@ -3,6 +3,7 @@ package deployments
 import (
 	"bufio"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +77,37 @@ func TestOperationsCoversAlerts(t *testing.T) {
 		for _, r := range g.Rules {
 			if !strings.Contains(string(b), "| `"+r.Alert+"` |") {
 				t.Errorf("%s: the alert table has no row for %s", operationsDoc, r.Alert)
+			}
+		}
+	}
+}
+
+// TestDocsNameRealVariables checks that every OVATION_* variable named
+// anywhere in docs/operations.md and docs/metrics.md is a flag of some
+// subcommand (the ones the tests themselves read are exempt).
+func TestDocsNameRealVariables(t *testing.T) {
+	paths := [][]string{{"ingest"}, {"process"}, {"push"}, {"sink"}, {"topics", "create"},
+		{"replay", "--into", "epoch"}, {"replay", "--into", "clickhouse"}, {"token"}, {"dev"}}
+	exempt := map[string]bool{"OVATION_KAFKA_FAULT": true, "OVATION_CLICKHOUSE_FAULT": true}
+	re := regexp.MustCompile(`\bOVATION_[A-Z0-9_]*[A-Z0-9]\b`)
+	for _, doc := range []string{operationsDoc, metricsDoc} {
+		b, err := os.ReadFile(repoRoot + "/" + doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range re.FindAllString(string(b), -1) {
+			if exempt[v] {
+				continue
+			}
+			found := false
+			for _, p := range paths {
+				if flags, err := flagsOf(t, p...); err == nil && flags[envToFlag(v)] {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s names %s, which is a flag of no subcommand", doc, v)
 			}
 		}
 	}
