@@ -47,6 +47,14 @@ type Config struct {
 	Window time.Duration
 	// RoomWindowBytes bounds one room's in-memory window; zero means 1 MiB.
 	RoomWindowBytes int
+	// MaxWindowBytes bounds all rooms' windows together; past it, rooms
+	// without subscribers lose their windows first (older positions are
+	// then served from Kafka). Zero means 256 MiB.
+	MaxWindowBytes int64
+	// MaxSnapshotBytes bounds the snapshots held in memory; past it, the
+	// snapshots of rooms without subscribers are kept as Kafka offsets
+	// and read back when someone subscribes. Zero means 256 MiB.
+	MaxSnapshotBytes int64
 	// SnapshotWait is how long a subscribe may wait for a room's snapshot
 	// to become consistent with its frames before it is answered with
 	// "unavailable"; zero means 5s.
@@ -139,6 +147,12 @@ func (c *Config) Validate() error {
 	defi(&c.MaxInflightPublishes, 32)
 	defi(&c.MergeBytes, 64<<10)
 	defi(&c.MaxQueueBytes, 1<<20)
+	if c.MaxWindowBytes == 0 {
+		c.MaxWindowBytes = 256 << 20
+	}
+	if c.MaxSnapshotBytes == 0 {
+		c.MaxSnapshotBytes = 256 << 20
+	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 32 << 10
 	}

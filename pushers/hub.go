@@ -2,6 +2,7 @@ package pushers
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -69,6 +70,12 @@ type snapMsg struct {
 	seq   uint64
 	ts    int64
 	raw   []byte
+	// part and off locate the record; a cold snapshot (over the memory
+	// budget, no subscribers) keeps only them and is read back on demand.
+	part  int32
+	off   int64
+	bytes int // memory it holds while warm
+	cold  bool
 
 	once sync.Once
 	pm   *websocket.PreparedMessage
@@ -131,9 +138,10 @@ type room struct {
 	// topic from there (oldest first, one every ckptEvery seqs).
 	ckpts []ckpt
 
-	subs     map[*Conn]*sub
-	pending  int
-	reported int64 // viewers last reported to presence
+	subs         map[*Conn]*sub
+	pending      int
+	snapFetching bool  // a cold snapshot is being read back
+	reported     int64 // viewers last reported to presence
 }
 
 const numShards = 64
@@ -147,6 +155,14 @@ type roomShard struct {
 type hub struct {
 	srv    *Server
 	shards [numShards]roomShard
+
+	winTotal  atomic.Int64 // bytes in all windows
+	snapTotal atomic.Int64 // bytes of warm snapshots
+}
+
+func (h *hub) winAdd(n int) {
+	h.winTotal.Add(int64(n))
+	h.srv.m.windowBytes.Add(float64(n))
 }
 
 func newHub(s *Server) *hub {
@@ -223,7 +239,7 @@ func (h *hub) addFrame(f *frameMsg) {
 	r.last = f.seq
 	r.win = append(r.win, f)
 	r.winBytes += len(f.wire)
-	h.srv.m.windowBytes.Add(float64(len(f.wire)))
+	h.winAdd(len(f.wire))
 	h.evict(r, f.recTS)
 	for c, s := range r.subs {
 		if s.pending {
@@ -254,7 +270,7 @@ func (h *hub) dropWindow(r *room) {
 		r.win[i] = nil
 	}
 	r.win = r.win[:0]
-	h.srv.m.windowBytes.Sub(float64(r.winBytes))
+	h.winAdd(-r.winBytes)
 	r.winBytes = 0
 }
 
@@ -266,7 +282,7 @@ func (h *hub) evict(r *room, nowMS int64) {
 	for n < len(r.win)-1 && (r.win[n].recTS < cut || r.winBytes > h.srv.cfg.RoomWindowBytes) {
 		r.checkpoint(r.win[n])
 		r.winBytes -= len(r.win[n].wire)
-		h.srv.m.windowBytes.Sub(float64(len(r.win[n].wire)))
+		h.winAdd(-len(r.win[n].wire))
 		r.win[n] = nil
 		n++
 	}
@@ -319,9 +335,66 @@ func (h *hub) addSnapshot(sn *snapMsg) {
 	if o := r.snap; o != nil && o.epoch == sn.epoch && o.seq > sn.seq {
 		return
 	}
+	if o := r.snap; o != nil && !o.cold {
+		h.snapTotal.Add(-int64(o.bytes))
+	}
+	if len(r.subs) == 0 && h.snapTotal.Load()+int64(sn.bytes) > h.srv.cfg.MaxSnapshotBytes {
+		sn.raw, sn.cold = nil, true
+	} else {
+		h.snapTotal.Add(int64(sn.bytes))
+	}
 	r.snap = sn
 	if r.pending > 0 {
 		h.retryPending(r)
+	}
+}
+
+// warmed replaces r's cold snapshot cold with warm (read back from
+// Kafka), then answers the subscribes that waited for it.
+func (h *hub) warmed(r *room, cold, warm *snapMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snapFetching = false
+	if warm != nil && r.snap == cold {
+		r.snap = warm
+		h.snapTotal.Add(int64(warm.bytes))
+	}
+	if r.pending > 0 {
+		h.retryPending(r)
+	}
+}
+
+// shed enforces the memory budgets of windows and snapshots: rooms
+// without subscribers give up theirs first, then the largest windows are
+// halved. Older positions stay servable from Kafka through checkpoints.
+func (h *hub) shed() {
+	cfg := &h.srv.cfg
+	if h.winTotal.Load() > cfg.MaxWindowBytes {
+		h.each(func(r *room) {
+			if len(r.subs) == 0 && len(r.win) > 0 && h.winTotal.Load() > cfg.MaxWindowBytes*9/10 {
+				h.dropWindow(r)
+			}
+		})
+		h.each(func(r *room) {
+			if len(r.win) > 1 && h.winTotal.Load() > cfg.MaxWindowBytes*9/10 {
+				n := len(r.win) / 2
+				for i := 0; i < n; i++ {
+					r.checkpoint(r.win[i])
+					r.winBytes -= len(r.win[i].wire)
+					h.winAdd(-len(r.win[i].wire))
+					r.win[i] = nil
+				}
+				r.win = append(r.win[:0], r.win[n:]...)
+			}
+		})
+	}
+	if h.snapTotal.Load() > cfg.MaxSnapshotBytes {
+		h.each(func(r *room) {
+			if sn := r.snap; sn != nil && !sn.cold && len(r.subs) == 0 && h.snapTotal.Load() > cfg.MaxSnapshotBytes*9/10 {
+				h.snapTotal.Add(-int64(sn.bytes))
+				r.snap = &snapMsg{room: sn.room, epoch: sn.epoch, seq: sn.seq, ts: sn.ts, part: sn.part, off: sn.off, bytes: sn.bytes, cold: true}
+			}
+		})
 	}
 }
 
@@ -348,6 +421,12 @@ func (h *hub) tryBuild(r *room, c *Conn, s *sub) bool {
 	)
 	switch sn := r.snap; {
 	case sn != nil && (r.epoch == "" || sn.epoch == r.epoch && (sn.seq >= r.last || len(r.win) > 0 && r.win[0].seq <= sn.seq+1)):
+		if sn.cold {
+			if !r.snapFetching && h.srv.startSnapshotFetch(r, sn) {
+				r.snapFetching = true
+			}
+			return false
+		}
 		pm, size, err := sn.prepared()
 		if err != nil {
 			h.srv.m.badRecords.WithLabelValues("snapshot", "invalid").Inc()
@@ -488,6 +567,7 @@ func (h *hub) unsubscribe(c *Conn, r *room) {
 // sweep evicts old frames of idle rooms and answers subscribes that
 // waited too long for a consistent snapshot.
 func (h *hub) sweep(now time.Time) {
+	defer h.shed()
 	h.each(func(r *room) {
 		if len(r.win) > 0 {
 			h.evict(r, now.UnixMilli())
@@ -498,6 +578,9 @@ func (h *hub) sweep(now time.Time) {
 		if r.pending == 0 {
 			return
 		}
+		// Subscribes may wait for a free Kafka read slot, which no
+		// frame or snapshot event signals: retry here.
+		h.retryPending(r)
 		for c, s := range r.subs {
 			if !s.pending || s.fetching || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
 				continue

@@ -270,7 +270,8 @@ func (s *Server) onSnapshotRecord(r *kgo.Record) {
 		return
 	}
 	// Copy: the record's value pins its whole fetch buffer.
-	s.hub.addSnapshot(&snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value)})
+	s.hub.addSnapshot(&snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value),
+		part: r.Partition, off: r.Offset, bytes: len(r.Value)})
 }
 
 // tickLoop sweeps windows and pending subscribes every second and pings
@@ -352,6 +353,67 @@ func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
 			// queued behind it, which would drop the final zeros.
 			// RecordDeliveryTimeout bounds these instead.
 			report(context.WithoutCancel(ctx), false)
+		}
+	}
+}
+
+// startSnapshotFetch reads a cold snapshot back from Kafka in its own
+// goroutine, then calls hub.warmed. It reports false when no read slot is
+// free (the subscribe waits and retries on the next frame or snapshot).
+// r.mu is held.
+func (s *Server) startSnapshotFetch(r *room, sn *snapMsg) bool {
+	select {
+	case s.fetchSlots <- struct{}{}:
+	default:
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.fetchSlots }()
+		warm, err := s.readSnapshot(sn)
+		if err != nil {
+			s.log.Warn("reading a snapshot back from Kafka failed", "err", err)
+		}
+		s.hub.warmed(r, sn, warm)
+	}()
+	return true
+}
+
+// readSnapshot reads the room's snapshot record at sn's offset, or the
+// first later one of the room if compaction removed it.
+func (s *Server) readSnapshot(sn *snapMsg) (*snapMsg, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, fetchTimeout)
+	defer cancel()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Snapshots: {sn.part: kgo.NewOffset().At(sn.off)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pushers: read snapshot of %s at offset %d: %w", sn.room, sn.off, ctx.Err())
+		}
+		if err := fs.Err0(); err != nil {
+			return nil, err
+		}
+		var found *snapMsg
+		fs.EachRecord(func(r *kgo.Record) {
+			if found != nil || r.Value == nil || len(r.Key) > 0 && string(r.Key) != sn.room {
+				return
+			}
+			var h snapHeader
+			if json.Unmarshal(r.Value, &h) != nil || h.Room != sn.room {
+				return
+			}
+			found = &snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value), part: r.Partition, off: r.Offset, bytes: len(r.Value)}
+		})
+		if found != nil {
+			return found, nil
 		}
 	}
 }

@@ -33,6 +33,8 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.publish, "publish", true, "accept publish over the WebSocket (runs the ingest path in this process)")
 	fs.DurationVar(&c.Window, "window", 2*time.Minute, "how long frames stay in memory for resumes")
 	fs.IntVar(&c.RoomWindowBytes, "room-window-bytes", 1<<20, "memory bound of one room's resume window")
+	fs.Int64Var(&c.MaxWindowBytes, "max-window-bytes", 256<<20, "memory bound of all rooms' windows; idle rooms give theirs up first (older positions are then read from Kafka)")
+	fs.Int64Var(&c.MaxSnapshotBytes, "max-snapshot-bytes", 256<<20, "memory bound of the snapshots held; idle rooms keep only the Kafka offset of theirs")
 	fs.DurationVar(&c.SnapshotWait, "snapshot-wait", 5*time.Second, "how long a subscribe may wait for a consistent snapshot before answering unavailable")
 	fs.IntVar(&c.MaxRooms, "max-rooms", 100, "subscriptions per connection (close 4010 beyond)")
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", 32<<10, "largest client message (close 1009 beyond)")
