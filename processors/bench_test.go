@@ -47,14 +47,16 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 		keys = append(keys, []byte(e.Room))
 	}
 	type result struct {
-		mode                string
-		rate                float64
-		p50, p90, p99, pmax time.Duration
-		frames, commits     float64
-		changelogMBps       float64
-		perCPU              float64
+		mode                 string
+		rate                 float64
+		p50, p90, p99, pmax  time.Duration
+		frames, commits      float64
+		changelogMBps        float64
+		perCPU               float64
+		commitP50, commitP99 float64
 	}
 	var results []result
+	var restore string
 	// Two rounds, alternating, so both modes see the same machine load.
 	for round, alo := range []bool{false, true, false, true} {
 		mode := "exactly-once (transactions)"
@@ -104,7 +106,10 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 
 		if round < 2 {
 			// Latency at a steady 5,000 events/s for 8 s.
+			h0 := histogram(reg, "ovation_processor_txn_commit_seconds")
 			lat := measureLatency(t, brokers, tp, cl, g, 5000, 8*time.Second)
+			h1 := histogram(reg, "ovation_processor_txn_commit_seconds")
+			r.commitP50, r.commitP99 = h1.sub(h0).quantile(0.5), h1.sub(h0).quantile(0.99)
 			slices.Sort(lat)
 			if len(lat) > 0 {
 				r.p50, r.p90, r.p99, r.pmax = lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1]
@@ -112,13 +117,33 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 		}
 		results = append(results, r)
 		stop()
+		if round == 0 {
+			// Restore: a new processor takes over the partitions and
+			// reads their changelog.
+			reg2 := prometheus.NewRegistry()
+			_, stop2 := runProcessor(t, Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group,
+				Log: testLogger(t), Registerer: reg2})
+			for i := range 100 {
+				room := fmt.Sprintf("room%d", i)
+				b := fmt.Sprintf(`{"v":1,"id":"wake-%s","room":%q,"user":"u","type":"reaction","ts":%d,"data":{"emoji":"👏"}}`, room, room, time.Now().UnixMilli())
+				cl.Produce(ctx, &kgo.Record{Key: []byte(room), Value: []byte(b)}, nil)
+			}
+			cl.Flush(ctx)
+			deadline := time.Now().Add(2 * time.Minute)
+			for metricValue(reg2, "ovation_processor_restore_seconds", "") < 4 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			restore = fmt.Sprintf("restore of 4 partitions (100 rooms) after the exactly-once backlog: %.0f changelog records, %.2f s in all (ovation_processor_restore_seconds sum)",
+				metricValue(reg2, "ovation_processor_restore_records_total", ""), histogram(reg2, "ovation_processor_restore_seconds").sum)
+			stop2()
+		}
 		cancel()
 	}
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "mode\tevents/s (backlog of %d)\tevents per CPU-second\tframes\ttxns\tchangelog MB/s\tframe latency p50\tp90\tp99\tmax (steady 5k ev/s, tick 50ms)\n", n)
+	fmt.Fprintf(tw, "mode\tevents/s (backlog of %d)\tevents per CPU-second\tframes\ttxns\tchangelog MB/s\tframe latency p50\tp90\tp99\tmax (steady 5k ev/s, tick 50ms)\ttxn end p50\tp99\n", n)
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\n", r.mode, r.rate, r.perCPU, r.frames, r.commits, r.changelogMBps, r.p50, r.p90, r.p99, r.pmax)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%.0fms\t%.0fms\n", r.mode, r.rate, r.perCPU, r.frames, r.commits, r.changelogMBps, r.p50, r.p90, r.p99, r.pmax, r.commitP50*1000, r.commitP99*1000)
 	}
 	tw.Flush()
 	eo := (results[0].rate + results[2].rate) / 2
@@ -127,6 +152,7 @@ func TestBenchTxnVsAtLeastOnce(t *testing.T) {
 	ec := (results[0].perCPU + results[2].perCPU) / 2
 	ac := (results[1].perCPU + results[3].perCPU) / 2
 	fmt.Fprintf(&sb, "per CPU-second of the processor (load-independent): exactly-once %.0f, at-least-once %.0f, ratio %.2f\n", ec, ac, ec/ac)
+	sb.WriteString(restore + "\n")
 	t.Log("\n" + sb.String())
 }
 
@@ -183,4 +209,59 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// hist is a Prometheus histogram's cumulative buckets.
+type hist struct {
+	bounds []float64
+	counts []float64
+	sum    float64
+}
+
+func histogram(reg *prometheus.Registry, name string) hist {
+	var h hist
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ph := m.GetHistogram()
+			h.sum += ph.GetSampleSum()
+			for _, b := range ph.GetBucket() {
+				h.bounds = append(h.bounds, b.GetUpperBound())
+				h.counts = append(h.counts, float64(b.GetCumulativeCount()))
+			}
+		}
+	}
+	return h
+}
+
+func (h hist) sub(o hist) hist {
+	d := hist{bounds: h.bounds, counts: slices.Clone(h.counts), sum: h.sum - o.sum}
+	for i := range d.counts {
+		if i < len(o.counts) {
+			d.counts[i] -= o.counts[i]
+		}
+	}
+	return d
+}
+
+// quantile interpolates the q-quantile inside its bucket.
+func (h hist) quantile(q float64) float64 {
+	if len(h.counts) == 0 || h.counts[len(h.counts)-1] == 0 {
+		return 0
+	}
+	target := q * h.counts[len(h.counts)-1]
+	lo, prev := 0.0, 0.0
+	for i, c := range h.counts {
+		if c >= target {
+			if c == prev {
+				return h.bounds[i]
+			}
+			return lo + (h.bounds[i]-lo)*(target-prev)/(c-prev)
+		}
+		lo, prev = h.bounds[i], c
+	}
+	return h.bounds[len(h.bounds)-1]
 }
