@@ -72,8 +72,10 @@ type RestoreError struct {
 	Err       error
 }
 
+// Error says which partition failed to restore.
 func (e *RestoreError) Error() string {
 	return fmt.Sprintf("restore partition %d: %v", e.Partition, e.Err)
 }
 
+// Unwrap returns the cause.
 func (e *RestoreError) Unwrap() error { return e.Err }
