@@ -39,7 +39,6 @@ const (
 	ReasonRevealed      Reason = "revealed"         // quiz answer after reveal
 	ReasonUnknownChat   Reason = "unknown_message"  // chat.delete of a message not in the history
 	ReasonAlreadyClosed Reason = "already_done"     // close/reveal/answered twice
-	ReasonNoChange      Reason = "no_change"        // presence report that changes nothing
 )
 
 // Outcome is what applying one event did.

@@ -224,16 +224,14 @@ func (s *session) loop(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return errors.New("client closed")
 		}
-		var fatal error
+		// Fetch errors are retried by the client; they are logged so an
+		// operator sees a partition that does not move.
 		fetches.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
 			s.p.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
-		if fatal != nil {
-			return fatal
-		}
 		if !fetches.Empty() {
 			if err := s.process(ctx, fetches, revoked, &deadline); err != nil {
 				return err
