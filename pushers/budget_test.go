@@ -98,3 +98,43 @@ func TestMemoryBudgets(t *testing.T) {
 		t.Fatalf("resume: recovered %d resets %d frames %d violations %v", r.recovered, r.resets, r.frames, c2.violations)
 	}
 }
+
+// TestIdleRoomsRemoved: subscribing to made-up rooms and leaving them
+// leaves nothing behind, so room names cannot be used to grow memory.
+func TestIdleRoomsRemoved(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	s := startServer(t, brokers, topics, nil)
+	count := func() int {
+		n := 0
+		for i := range s.hub.shards {
+			sh := &s.hub.shards[i]
+			sh.mu.Lock()
+			n += len(sh.rooms)
+			sh.mu.Unlock()
+		}
+		return n
+	}
+	before := count()
+	c, _, err := dialClient(s.url, allRooms(t, "wanderer"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for i := 0; i < 40; i++ { // 81 messages: inside the inbound burst
+		c.send(fmt.Sprintf(`{"op":"subscribe","room":"made-up-%d"}`, i))
+		c.send(fmt.Sprintf(`{"op":"unsubscribe","room":"made-up-%d"}`, i))
+	}
+	c.send(`{"op":"subscribe","room":"kept"}`)
+	c.waitFor(t, 5*time.Second, "kept subscribed", func(c *tclient) bool { r := c.rooms["kept"]; return r != nil && r.hadState })
+	deadline := time.Now().Add(10 * time.Second)
+	for count() != before+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rooms remain, want %d (only the subscribed one)", count(), before+1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The kept room still works after the sweeps.
+	p := newProc(t, brokers, topics)
+	p.tick(context.Background(), map[string]*schemas.Delta{"kept": randomDelta(1, 0, 0)})
+	c.waitFor(t, 5*time.Second, "frame in kept", func(c *tclient) bool { return c.rooms["kept"].seq == 1 })
+}

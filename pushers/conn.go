@@ -420,25 +420,24 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 		return
 	}
 	c.roomsMu.Lock()
-	r, has := c.rooms[m.Room]
-	if !has && len(c.rooms) >= c.srv.cfg.MaxRooms {
-		c.roomsMu.Unlock()
+	_, has := c.rooms[m.Room]
+	n := len(c.rooms)
+	c.roomsMu.Unlock()
+	if !has && n >= c.srv.cfg.MaxRooms {
 		c.closeWith(CloseTooManyRooms, "too many subscriptions: the limit is "+strconv.Itoa(c.srv.cfg.MaxRooms))
 		return
 	}
-	if !has {
-		r = c.srv.hub.get(m.Room)
-		if c.rooms == nil {
-			c.rooms = map[string]*room{}
-		}
-		c.rooms[m.Room] = r
-	}
-	c.roomsMu.Unlock()
 	var seq uint64
 	if m.Seq != nil {
 		seq = *m.Seq
 	}
-	c.srv.hub.subscribe(c, r, m.ID, m.Epoch, seq)
+	r := c.srv.hub.subscribe(c, m.Room, m.ID, m.Epoch, seq)
+	c.roomsMu.Lock()
+	if c.rooms == nil {
+		c.rooms = map[string]*room{}
+	}
+	c.rooms[m.Room] = r
+	c.roomsMu.Unlock()
 }
 
 func (c *Conn) onPublish(m *clientMsg) {

@@ -138,6 +138,7 @@ type room struct {
 	// topic from there (oldest first, one every ckptEvery seqs).
 	ckpts []ckpt
 
+	deleted      bool // removed from the map by the sweeper: use a fresh one
 	subs         map[*Conn]*sub
 	pending      int
 	snapFetching bool  // a cold snapshot is being read back
@@ -195,6 +196,39 @@ func (h *hub) get(id string) *room {
 	return r
 }
 
+// lock returns room id locked, creating it if needed; it never returns a
+// room the sweeper has just removed from the map.
+func (h *hub) lock(id string) *room {
+	for {
+		r := h.get(id)
+		r.mu.Lock()
+		if !r.deleted {
+			return r
+		}
+		r.mu.Unlock()
+	}
+}
+
+// removeIdle drops rooms that hold nothing (no subscriber, frame,
+// snapshot or checkpoint), so subscribing to made-up room names cannot
+// grow memory for good.
+func (h *hub) removeIdle() {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for id, r := range sh.rooms {
+			r.mu.Lock()
+			if len(r.subs) == 0 && len(r.win) == 0 && r.snap == nil && len(r.ckpts) == 0 && !r.snapFetching && r.reported == 0 {
+				r.deleted = true
+				delete(sh.rooms, id)
+				h.srv.m.rooms.Dec()
+			}
+			r.mu.Unlock()
+		}
+		sh.mu.Unlock()
+	}
+}
+
 // each calls fn for every room, holding no lock but the room's own.
 func (h *hub) each(fn func(r *room)) {
 	for i := range h.shards {
@@ -216,8 +250,7 @@ func (h *hub) each(fn func(r *room)) {
 // addFrame appends a frame read from Kafka to the room's window and
 // queues it for the subscribers. Called by the frames reader only.
 func (h *hub) addFrame(f *frameMsg) {
-	r := h.get(f.room)
-	r.mu.Lock()
+	r := h.lock(f.room)
 	defer r.mu.Unlock()
 	switch {
 	case f.epoch != r.epoch:
@@ -329,8 +362,7 @@ func (r *room) ckptFor(epoch string, seq uint64) (ckpt, bool) {
 // addSnapshot records a room's latest snapshot. Called by the snapshots
 // reader only.
 func (h *hub) addSnapshot(sn *snapMsg) {
-	r := h.get(sn.room)
-	r.mu.Lock()
+	r := h.lock(sn.room)
 	defer r.mu.Unlock()
 	if o := r.snap; o != nil && o.epoch == sn.epoch && o.seq > sn.seq {
 		return
@@ -525,9 +557,10 @@ func (h *hub) retryPending(r *room) {
 	}
 }
 
-// subscribe answers a subscribe op. Called by c's reader goroutine.
-func (h *hub) subscribe(c *Conn, r *room, reqID string, epoch *string, seq uint64) {
-	r.mu.Lock()
+// subscribe answers a subscribe op and returns the room. Called by c's
+// handling goroutine.
+func (h *hub) subscribe(c *Conn, id string, reqID string, epoch *string, seq uint64) *room {
+	r := h.lock(id)
 	defer r.mu.Unlock()
 	if old, ok := r.subs[c]; ok {
 		if old.pending {
@@ -542,13 +575,14 @@ func (h *hub) subscribe(c *Conn, r *room, reqID string, epoch *string, seq uint6
 	s := &sub{reqID: reqID, reply: true, resumed: epoch != nil}
 	r.subs[c] = s
 	if epoch != nil && h.tryResume(r, c, s, *epoch, seq) {
-		return
+		return r
 	}
 	if h.tryBuild(r, c, s) {
-		return
+		return r
 	}
 	s.pending, s.pendingSince = true, time.Now()
 	r.pending++
+	return r
 }
 
 // unsubscribe removes c from r. Called by c's reader goroutine.
@@ -567,6 +601,7 @@ func (h *hub) unsubscribe(c *Conn, r *room) {
 // sweep evicts old frames of idle rooms and answers subscribes that
 // waited too long for a consistent snapshot.
 func (h *hub) sweep(now time.Time) {
+	defer h.removeIdle()
 	defer h.shed()
 	h.each(func(r *room) {
 		if len(r.win) > 0 {
