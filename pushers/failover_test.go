@@ -104,12 +104,28 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// frameSource is what writes a room's frames in a failover test: the
+// fake processor (contract mimic, lagging snapshots) or the real `ovation
+// process` fed with events.
+type frameSource interface {
+	// run writes until ctx ends; ticks counts its rounds.
+	run(ctx context.Context, rooms []string, ticks *atomic.Int64) error
+	// final returns each room's final (seq, state), once quiescent.
+	final(t *testing.T, rooms []string) map[string]finalRoom
+}
+
+type finalRoom struct {
+	seq   uint64
+	state schemas.RoomState
+}
+
 // TestFailoverTwoPushers: two `ovation push` processes, 1,000 WebSocket
-// clients (two rooms each, 20 rooms) against real Kafka while frames flow.
-// Pusher A is killed with SIGKILL; its clients reconnect to B and resume
-// with their (epoch, seq). Every client must end with each room's final
-// state, its frames gapless and without repeats; recovered:false resets
-// are counted and reported. B's presence reports must count every viewer.
+// clients (two rooms each, 20 rooms) against real Kafka while frames flow
+// from a processor mimic. Pusher A is killed with SIGKILL; its clients
+// reconnect to B and resume with their (epoch, seq). Every client must end
+// with each room's final state, its frames exactly 1..N; recovered:false
+// resets are counted and reported. B's presence reports must count every
+// viewer.
 func TestFailoverTwoPushers(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topics := schemas.Topics{
@@ -117,18 +133,203 @@ func TestFailoverTwoPushers(t *testing.T) {
 		Frames:    kafkatest.Topic(t, brokers, 4),
 		Snapshots: kafkatest.Topic(t, brokers, 4, "cleanup.policy=compact"),
 	}.WithDefaults()
+	p := newProc(t, brokers, topics)
+	failover(t, brokers, topics, &procSource{p: p}, true)
+}
+
+// TestFailoverWithProcessor: the same with the real pipeline: events
+// produced to Kafka, `ovation process` folding them into frames and
+// snapshots, two `ovation push` processes, SIGKILL of one. Every client
+// must end equal to each room's final snapshot in the snapshots topic,
+// with frames exactly 1..N.
+func TestFailoverWithProcessor(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topics := schemas.Topics{
+		Events:    kafkatest.Topic(t, brokers, 4),
+		Frames:    kafkatest.Topic(t, brokers, 4),
+		Snapshots: kafkatest.Topic(t, brokers, 4, "cleanup.policy=compact"),
+		Changelog: kafkatest.Topic(t, brokers, 4, "cleanup.policy=compact"),
+		DLQ:       kafkatest.Topic(t, brokers, 1),
+	}.WithDefaults()
 	bin := ovationBinary(t)
-	a := startPusher(t, bin, "push-a", brokers, topics)
-	b := startPusher(t, bin, "push-b", brokers, topics)
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "process", "--kafka-brokers", strings.Join(brokers, ","), "--http-addr", addr,
+		"--group", "push-test-"+fmt.Sprint(time.Now().UnixNano()), "--topic-events", topics.Events, "--topic-frames", topics.Frames,
+		"--topic-snapshots", topics.Snapshots, "--topic-changelog", topics.Changelog, "--topic-dlq", topics.DLQ, "--log-level", "warn")
+	var logs strings.Builder
+	cmd.Stderr = &syncWriter{w: &logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ovation process not ready: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	prod := kafkatest.Client(t, brokers, kgo.DefaultProduceTopic(topics.Events), kgo.RequiredAcks(kgo.AllISRAcks()))
+	failover(t, brokers, topics, &eventSource{prod: prod, brokers: brokers, topics: topics}, false)
+}
+
+// procSource drives the fake processor.
+type procSource struct{ p *fakeProc }
+
+func (s *procSource) run(ctx context.Context, rooms []string, ticks *atomic.Int64) error {
+	for i, r := range rooms {
+		s.p.snapFor[r] = uint64(1 + i%3) // some rooms' snapshots lag their frames
+	}
+	for i := 0; ctx.Err() == nil; i++ {
+		ds := map[string]*schemas.Delta{}
+		for _, r := range rooms {
+			if rand.IntN(3) > 0 {
+				ds[r] = randomDelta(i, rand.IntN(2), 40)
+			}
+		}
+		if err := s.p.tick(context.Background(), ds); err != nil {
+			return err
+		}
+		ticks.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func (s *procSource) final(_ *testing.T, rooms []string) map[string]finalRoom {
+	out := map[string]finalRoom{}
+	for _, r := range rooms {
+		_, seq, st := s.p.room(r)
+		out[r] = finalRoom{seq, st}
+	}
+	return out
+}
+
+// eventSource produces reactions and chat messages straight into the
+// events topic (a trusted producer) for the real processor.
+type eventSource struct {
+	prod    *kgo.Client
+	brokers []string
+	topics  schemas.Topics
+}
+
+func (s *eventSource) run(ctx context.Context, rooms []string, ticks *atomic.Int64) error {
+	n := 0
+	for ctx.Err() == nil {
+		var recs []*kgo.Record
+		for _, r := range rooms {
+			for k := 0; k < 1+rand.IntN(3); k++ {
+				n++
+				ev := schemas.Event{V: schemas.Version, ID: fmt.Sprintf("ev-%d", n), Room: r, User: fmt.Sprintf("u%d", n%50), TS: time.Now().UnixMilli()}
+				if n%4 == 0 {
+					ev.Type, ev.Data = schemas.ChatMessage, []byte(fmt.Sprintf(`{"text":"hello %d"}`, n))
+				} else {
+					ev.Type, ev.Data = schemas.Reaction, []byte(`{"emoji":"👏"}`)
+				}
+				b, _ := ev.Marshal()
+				recs = append(recs, &kgo.Record{Key: []byte(r), Value: b})
+			}
+		}
+		if err := s.prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			return err
+		}
+		ticks.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// final waits until the snapshots topic stops changing, then returns each
+// room's latest snapshot.
+func (s *eventSource) final(t *testing.T, rooms []string) map[string]finalRoom {
+	var last map[string]finalRoom
+	for attempt := 0; attempt < 30; attempt++ {
+		cur := readSnapshots(t, s.brokers, s.topics.Snapshots)
+		same := last != nil && len(cur) == len(last)
+		for r, f := range cur {
+			if same && last[r].seq != f.seq {
+				same = false
+			}
+		}
+		if same {
+			return cur
+		}
+		last = cur
+		time.Sleep(time.Second)
+	}
+	t.Fatal("snapshots did not settle")
+	return nil
+}
+
+// readSnapshots reads a snapshots topic to its end: the latest snapshot
+// of every room.
+func readSnapshots(t *testing.T, brokers []string, topic string) map[string]finalRoom {
+	cl := kafkatest.Client(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]finalRoom{}
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v", topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			sn, err := schemas.UnmarshalSnapshot(r.Value)
+			if err != nil {
+				t.Errorf("snapshot record: %v", err)
+				return
+			}
+			out[sn.Room] = finalRoom{sn.Seq, sn.State}
+		})
+	}
+	return out
+}
+
+// failover is the body of the failover tests.
+func failover(t *testing.T, brokers []string, topics schemas.Topics, src frameSource, checkPresence bool) {
+	bin := ovationBinary(t)
+	extra := []string{}
+	if !checkPresence {
+		// The real processor folds presence into viewers; without reports
+		// the rooms go quiet when events stop, so their final snapshot is
+		// well defined.
+		extra = []string{"--presence-interval", "1h"}
+	}
+	a := startPusher(t, bin, "push-a", brokers, topics, extra...)
+	b := startPusher(t, bin, "push-b", brokers, topics, extra...)
 
 	const clients, nrooms = 1000, 20
 	run := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	room := func(i int) string { return fmt.Sprintf("fo-%s-%d", run, i) }
 	roomsOf := func(i int) []string { return []string{room(i % nrooms), room((i*7 + 3) % nrooms)} }
-	p := newProc(t, brokers, topics)
-	p.snapFor = map[string]uint64{}
+	var allRoomIDs []string
 	for i := 0; i < nrooms; i++ {
-		p.snapFor[room(i)] = uint64(1 + i%3) // some rooms' snapshots lag their frames
+		allRoomIDs = append(allRoomIDs, room(i))
 	}
 	cs := make([]*tclient, clients)
 	var dialWG sync.WaitGroup
@@ -180,23 +381,7 @@ func TestFailoverTwoPushers(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var ticks atomic.Int64
 	procDone := make(chan error, 1)
-	go func() {
-		defer close(procDone)
-		for i := 0; ctx.Err() == nil; i++ {
-			ds := map[string]*schemas.Delta{}
-			for r := 0; r < nrooms; r++ {
-				if rand.IntN(3) > 0 {
-					ds[room(r)] = randomDelta(i, rand.IntN(2), 40)
-				}
-			}
-			if err := p.tick(context.Background(), ds); err != nil {
-				procDone <- err
-				return
-			}
-			ticks.Add(1)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	go func() { procDone <- src.run(ctx, allRoomIDs, &ticks) }()
 
 	t.Logf("1000 clients subscribed to empty rooms; frames start now")
 	time.Sleep(2 * time.Second)
@@ -258,12 +443,13 @@ func TestFailoverTwoPushers(t *testing.T) {
 	if err := <-procDone; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed pusher A at tick %d; %d clients moved to B; processor stopped at tick %d", killedAt, moved.Load(), ticks.Load())
+	t.Logf("killed pusher A at round %d; %d clients moved to B; frames stopped at round %d", killedAt, moved.Load(), ticks.Load())
 
+	finals := src.final(t, allRoomIDs)
 	var resets, recovered, frames, merged int
 	for i, c := range cs {
 		for _, r := range roomsOf(i) {
-			_, last, want := p.room(r)
+			last, want := finals[r].seq, finals[r].state
 			c.waitFor(t, 60*time.Second, fmt.Sprintf("client %d at %s's last frame %d", i, r, last), func(c *tclient) bool { return c.rooms[r].seq == last })
 			c.mu.Lock()
 			x := c.rooms[r]
@@ -288,6 +474,9 @@ func TestFailoverTwoPushers(t *testing.T) {
 		t.Errorf("recovered resumes = %d, want %d (every moved client, both rooms, from B's window)", recovered, clients)
 	}
 
+	if !checkPresence {
+		return
+	}
 	// Occupancy: B's latest presence report per room counts every viewer.
 	want := map[string]int64{}
 	for i := range cs {
