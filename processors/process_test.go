@@ -46,6 +46,7 @@ type proc struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
+	done   chan struct{} // closed once cmd.Wait returned
 	starts int
 }
 
@@ -87,7 +88,11 @@ func (p *proc) start() {
 	}
 	p.starts++
 	p.cmd = cmd
-	go func() { cmd.Wait(); f.Close() }()
+	done := make(chan struct{})
+	p.done = done
+	// The waiter goroutine owns cmd.ProcessState; others learn the exit
+	// from done, never by reading ProcessState (a data race).
+	go func() { cmd.Wait(); f.Close(); close(done) }()
 }
 
 func (p *proc) signal(s syscall.Signal) {
@@ -101,17 +106,16 @@ func (p *proc) signal(s syscall.Signal) {
 // kill SIGKILLs the process and waits until it is gone.
 func (p *proc) kill() {
 	p.mu.Lock()
-	cmd := p.cmd
+	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	if cmd == nil {
 		return
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
-	for i := 0; i < 100; i++ {
-		if cmd.ProcessState != nil || syscall.Kill(cmd.Process.Pid, 0) != nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-done:
+		return
+	case <-time.After(2 * time.Second):
 	}
 }
 
