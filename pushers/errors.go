@@ -1,7 +1,5 @@
 package pushers
 
-import "errors"
-
 // Close codes the server sends (docs/protocol.md §7).
 const (
 	CloseUnauthorized    = 4001 // missing, malformed or forged token
@@ -13,9 +11,7 @@ const (
 	CloseTooManyConns    = 4011 // the user's per-node connection limit
 	CloseReconnect       = 4012 // drain: reconnect elsewhere and resume
 	CloseBadMessage      = 4400 // binary or non-object message
-	closeNormal          = 1000
-	closeMessageTooBig   = 1009
-	closeInternalError   = 1011
+	closeMessageTooBig   = 1009 // sent by gorilla when SetReadLimit trips
 )
 
 // Error codes of the error message (docs/protocol.md §4.8).
@@ -26,10 +22,4 @@ const (
 	CodeUnavailable        = "unavailable"
 	CodePublishUnavailable = "publish_unavailable"
 	CodePublishFailed      = "publish_failed"
-)
-
-// Errors of the server's lifecycle.
-var (
-	// ErrDraining is returned by Run once a drain has begun.
-	ErrDraining = errors.New("pushers: draining")
 )

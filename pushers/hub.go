@@ -430,7 +430,8 @@ func (h *hub) shed() {
 	}
 }
 
-// window returns the frames of r's window with seq > after.
+// framesAfter returns the frames of r's window with seq > after; the
+// caller has checked that the window joins after (no gap).
 func (r *room) framesAfter(after uint64) []*frameMsg {
 	if len(r.win) == 0 || r.win[len(r.win)-1].seq <= after {
 		return nil
