@@ -343,7 +343,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	// Phase 1: the pipeline itself.
 	ours, err := runPhase(ctx, phaseSpec{
 		name: "ovation", cfg: cfg, p: p, streamURL: p.streamURL, pid: p.pid, pprofURL: p.pprofURL,
-		rooms: mkRooms("o"), srcs: srcs, gen: gen, fc: fc, viewerBase: 0, checkExactlyOnce: true,
+		metricsURL: "http" + strings.TrimSuffix(strings.TrimPrefix(p.streamURL, "ws"), "/v1/stream") + "/metrics",
+		rooms:      mkRooms("o"), srcs: srcs, gen: gen, fc: fc, viewerBase: 0, checkExactlyOnce: true,
 		procs: p.procs, profile: true,
 	}, log)
 	res.Ovation = ours
@@ -605,6 +606,7 @@ type phaseSpec struct {
 	streamURL        string
 	pid              int
 	pprofURL         string
+	metricsURL       string // the server's Prometheus /metrics, if it has one
 	rooms            []string
 	srcs             []net.IP
 	gen              *eventGen
@@ -624,8 +626,13 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 
 	// Idle memory per connection: RSS before and after the viewers
 	// subscribed, each after a forced GC when the process has pprof.
+	// Two collections: the second finishes sweeping what the first freed,
+	// so the heap in use is live data only.
 	forceGC(s.pprofURL)
+	forceGC(s.pprofURL)
+	time.Sleep(300 * time.Millisecond)
 	before, perr := readProc(s.pid)
+	goBefore := readGoMem(s.metricsURL)
 	t0 := time.Now()
 	if cfg.Viewers > 0 {
 		progressf(cfg.Progress, "[%s] opening %d viewers in %d rooms…\n", s.name, cfg.Viewers, len(s.rooms))
@@ -636,8 +643,10 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	ph.ConnectSeconds = time.Since(t0).Seconds()
 	time.Sleep(2 * time.Second)
 	forceGC(s.pprofURL)
-	time.Sleep(500 * time.Millisecond)
+	forceGC(s.pprofURL)
+	time.Sleep(300 * time.Millisecond)
 	after, aerr := readProc(s.pid)
+	goAfter := readGoMem(s.metricsURL)
 	if s.profile && s.pprofURL != "" && cfg.Viewers > 0 && cfg.ProfileSeconds > 0 {
 		// What the idle connections hold, for the memory target.
 		path := filepath.Join(cfg.OutDir, cfg.Name+".idle.heap.pprof")
@@ -648,8 +657,13 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 		}
 	}
 	if perr == nil && aerr == nil && cfg.Viewers > 0 {
+		n := float64(v.count())
 		ph.Memory = &Memory{RSSBeforeBytes: before.rssBytes, RSSAfterBytes: after.rssBytes,
-			PerConnBytes: float64(after.rssBytes-before.rssBytes) / float64(v.count())}
+			PerConnBytes: float64(after.rssBytes-before.rssBytes) / n}
+		if goBefore.ok && goAfter.ok {
+			ph.Memory.HeapPerConnBytes = (goAfter.heap - goBefore.heap) / n
+			ph.Memory.StackPerConnBytes = (goAfter.stack - goBefore.stack) / n
+		}
 	}
 
 	dc := &driveConfig{rate: cfg.Rate, batch: cfg.Batch, workers: cfg.Workers, users: cfg.Users,
@@ -950,4 +964,51 @@ func probe(ctx context.Context, p *pipeline, cfg Config, gen *eventGen, room str
 	}
 	progressf(cfg.Progress, "[probe] pipeline ready: first frame %.1fs after the first event\n", time.Since(start).Seconds())
 	return nil
+}
+
+// goMem is the Go runtime's heap and stack in use, from a /metrics page.
+type goMem struct {
+	heap, stack float64
+	ok          bool
+}
+
+// readGoMem reads go_memstats_heap_inuse_bytes and
+// go_memstats_stack_inuse_bytes from a Prometheus text page: RSS says how
+// much a connection costs, these say whether heap objects or goroutine
+// stacks are the cost.
+func readGoMem(url string) goMem {
+	var m goMem
+	if url == "" {
+		return m
+	}
+	r, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		return m
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil || r.StatusCode != http.StatusOK {
+		return m
+	}
+	var got int
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			m.heap = f
+			got++
+		case "go_memstats_stack_inuse_bytes":
+			m.stack = f
+			got++
+		}
+	}
+	m.ok = got == 2
+	return m
 }

@@ -96,6 +96,10 @@ type Memory struct {
 	RSSBeforeBytes int64   `json:"rss_before_bytes"`
 	RSSAfterBytes  int64   `json:"rss_after_bytes"`
 	PerConnBytes   float64 `json:"per_conn_bytes"`
+	// Go heap and goroutine stacks in use per connection (from the
+	// server's /metrics, when it has one).
+	HeapPerConnBytes  float64 `json:"heap_per_conn_bytes,omitempty"`
+	StackPerConnBytes float64 `json:"stack_per_conn_bytes,omitempty"`
 }
 
 // ExactlyOnce compares the events the publishers got acknowledged with the
@@ -364,6 +368,12 @@ func (r *Result) Table(w io.Writer) {
 			return "-"
 		}
 		return fmt.Sprintf("%.1f KiB", p.Memory.PerConnBytes/1024)
+	})
+	row("  of it Go heap / stacks", func(p *Phase) string {
+		if p.Memory == nil || (p.Memory.HeapPerConnBytes == 0 && p.Memory.StackPerConnBytes == 0) {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f / %.1f KiB", p.Memory.HeapPerConnBytes/1024, p.Memory.StackPerConnBytes/1024)
 	})
 	row("lag first→last third", func(p *Phase) string {
 		return fmt.Sprintf("%.0f→%.0f", p.Lag.FirstThirdAvg, p.Lag.LastThirdAvg)
