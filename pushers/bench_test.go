@@ -494,6 +494,30 @@ func TestBenchFanout(t *testing.T) {
 	if n := len(rs); rs[n-1].bytesPerConn > 0 {
 		fmt.Fprintf(&b, "memory per idle connection: ours %.1f KiB, gorilla plain %.1f KiB, gorilla broadcast %.1f KiB\n", rs[n-3].bytesPerConn/1024, rs[n-1].bytesPerConn/1024, rs[n-2].bytesPerConn/1024)
 	}
+	// A plot, in text so it lives next to the table.
+	bar := func(label string, v, maxV float64, unit string) {
+		n := int(50 * v / maxV)
+		fmt.Fprintf(&b, "%-24s %s %.0f %s\n", label, strings.Repeat("█", max(n, 1)), v, unit)
+	}
+	var maxRate, maxMem float64
+	for _, r := range rs {
+		if r.seconds > 0 {
+			maxRate = max(maxRate, float64(r.delivered)/r.seconds)
+		}
+		maxMem = max(maxMem, r.bytesPerConn)
+	}
+	b.WriteString("\nframes delivered per second\n")
+	for _, r := range rs {
+		if r.seconds > 0 {
+			bar(fmt.Sprintf("%s @%d", r.server, r.conns), float64(r.delivered)/r.seconds, maxRate, "frames/s")
+		}
+	}
+	b.WriteString("\nmemory per idle connection\n")
+	for _, r := range rs {
+		if r.bytesPerConn > 0 {
+			bar(fmt.Sprintf("%s @%d", r.server, r.conns), r.bytesPerConn/1024, maxMem/1024, "KiB")
+		}
+	}
 	b.WriteString("\nall rounds (the table keeps each server's best):\n" + strings.Join(rounds, "\n") + "\n")
 	t.Log(b.String())
 	os.WriteFile("testdata/bench.txt", []byte(b.String()), 0o644)
