@@ -729,6 +729,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 			delta.reset()
 			chat.reset()
 			ack.reset()
+			s.fc.visible.reset()
 			m0 = now
 			prev = now
 			if s.profile && cfg.ProfileSeconds > 0 {
@@ -805,6 +806,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	ph.Delta = latencyOf(delta.total())
 	ph.Chat = latencyOf(chat.total())
 	ph.Ack = latencyOf(ack.total())
+	ph.Visible = latencyOf(s.fc.visible.total())
 	if d := m1.proc.cpu - m0.proc.cpu; d > 0 {
 		ph.CPUCores = d.Seconds() / secs
 		if n := m1.msgs - m0.msgs; n > 0 {

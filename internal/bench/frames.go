@@ -23,7 +23,11 @@ type frameCounter struct {
 	frames     atomic.Int64 // frames of the run's rooms
 	events     atomic.Int64 // sum of their delta totals
 	lastTS     atomic.Int64 // largest frame ts seen
-	done       chan struct{}
+	// visible records, per frame, ingest ts → the frame readable by a
+	// read_committed consumer: the processors' and Kafka's share of the
+	// end-to-end latency, before any pusher.
+	visible *recorder
+	done    chan struct{}
 }
 
 func newFrameCounter(brokers []string, topic, roomPrefix string) (*frameCounter, error) {
@@ -37,7 +41,7 @@ func newFrameCounter(brokers []string, topic, roomPrefix string) (*frameCounter,
 	if err != nil {
 		return nil, err
 	}
-	return &frameCounter{cl: cl, roomPrefix: roomPrefix, done: make(chan struct{})}, nil
+	return &frameCounter{cl: cl, roomPrefix: roomPrefix, visible: newRecorder(), done: make(chan struct{})}, nil
 }
 
 // ready blocks until the consumer has its partitions and end offsets, so
@@ -61,6 +65,7 @@ func (fc *frameCounter) run(ctx context.Context) {
 
 func (fc *frameCounter) count(fs kgo.Fetches) {
 	var f msgFields
+	now := time.Now().UnixMicro()
 	fs.EachRecord(func(r *kgo.Record) {
 		if !strings.HasPrefix(string(r.Key), fc.roomPrefix) {
 			return
@@ -69,6 +74,9 @@ func (fc *frameCounter) count(fs kgo.Fetches) {
 			return
 		}
 		fc.frames.Add(1)
+		if f.ts > 0 {
+			fc.visible.record(int(r.Partition), now-f.ts*1000)
+		}
 		if f.ts > fc.lastTS.Load() {
 			fc.lastTS.Store(f.ts)
 		}

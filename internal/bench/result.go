@@ -52,9 +52,13 @@ type Phase struct {
 	// Delta is frame.ts → receive time for every frame; Chat is chat
 	// line ts → receive time for every chat line; Ack is request →
 	// acknowledgement at the publisher.
-	Delta         Latency `json:"latency_frames"`
-	Chat          Latency `json:"latency_chat"`
-	Ack           Latency `json:"latency_publish_ack"`
+	Delta Latency `json:"latency_frames"`
+	Chat  Latency `json:"latency_chat"`
+	Ack   Latency `json:"latency_publish_ack"`
+	// Visible is frame ts → the frame readable in Kafka by a
+	// read_committed consumer (the bench's own): ingest, aggregation tick
+	// and transaction commit, without the pushers.
+	Visible       Latency `json:"latency_frame_committed"`
 	CPUCores      float64 `json:"cpu_cores"`
 	CPUPerFrameUS float64 `json:"cpu_us_per_delivered_frame"`
 	// ProcCPU is CPU cores used per process during the window, the
@@ -354,6 +358,8 @@ func (r *Result) Table(w io.Writer) {
 	row("frame latency p99", func(p *Phase) string { return ms(p.Delta.P99) })
 	row("frame latency p99.9", func(p *Phase) string { return ms(p.Delta.P999) })
 	row("frame latency max", func(p *Phase) string { return ms(p.Delta.Max) })
+	row("frame committed p50", func(p *Phase) string { return ms(p.Visible.P50) })
+	row("frame committed p99", func(p *Phase) string { return ms(p.Visible.P99) })
 	row("chat latency p99", func(p *Phase) string { return ms(p.Chat.P99) })
 	row("chat latency max", func(p *Phase) string { return ms(p.Chat.Max) })
 	row("publish ack p99", func(p *Phase) string { return ms(p.Ack.P99) })
