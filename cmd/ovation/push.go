@@ -183,12 +183,12 @@ loop:
 // mux, publishing through env.publish.
 func devPush(_ context.Context, env *devEnv) error {
 	cfg := pushers.Config{
-		Topics:         env.topics,
-		KafkaOpts:      pushKafkaOpts(env.brokers, env.log),
-		Verifier:       env.verifier,
-		Log:            env.log.With("role", "push"),
-		Registerer:     env.reg,
-		DrainWindow:    time.Second,
+		Topics:      env.topics,
+		KafkaOpts:   pushKafkaOpts(env.brokers, env.log),
+		Verifier:    env.verifier,
+		Log:         env.log.With("role", "push"),
+		Registerer:  env.reg,
+		DrainWindow: time.Second,
 	}
 	if env.publish != nil {
 		pub := env.publish
