@@ -209,6 +209,9 @@ func TestComposeTopology(t *testing.T) {
 			} else if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) < drain+5*time.Second {
 				t.Errorf("%s: stop_grace_period %v leaves no room for the %v drain window: Docker would kill the pusher mid-drain", where, s.StopGracePeriod, drain)
 			}
+			if u := s.Ulimits["nofile"]; u == nil || u.Hard < 65536 {
+				t.Errorf("%s: nofile ulimit %+v; a pusher needs a descriptor per viewer (want a hard limit of at least 65536)", where, u)
+			}
 		}
 		// Long-running roles: health checked on their own /readyz, and
 		// waiting for the topics.
