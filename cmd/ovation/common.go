@@ -228,6 +228,23 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 	return nil
 }
 
+// verifier builds the token verifier from the auth flags, and says loudly
+// when auth is off.
+func (c *commonFlags) verifier(log *slog.Logger) (*auth.Verifier, error) {
+	acfg, err := c.authConfig()
+	if err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier(acfg)
+	if err != nil {
+		return nil, err
+	}
+	if v.Disabled() {
+		warnAuthDisabled(log)
+	}
+	return v, nil
+}
+
 func warnAuthDisabled(log *slog.Logger) {
 	log.Warn("AUTH IS DISABLED: any client may publish, moderate and host in any room. Never run this in production.")
 }

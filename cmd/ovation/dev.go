@@ -101,16 +101,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	acfg, err := c.authConfig()
+	verifier, err := c.verifier(log)
 	if err != nil {
 		return err
-	}
-	verifier, err := auth.NewVerifier(acfg)
-	if err != nil {
-		return err
-	}
-	if verifier.Disabled() {
-		warnAuthDisabled(log)
 	}
 
 	start := time.Now()

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/ingest"
-	"github.com/ovation-live/ovation/internal/auth"
 )
 
 // ingestFlags are the ingest role's own flags.
@@ -57,16 +56,9 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := f.cfg.Validate(); err != nil {
 		return err
 	}
-	acfg, err := c.authConfig()
+	verifier, err := c.verifier(log)
 	if err != nil {
 		return err
-	}
-	verifier, err := auth.NewVerifier(acfg)
-	if err != nil {
-		return err
-	}
-	if verifier.Disabled() {
-		warnAuthDisabled(log)
 	}
 
 	reg := newRegistry()

@@ -88,16 +88,9 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	f.finish(&c)
-	acfg, err := c.authConfig()
+	verifier, err := c.verifier(log)
 	if err != nil {
 		return err
-	}
-	verifier, err := auth.NewVerifier(acfg)
-	if err != nil {
-		return err
-	}
-	if verifier.Disabled() {
-		warnAuthDisabled(log)
 	}
 	reg := newRegistry()
 	f.cfg.Verifier, f.cfg.Log, f.cfg.Registerer = verifier, log, reg

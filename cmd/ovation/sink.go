@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/analytics"
-	"github.com/ovation-live/ovation/internal/auth"
 )
 
 // clickhouseFlags are the flags of every command that talks to ClickHouse.
@@ -64,16 +63,9 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	acfg, err := c.authConfig()
+	verifier, err := c.verifier(log)
 	if err != nil {
 		return err
-	}
-	verifier, err := auth.NewVerifier(acfg)
-	if err != nil {
-		return err
-	}
-	if verifier.Disabled() {
-		warnAuthDisabled(log)
 	}
 	reg := newRegistry()
 	cfg.Brokers = c.brokerList()
