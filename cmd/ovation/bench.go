@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +83,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 10, "CPU profile of the pipeline during the measured window; negative = none")
 	fs.StringVar(&cfg.OutDir, "out", ".", "directory for NAME.json, NAME.png and NAME.cpu.pprof")
 	fs.StringVar(&cfg.Name, "name", "bench", "file name prefix of the results")
+	watch := fs.String("watch-pids", "", "more processes whose CPU to report, as name=pid pairs, comma-separated (e.g. kafka=1234 for the broker)")
 	fs.BoolVar(&cfg.KeepLogs, "keep-logs", false, "keep the child processes' output in OUT/NAME.logs")
 	quiet := fs.Bool("quiet", false, "no status line every second")
 	if err := parseFlags(fs, args); err != nil {
@@ -100,6 +102,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.DevArgs = strings.Fields(devArgs)
 	cfg.RoleArgs = map[string][]string{"ingest": strings.Fields(ingestArgs), "process": strings.Fields(processArgs), "push": strings.Fields(pushArgs)}
+	if *watch != "" {
+		cfg.WatchPIDs = map[string]int{}
+		for _, kv := range strings.Split(*watch, ",") {
+			name, pid, ok := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(pid)
+			if !ok || err != nil || name == "" {
+				fmt.Fprintf(stderr, "--watch-pids %q: want name=pid pairs\n", *watch)
+				return errUsage
+			}
+			cfg.WatchPIDs[name] = n
+		}
+	}
 	if !*quiet {
 		cfg.Progress = stderr
 	}

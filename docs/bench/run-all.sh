@@ -5,7 +5,7 @@
 #
 #   docs/bench/run-all.sh [targets|sweeps|all]      (default: all)
 #
-# Environment: OVATION (the binary, default: built into a temp dir),
+# Environment: OVATION (the binary, default: built into a temp dir), KAFKA_PID,
 # BROKERS (a running Kafka, default: one started here with
 # deployments/kafka/kafka.sh on port 23092 and stopped at the end).
 set -euo pipefail
@@ -21,10 +21,15 @@ if [[ -z ${BROKERS:-} ]]; then
 	KDIR=$TMP/kafka
 	trap '"$ROOT/deployments/kafka/kafka.sh" stop "$KDIR" >&2 || true; rm -rf "$TMP"' EXIT
 	BROKERS=$("$ROOT/deployments/kafka/kafka.sh" start "$KDIR" --port 23092 --controller-port 24092)
+	KAFKA_PID=$(cat "$KDIR/broker-1.pid")
 else
 	trap 'rm -rf "$TMP"' EXIT
 fi
-bench() { "$OVATION" bench --target roles --kafka-brokers "$BROKERS" --out "$HERE" --log-level warn "$@"; }
+# KAFKA_PID (the broker's PID, optional when BROKERS is given) puts the
+# broker's CPU into the report as well.
+watch=()
+[[ -n ${KAFKA_PID:-} ]] && watch=(--watch-pids "kafka=$KAFKA_PID")
+bench() { "$OVATION" bench --target roles --kafka-brokers "$BROKERS" --out "$HERE" --log-level warn "${watch[@]}" "$@"; }
 
 if [[ $WHAT == all || $WHAT == targets ]]; then
 	# 1. Throughput: as fast as ingest takes batches of 100, for 60 s.

@@ -80,6 +80,9 @@ type Config struct {
 	// Token is a bearer token for a pipeline with auth on; "" uses dev
 	// mode's ?user= instead.
 	Token string
+	// WatchPIDs are more processes whose CPU is reported by name (e.g.
+	// the Kafka broker: "kafka" → its PID), apart from the pipeline's.
+	WatchPIDs map[string]int
 
 	// Viewers is the WebSocket viewers; 0 means 100. Rooms they spread
 	// over; 0 means 10.
@@ -308,6 +311,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if err := p.checkWired(ctx); err != nil {
 		return nil, err
 	}
+	for name, pid := range cfg.WatchPIDs {
+		p.procs = append(p.procs, procRef{name: name, pid: pid, watched: true})
+	}
 
 	fc, err := newFrameCounter(p.brokers, cfg.Topics.Frames, prefix)
 	if err != nil {
@@ -404,6 +410,8 @@ type procRef struct {
 	name  string
 	pid   int
 	pprof string // base URL of its /debug/pprof, or ""
+	// watched processes (WatchPIDs) are reported but not pipeline CPU.
+	watched bool
 }
 
 func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp, logDir string) error {
@@ -817,7 +825,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	for i, pr := range s.procs {
 		if i < len(m0.procs) && i < len(m1.procs) {
 			ph.ProcCPU[pr.name] = (m1.procs[i].cpu - m0.procs[i].cpu).Seconds() / secs
-			if pr.name != "gorilla" {
+			if pr.name != "gorilla" && !pr.watched {
 				ph.PipelineCPUCores += ph.ProcCPU[pr.name]
 			}
 		}

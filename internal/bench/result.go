@@ -367,6 +367,9 @@ func (r *Result) Table(w io.Writer) {
 	row("pipeline CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.PipelineCPUCores) })
 	row("pipeline CPU per event", func(p *Phase) string { return fmt.Sprintf("%.2f µs", p.CPUPerEventUS) })
 	row("bench client CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.ProcCPU["bench"]) })
+	if _, ok := r.Ovation.ProcCPU["kafka"]; ok {
+		row("Kafka broker CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.ProcCPU["kafka"]) })
+	}
 	row("CPU per delivered frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.CPUPerFrameUS) })
 	row("fan-out CPU per frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.FanoutCPUPerFrameUS) })
 	row("idle memory per conn", func(p *Phase) string {
