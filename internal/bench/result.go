@@ -259,13 +259,20 @@ func (r *Result) targets(cfg Config) {
 	if o.ExactlyOnce != nil {
 		t1.Got += fmt.Sprintf(", exactly-once %v (%d accepted, %d aggregated)", o.ExactlyOnce.Match, o.ExactlyOnce.Accepted, o.ExactlyOnce.Aggregated)
 	}
-	if r.Transport == TransportHTTP && r.Batch == 100 && r.Rate == 0 && o.Seconds >= 59 {
+	// At --rate 0 ingest may outrun the processors (its lag then grows by
+	// design of the test); a fixed rate of 100k or more asks the question
+	// as the issue does: sustained, with lag bounded.
+	if r.Transport == TransportHTTP && r.Batch == 100 && (r.Rate == 0 || r.Rate >= 100_000) && o.Seconds >= 59 {
 		t1.Met = yes(o.AcceptedPS >= 100_000 && o.AggregatedPS >= 100_000 && o.ExactlyOnce != nil && o.ExactlyOnce.Match && !o.Lag.Growing)
-		if !*t1.Met {
+		switch {
+		case *t1.Met:
+		case o.Lag.Growing:
+			t1.Note = "the lag grows: ingest outran the processors at this rate; the processors' rate is the sustainable one"
+		default:
 			t1.Note = fmt.Sprintf("%.0f%% of the target", 100*min(o.AcceptedPS, o.AggregatedPS)/100_000)
 		}
 	} else {
-		t1.Note = "tested by a run with --transport http --batch 100 --rate 0 --duration 60s"
+		t1.Note = "tested by a run with --transport http --batch 100, --rate 0 or ≥ 100000, --duration 60s"
 	}
 	// 2. Latency at 20k events/s, 100 rooms, 5000 viewers.
 	t2 := Target{Name: "latency under load", Want: fmt.Sprintf("at 20000 events/s, 100 rooms, 5000 viewers: frame p99 ≤ tick+100 = %d ms, chat p99 ≤ 100 ms", TickMS+100),
