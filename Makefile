@@ -65,6 +65,10 @@ fuzz:
 	  done; \
 	done
 
+## bench: re-run the benchmarks of docs/benchmarks.md (starts its own Kafka unless BROKERS is set).
+bench: build
+	docs/bench/run-all.sh all
+
 env-up:
 	@mkdir -p $(TEST_ENV_DIR); deployments/test-env.sh up $(TEST_ENV_DIR)
 
