@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 TEST_ENV_DIR ?= $(CURDIR)/.cache/test-env
 # Fuzz time per target for `make fuzz`.
 FUZZTIME ?= 60s
-GO_TEST_FLAGS ?= -race -timeout 25m
+GO_TEST_FLAGS ?= -race -count=1 -timeout 25m
 
 .PHONY: all build demo test test-go test-web lint fuzz bench clean env-up env-down
 
