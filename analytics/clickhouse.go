@@ -81,6 +81,7 @@ type metrics struct {
 	insertDur  *prometheus.HistogramVec
 	batchRows  prometheus.Histogram
 	pending    prometheus.Gauge
+	lag        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -105,9 +106,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ovation_analytics_pending_rows", Help: "Rows read from Kafka and not yet in ClickHouse.",
 		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ovation_analytics_consumer_lag_records", Help: "Records in Kafka the sink has not read yet (last stable offset minus the next offset, summed over partitions), by topic kind.",
+		}, []string{"topic"}),
 	}
+	// Both series exist from the start, so an alert on them has data
+	// before the first fetch.
+	m.lag.WithLabelValues("events")
+	m.lag.WithLabelValues("frames")
 	if reg != nil {
-		reg.MustRegister(m.rows, m.skipped, m.insertErrs, m.insertDur, m.batchRows, m.pending)
+		reg.MustRegister(m.rows, m.skipped, m.insertErrs, m.insertDur, m.batchRows, m.pending, m.lag)
 	}
 	return m
 }

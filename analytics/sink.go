@@ -256,6 +256,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}
 	b := <-free
+	lag := lagTracker{}
 	for {
 		wait := cfg.FlushInterval
 		if b.rows() > 0 {
@@ -275,6 +276,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			})
 			fs.EachRecord(b.add)
 			s.m.pending.Set(float64(b.rows() + int(inflight.Load())))
+			lag.observe(fs, cfg.Topics, s.m.lag)
 		}
 		if ctx.Err() != nil {
 			return stop(b)
@@ -287,6 +289,36 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 			b = <-free
 		}
+	}
+}
+
+// lagTracker remembers, per partition, how far behind the last stable
+// offset the sink was at its last fetch with records; a partition the sink
+// has caught up on keeps the (small) lag of its last fetch.
+type lagTracker map[string]map[int32]int64
+
+func (l lagTracker) observe(fs kgo.Fetches, topics schemas.Topics, g *prometheus.GaugeVec) {
+	changed := false
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		next := p.Records[len(p.Records)-1].Offset + 1
+		if l[p.Topic] == nil {
+			l[p.Topic] = map[int32]int64{}
+		}
+		l[p.Topic][p.Partition] = max(p.LastStableOffset-next, 0)
+		changed = true
+	})
+	if !changed {
+		return
+	}
+	for topic, kind := range map[string]string{topics.Events: "events", topics.Frames: "frames"} {
+		var sum int64
+		for _, n := range l[topic] {
+			sum += n
+		}
+		g.WithLabelValues(kind).Set(float64(sum))
 	}
 }
 
