@@ -171,6 +171,11 @@ func (r *room) emitFrame(cfg *Config, b *Batch) {
 	if ts == 0 {
 		ts = r.ts
 	}
+	if len(r.pend.Chat) > 0 {
+		// Lines that new ones push out of the history are listed as
+		// removed, so merged deltas (a slow client's) stay exact.
+		r.pend.ChatDeleted = append(r.pend.ChatDeleted, r.pub.ChatEvictions(&r.pend)...)
+	}
 	f := schemas.Frame{Room: r.id, Epoch: r.epoch, Seq: r.seq, TS: ts, Delta: r.pend}
 	v, err := schemas.MarshalFrame(&f)
 	if err != nil {
