@@ -37,7 +37,9 @@
 //   - An epoch's first frame after a rebuild carries the whole state (as a
 //     delta from an empty room), so a subscriber that only reads frames
 //     also ends up right.
-//   - Chat: a frame lists new lines in order; chat_deleted removes lines;
+//   - Chat: a frame lists new lines in order; chat_deleted removes lines
+//     (deleted by a moderator, or pushed out of the 100-line history by
+//     the frame's new lines, so merged deltas stay exact);
 //     a delete always starts a new frame after new lines, so the history
 //     does not depend on where frames are cut. One transaction may write
 //     several frames of a room (chat bursts past Config.MaxFrameBytes).
