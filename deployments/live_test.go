@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -362,7 +363,7 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 		chAddr = "127.0.0.1:1"
 	}
 
-	const httpAddr, kafkaAddr = "127.0.0.1:18680", "127.0.0.1:19680"
+	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
 	base := "http://" + httpAddr
 	// Topic names unique to this run: the sink keys its resume positions
 	// in ClickHouse by topic, so a rerun must not look like old data.
@@ -401,4 +402,16 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 	if t.Failed() {
 		t.Log(dev.tail())
 	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now,
+// so a test's servers never collide with another run on the same machine.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -185,10 +185,10 @@ func TestRoleMetricsDocumented(t *testing.T) {
 		p          *proc
 	}
 	roles := []*role{
-		{name: "ingest", addr: "127.0.0.1:18681", env: []string{authEnv}},
-		{name: "process", addr: "127.0.0.1:18682", env: []string{"OVATION_GROUP=" + prefix + "-processors", "OVATION_TRANSACTIONAL_ID=" + prefix + "-process-0"}},
-		{name: "push", addr: "127.0.0.1:18683", env: []string{authEnv, "OVATION_DRAIN_WINDOW=1s", "OVATION_MAX_ROOMS=2"}},
-		{name: "sink", addr: "127.0.0.1:18684", env: []string{authEnv, "OVATION_CLICKHOUSE_ADDR=" + chAddr, "OVATION_CLICKHOUSE_DATABASE=" + db, "OVATION_FLUSH_INTERVAL=200ms"}},
+		{name: "ingest", addr: freeAddr(t), env: []string{authEnv}},
+		{name: "process", addr: freeAddr(t), env: []string{"OVATION_GROUP=" + prefix + "-processors", "OVATION_TRANSACTIONAL_ID=" + prefix + "-process-0"}},
+		{name: "push", addr: freeAddr(t), env: []string{authEnv, "OVATION_DRAIN_WINDOW=1s", "OVATION_MAX_ROOMS=2"}},
+		{name: "sink", addr: freeAddr(t), env: []string{authEnv, "OVATION_CLICKHOUSE_ADDR=" + chAddr, "OVATION_CLICKHOUSE_DATABASE=" + db, "OVATION_FLUSH_INTERVAL=200ms"}},
 	}
 	for _, r := range roles {
 		env := append(append([]string{"OVATION_HTTP_ADDR=" + r.addr}, common...), r.env...)
