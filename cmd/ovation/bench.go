@@ -185,14 +185,8 @@ func runBenchBroadcast(ctx context.Context, args []string, stderr io.Writer) err
 	c.register(fs, "")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "listen address")
 	fs.StringVar(&cfg.ReadyFile, "ready-file", "", "write the bound address here once listening")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parse(fs, args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
 		return err
 	}
 	cfg.Brokers = c.brokerList()

@@ -85,6 +85,19 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// parse reads the flags (then OVATION_* env vars), validates the common
+// ones and builds the role's logger: every role's first step.
+func (c *commonFlags) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (*slog.Logger, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	return log, c.validate()
+}
+
 func (c *commonFlags) brokerList() []string {
 	var out []string
 	for _, b := range strings.Split(c.brokers, ",") {

@@ -42,14 +42,8 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	c.register(fs, "127.0.0.1:8081")
 	c.registerAuth(fs)
 	f.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parse(fs, args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
 		return err
 	}
 	f.cfg.Topic = c.topics.Events

@@ -77,14 +77,8 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 	c.register(fs, "127.0.0.1:8082")
 	c.registerAuth(fs)
 	f.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parse(fs, args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
 		return err
 	}
 	f.finish(&c)

@@ -102,14 +102,8 @@ func replayIntoClickHouse(ctx context.Context, args []string, stdout, stderr io.
 	fs.BoolVar(&dryRun, "dry-run", false, "print what would be replayed, write nothing")
 	fs.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	fs.IntVar(&batchRows, "batch-rows", 100_000, "most rows per ClickHouse insert")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parse(fs, args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
 		return err
 	}
 	if topic == "" {

@@ -53,14 +53,8 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", time.Second, "longest a row waits before it is inserted")
 	fs.DurationVar(&cfg.RetryMax, "retry-max", 5*time.Second, "longest backoff between failed inserts")
 	fs.DurationVar(&grace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long in-flight API requests may take")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parse(fs, args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
 		return err
 	}
 	verifier, err := c.verifier(log)
