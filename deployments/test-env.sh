@@ -19,16 +19,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF=test-env.sh
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 KAFKA=$HERE/kafka/kafka.sh
 CLICKHOUSE=$HERE/clickhouse/clickhouse.sh
 
-log() { echo "test-env.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-	exit 2
-}
 
 # install_missing installs, in one apt-get run, the Debian packages whose
 # commands are missing. DPkg::Lock::Timeout waits for a concurrent apt run

@@ -20,15 +20,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF=clickhouse.sh
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 START_TIMEOUT=${CLICKHOUSE_START_TIMEOUT:-60}
 
-log() { echo "clickhouse.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-	exit 2
-}
 
 # server_cmd and client_cmd print the command that runs the server or the
 # client: Debian splits them into two binaries, upstream ships one.
@@ -77,21 +73,6 @@ load_env() {
 	source "$dir/clickhouse.env"
 }
 
-# alive tells whether PID is running and is not a zombie.
-alive() {
-	local pid=$1 state
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-	state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-	[[ $state != Z ]]
-}
-
-# is_ours tells whether PID is alive and was started for DIR (its command
-# line names DIR's config), so a recycled PID is never signalled.
-is_ours() {
-	local pid=$1 dir=$2
-	alive "$pid" || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/"
-}
 
 server_pid() { cat "$1/clickhouse.pid" 2>/dev/null || true; }
 
@@ -182,7 +163,6 @@ EOF
 EOF
 }
 
-tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 query() {
 	local client
@@ -258,7 +238,7 @@ EOF
 	log "starting clickhouse in $dir on 127.0.0.1:$PORT"
 	launch "$dir"
 	if [[ -n $owner ]]; then
-		start_watchdog "$dir" "$owner"
+		start_watchdog "$dir" "$owner" "$HERE/clickhouse.sh" 10
 	fi
 	if ! wait_ready "$dir"; then
 		cmd_stop "$dir" --timeout 5 || true
@@ -266,18 +246,6 @@ EOF
 	fi
 	log "up: 127.0.0.1:$PORT ($(query -q 'SELECT version()' 2>/dev/null || echo '?'))"
 	echo "127.0.0.1:$PORT"
-}
-
-# start_watchdog stops the server when the owner process exits. Its command
-# line names DIR so is_ours recognises it.
-start_watchdog() {
-	local dir=$1 owner=$2
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	setsid bash -c 'owner=$1 dir=$2 self=$3
-		while kill -0 "$owner" 2>/dev/null; do sleep 1; done
-		"$self" stop "$dir" --timeout 10 >/dev/null 2>&1' \
-		clickhouse-watchdog "$owner" "$dir/" "$HERE/clickhouse.sh" </dev/null >/dev/null 2>&1 &
-	echo $! >"$dir/watchdog.pid"
 }
 
 stop_server() {

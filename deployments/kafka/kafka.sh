@@ -29,16 +29,12 @@ CACHE=${OVATION_CACHE:-$HOME/.cache/ovation}
 KAFKA_HOME=$CACHE/kafka-$KAFKA_VERSION
 LIB=$KAFKA_HOME/lib
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF=kafka.sh
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 HEAP=${KAFKA_HEAP:-512m}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 
-log() { echo "kafka.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-	exit 2
-}
 
 # fetch copies the broker's runtime classpath into $LIB once. A lock keeps
 # parallel test packages from downloading into the same directory at once;
@@ -76,21 +72,6 @@ load_env() {
 	source "$dir/cluster.env"
 }
 
-# alive tells whether PID is running and is not a zombie.
-alive() {
-	local pid=$1 state
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-	state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-	[[ $state != Z ]]
-}
-
-# is_ours tells whether PID is alive and is a Kafka JVM (or the watchdog)
-# started for DIR, so a recycled PID is never signalled.
-is_ours() {
-	local pid=$1 dir=$2
-	alive "$pid" || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir/" 2>/dev/null
-}
 
 pid_of() { cat "$1/broker-$2.pid" 2>/dev/null || true; }
 
@@ -187,7 +168,6 @@ launch() {
 	echo $! >"$dir/broker-$n.pid"
 }
 
-tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # wait_ready waits until each named broker logged "Kafka Server started"
 # since its launch and accepts connections, then (with kcat) until the
@@ -305,7 +285,7 @@ EOF
 		launch "$dir" "$n"
 	done
 	if [[ -n $owner ]]; then
-		start_watchdog "$dir" "$owner"
+		start_watchdog "$dir" "$owner" "$HERE/kafka.sh" 5
 	fi
 	local all=()
 	for ((n = 1; n <= BROKERS; n++)); do all+=("$n"); done
@@ -315,18 +295,6 @@ EOF
 	fi
 	log "up: $(bootstrap)"
 	bootstrap
-}
-
-# start_watchdog stops the cluster when the owner process exits. The loop
-# carries DIR in its command line so is_ours recognises it.
-start_watchdog() {
-	local dir=$1 owner=$2
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	setsid bash -c 'owner=$1 dir=$2 self=$3
-		while kill -0 "$owner" 2>/dev/null; do sleep 1; done
-		"$self" stop "$dir" --timeout 5 >/dev/null 2>&1' \
-		kafka-watchdog "$owner" "$dir/" "$HERE/kafka.sh" </dev/null >/dev/null 2>&1 &
-	echo $! >"$dir/watchdog.pid"
 }
 
 # stop_pids sends SIGTERM, waits up to TIMEOUT seconds, then sends SIGKILL.
