@@ -10,16 +10,14 @@
 package chtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	"github.com/ovation-live/ovation/internal/scripttest"
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -149,7 +147,7 @@ func Start(t testing.TB) *Server {
 	if !FaultEnabled() {
 		t.Skip(EnvFault + "=1 not set: fault tests start their own ClickHouse and are opt-in")
 	}
-	root, err := repoRoot()
+	root, err := scripttest.RepoRoot()
 	if err != nil {
 		t.Fatalf("chtest.Start: %v", err)
 	}
@@ -235,35 +233,7 @@ func (s *Server) finish() {
 func (s *Server) run(timeout time.Duration, args ...string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{s.script}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("clickhouse.sh %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// repoRoot returns the directory holding go.mod, walking up from the
-// working directory (a package directory under go test).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return scripttest.Run(timeout, s.script, args...)
 }
 
 // freePorts picks two distinct free loopback ports below the kernel's

@@ -7,16 +7,15 @@
 package kafkatest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ovation-live/ovation/internal/scripttest"
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -178,42 +177,11 @@ func (c *Cluster) check(i int) {
 func (c *Cluster) run(timeout time.Duration, args ...string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return runScript(timeout, c.script, args...)
+	return scripttest.Run(timeout, c.script, args...)
 }
 
-func runScript(timeout time.Duration, script string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// The script starts daemons that inherit no pipe of ours (they log to
-	// files), so Wait returns when the script does.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", filepath.Base(script), strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// RepoRoot returns the directory holding the module's go.mod, found by
-// walking up from the working directory (a package directory under go test).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// RepoRoot returns the directory holding the module's go.mod.
+func RepoRoot() (string, error) { return scripttest.RepoRoot() }
 
 // freePortBlocks finds a block of n free broker ports and a block of n free
 // controller ports below the kernel's ephemeral range (32768+), so that

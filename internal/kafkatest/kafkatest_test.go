@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"github.com/ovation-live/ovation/internal/scripttest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,7 +39,7 @@ func TestRepoRootFindsScript(t *testing.T) {
 		t.Fatalf("RepoRoot = %q: %v", root, err)
 	}
 	// An unknown command must fail loudly, with the reason on stderr.
-	_, err = runScript(10*time.Second, filepath.Join(root, "deployments", "kafka", "kafka.sh"), "no-such-command")
+	_, err = scripttest.Run(10*time.Second, filepath.Join(root, "deployments", "kafka", "kafka.sh"), "no-such-command")
 	if err == nil || !strings.Contains(err.Error(), "unknown command no-such-command") {
 		t.Errorf("kafka.sh no-such-command: err = %v; want an error naming the command", err)
 	}
