@@ -43,3 +43,14 @@ start_watchdog() {
 		"$SELF-watchdog" "$owner" "$dir/" "$script" "$timeout" </dev/null >/dev/null 2>&1 &
 	echo $! >"$dir/watchdog.pid"
 }
+
+# stop_watchdog DIR ends DIR's watchdog, unless the watchdog is the caller.
+stop_watchdog() {
+	local dir=$1 pid
+	[[ -f $dir/watchdog.pid ]] || return 0
+	pid=$(cat "$dir/watchdog.pid")
+	if [[ $pid != "$$" && $pid != "$PPID" ]] && is_ours "$pid" "$dir"; then
+		kill -TERM "$pid" 2>/dev/null || true
+	fi
+	rm -f "$dir/watchdog.pid"
+}

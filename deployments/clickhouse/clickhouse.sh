@@ -280,15 +280,7 @@ cmd_stop() {
 	[[ -n $dir ]] || usage
 	[[ -d $dir ]] || return 0
 	dir=$(cd "$dir" && pwd)
-	local pid
-	if [[ -f $dir/watchdog.pid ]]; then
-		pid=$(cat "$dir/watchdog.pid")
-		# The watchdog itself may be the caller; never signal ourselves.
-		if [[ $pid != "$$" && $pid != "$PPID" ]] && is_ours "$pid" "$dir"; then
-			kill -TERM "$pid" 2>/dev/null || true
-		fi
-		rm -f "$dir/watchdog.pid"
-	fi
+	stop_watchdog "$dir"
 	if [[ -f $dir/clickhouse.pid ]]; then
 		log "stopping clickhouse in $dir"
 		stop_server "$dir" "$timeout" TERM

@@ -329,14 +329,7 @@ cmd_stop() {
 	[[ -d $dir ]] || return 0
 	dir=$(cd "$dir" && pwd)
 	local f pid pids=()
-	if [[ -f $dir/watchdog.pid ]]; then
-		pid=$(cat "$dir/watchdog.pid")
-		# The watchdog itself may be the caller; never signal ourselves.
-		if [[ $pid != "$$" && $pid != "$PPID" ]] && is_ours "$pid" "$dir"; then
-			kill -TERM "$pid" 2>/dev/null || true
-		fi
-		rm -f "$dir/watchdog.pid"
-	fi
+	stop_watchdog "$dir"
 	for f in "$dir"/broker-*.pid; do
 		[[ -f $f ]] || continue
 		pid=$(cat "$f")
