@@ -268,9 +268,10 @@ func (s *eventSource) final(t *testing.T, rooms []string) map[string]finalRoom {
 	return nil
 }
 
-// readSnapshots reads a snapshots topic to its end: the latest snapshot
-// of every room.
-func readSnapshots(t *testing.T, brokers []string, topic string) map[string]finalRoom {
+// readToEnd reads topic from its start to the end it has now, read
+// committed, and hands every record (control records included) to fn.
+func readToEnd(t testing.TB, brokers []string, topic string, fn func(*kgo.Record)) {
+	t.Helper()
 	cl := kafkatest.Client(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	defer cl.Close()
@@ -286,7 +287,6 @@ func readSnapshots(t *testing.T, brokers []string, topic string) map[string]fina
 			left[o.Partition] = o.Offset
 		}
 	})
-	out := map[string]finalRoom{}
 	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -296,17 +296,26 @@ func readSnapshots(t *testing.T, brokers []string, topic string) map[string]fina
 			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
 				delete(left, r.Partition)
 			}
-			if r.Attrs.IsControl() {
-				return
-			}
-			sn, err := schemas.UnmarshalSnapshot(r.Value)
-			if err != nil {
-				t.Errorf("snapshot record: %v", err)
-				return
-			}
-			out[sn.Room] = finalRoom{sn.Seq, sn.State}
+			fn(r)
 		})
 	}
+}
+
+// readSnapshots reads a snapshots topic to its end: the latest snapshot
+// of every room.
+func readSnapshots(t *testing.T, brokers []string, topic string) map[string]finalRoom {
+	out := map[string]finalRoom{}
+	readToEnd(t, brokers, topic, func(r *kgo.Record) {
+		if r.Attrs.IsControl() {
+			return
+		}
+		sn, err := schemas.UnmarshalSnapshot(r.Value)
+		if err != nil {
+			t.Errorf("snapshot record: %v", err)
+			return
+		}
+		out[sn.Room] = finalRoom{sn.Seq, sn.State}
+	})
 	return out
 }
 
@@ -496,44 +505,21 @@ func failover(t *testing.T, brokers []string, topics schemas.Topics, src frameSo
 // latestPresence reads the events topic to its current end and returns
 // node's latest viewer count per room.
 func latestPresence(t testing.TB, brokers []string, topic, node string) map[string]int64 {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
+	out := map[string]int64{}
+	readToEnd(t, brokers, topic, func(r *kgo.Record) {
+		if r.Attrs.IsControl() {
+			return
+		}
+		ev, err := schemas.ParseEvent(r.Value)
+		if err != nil {
+			t.Errorf("presence event does not validate: %v: %s", err, r.Value)
+			return
+		}
+		var d schemas.PresenceData
+		json.Unmarshal(ev.Data, &d)
+		if ev.Type == schemas.Presence && d.Node == node && string(r.Key) == ev.Room && ev.User == "pusher:"+node {
+			out[ev.Room] = d.Viewers
 		}
 	})
-	out := map[string]int64{}
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			ev, err := schemas.ParseEvent(r.Value)
-			if err != nil {
-				t.Errorf("presence event does not validate: %v: %s", err, r.Value)
-				return
-			}
-			var d schemas.PresenceData
-			json.Unmarshal(ev.Data, &d)
-			if ev.Type == schemas.Presence && d.Node == node && string(r.Key) == ev.Room && ev.User == "pusher:"+node {
-				out[ev.Room] = d.Viewers
-			}
-		})
-	}
 	return out
 }
