@@ -70,7 +70,7 @@ func BenchmarkSinkVsClickHouseClient(b *testing.B) {
 			// migrated, as for the client) until ClickHouse holds the last
 			// offset.
 			db := chtest.Database(b, chAddr)
-			if err := Migrate(context.Background(), conn, db); err != nil {
+			if err := Migrate(context.Background(), conn, ClickHouseConfig{Addr: []string{chAddr}, Database: db}); err != nil {
 				b.Fatal(err)
 			}
 			start := time.Now()
@@ -92,7 +92,7 @@ func BenchmarkSinkVsClickHouseClient(b *testing.B) {
 			// clickhouse-client: the same rows from a file into the same
 			// table definition in a second database.
 			db2 := chtest.Database(b, chAddr)
-			if err := Migrate(context.Background(), conn, db2); err != nil {
+			if err := Migrate(context.Background(), conn, ClickHouseConfig{Addr: []string{chAddr}, Database: db2}); err != nil {
 				b.Fatal(err)
 			}
 			f, err := os.Open(file)

@@ -23,6 +23,11 @@ type ClickHouseConfig struct {
 	// Username defaults to "default"; Password to empty.
 	Username string
 	Password string
+	// Cluster, when set, is the name of a cluster in the servers'
+	// remote_servers config: the schema is created ON CLUSTER with
+	// Replicated*MergeTree tables and Distributed tables sharded by room
+	// (docs/analytics.md, Cluster mode). Empty: one server.
+	Cluster string
 	// DialTimeout defaults to 5 s; QueryTimeout (per statement) to 60 s.
 	DialTimeout  time.Duration
 	QueryTimeout time.Duration
@@ -50,6 +55,11 @@ func (c ClickHouseConfig) Validate() error {
 	c = c.withDefaults()
 	if len(c.Addr) == 0 {
 		return fmt.Errorf("%w: no ClickHouse address", ErrConfig)
+	}
+	if c.Cluster != "" {
+		if err := checkIdent("cluster", c.Cluster); err != nil {
+			return err
+		}
 	}
 	return checkDatabase(c.Database)
 }

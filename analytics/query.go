@@ -162,7 +162,7 @@ func (a *API) summary(ctx context.Context, r *request) (any, error) {
 	if err := a.conn.QueryRow(ctx, "SELECT uniqExactIf(user, type != 'presence') FROM "+db+".events"+evWhere, evArgs...).Scan(&s.Participants); err != nil {
 		return nil, fmt.Errorf("participants: %w", err)
 	}
-	rows, err = a.conn.Query(ctx, "SELECT type, uniqExact(id) FROM "+db+".events"+evWhere+" GROUP BY type", evArgs...)
+	rows, err = a.conn.Query(ctx, "SELECT type, uniqExact(user, id) FROM "+db+".events"+evWhere+" GROUP BY type", evArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}

@@ -277,7 +277,7 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress func(n in
 	defer conn.Close()
 	db := cfg.ClickHouse.Database
 	m := newMetrics(nil)
-	if err := retryLoop(ctx, cfg.Log, 200*time.Millisecond, 5*time.Second, "migrate", func(ctx context.Context) error { return Migrate(ctx, conn, db) }); err != nil {
+	if err := retryLoop(ctx, cfg.Log, 200*time.Millisecond, 5*time.Second, "migrate", func(ctx context.Context) error { return Migrate(ctx, conn, cfg.ClickHouse) }); err != nil {
 		return st, err
 	}
 	w := &writer{conn: conn, db: db, log: cfg.Log, m: m, timeout: cfg.ClickHouse.QueryTimeout, retryMin: 200 * time.Millisecond, retryMax: 5 * time.Second}

@@ -157,7 +157,7 @@ func (s *Sink) Run(ctx context.Context) error {
 
 	s.setReady(false, "migrating ClickHouse schema")
 	if err := retryLoop(ctx, log, cfg.RetryMin, cfg.RetryMax, "migrate", func(ctx context.Context) error {
-		return Migrate(ctx, conn, db)
+		return Migrate(ctx, conn, cfg.ClickHouse)
 	}); err != nil {
 		return nilIfCanceled(err)
 	}

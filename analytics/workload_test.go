@@ -198,13 +198,16 @@ func (w *workload) apply(st *roomState, ev *schemas.Event) {
 	if w.distinct[room][string(ev.Type)] == nil {
 		w.distinct[room][string(ev.Type)] = map[string]bool{}
 	}
-	w.distinct[room][string(ev.Type)][ev.ID] = true
+	// Identity is (room, user, id): another user's event with the same id
+	// is another event.
+	key := ev.User + "\x00" + ev.ID
+	w.distinct[room][string(ev.Type)][key] = true
 	if ev.Type != schemas.Presence {
 		w.users[room][ev.User] = true
 	}
 	// Like the processors, remember only accepted ids: a retry of a
 	// refused vote may be accepted once its poll is open.
-	if st.seen[ev.ID] {
+	if st.seen[key] {
 		return
 	}
 	d := &st.pending
@@ -333,7 +336,7 @@ func (w *workload) apply(st *roomState, ev *schemas.Event) {
 		d.Viewers = &v
 	}
 	if changed {
-		st.seen[ev.ID] = true
+		st.seen[key] = true
 		st.nPending++
 		st.ts = max(st.ts, ev.TS)
 	}
