@@ -34,7 +34,7 @@ var Codes = []string{
 	CodeInvalidJSON, CodeEmptyBatch, CodeInvalidEvent, CodeInvalidRoom,
 	CodeEventTooLarge, CodeBatchTooLarge, CodeRequestTooLarge,
 	CodeUnauthorized, CodeTokenExpired, CodeForbidden, CodeTooManyRooms,
-	CodeRateLimited, CodeBackpressure, CodeKafkaUnavailable, CodeInternal,
+	CodeRateLimited, CodeBackpressure, CodeKafkaUnavailable, CodeMirrorTimeout, CodeInternal,
 }
 
 // ErrInvalidConfig is wrapped by Config.Validate errors.

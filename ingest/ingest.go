@@ -49,7 +49,8 @@ type Service struct {
 	userLim   *keyedLimiter // per token sub, every transport
 	clientLim *keyedLimiter // per client address, HTTP only
 	now       func() time.Time
-	bufs      sync.Pool // *bytes.Buffer for request bodies
+	bufs      sync.Pool    // *bytes.Buffer for request bodies
+	mirror    *MirrorWatch // "ack after mirror" (mirror.go); nil: ack after local commit
 }
 
 // New returns a Service that produces with cl, which the caller made with
@@ -357,6 +358,8 @@ func (s *Service) limit(req *request, it *item, client string) {
 func (s *Service) produce(ctx context.Context, items []*item) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ProduceTimeout)
 	defer cancel()
+	mws := s.mirrorExpect(items)
+	defer s.mirrorAwait(mws)
 	var wg sync.WaitGroup
 	var logOnce sync.Once
 	start := time.Now()

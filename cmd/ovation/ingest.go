@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/ingest"
 )
@@ -17,6 +19,10 @@ import (
 type ingestFlags struct {
 	cfg   ingest.Config
 	grace time.Duration
+	// "ack after mirror" (ingest/mirror.go); off unless mirrorBrokers is set
+	mirrorBrokers string
+	mirrorTopic   string
+	mirrorTimeout time.Duration
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
@@ -32,6 +38,9 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cfg.ProduceTimeout, "produce-timeout", ingest.DefaultProduceTimeout, "how long Kafka may take to acknowledge before ingest answers kafka_unavailable")
 	fs.IntVar(&f.cfg.MaxBufferedRecords, "max-buffered-records", ingest.DefaultMaxBufferedRecords, "producer buffer bound in records; when full, ingest answers 503 backpressure")
 	fs.IntVar(&f.cfg.MaxBufferedBytes, "max-buffered-bytes", ingest.DefaultMaxBufferedBytes, "producer buffer bound in bytes; when full, ingest answers 503 backpressure")
+	fs.StringVar(&f.mirrorBrokers, "ack-after-mirror-brokers", "", "ack after mirror: answer a publish only once the event is in the other region's mirrored events topic on these brokers (comma-separated); empty = ack after the local Kafka commit")
+	fs.StringVar(&f.mirrorTopic, "ack-after-mirror-topic", "", "ack after mirror: this region's events topic as MirrorMaker 2 names it in the other region (e.g. eu.ovation.events)")
+	fs.DurationVar(&f.mirrorTimeout, "ack-after-mirror-timeout", ingest.DefaultMirrorTimeout, "ack after mirror: how long to wait for the mirror before answering mirror_timeout (503, retry with the same id)")
 	fs.DurationVar(&f.grace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight requests may take to get their Kafka acknowledgements")
 }
 
@@ -70,6 +79,22 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ready.set(false, "connecting to Kafka")
 	mux := adminMux(reg, ready)
 	svc.Register(mux)
+	if f.mirrorBrokers != "" || f.mirrorTopic != "" {
+		mc := ingest.MirrorConfig{Brokers: splitList(f.mirrorBrokers), Topic: f.mirrorTopic, Timeout: f.mirrorTimeout}
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		mw, err := ingest.NewMirrorWatch(wctx, mc, log, reg, kgo.WithLogger(kslog.New(log.With("component", "kafka", "role", "ingest-mirror"))))
+		wcancel()
+		if err != nil {
+			return err
+		}
+		svc.SetMirror(mw)
+		mctx, mstop := context.WithCancel(context.Background())
+		mdone := make(chan error, 1)
+		go func() { mdone <- mw.Run(mctx) }()
+		// Stopped after the HTTP server: in-flight requests may still wait on it.
+		defer func() { mstop(); <-mdone }()
+		log.Info("ack after mirror: publishes are answered once the other region's mirror has them", "mirror_brokers", mc.Brokers, "mirror_topic", mc.Topic, "timeout", f.mirrorTimeout)
+	}
 
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = cl.Ping(pctx)
@@ -136,4 +161,15 @@ func devIngest(_ context.Context, env *devEnv) error {
 		return nil
 	})
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
