@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/origin"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -37,7 +37,8 @@ type Config struct {
 	// Verifier checks tokens. Required.
 	Verifier *auth.Verifier
 	// AllowedOrigins lists origins ("https://app.example.com") allowed
-	// besides the same origin; "*" allows every origin.
+	// besides the same origin; "*" allows every origin. Origins compare
+	// as scheme, host and port exactly (internal/origin).
 	AllowedOrigins []string
 	// Publish is the ingest path for the publish op; nil answers every
 	// publish with publish_unavailable.
@@ -172,10 +173,8 @@ func (c *Config) Validate() error {
 	case c.MaxMessageBytes < 1024:
 		return fmt.Errorf("pushers: MaxMessageBytes %d is below 1024", c.MaxMessageBytes)
 	}
-	for _, o := range c.AllowedOrigins {
-		if o != "*" && !strings.Contains(o, "://") {
-			return fmt.Errorf("pushers: allowed origin %q must look like scheme://host[:port] or be *", o)
-		}
+	if _, err := origin.New(c.AllowedOrigins); err != nil {
+		return fmt.Errorf("pushers: %w", err)
 	}
 	return nil
 }

@@ -12,9 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/origin"
 )
 
 // Server is one pusher: the /v1/stream handler plus its Kafka readers.
@@ -48,6 +47,7 @@ type Server struct {
 	snapsReady  atomic.Bool
 	draining    atomic.Bool
 
+	origins    *origin.Policy
 	upgrader   websocket.Upgrader
 	bufPool    sync.Pool
 	fetchSlots chan struct{} // bounds Kafka reads for old positions
@@ -62,6 +62,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fetchSlots = make(chan struct{}, maxFetches)
 	s.hub = newHub(s)
+	s.origins, _ = origin.New(cfg.AllowedOrigins) // Validate parsed it
 	s.upgrader = websocket.Upgrader{
 		// A small read buffer keeps idle connections cheap; larger
 		// messages are read through it.
@@ -101,7 +102,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.draining.Load():
 		code, reason = CloseReconnect, "server draining: reconnect and resume"
-	case !s.originOK(r):
+	case !s.origins.Allowed(r):
 		code, reason = CloseForbiddenOrigin, "origin not allowed"
 		s.log.Warn("websocket refused: origin not allowed", "remote", r.RemoteAddr)
 	default:
@@ -169,20 +170,6 @@ func (s *Server) reject(ws *websocket.Conn, code int, reason string) {
 		}
 	}
 	ws.Close()
-}
-
-func (s *Server) originOK(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	for _, a := range s.cfg.AllowedOrigins {
-		if a == "*" || strings.EqualFold(a, origin) {
-			return true
-		}
-	}
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // register reserves a user's connection slot (c == nil) or adds c to the
