@@ -30,6 +30,7 @@ func TestBadInput(t *testing.T) {
 	r := newRig(t, brokers, topic, Config{MaxBatchEvents: 10, MaxRequestBytes: 64 << 10})
 
 	good := pubToken(t, "alice", "show-1")
+	moderator := token(t, "mona", map[string][]schemas.Capability{"show-1": {schemas.CapModerate, schemas.CapPublish}}, time.Hour)
 	claims := func(sub string, rooms map[string][]schemas.Capability, exp time.Time) *auth.Claims {
 		return &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub, ExpiresAt: jwt.NewNumericDate(exp)}, Rooms: rooms}
 	}
@@ -83,14 +84,14 @@ func TestBadInput(t *testing.T) {
 		{"missing data", "show-1", good, `{"type":"reaction"}`, 400, CodeInvalidEvent, "data"},
 		{"missing field", "show-1", good, evt("reaction", `{}`), 400, CodeInvalidEvent, "data.emoji"},
 		{"wrong JSON type", "show-1", good, evt("poll.vote", `{"poll_id":"p1","option":"two"}`), 400, CodeInvalidEvent, "data.option"},
-		{"unknown envelope field", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"extra":1`), 400, CodeInvalidEvent, "extra"},
-		{"unknown data field", "show-1", good, evt("reaction", `{"emoji":"x","size":3}`), 400, CodeInvalidEvent, "data.size"},
-		{"user in body", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"user":"bob"`), 400, CodeInvalidEvent, "user"},
-		{"ts in body", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"ts":1`), 400, CodeInvalidEvent, "ts"},
-		{"other room in body", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"room":"show-2"`), 400, CodeInvalidEvent, "room"},
-		{"unsupported version", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"v":2`), 400, CodeInvalidEvent, "v"},
-		{"bad id characters", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"id":"a b"`), 400, CodeInvalidEvent, "id"},
-		{"id too long", "show-1", good, evt("reaction", `{"emoji":"x"}`, `"id":"`+strings.Repeat("i", 65)+`"`), 400, CodeInvalidEvent, "id"},
+		{"unknown envelope field", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"extra":1`), 400, CodeInvalidEvent, "extra"},
+		{"unknown data field", "show-1", good, evt("reaction", `{"emoji":"👍","size":3}`), 400, CodeInvalidEvent, "data.size"},
+		{"user in body", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"user":"bob"`), 400, CodeInvalidEvent, "user"},
+		{"ts in body", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"ts":1`), 400, CodeInvalidEvent, "ts"},
+		{"other room in body", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"room":"show-2"`), 400, CodeInvalidEvent, "room"},
+		{"unsupported version", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"v":2`), 400, CodeInvalidEvent, "v"},
+		{"bad id characters", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"id":"a b"`), 400, CodeInvalidEvent, "id"},
+		{"id too long", "show-1", good, evt("reaction", `{"emoji":"👍"}`, `"id":"`+strings.Repeat("i", 65)+`"`), 400, CodeInvalidEvent, "id"},
 		{"trailing data", "show-1", good, chat + ` {}`, 400, CodeInvalidJSON, ""},
 		{"oversized event", "show-1", good, big, 413, CodeEventTooLarge, ""},
 		{"chat text over its limit", "show-1", good, evt("chat.message", `{"text":"`+strings.Repeat("é", 501)+`"}`), 400, CodeInvalidEvent, "data.text"},
@@ -120,6 +121,13 @@ func TestBadInput(t *testing.T) {
 		{"vote for an option that cannot exist", "show-1", good, evt("poll.vote", `{"poll_id":"p1","option":10}`), 400, CodeInvalidEvent, "data.option"},
 		{"negative vote option", "show-1", good, evt("poll.vote", `{"poll_id":"p1","option":-1}`), 400, CodeInvalidEvent, "data.option"},
 		{"quiz answer out of range", "show-1", good, evt("quiz.answer", `{"quiz_id":"q1","option":99}`), 400, CodeInvalidEvent, "data.option"},
+		{"reaction that is not an emoji", "show-1", good, evt("reaction", `{"emoji":"+1"}`), 400, CodeInvalidEvent, "data.emoji"},
+		{"reaction of two emoji", "show-1", good, evt("reaction", `{"emoji":"👍👍"}`), 400, CodeInvalidEvent, "data.emoji"},
+		{"reaction with an unqualified emoji", "show-1", good, evt("reaction", `{"emoji":"\u2764"}`), 400, CodeInvalidEvent, "data.emoji"},
+		{"qa.remove needs moderate", "show-1", good, evt("qa.remove", `{"question_id":"q1"}`, `"id":"rm-q"`), 403, CodeForbidden, "type"},
+		{"reaction.remove needs moderate", "show-1", good, evt("reaction.remove", `{"emoji":"👍"}`, `"id":"rm-r"`), 403, CodeForbidden, "type"},
+		{"room.close needs host", "show-1", moderator, evt("room.close", `{}`, `"id":"close-1"`), 403, CodeForbidden, "type"},
+		{"reaction.remove of a non-emoji", "show-1", moderator, evt("reaction.remove", `{"emoji":"slot"}`), 400, CodeInvalidEvent, "data.emoji"},
 	}
 	hc := r.srv.Client()
 	for _, tc := range tests {
@@ -150,6 +158,20 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("got %d %s", rep.status, rep.raw)
 		}
 		accepted = append(accepted, "ok-poll")
+	})
+	t.Run("moderator may remove, host may close", func(t *testing.T) {
+		host := token(t, "hank", map[string][]schemas.Capability{"show-*": {schemas.CapHost}}, time.Hour)
+		for _, c := range []struct{ tok, body, id string }{
+			{moderator, evt("qa.remove", `{"question_id":"q1"}`, `"id":"ok-rmq"`), "ok-rmq"},
+			{moderator, evt("reaction.remove", `{"emoji":"👍🏽"}`, `"id":"ok-rmr"`), "ok-rmr"},
+			{host, evt("room.close", `{}`, `"id":"ok-close"`), "ok-close"},
+		} {
+			rep := post(t, hc, r.url("show-1"), c.tok, []byte(c.body))
+			if rep.status != 200 || rep.single.ID != c.id {
+				t.Fatalf("%s: got %d %s", c.id, rep.status, rep.raw)
+			}
+			accepted = append(accepted, c.id)
+		}
 	})
 	t.Run("partial batch", func(t *testing.T) {
 		body := "[" + evt("reaction", `{"emoji":"🔥"}`, `"id":"ok-b1"`) + "," +
@@ -191,7 +213,7 @@ func TestBadInput(t *testing.T) {
 		ftok := pubToken(t, "flooder", "show-1")
 		var evs []string
 		for i := 0; i < 8; i++ {
-			evs = append(evs, evt("reaction", `{"emoji":"x"}`, fmt.Sprintf(`"id":"flood-%d"`, i)))
+			evs = append(evs, evt("reaction", `{"emoji":"👍"}`, fmt.Sprintf(`"id":"flood-%d"`, i)))
 		}
 		rep := post(t, flood.srv.Client(), flood.url("show-1"), ftok, []byte("["+strings.Join(evs, ",")+"]"))
 		if rep.status != http.StatusMultiStatus || rep.batch.Accepted != 5 || rep.batch.Rejected != 3 || rep.retryAfter == "" {
@@ -210,7 +232,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("got %d retry-after %q %s", rep.status, rep.retryAfter, rep.raw)
 		}
 		// Another user is not affected.
-		rep = post(t, flood.srv.Client(), flood.url("show-1"), pubToken(t, "calm", "show-1"), []byte(evt("reaction", `{"emoji":"x"}`, `"id":"calm-1"`)))
+		rep = post(t, flood.srv.Client(), flood.url("show-1"), pubToken(t, "calm", "show-1"), []byte(evt("reaction", `{"emoji":"👍"}`, `"id":"calm-1"`)))
 		if rep.status != 200 {
 			t.Fatalf("another user: got %d %s", rep.status, rep.raw)
 		}
@@ -249,11 +271,11 @@ func TestPublishWebSocketPath(t *testing.T) {
 	ctx := context.Background()
 	alice := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}, Rooms: map[string][]schemas.Capability{"show-1": {schemas.CapPublish}}}
 
-	id, err := r.svc.Publish(ctx, alice, "show-1", []byte(evt("reaction", `{"emoji":"x"}`, `"id":"ws-1"`)))
+	id, err := r.svc.Publish(ctx, alice, "show-1", []byte(evt("reaction", `{"emoji":"👍"}`, `"id":"ws-1"`)))
 	if err != nil || id != "ws-1" {
 		t.Fatalf("Publish = %q, %v", id, err)
 	}
-	id, err = r.svc.Publish(ctx, alice, "show-1", []byte(evt("reaction", `{"emoji":"x"}`)))
+	id, err = r.svc.Publish(ctx, alice, "show-1", []byte(evt("reaction", `{"emoji":"👍"}`)))
 	if err != nil || len(id) != 36 {
 		t.Fatalf("Publish without id = %q, %v; want a generated UUID", id, err)
 	}
@@ -267,9 +289,9 @@ func TestPublishWebSocketPath(t *testing.T) {
 		code   string
 		id     string
 	}{
-		{"no claims", nil, "show-1", evt("reaction", `{"emoji":"x"}`), 401, CodeUnauthorized, ""},
-		{"bad room", alice, "a b", evt("reaction", `{"emoji":"x"}`), 400, CodeInvalidRoom, ""},
-		{"other room", alice, "show-2", evt("reaction", `{"emoji":"x"}`, `"id":"ws-x"`), 403, CodeForbidden, "ws-x"},
+		{"no claims", nil, "show-1", evt("reaction", `{"emoji":"👍"}`), 401, CodeUnauthorized, ""},
+		{"bad room", alice, "a b", evt("reaction", `{"emoji":"👍"}`), 400, CodeInvalidRoom, ""},
+		{"other room", alice, "show-2", evt("reaction", `{"emoji":"👍"}`, `"id":"ws-x"`), 403, CodeForbidden, "ws-x"},
 		{"invalid", alice, "show-1", evt("reaction", `{}`, `"id":"ws-y"`), 400, CodeInvalidEvent, "ws-y"},
 		{"malformed", alice, "show-1", `{"type":`, 400, CodeInvalidEvent, ""},
 		{"too large", alice, "show-1", evt("chat.message", `{"text":"`+strings.Repeat("a", 17<<10)+`"}`), 413, CodeEventTooLarge, ""},
@@ -284,10 +306,10 @@ func TestPublishWebSocketPath(t *testing.T) {
 	// The third token of alice's bucket goes over HTTP; the fourth event,
 	// over the socket again, is refused: the limit is per user, not per path.
 	tok := pubToken(t, "alice", "show-1")
-	if rep := post(t, r.srv.Client(), r.url("show-1"), tok, []byte(evt("reaction", `{"emoji":"x"}`, `"id":"http-1"`))); rep.status != 200 {
+	if rep := post(t, r.srv.Client(), r.url("show-1"), tok, []byte(evt("reaction", `{"emoji":"👍"}`, `"id":"http-1"`))); rep.status != 200 {
 		t.Fatalf("HTTP: %d %s", rep.status, rep.raw)
 	}
-	_, err = r.svc.Publish(ctx, alice, "show-1", []byte(evt("reaction", `{"emoji":"x"}`, `"id":"ws-4"`)))
+	_, err = r.svc.Publish(ctx, alice, "show-1", []byte(evt("reaction", `{"emoji":"👍"}`, `"id":"ws-4"`)))
 	if pe, ok := AsPublishError(err); !ok || pe.Code != CodeRateLimited || pe.Status != 429 || pe.RetryAfter < 1 {
 		t.Fatalf("fourth event: %v, want rate_limited with retry_after", err)
 	}
@@ -322,7 +344,7 @@ func TestBackpressure(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		first = post(t, hc, r.url("show-1"), tok, []byte("["+evt("reaction", `{"emoji":"a"}`, `"id":"held-1"`)+","+evt("reaction", `{"emoji":"b"}`, `"id":"held-2"`)+"]"))
+		first = post(t, hc, r.url("show-1"), tok, []byte("["+evt("reaction", `{"emoji":"👏"}`, `"id":"held-1"`)+","+evt("reaction", `{"emoji":"🔥"}`, `"id":"held-2"`)+"]"))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for r.cl.BufferedProduceRecords() < 2 || !slept.Load() {
@@ -332,7 +354,7 @@ func TestBackpressure(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()
-	rep := post(t, hc, r.url("show-1"), tok, []byte(evt("reaction", `{"emoji":"c"}`, `"id":"shed-1"`)))
+	rep := post(t, hc, r.url("show-1"), tok, []byte(evt("reaction", `{"emoji":"🎉"}`, `"id":"shed-1"`)))
 	if rep.status != 503 || rep.code() != CodeBackpressure || rep.retryAfter != "1" || rep.single.ID != "shed-1" {
 		t.Fatalf("got %d retry-after %q %s", rep.status, rep.retryAfter, rep.raw)
 	}

@@ -69,18 +69,18 @@ func TestClientAddressLimit(t *testing.T) {
 	r := newRig(t, c.ListenAddrs(), topic, Config{ClientRate: 0.01, ClientBurst: 2})
 	hc := r.srv.Client()
 	for i, user := range []string{"u1", "u2"} {
-		rep := post(t, hc, r.url("show-1"), pubToken(t, user, "show-1"), []byte(evt("reaction", `{"emoji":"x"}`)))
+		rep := post(t, hc, r.url("show-1"), pubToken(t, user, "show-1"), []byte(evt("reaction", `{"emoji":"👍"}`)))
 		if rep.status != 200 {
 			t.Fatalf("event %d: %d %s", i, rep.status, rep.raw)
 		}
 	}
-	rep := post(t, hc, r.url("show-1"), pubToken(t, "u3", "show-1"), []byte(evt("reaction", `{"emoji":"x"}`)))
+	rep := post(t, hc, r.url("show-1"), pubToken(t, "u3", "show-1"), []byte(evt("reaction", `{"emoji":"👍"}`)))
 	if rep.status != 429 || rep.code() != CodeRateLimited || rep.retryAfter == "" {
 		t.Fatalf("third user from the same address: %d %s", rep.status, rep.raw)
 	}
 	// The WebSocket path has no address: the pushers limit per connection.
 	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u4"}, Rooms: map[string][]schemas.Capability{"*": {schemas.CapPublish}}}
-	if _, err := r.svc.Publish(t.Context(), claims, "show-1", []byte(evt("reaction", `{"emoji":"x"}`))); err != nil {
+	if _, err := r.svc.Publish(t.Context(), claims, "show-1", []byte(evt("reaction", `{"emoji":"👍"}`))); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 }
@@ -130,7 +130,7 @@ func TestKeyRotationAndAsymmetricTokens(t *testing.T) {
 		name, tok string
 		status    int
 	}{{"HS256 current kid", hs, 200}, {"ES256", esTok, 200}, {"rotated-out kid", old, 401}} {
-		rep := post(t, srv.Client(), srv.URL+"/v1/rooms/show-7/events", tc.tok, []byte(evt("reaction", `{"emoji":"x"}`)))
+		rep := post(t, srv.Client(), srv.URL+"/v1/rooms/show-7/events", tc.tok, []byte(evt("reaction", `{"emoji":"👍"}`)))
 		if rep.status != tc.status {
 			t.Errorf("%s: %d %s", tc.name, rep.status, rep.raw)
 		}

@@ -231,14 +231,14 @@ func chatIDs(ls []schemas.ChatLine) []string {
 func TestLimits(t *testing.T) {
 	h := newHarness(t, nil)
 	for i := range schemas.MaxEmojisPerRoom {
-		if o, _ := h.apply(ev(t, fmt.Sprintf("r%d", i), "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: fmt.Sprintf("e%d", i)})); o != Applied {
+		if o, _ := h.apply(ev(t, fmt.Sprintf("r%d", i), "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: schemas.Emojis()[i]})); o != Applied {
 			t.Fatalf("emoji %d: %v", i, o)
 		}
 	}
-	if o, r := h.apply(ev(t, "rx", "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: "new"})); o != DeadLettered || r != ReasonLimit {
+	if o, r := h.apply(ev(t, "rx", "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: schemas.Emojis()[schemas.MaxEmojisPerRoom]})); o != DeadLettered || r != ReasonLimit {
 		t.Fatalf("emoji over the limit: %v %v", o, r)
 	}
-	if o, _ := h.apply(ev(t, "ry", "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: "e0"})); o != Applied {
+	if o, _ := h.apply(ev(t, "ry", "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: schemas.Emojis()[0]})); o != Applied {
 		t.Fatalf("known emoji refused after the limit: %v", o)
 	}
 	for i := range schemas.MaxPollsPerRoom {
@@ -264,7 +264,7 @@ func TestDedupWindow(t *testing.T) {
 	cfg.DedupWindow = time.Minute
 	h := newHarness(t, cfg)
 	r := func(id string, ts int64) Outcome {
-		o, _ := h.apply(ev(t, id, "r", "u", schemas.Reaction, ts, schemas.ReactionData{Emoji: "x"}))
+		o, _ := h.apply(ev(t, id, "r", "u", schemas.Reaction, ts, schemas.ReactionData{Emoji: "👍"}))
 		h.flush()
 		return o
 	}
@@ -287,7 +287,7 @@ func TestDedupWindow(t *testing.T) {
 	cfg.MaxDedupIDs = 10
 	h = newHarness(t, cfg)
 	for i := range 50 {
-		h.apply(ev(t, fmt.Sprintf("i%d", i), "r", "u", schemas.Reaction, 1000, schemas.ReactionData{Emoji: "x"}))
+		h.apply(ev(t, fmt.Sprintf("i%d", i), "r", "u", schemas.Reaction, 1000, schemas.ReactionData{Emoji: "👍"}))
 		h.flush()
 	}
 	if n := len(h.p.rooms["r"].dedup); n > 11 {
@@ -329,7 +329,7 @@ func TestSnapshotRule(t *testing.T) {
 	h := newHarness(t, cfg)
 	var seqs []uint64
 	for i := range 8 {
-		h.apply(ev(t, fmt.Sprintf("e%d", i), "r", "u", schemas.Reaction, int64(1000+i), schemas.ReactionData{Emoji: "x"}))
+		h.apply(ev(t, fmt.Sprintf("e%d", i), "r", "u", schemas.Reaction, int64(1000+i), schemas.ReactionData{Emoji: "👍"}))
 		h.p.Flush(h.now, &h.batch)
 		for _, s := range h.batch.Snapshots {
 			sn, _ := schemas.UnmarshalSnapshot(s.Value)

@@ -92,7 +92,7 @@ func FuzzPartition(f *testing.F) {
 			case 1:
 				typ, data = schemas.ChatDelete, schemas.ChatDeleteData{MessageID: fmt.Sprintf("e%d", p2%64)}
 			case 2:
-				typ, data = schemas.Reaction, schemas.ReactionData{Emoji: fmt.Sprintf("x%d", p2%3)}
+				typ, data = schemas.Reaction, schemas.ReactionData{Emoji: []string{"👍", "👏", "🔥"}[p2%3]}
 			case 3:
 				typ, data = schemas.PollOpen, schemas.PollOpenData{PollID: fmt.Sprintf("p%d", p2%2), Question: "q", Options: []string{"a", "b", "c"}}
 			case 4:

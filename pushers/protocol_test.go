@@ -151,7 +151,7 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.close()
-	c.send(`{"op":"publish","id":"1","room":"r","event":{"id":"ev-1","type":"reaction","data":{"emoji":"x"}}}`)
+	c.send(`{"op":"publish","id":"1","room":"r","event":{"id":"ev-1","type":"reaction","data":{"emoji":"👍"}}}`)
 	c.send(`{"op":"publish","id":"2","room":"r","event":{"type":"reaction","data":{"bad":1}}}`)
 	c.send(`{"op":"publish","id":"3","room":"r","event":{"type":"reaction","data":{"boom":1}}}`)
 	c.send(`{"op":"publish","id":"4","room":"r"}`)
@@ -178,7 +178,7 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.close()
-	c2.send(`{"op":"publish","id":"9","room":"r","event":{"type":"reaction","data":{"emoji":"x"}}}`)
+	c2.send(`{"op":"publish","id":"9","room":"r","event":{"type":"reaction","data":{"emoji":"👍"}}}`)
 	c2.waitFor(t, 5*time.Second, "publish_unavailable", func(c *tclient) bool {
 		return len(c.errors) == 1 && c.errors[0]["code"] == CodePublishUnavailable && c.errors[0]["id"] == "9"
 	})

@@ -27,6 +27,7 @@ const (
 	RuleLength   Rule = "length"   // too long or too short
 	RuleRange    Rule = "range"    // a number outside its range
 	RuleSize     Rule = "size"     // the whole event is over MaxEventBytes
+	RuleEmoji    Rule = "emoji"    // not exactly one fully-qualified RGI emoji
 )
 
 // ValidationError says which field of an event broke which rule.

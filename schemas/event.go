@@ -38,6 +38,13 @@ const (
 	QuizAnswer  Type = "quiz.answer"
 	QuizReveal  Type = "quiz.reveal"
 	Presence    Type = "presence"
+	// RoomClose closes a room for good: the processors refuse every later
+	// event of the room except presence.
+	RoomClose Type = "room.close"
+	// QARemove and ReactionRemove are moderation: they remove a question
+	// or a whole emoji slot from the room's public state.
+	QARemove       Type = "qa.remove"
+	ReactionRemove Type = "reaction.remove"
 )
 
 // Types lists every event type in a stable order (docs, schemas, tests).
@@ -47,6 +54,7 @@ var Types = []Type{
 	QAAsk, QAUpvote, QAAnswered,
 	QuizAsk, QuizAnswer, QuizReveal,
 	Presence,
+	RoomClose, QARemove, ReactionRemove,
 }
 
 // Capability names a permission a token grants in a room.
@@ -66,9 +74,9 @@ const (
 // RequiredCapability returns the capability a publisher needs for t.
 func RequiredCapability(t Type) Capability {
 	switch t {
-	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered:
+	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered, RoomClose:
 		return CapHost
-	case ChatDelete:
+	case ChatDelete, QARemove, ReactionRemove:
 		return CapModerate
 	case Presence:
 		return CapSystem
@@ -90,7 +98,6 @@ const (
 	MaxOptionLen     = 100 // one poll or quiz option, in runes
 	MinOptions       = 2
 	MaxOptions       = 10
-	MaxEmojiBytes    = 32
 	MaxQuizPoints    = 1000
 	MaxPresenceCount = 10_000_000
 )
@@ -193,6 +200,20 @@ type PresenceData struct {
 	Viewers int64  `json:"viewers"`
 }
 
+// RoomCloseData is the body of room.close: an empty object.
+type RoomCloseData struct{}
+
+// QARemoveData is the body of qa.remove.
+type QARemoveData struct {
+	QuestionID string `json:"question_id"`
+}
+
+// ReactionRemoveData is the body of reaction.remove: the emoji whose slot
+// (and count) leaves the room's state.
+type ReactionRemoveData struct {
+	Emoji string `json:"emoji"`
+}
+
 func newPayload(t Type) Payload {
 	switch t {
 	case ChatMessage:
@@ -221,6 +242,12 @@ func newPayload(t Type) Payload {
 		return &QuizRevealData{}
 	case Presence:
 		return &PresenceData{}
+	case RoomClose:
+		return &RoomCloseData{}
+	case QARemove:
+		return &QARemoveData{}
+	case ReactionRemove:
+		return &ReactionRemoveData{}
 	}
 	return nil
 }

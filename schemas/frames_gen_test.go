@@ -102,5 +102,32 @@ func frameCases() []frameCase {
 				Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{{User: "b", Score: 2, LastTS: t0 + 1}, {User: "a", Score: 1, LastTS: t0}},
 			},
 		},
+		{
+			Name: "removals drop whole entries before the same delta adds; closed latches",
+			Frames: []Frame{
+				frame(1, Delta{
+					Reactions: map[string]int64{"👍": 4, "🎉": 2, "🔥": 1},
+					Questions: map[string]*QuestionDelta{
+						"q1": {User: "user-1", Text: "first?", TS: t0 + 1, Upvotes: 2},
+						"q2": {User: "user-2", Text: "second?", TS: t0 + 2},
+					},
+					Totals: &Totals{Reactions: 7, Questions: 2, Upvotes: 2},
+				}),
+				frame(2, Delta{ReactionsRemoved: []string{"🎉", "💯"}, QuestionsRemoved: []string{"q2"}}),
+				frame(3, Delta{
+					ReactionsRemoved: []string{"👍"}, Reactions: map[string]int64{"👍": 1},
+					QuestionsRemoved: []string{"q1"}, Questions: map[string]*QuestionDelta{"q1": {User: "user-3", Text: "asked again", TS: t0 + 3}},
+					Totals: &Totals{Reactions: 1, Questions: 1},
+				}),
+				frame(4, Delta{Closed: true}),
+			},
+			State: RoomState{
+				Reactions: map[string]int64{"👍": 1, "🔥": 1}, Chat: []ChatLine{}, Polls: map[string]*Poll{},
+				Questions: map[string]*Question{"q1": {User: "user-3", Text: "asked again", TS: t0 + 3}},
+				Quizzes:   map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
+				Totals: Totals{Reactions: 8, Questions: 3, Upvotes: 2},
+				Closed: true,
+			},
+		},
 	}
 }

@@ -123,6 +123,10 @@ func typeSchemas() map[Type]struct {
 		{"description", fmt.Sprintf("Zero-based option index, 0 to %d (the processor also checks it against the poll's options).", MaxOptions-1)},
 		{"type", "integer"}, {"minimum", 0}, {"maximum", MaxOptions - 1},
 	}
+	emojiField := obj{
+		{"description", fmt.Sprintf("Exactly one fully-qualified emoji of Unicode's RGI emoji set (Emoji %s): a single emoji, keycap, flag, skin-tone or ZWJ sequence, at most %d code points and %d bytes of UTF-8. JSON Schema can only check the characters and the length; see docs/events.md.", EmojiVersion, MaxEmojiCodePoints, MaxEmojiBytes)},
+		{"type", "string"}, {"pattern", emojiCharPattern}, {"minLength", 1}, {"maxLength", MaxEmojiCodePoints},
+	}
 	return map[Type]ts{
 		ChatMessage: {"A chat message; the message id is the event id.", []field{
 			{"text", true, text("text", 1, MaxChatLen, "Message text: tab and newline allowed, no other control characters, not blank.")},
@@ -132,10 +136,7 @@ func typeSchemas() map[Type]struct {
 			{"message_id", true, idField("The event id of the chat.message to remove.")},
 		}},
 		Reaction: {"One emoji reaction; every event counts.", []field{
-			{"emoji", true, obj{
-				{"description", fmt.Sprintf("One emoji or short token: no white space or control characters, at most %d bytes of UTF-8 (JSON Schema can only bound the characters).", MaxEmojiBytes)},
-				{"type", "string"}, {"pattern", emojiCharPattern}, {"minLength", 1}, {"maxLength", MaxEmojiBytes},
-			}},
+			{"emoji", true, emojiField},
 		}},
 		PollOpen: {"A host opens a poll.", []field{
 			{"poll_id", true, idField("Poll id chosen by the host, unique in the room.")},
@@ -178,6 +179,13 @@ func typeSchemas() map[Type]struct {
 		QuizReveal: {"A host reveals the correct answer; answers are scored.", []field{
 			{"quiz_id", true, idField("The quiz question to reveal.")},
 		}},
+		RoomClose: {"A host closes the room for good; data is an empty object.", nil},
+		QARemove: {"A moderator removes a question from the room.", []field{
+			{"question_id", true, idField("The event id of the qa.ask to remove.")},
+		}},
+		ReactionRemove: {"A moderator removes an emoji slot (and its count) from the room.", []field{
+			{"emoji", true, emojiField},
+		}},
 		Presence: {"A pusher node reports its current viewer count for the room (trusted producers only).", []field{
 			{"node", true, idField("The pusher node id.")},
 			{"viewers", true, obj{
@@ -190,7 +198,7 @@ func typeSchemas() map[Type]struct {
 
 func typeSchema(t Type) obj {
 	ts := typeSchemas()[t]
-	var req []string
+	req := []string{}
 	props := obj{}
 	for _, f := range ts.fields {
 		props = append(props, kv{f.name, f.schema})

@@ -213,8 +213,9 @@ func TestSchemaMatchesGo(t *testing.T) {
 		ptr  string
 		want int
 	}{
-		ChatMessage: {{d + "text/maxLength", MaxChatLen}, {d + "text/minLength", 1}, {d + "name/maxLength", MaxNameLen}},
-		Reaction:    {{d + "emoji/maxLength", MaxEmojiBytes}, {d + "emoji/minLength", 1}},
+		ChatMessage:    {{d + "text/maxLength", MaxChatLen}, {d + "text/minLength", 1}, {d + "name/maxLength", MaxNameLen}},
+		Reaction:       {{d + "emoji/maxLength", MaxEmojiCodePoints}, {d + "emoji/minLength", 1}},
+		ReactionRemove: {{d + "emoji/maxLength", MaxEmojiCodePoints}, {d + "emoji/minLength", 1}},
 		PollOpen: {{d + "question/maxLength", MaxQuestionLen}, {d + "options/minItems", MinOptions}, {d + "options/maxItems", MaxOptions},
 			{d + "options/items/maxLength", MaxOptionLen}, {d + "options/items/minLength", 1}},
 		PollVote: {{d + "option/minimum", 0}, {d + "option/maximum", MaxOptions - 1}},
@@ -238,6 +239,7 @@ func TestSchemaMatchesGo(t *testing.T) {
 		QuizAnswer:  {"quiz_id": "id"},
 		QuizReveal:  {"quiz_id": "id"},
 		Presence:    {"node": "id"},
+		QARemove:    {"question_id": "id"},
 	}
 	for _, ty := range Types {
 		name := string(ty) + ".json"
@@ -282,9 +284,19 @@ func TestSchemaCharClasses(t *testing.T) {
 		{"line", rx("/$defs/line/pattern"), func(s string) bool { return checkText("data.question", s, 1, 1000, false) == nil }},
 		{"user", rx("/$defs/user/pattern"), func(s string) bool { return CheckUser(s) == nil }},
 		{"optionalLine", rx("/$defs/optionalLine/pattern"), func(s string) bool { return checkText("data.name", s, 0, 1000, false) == nil }},
-		{"emoji", regexp.MustCompile(re2(at(t, emoji, "/$defs/data/properties/emoji/pattern").(string))), func(s string) bool {
-			return (&ReactionData{Emoji: s}).validate(&fieldPath{prefix: "data."}) == nil
-		}},
+	}
+	// The emoji pattern only excludes white space and control characters:
+	// it must accept every emoji Go accepts (Go's set is far narrower).
+	emojiRe := regexp.MustCompile(re2(at(t, emoji, "/$defs/data/properties/emoji/pattern").(string)))
+	for _, e := range emojiTable {
+		if !emojiRe.MatchString(e) {
+			t.Errorf("emoji pattern refuses the emoji %q", e)
+		}
+	}
+	for r := rune(0); r <= utf8.MaxRune; r = nextSample(r) {
+		if (r < 0xD800 || r > 0xDFFF) && emojiRe.MatchString(string(r)) == (checkText("data.emoji", string(r), 1, 4, true) != nil || isBlank(string(r))) {
+			t.Errorf("emoji pattern: U+%04X: pattern says %v", r, emojiRe.MatchString(string(r)))
+		}
 	}
 	// Every character the rules single out is below U+3100, so those are
 	// all checked; above, a stride of 61 (plus the last code point) samples

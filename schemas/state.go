@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/segmentio/encoding/json"
@@ -49,6 +50,9 @@ type RoomState struct {
 	Leaderboard []LeaderEntry        `json:"leaderboard"`
 	Viewers     int64                `json:"viewers"`
 	Totals      Totals               `json:"totals"`
+	// Closed is set once a host closed the room (room.close): the room
+	// takes no more events, and its state stays as it was.
+	Closed bool `json:"closed,omitempty"`
 }
 
 // ChatLine is one chat message as viewers see it.
@@ -110,7 +114,11 @@ type Totals struct {
 }
 
 // Delta is the change of a room between two frames. Counters are additive;
-// Leaderboard and Viewers replace when present. Applying Merge(a, b) equals
+// Leaderboard and Viewers replace when present. Removals apply first:
+// ReactionsRemoved and QuestionsRemoved drop whole entries (an emoji slot
+// with its count, a question with its upvotes) before Reactions and
+// Questions of the same delta add, so a delta can remove a slot and then
+// count new reactions in it again. Applying Merge(a, b) equals
 // applying a then b, given what processors guarantee: chat line ids are
 // unique in a room, a poll's or quiz's options and a question's text are
 // set once, and a delta lists in ChatDeleted every line it evicts from the
@@ -127,6 +135,12 @@ type Delta struct {
 	Leaderboard []LeaderEntry             `json:"leaderboard,omitempty"`
 	Viewers     *int64                    `json:"viewers,omitempty"`
 	Totals      *Totals                   `json:"totals,omitempty"`
+	// ReactionsRemoved lists the emoji whose slots a moderator removed
+	// (reaction.remove); QuestionsRemoved the question ids (qa.remove).
+	ReactionsRemoved []string `json:"reactions_removed,omitempty"`
+	QuestionsRemoved []string `json:"questions_removed,omitempty"`
+	// Closed is set in the delta of the frame that closed the room.
+	Closed bool `json:"closed,omitempty"`
 }
 
 // PollDelta is a poll's change. Question and Options are set when the poll
@@ -175,13 +189,20 @@ func NewRoomState() RoomState {
 func (d *Delta) IsEmpty() bool {
 	return len(d.Reactions) == 0 && len(d.Chat) == 0 && len(d.ChatDeleted) == 0 &&
 		len(d.Polls) == 0 && len(d.Questions) == 0 && len(d.Quizzes) == 0 &&
-		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil
+		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil &&
+		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed
 }
 
 // Apply folds d into s. It is the one definition of what a delta means:
 // processors, pushers, tests and (ported) the TypeScript SDK use it.
 func (s *RoomState) Apply(d *Delta) {
 	s.ensure()
+	for _, e := range d.ReactionsRemoved {
+		delete(s.Reactions, e)
+	}
+	for _, id := range d.QuestionsRemoved {
+		delete(s.Questions, id)
+	}
 	for e, n := range d.Reactions {
 		s.Reactions[e] += n
 	}
@@ -266,6 +287,7 @@ func (s *RoomState) Apply(d *Delta) {
 		s.Totals.Upvotes += t.Upvotes
 		s.Totals.Answers += t.Answers
 	}
+	s.Closed = s.Closed || d.Closed
 }
 
 // ChatEvictions returns the ids of the chat lines, oldest first, that
@@ -314,7 +336,26 @@ func (s *RoomState) ensure() {
 // Pushers use it to collapse the queue of a client that fell behind.
 func Merge(a, b *Delta) Delta {
 	var m Delta
-	m.Reactions = mergeCounts(a.Reactions, b.Reactions)
+	// A slot or question b removes is gone whatever a added to it: only
+	// b's own additions survive, after the removal. What a removed stays
+	// removed (b may add it again; Apply removes before it adds).
+	m.ReactionsRemoved = mergeRemoved(a.ReactionsRemoved, b.ReactionsRemoved)
+	m.QuestionsRemoved = mergeRemoved(a.QuestionsRemoved, b.QuestionsRemoved)
+	aReactions, aQuestions := a.Reactions, a.Questions
+	if len(b.ReactionsRemoved) > 0 && len(aReactions) > 0 {
+		aReactions = maps.Clone(aReactions)
+		for _, e := range b.ReactionsRemoved {
+			delete(aReactions, e)
+		}
+	}
+	if len(b.QuestionsRemoved) > 0 && len(aQuestions) > 0 {
+		aQuestions = maps.Clone(aQuestions)
+		for _, id := range b.QuestionsRemoved {
+			delete(aQuestions, id)
+		}
+	}
+	m.Closed = a.Closed || b.Closed
+	m.Reactions = mergeCounts(aReactions, b.Reactions)
 	m.Chat = append(slices.Clone(a.Chat), b.Chat...)
 	m.ChatDeleted = append(slices.Clone(a.ChatDeleted), b.ChatDeleted...)
 	if len(a.Polls)+len(b.Polls) > 0 {
@@ -342,9 +383,9 @@ func Merge(a, b *Delta) Delta {
 			}
 		}
 	}
-	if len(a.Questions)+len(b.Questions) > 0 {
-		m.Questions = make(map[string]*QuestionDelta, len(a.Questions)+len(b.Questions))
-		for _, src := range []map[string]*QuestionDelta{a.Questions, b.Questions} {
+	if len(aQuestions)+len(b.Questions) > 0 {
+		m.Questions = make(map[string]*QuestionDelta, len(aQuestions)+len(b.Questions))
+		for _, src := range []map[string]*QuestionDelta{aQuestions, b.Questions} {
 			for id, qd := range src {
 				if qd == nil {
 					continue
@@ -424,6 +465,20 @@ func Merge(a, b *Delta) Delta {
 	return m
 }
 
+// mergeRemoved returns the union of a and b in first-seen order, or nil.
+func mergeRemoved(a, b []string) []string {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	m := slices.Clone(a)
+	for _, k := range b {
+		if !slices.Contains(m, k) {
+			m = append(m, k)
+		}
+	}
+	return m
+}
+
 func mergeCounts(a, b map[string]int64) map[string]int64 {
 	if len(a)+len(b) == 0 {
 		return nil
@@ -479,7 +534,7 @@ func (s *RoomState) Clone() RoomState {
 	if c.Leaderboard == nil {
 		c.Leaderboard = []LeaderEntry{}
 	}
-	c.Viewers, c.Totals = s.Viewers, s.Totals
+	c.Viewers, c.Totals, c.Closed = s.Viewers, s.Totals, s.Closed
 	return c
 }
 
@@ -519,6 +574,12 @@ func (d *Delta) normalize() error {
 	}
 	if len(d.ChatDeleted) == 0 {
 		d.ChatDeleted = nil
+	}
+	if len(d.ReactionsRemoved) == 0 {
+		d.ReactionsRemoved = nil
+	}
+	if len(d.QuestionsRemoved) == 0 {
+		d.QuestionsRemoved = nil
 	}
 	if len(d.Leaderboard) == 0 {
 		d.Leaderboard = nil

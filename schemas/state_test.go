@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -20,7 +21,9 @@ type roomModel struct {
 	polls   map[string]int // options
 	quizzes map[string]int
 	qs      []string
-	ts      int64
+	// removedQs are question ids removed and not asked again yet.
+	removedQs []string
+	ts        int64
 }
 
 func newRoomModel(seed uint64) *roomModel {
@@ -47,10 +50,30 @@ func (m *roomModel) delta() Delta {
 	r := m.r
 	var d Delta
 	m.ts += int64(r.IntN(1000))
+	emoji := []string{"👍", "🎉", family, "❤️"}
+	// Removals that come before this delta's additions in event order:
+	// the slot or question may then be filled again in the same delta.
+	if r.IntN(6) == 0 {
+		d.ReactionsRemoved = append(d.ReactionsRemoved, emoji[r.IntN(len(emoji))])
+	}
+	if r.IntN(6) == 0 && len(m.qs) > 0 {
+		gone := m.pick(m.qs)
+		d.QuestionsRemoved = append(d.QuestionsRemoved, gone)
+		m.qs = slices.DeleteFunc(m.qs, func(s string) bool { return s == gone })
+		m.removedQs = append(m.removedQs, gone)
+	}
 	if r.IntN(3) == 0 {
 		d.Reactions = map[string]int64{}
 		for range r.IntN(3) + 1 {
-			d.Reactions[[]string{"👍", "🎉", family, "❤️"}[r.IntN(4)]] += int64(r.IntN(5) + 1)
+			d.Reactions[emoji[r.IntN(len(emoji))]] += int64(r.IntN(5) + 1)
+		}
+	}
+	if r.IntN(8) == 0 {
+		// A removal after this delta's reactions: they go with the slot.
+		e := emoji[r.IntN(len(emoji))]
+		delete(d.Reactions, e)
+		if !slices.Contains(d.ReactionsRemoved, e) {
+			d.ReactionsRemoved = append(d.ReactionsRemoved, e)
 		}
 	}
 	if r.IntN(2) == 0 {
@@ -107,6 +130,11 @@ func (m *roomModel) delta() Delta {
 		d.Questions = map[string]*QuestionDelta{}
 		if r.IntN(2) == 0 {
 			id := m.id("q")
+			if len(m.removedQs) > 0 && r.IntN(3) == 0 {
+				// An id asked again after its question was removed.
+				id = m.removedQs[0]
+				m.removedQs = m.removedQs[1:]
+			}
 			m.qs = append(m.qs, id)
 			d.Questions[id] = &QuestionDelta{User: "u1", Text: "why " + id, TS: m.ts, Upvotes: int64(r.IntN(2))}
 		}
@@ -122,6 +150,17 @@ func (m *roomModel) delta() Delta {
 			}
 			qd.Upvotes += int64(r.IntN(3))
 			qd.Answered = qd.Answered || r.IntN(5) == 0
+		}
+		if r.IntN(5) == 0 && len(m.qs) > 0 {
+			// Removed after this delta's upvotes (or its asking): only
+			// the removal is published.
+			gone := m.pick(m.qs)
+			delete(d.Questions, gone)
+			if !slices.Contains(d.QuestionsRemoved, gone) {
+				d.QuestionsRemoved = append(d.QuestionsRemoved, gone)
+			}
+			m.qs = slices.DeleteFunc(m.qs, func(s string) bool { return s == gone })
+			m.removedQs = append(m.removedQs, gone)
 		}
 	}
 	if r.IntN(3) == 0 {
@@ -161,6 +200,7 @@ func (m *roomModel) delta() Delta {
 	if r.IntN(2) == 0 {
 		d.Totals = &Totals{Chat: int64(len(d.Chat)), Reactions: int64(r.IntN(9)), Votes: int64(r.IntN(9)), Questions: int64(r.IntN(2)), Upvotes: int64(r.IntN(3)), Answers: int64(r.IntN(3))}
 	}
+	d.Closed = r.IntN(50) == 0
 	return d
 }
 
@@ -415,5 +455,108 @@ func TestChatEvictions(t *testing.T) {
 	merged.Apply(&m)
 	if len(seq.Chat) != ChatHistory-1 || !reflect.DeepEqual(seq, merged) {
 		t.Fatalf("sequential %d lines (first %s), merged %d lines (first %s)", len(seq.Chat), seq.Chat[0].ID, len(merged.Chat), merged.Chat[0].ID)
+	}
+}
+
+// TestApplyRemovals is the table of what removals mean: a removed slot or
+// question is gone with its counts, removal comes before the same delta's
+// additions, removing what is not there changes nothing, and closed
+// latches.
+func TestApplyRemovals(t *testing.T) {
+	base := func() RoomState {
+		s := NewRoomState()
+		s.Reactions["👍"], s.Reactions["🎉"] = 5, 2
+		s.Questions["q1"] = &Question{User: "u1", Text: "why", TS: 1, Upvotes: 3}
+		s.Questions["q2"] = &Question{User: "u2", Text: "how", TS: 2}
+		s.Totals.Reactions = 7
+		return s
+	}
+	cases := []struct {
+		name      string
+		d         Delta
+		reactions map[string]int64
+		questions []string
+		closed    bool
+	}{
+		{"remove an emoji slot", Delta{ReactionsRemoved: []string{"👍"}}, map[string]int64{"🎉": 2}, []string{"q1", "q2"}, false},
+		{"remove then count again in one delta", Delta{ReactionsRemoved: []string{"👍"}, Reactions: map[string]int64{"👍": 1}}, map[string]int64{"👍": 1, "🎉": 2}, []string{"q1", "q2"}, false},
+		{"remove a slot that is not there", Delta{ReactionsRemoved: []string{"🔥"}}, map[string]int64{"👍": 5, "🎉": 2}, []string{"q1", "q2"}, false},
+		{"remove a question with its upvotes", Delta{QuestionsRemoved: []string{"q1"}}, map[string]int64{"👍": 5, "🎉": 2}, []string{"q2"}, false},
+		{"remove then ask the id again", Delta{QuestionsRemoved: []string{"q1"}, Questions: map[string]*QuestionDelta{"q1": {User: "u3", Text: "new", TS: 9}}}, map[string]int64{"👍": 5, "🎉": 2}, []string{"q1", "q2"}, false},
+		{"close", Delta{Closed: true}, map[string]int64{"👍": 5, "🎉": 2}, []string{"q1", "q2"}, true},
+	}
+	for _, c := range cases {
+		s := base()
+		s.Apply(&c.d)
+		if !reflect.DeepEqual(s.Reactions, c.reactions) {
+			t.Errorf("%s: reactions %v, want %v", c.name, s.Reactions, c.reactions)
+		}
+		if got := slices.Sorted(maps.Keys(s.Questions)); !slices.Equal(got, c.questions) {
+			t.Errorf("%s: questions %v, want %v", c.name, got, c.questions)
+		}
+		if s.Closed != c.closed {
+			t.Errorf("%s: closed %v", c.name, s.Closed)
+		}
+		if s.Totals.Reactions != 7 {
+			t.Errorf("%s: totals changed: %+v", c.name, s.Totals)
+		}
+		if c.d.IsEmpty() {
+			t.Errorf("%s: IsEmpty says the delta changes nothing", c.name)
+		}
+	}
+	if q := base(); true {
+		q.Apply(&Delta{QuestionsRemoved: []string{"q1"}, Questions: map[string]*QuestionDelta{"q1": {User: "u3", Text: "new", TS: 9}}})
+		if got := *q.Questions["q1"]; got != (Question{User: "u3", Text: "new", TS: 9}) {
+			t.Errorf("re-asked question kept old state: %+v", got)
+		}
+	}
+	s := base()
+	s.Apply(&Delta{Closed: true})
+	s.Apply(&Delta{Reactions: map[string]int64{"👍": 1}})
+	if !s.Closed {
+		t.Error("closed did not latch")
+	}
+}
+
+// TestMergeRemovals spells out the cases TestMergeLaw finds at random: a
+// slot counted in a and removed in b is gone (b's own additions stay); a
+// slot removed in a and counted in b is back with b's count only.
+func TestMergeRemovals(t *testing.T) {
+	s := NewRoomState()
+	s.Reactions["👍"] = 10
+	s.Questions["q1"] = &Question{User: "u", Text: "t", TS: 1, Upvotes: 2}
+	cases := []struct {
+		name string
+		a, b Delta
+	}{
+		{"count then remove", Delta{Reactions: map[string]int64{"👍": 3}}, Delta{ReactionsRemoved: []string{"👍"}}},
+		{"count, remove and count again", Delta{Reactions: map[string]int64{"👍": 3}}, Delta{ReactionsRemoved: []string{"👍"}, Reactions: map[string]int64{"👍": 1}}},
+		{"remove then count", Delta{ReactionsRemoved: []string{"👍"}}, Delta{Reactions: map[string]int64{"👍": 4}}},
+		{"upvote then remove", Delta{Questions: map[string]*QuestionDelta{"q1": {Upvotes: 1}}}, Delta{QuestionsRemoved: []string{"q1"}}},
+		{"remove then ask again", Delta{QuestionsRemoved: []string{"q1"}}, Delta{Questions: map[string]*QuestionDelta{"q1": {User: "v", Text: "again", TS: 5}}}},
+		{"close in a", Delta{Closed: true}, Delta{Viewers: new(int64)}},
+	}
+	for _, c := range cases {
+		seq := s.Clone()
+		seq.Apply(&c.a)
+		seq.Apply(&c.b)
+		m := Merge(&c.a, &c.b)
+		merged := s.Clone()
+		merged.Apply(&m)
+		if got, want := stateJSON(t, merged), stateJSON(t, seq); got != want {
+			t.Errorf("%s: merged %s\nsequential %s", c.name, got, want)
+		}
+		// And through the wire: the merged delta encodes and decodes to
+		// the same meaning.
+		b, _ := MarshalFrame(&Frame{Room: "r", Epoch: "e", Seq: 1, Delta: m})
+		f, err := UnmarshalFrame(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire := s.Clone()
+		wire.Apply(&f.Delta)
+		if got, want := stateJSON(t, wire), stateJSON(t, seq); got != want {
+			t.Errorf("%s: decoded merged frame %s\nsequential %s", c.name, got, want)
+		}
 	}
 }

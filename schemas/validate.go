@@ -156,17 +156,16 @@ func (d *ChatDeleteData) validate(f *fieldPath) error {
 	return checkID(f.name("message_id"), d.MessageID)
 }
 
-func (d *ReactionData) validate(f *fieldPath) error {
-	field := f.name("emoji")
-	if err := checkText(field, d.Emoji, 1, MaxEmojiBytes, true); err != nil {
-		return err
-	}
-	for i, r := range d.Emoji {
-		if unicode.IsSpace(r) {
-			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("white space at byte %d", i)}
-		}
-	}
-	return nil
+func (d *ReactionData) validate(f *fieldPath) error { return checkEmoji(f.name("emoji"), d.Emoji) }
+
+func (d *ReactionRemoveData) validate(f *fieldPath) error {
+	return checkEmoji(f.name("emoji"), d.Emoji)
+}
+
+func (d *RoomCloseData) validate(*fieldPath) error { return nil }
+
+func (d *QARemoveData) validate(f *fieldPath) error {
+	return checkID(f.name("question_id"), d.QuestionID)
 }
 
 func (d *PollOpenData) validate(f *fieldPath) error {

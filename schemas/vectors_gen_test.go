@@ -128,10 +128,14 @@ func opts(n int, each string) string {
 }
 
 const (
-	family  = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466"       // 👨‍👩‍👧‍👦, 25 bytes
-	rainbow = "\U0001F3F3\uFE0F\u200D\U0001F308"                                 // 🏳️‍🌈
-	coder   = "\U0001F9D1\U0001F3FD\u200D\U0001F4BB"                             // 🧑🏽‍💻
-	grin    = "\U0001F600"                                                       // 😀, 4 bytes
+	family  = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466" // 👨‍👩‍👧‍👦, 25 bytes
+	rainbow = "\U0001F3F3\uFE0F\u200D\U0001F308"                           // 🏳️‍🌈
+	coder   = "\U0001F9D1\U0001F3FD\u200D\U0001F4BB"                       // 🧑🏽‍💻
+	grin    = "\U0001F600"                                                 // 😀, 4 bytes
+	// scotland is a tag sequence: black flag, tags "gbsct", cancel tag.
+	scotland = "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"
+	// kiss is the longest RGI emoji of Emoji 15.0: 10 code points, 35 bytes.
+	kiss    = "\U0001F468\U0001F3FB\u200D\u2764\uFE0F\u200D\U0001F48B\u200D\U0001F468\U0001F3FC"
 	max64ID = "Aa0_.:-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234" // 64 bytes
 )
 
@@ -154,8 +158,13 @@ func validVectors() []validVector {
 		v("reaction thumbs up", ev(Reaction, `{"emoji":"👍"}`)),
 		v("reaction ZWJ family (25 bytes)", ev(Reaction, `{"emoji":"`+family+`"}`)),
 		v("reaction flag with variation selector", ev(Reaction, `{"emoji":"`+rainbow+`"}`)),
-		v("reaction at 32 bytes", ev(Reaction, `{"emoji":"`+rep(grin, 8)+`"}`)),
-		v("reaction text token", ev(Reaction, `{"emoji":"+1"}`)),
+		v("reaction keycap", ev(Reaction, `{"emoji":"1\ufe0f\u20e3"}`)),
+		v("reaction country flag", ev(Reaction, `{"emoji":"🇩🇪"}`)),
+		v("reaction skin tone", ev(Reaction, `{"emoji":"👍🏽"}`)),
+		v("reaction tag sequence (flag of Scotland)", ev(Reaction, `{"emoji":"`+scotland+`"}`)),
+		v("reaction red heart with U+FE0F", ev(Reaction, `{"emoji":"❤️"}`)),
+		v("reaction longest RGI emoji (kiss, two skin tones, 35 bytes)", ev(Reaction, `{"emoji":"`+kiss+`"}`)),
+		v("reaction emoji written as \\u escapes", ev(Reaction, `{"emoji":`+esc(coder)+`}`)),
 		v("poll.open two options", ev(PollOpen, `{"poll_id":"poll-1","question":"Best talk?","options":["Keynote","Panel"]}`)),
 		v("poll.open ten options, unicode", ev(PollOpen, `{"poll_id":"poll-2","question":"Lieblingsfarbe? 🎨","options":["rot","grün","blau","gelb","schwarz","weiß","lila","rosa","grau","`+rainbow+`"]}`)),
 		v("poll.open at max lengths", ev(PollOpen, `{"poll_id":`+q(max64ID)+`,"question":"`+rep("é", MaxQuestionLen)+`","options":`+opts(MaxOptions, rep("ö", MaxOptionLen))+`}`)),
@@ -178,6 +187,12 @@ func validVectors() []validVector {
 		v("quiz.answer last option", ev(QuizAnswer, `{"quiz_id":"quiz-1","option":9}`)),
 		v("quiz.reveal", ev(QuizReveal, `{"quiz_id":"quiz-1"}`)),
 		v("quiz.reveal max-length id", ev(QuizReveal, `{"quiz_id":`+q(max64ID)+`}`)),
+		v("room.close", ev(RoomClose, `{}`)),
+		v("room.close with white space in data", ev(RoomClose, "{ \n }")),
+		v("qa.remove", ev(QARemove, `{"question_id":"evt-0042"}`)),
+		v("qa.remove max-length id", ev(QARemove, `{"question_id":`+q(max64ID)+`}`)),
+		v("reaction.remove", ev(ReactionRemove, `{"emoji":"👏"}`)),
+		v("reaction.remove ZWJ sequence", ev(ReactionRemove, `{"emoji":"`+rainbow+`"}`)),
 		v("presence zero viewers", ev(Presence, `{"node":"pusher-a","viewers":0}`, kv{"user", `"system:pusher-a"`})),
 		v("presence max viewers", ev(Presence, `{"node":"pusher-b","viewers":10000000}`, kv{"user", `"system:pusher-b"`})),
 	}
@@ -329,7 +344,33 @@ func invalidVectors() []invalidVector {
 		in("line separator in chat text", cd(`"a\u2028b"`), "data.text", RuleChars, rej),
 		in("newline in poll question", po(`{"poll_id":"p","question":"a\nb","options":["a","b"]}`), "data.question", RuleChars, rej),
 		in("tab in poll option", po(`{"poll_id":"p","question":"q","options":["a\tb","c"]}`), "data.options[0]", RuleChars, rej),
-		in("white space in emoji", ev(Reaction, `{"emoji":"👍 👍"}`), "data.emoji", RuleChars, rej),
+		in("white space in emoji", ev(Reaction, `{"emoji":"👍 👍"}`), "data.emoji", RuleEmoji, rej),
+		in("control character after emoji", ev(Reaction, `{"emoji":"👍\u0007"}`), "data.emoji", RuleEmoji, rej),
+		// Emoji: exactly one fully-qualified RGI emoji (JSON Schema cannot say so).
+		in("reaction text token", ev(Reaction, `{"emoji":"+1"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction letter", ev(Reaction, `{"emoji":"x"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction digit without keycap", ev(Reaction, `{"emoji":"1"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction two emoji", ev(Reaction, `{"emoji":"👍👍"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction red heart without U+FE0F", ev(Reaction, `{"emoji":"\u2764"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction heart with text presentation selector", ev(Reaction, `{"emoji":"\u2764\ufe0e"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction keycap without U+FE0F", ev(Reaction, `{"emoji":"1\u20e3"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction skin tone on a face that takes none", ev(Reaction, `{"emoji":"😀🏽"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction lone skin tone after a letter", ev(Reaction, `{"emoji":"a🏽"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction lone regional indicator", ev(Reaction, `{"emoji":"🇦"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction flag of no region", ev(Reaction, `{"emoji":"🇦🇦"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction ZWJ sequence outside the RGI set", ev(Reaction, `{"emoji":"👍\u200d👍"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction trailing ZWJ", ev(Reaction, `{"emoji":"👍\u200d"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction combining mark on a letter", ev(Reaction, `{"emoji":"e\u0301"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction CJK ideograph", ev(Reaction, `{"emoji":"好"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction private-use character", ev(Reaction, `{"emoji":"\ue000"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction.remove not an emoji", ev(ReactionRemove, `{"emoji":"slot-1"}`), "data.emoji", RuleEmoji, acc),
+		in("reaction.remove missing emoji", ev(ReactionRemove, `{}`), "data.emoji", RuleRequired, rej),
+		in("reaction.remove emoji is a number", ev(ReactionRemove, `{"emoji":7}`), "data.emoji", RuleType, rej),
+		in("qa.remove missing question_id", ev(QARemove, `{}`), "data.question_id", RuleRequired, rej),
+		in("qa.remove question_id with a space", ev(QARemove, `{"question_id":"q 1"}`), "data.question_id", RuleChars, rej),
+		in("room.close with a field", ev(RoomClose, `{"reason":"done"}`), "data.reason", RuleUnknown, rej),
+		in("room.close data is an array", ev(RoomClose, `[]`), "data", RuleType, rej),
+		in("room.close data is null", ev(RoomClose, `null`), "data", RuleRequired, rej),
 		// Size and lengths.
 		in("event over 16 KiB", big, "", RuleSize, acc),
 		in("event over 16 KiB of text", cd(q(rep("a", MaxEventBytes))), "", RuleSize, rej),
@@ -339,8 +380,9 @@ func invalidVectors() []invalidVector {
 		in("qa.ask text too long", ev(QAAsk, `{"text":`+q(rep("?", MaxQuestionLen+1))+`}`), "data.text", RuleLength, rej),
 		in("poll question too long", po(`{"poll_id":"p","question":`+q(rep("q", MaxQuestionLen+1))+`,"options":["a","b"]}`), "data.question", RuleLength, rej),
 		in("poll option too long", po(`{"poll_id":"p","question":"q","options":["a",`+q(rep("o", MaxOptionLen+1))+`]}`), "data.options[1]", RuleLength, rej),
-		in("emoji over 32 bytes", ev(Reaction, `{"emoji":"`+rep(grin, 8)+`a"}`), "data.emoji", RuleLength, acc),
-		in("emoji over 32 characters", ev(Reaction, `{"emoji":"`+rep("a", MaxEmojiBytes+1)+`"}`), "data.emoji", RuleLength, rej),
+		in("emoji over 48 bytes", ev(Reaction, `{"emoji":"`+rep(grin, MaxEmojiCodePoints+1)+`"}`), "data.emoji", RuleLength, rej),
+		in("emoji over 12 code points", ev(Reaction, `{"emoji":"`+rep("a", MaxEmojiCodePoints+1)+`"}`), "data.emoji", RuleLength, rej),
+		in("emoji of 13 skin tones", ev(Reaction, `{"emoji":"👍`+rep("🏽", MaxEmojiCodePoints)+`"}`), "data.emoji", RuleLength, rej),
 		// Options.
 		in("poll with one option", po(`{"poll_id":"p","question":"q","options":["a"]}`), "data.options", RuleLength, rej),
 		in("poll with no options", po(`{"poll_id":"p","question":"q","options":[]}`), "data.options", RuleLength, rej),
@@ -405,5 +447,8 @@ func generatedVectors(t testing.TB) map[string][]byte {
 		"valid.json":   encodeList(t, valid),
 		"invalid.json": encodeList(t, invalidVectors()),
 		"frames.json":  encodeList(t, frameCases()),
+		// emoji.json lists every emoji schemas.IsEmoji accepts, so other
+		// languages can check that they accept each one too.
+		"emoji.json": encodeList(t, Emojis()),
 	}
 }

@@ -18,7 +18,8 @@ export const LIMITS = {
   maxOptionLen: 100,
   minOptions: 2,
   maxOptions: 10,
-  maxEmojiBytes: 32,
+  maxEmojiBytes: 48,
+  maxEmojiCodePoints: 12,
   maxQuizPoints: 1000,
   maxPresenceCount: 10_000_000,
 } as const;
@@ -49,6 +50,12 @@ export interface QuizAnswerData { quiz_id: string; option: number }
 export interface QuizRevealData { quiz_id: string }
 /** PresenceData is the body of presence (written by pushers, refused from clients). */
 export interface PresenceData { node: string; viewers: number }
+/** RoomCloseData is the body of room.close: an empty object. */
+export type RoomCloseData = Record<string, never>;
+/** QARemoveData is the body of qa.remove. */
+export interface QARemoveData { question_id: string }
+/** ReactionRemoveData is the body of reaction.remove: the emoji slot to remove. */
+export interface ReactionRemoveData { emoji: string }
 
 /** EventDataMap maps each event type to its body. */
 export interface EventDataMap {
@@ -65,6 +72,9 @@ export interface EventDataMap {
   "quiz.answer": QuizAnswerData;
   "quiz.reveal": QuizRevealData;
   presence: PresenceData;
+  "room.close": RoomCloseData;
+  "qa.remove": QARemoveData;
+  "reaction.remove": ReactionRemoveData;
 }
 
 /** EventType names an engagement event type. */
@@ -77,6 +87,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "qa.ask", "qa.upvote", "qa.answered",
   "quiz.ask", "quiz.answer", "quiz.reveal",
   "presence",
+  "room.close", "qa.remove", "reaction.remove",
 ];
 
 /** PublishInput is what a client publishes: ingest fills v, room, user and ts. */
@@ -92,7 +103,7 @@ export type Event = {
 /** Rule names the validation rule an event broke (schemas.Rule). */
 export type Rule =
   | "json" | "type" | "unknown" | "required" | "version" | "enum"
-  | "utf8" | "chars" | "length" | "range" | "size";
+  | "utf8" | "chars" | "length" | "range" | "size" | "emoji";
 
 /** EventValidationError says which field of an event broke which rule. */
 export class EventValidationError extends Error {
@@ -175,6 +186,49 @@ function checkText(field: string, v: string, min: number, max: number, bytesLimi
   if (min > 0 && cps.every(isSpace)) throw new EventValidationError(field, "required", `${field} is blank`);
 }
 
+// RGI_EMOJI matches exactly one emoji of Unicode's RGI set, fully
+// qualified (UTS #51 ED-27), with the engine's own Unicode data. The v
+// flag is ES2024; an engine without it gets null, and then only the
+// length rules are checked here (ingest checks the set).
+const RGI_EMOJI: RegExp | null = (() => {
+  try {
+    return new RegExp("^\\p{RGI_Emoji}$", "v");
+  } catch {
+    return null;
+  }
+})();
+
+/**
+ * isEmoji reports whether s is exactly one fully-qualified RGI emoji, the
+ * rule of schemas.CheckEmoji for reaction emoji. The engine may know a
+ * newer Emoji version than the server (Go's table is Emoji 15.0): an
+ * emoji newer than that passes here and is refused by ingest.
+ */
+export function isEmoji(s: string): boolean {
+  try {
+    checkEmoji(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkEmoji(v: string, field = "data.emoji"): void {
+  if (v === "") throw new EventValidationError(field, "required", `${field} is missing`);
+  const cps = codePoints(v);
+  const bytes = enc.encode(String.fromCodePoint(...cps)).length;
+  if (bytes > LIMITS.maxEmojiBytes) throw new EventValidationError(field, "length", `${bytes} bytes, the limit is ${LIMITS.maxEmojiBytes}`);
+  if (cps.length > LIMITS.maxEmojiCodePoints) throw new EventValidationError(field, "length", `${cps.length} code points, the limit is ${LIMITS.maxEmojiCodePoints}`);
+  if (RGI_EMOJI === null || RGI_EMOJI.test(v)) return;
+  const seg = typeof Intl !== "undefined" && "Segmenter" in Intl ? [...new Intl.Segmenter().segment(v)].length : 1;
+  if (seg !== 1) throw new EventValidationError(field, "emoji", `${seg} characters (grapheme clusters); a reaction is exactly one emoji`);
+  const [first, ...rest] = [...v];
+  if (RGI_EMOJI.test(v + "\ufe0f") || (rest[0] !== "\ufe0f" && RGI_EMOJI.test(first + "\ufe0f" + rest.join("")))) {
+    throw new EventValidationError(field, "emoji", "not fully qualified: add U+FE0F (emoji presentation) after the symbol");
+  }
+  throw new EventValidationError(field, "emoji", "not a Unicode emoji (RGI emoji set)");
+}
+
 // Field kinds of the envelope and of each body: what Go's struct decoding
 // accepts for each field (DisallowUnknownFields, case-sensitive names).
 type Kind = "string" | "int" | "strings" | "raw";
@@ -192,6 +246,9 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "quiz.answer": { quiz_id: "string", option: "int" },
   "quiz.reveal": { quiz_id: "string" },
   presence: { node: "string", viewers: "int" },
+  "room.close": {},
+  "qa.remove": { question_id: "string" },
+  "reaction.remove": { emoji: "string" },
 };
 // Numbers whose absence is an error: a missing number reads as 0, which is
 // a valid value (schemas requiredNumbers).
@@ -288,9 +345,12 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
     case "chat.delete":
       return checkID(s("message_id"), "data.message_id");
     case "reaction":
-      checkText("data.emoji", s("emoji"), 1, LIMITS.maxEmojiBytes, true);
-      if (codePoints(s("emoji")).some(isSpace)) throw new EventValidationError("data.emoji", "chars", "white space");
+    case "reaction.remove":
+      return checkEmoji(s("emoji"));
+    case "room.close":
       return;
+    case "qa.remove":
+      return checkID(s("question_id"), "data.question_id");
     case "poll.open":
       checkID(s("poll_id"), "data.poll_id");
       checkText("data.question", s("question"), 1, LIMITS.maxQuestionLen, false);

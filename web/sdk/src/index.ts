@@ -6,7 +6,7 @@ export { RoomStream } from "./room.js";
 export type { FrameResult, Position, StreamFrame, StreamSnapshot } from "./room.js";
 export { applyDelta, cloneState, newRoomState, normalizeDelta, normalizeState, CHAT_HISTORY, LEADERBOARD_SIZE } from "./state.js";
 export type { ChatLine, Delta, Frame, LeaderEntry, Poll, PollDelta, Question, QuestionDelta, Quiz, QuizDelta, RoomState, Snapshot, Totals } from "./state.js";
-export { EVENT_TYPES, EventValidationError, LIMITS, SCHEMA_VERSION, checkID, checkRoom, parseEvent, validateBody } from "./events.js";
+export { EVENT_TYPES, EventValidationError, LIMITS, SCHEMA_VERSION, checkID, checkRoom, isEmoji, parseEvent, validateBody } from "./events.js";
 export type { Event, EventDataMap, EventType, PublishInput, Rule } from "./events.js";
 export { ClosedError, PublishError, QueueFullError } from "./errors.js";
 export { Backoff } from "./backoff.js";

@@ -73,6 +73,8 @@ export interface RoomState {
   leaderboard: LeaderEntry[];
   viewers: number;
   totals: Totals;
+  /** closed is true once a host closed the room (room.close); absent before. */
+  closed?: boolean;
 }
 
 /** PollDelta is a poll's change; votes[i] is the change of option i. */
@@ -104,7 +106,9 @@ export interface QuizDelta {
 
 /**
  * Delta is the change of a room between two frames. Counters are additive;
- * leaderboard and viewers replace when present.
+ * leaderboard and viewers replace when present. Removals apply first:
+ * reactions_removed and questions_removed drop whole entries before the
+ * same delta's reactions and questions add.
  */
 export interface Delta {
   reactions?: Record<string, number> | null;
@@ -116,6 +120,9 @@ export interface Delta {
   leaderboard?: LeaderEntry[] | null;
   viewers?: number | null;
   totals?: Partial<Totals> | null;
+  reactions_removed?: string[] | null;
+  questions_removed?: string[] | null;
+  closed?: boolean;
 }
 
 /** Frame is one delta of one room at a gapless seq within epoch. */
@@ -204,13 +211,16 @@ export function normalizeState(s: Partial<RoomState> | null | undefined): RoomSt
 }
 
 /**
- * applyDelta folds d into s, in place (schemas RoomState.Apply). Reactions,
- * votes, upvotes, answers and totals add; closed, answered and revealed
+ * applyDelta folds d into s, in place (schemas RoomState.Apply). Removed
+ * emoji slots and questions go first; then reactions, votes, upvotes,
+ * answers and totals add; closed (poll and room), answered and revealed
  * latch; chat lines append, then deletions remove, then the oldest lines
  * beyond CHAT_HISTORY drop; leaderboard and viewers replace when present.
  */
 export function applyDelta(s: RoomState, d: Delta): RoomState {
   normalizeState(s);
+  for (const e of d.reactions_removed ?? []) delete s.reactions[e];
+  for (const id of d.questions_removed ?? []) delete s.questions[id];
   for (const [e, n] of entries(d.reactions)) {
     put(s.reactions, e, (own(s.reactions, e) ? s.reactions[e] : 0) + n);
   }
@@ -283,6 +293,7 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
     s.totals.upvotes += t.upvotes ?? 0;
     s.totals.answers += t.answers ?? 0;
   }
+  if (d.closed) s.closed = true;
   return s;
 }
 
@@ -303,6 +314,8 @@ export function normalizeDelta(d: Delta): Delta {
   if (empty(d.reactions)) delete d.reactions;
   if (empty(d.chat)) delete d.chat;
   if (empty(d.chat_deleted)) delete d.chat_deleted;
+  if (empty(d.reactions_removed)) delete d.reactions_removed;
+  if (empty(d.questions_removed)) delete d.questions_removed;
   if (empty(d.leaderboard)) delete d.leaderboard;
   for (const k of ["polls", "questions", "quizzes"] as const) {
     const m = d[k] as Record<string, PollDelta | QuestionDelta | QuizDelta | null> | null | undefined;

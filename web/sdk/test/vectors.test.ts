@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { EventValidationError, parseEvent, validateBody } from "../src/events.js";
+import { EventValidationError, isEmoji, parseEvent, validateBody } from "../src/events.js";
 import { applyDelta, newRoomState } from "../src/state.js";
 import type { Frame, RoomState } from "../src/state.js";
 import { normalizeDelta } from "../src/state.js";
@@ -21,6 +21,7 @@ interface Folded { name: string; frames: Frame[]; state: RoomState }
 const valid = load<Valid[]>("valid.json");
 const invalid = load<Invalid[]>("invalid.json");
 const frames = load<Folded[]>("frames.json");
+const emoji = load<string[]>("emoji.json");
 
 describe("golden vectors: valid events", () => {
   it("has vectors", () => expect(valid.length).toBeGreaterThan(10));
@@ -55,5 +56,35 @@ describe("golden vectors: frames fold like schemas RoomState.Apply", () => {
     const s = newRoomState();
     for (const f of v.frames) applyDelta(s, normalizeDelta(structuredClone(f.delta)));
     expect(s).toEqual(v.state);
+  });
+});
+
+describe("golden vectors: emoji", () => {
+  it("accepts every emoji the Go table accepts", () => {
+    expect(emoji.length).toBeGreaterThan(3000);
+    const refused = emoji.filter((e) => !isEmoji(e));
+    expect(refused).toEqual([]);
+  });
+  it("publishes every emoji as a reaction and as a reaction.remove", () => {
+    for (const e of emoji) {
+      validateBody({ type: "reaction", data: { emoji: e } });
+      validateBody({ type: "reaction.remove", data: { emoji: e } });
+    }
+  });
+  it.each([
+    ["text token", "+1"], ["letter", "x"], ["two emoji", "👍👍"], ["unqualified heart", "\u2764"],
+    ["skin tone on a face", "😀🏽"], ["flag of no region", "🇦🇦"], ["space", " "],
+  ])("refuses %s", (_, e) => {
+    expect(isEmoji(e)).toBe(false);
+    try {
+      validateBody({ type: "reaction", data: { emoji: e } });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as EventValidationError).field).toBe("data.emoji");
+      expect((err as EventValidationError).rule).toBe("emoji");
+    }
+  });
+  it("hints at U+FE0F for an unqualified emoji", () => {
+    expect(() => validateBody({ type: "reaction", data: { emoji: "\u2764" } })).toThrow(/U\+FE0F/);
   });
 });
