@@ -60,6 +60,11 @@ type Config struct {
 	// to become consistent with its frames before it is answered with
 	// "unavailable"; zero means 5s.
 	SnapshotWait time.Duration
+	// AheadWait is how long a resume whose seq is ahead of what this
+	// pusher has read waits for the room to reach it (the client came
+	// from a pusher further along) before it is answered with a snapshot
+	// (recovered:false); zero means 2s.
+	AheadWait time.Duration
 
 	// MaxRooms limits subscriptions per connection; zero means 100.
 	MaxRooms int
@@ -75,9 +80,14 @@ type Config struct {
 	// MaxInflightPublishes limits concurrent publishes per connection;
 	// zero means 32.
 	MaxInflightPublishes int
-	// TokenLeeway is the clock skew allowed on a token's exp when a
-	// connected client sends a subscribe or publish; zero means 30s.
+	// TokenLeeway is the clock skew allowed on a token's exp on an open
+	// connection: at exp + TokenLeeway the server closes it with 4002
+	// unless a refresh op brought a newer token. Zero means 30s.
 	TokenLeeway time.Duration
+	// RefreshBefore is how long before a token's exp the server sends the
+	// refresh hint (never before half of the token's remaining life has
+	// passed). Zero means 60s.
+	RefreshBefore time.Duration
 
 	// MergeBytes is the queue size at which a connection's queued frames
 	// are merged per room; zero means 64 KiB.
@@ -136,7 +146,9 @@ func (c *Config) Validate() error {
 	}
 	def(&c.Window, 2*time.Minute)
 	def(&c.SnapshotWait, 5*time.Second)
+	def(&c.AheadWait, 2*time.Second)
 	def(&c.TokenLeeway, 30*time.Second)
+	def(&c.RefreshBefore, time.Minute)
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.PingInterval, 25*time.Second)
 	def(&c.PresenceInterval, 5*time.Second)
@@ -164,7 +176,8 @@ func (c *Config) Validate() error {
 		c.Log = slog.Default()
 	}
 	switch {
-	case c.Window < 0 || c.SnapshotWait < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.PresenceInterval < 0 || c.DrainWindow < 0:
+	case c.Window < 0 || c.SnapshotWait < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.PresenceInterval < 0 || c.DrainWindow < 0 || c.AheadWait < 0 ||
+		c.TokenLeeway < 0 || c.RefreshBefore < 0:
 		return errors.New("pushers: durations must not be negative")
 	case c.RoomWindowBytes < 0 || c.MaxRooms < 0 || c.MaxMessageBytes < 0 || c.InboundRate < 0 || c.InboundBurst < 0:
 		return errors.New("pushers: limits must not be negative")

@@ -6,7 +6,9 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/segmentio/encoding/json"
@@ -31,11 +33,24 @@ const maxEpochLen = 128
 // publishes run in their own goroutines, at most MaxInflightPublishes.
 // All of them are counted in Server.wg.
 type Conn struct {
-	srv    *Server
-	ws     *websocket.Conn
-	nc     *corkConn
-	claims *auth.Claims
-	lim    *rate.Limiter
+	srv *Server
+	ws  *websocket.Conn
+	nc  *corkConn
+	lim *rate.Limiter
+	// user is the token's sub, fixed for the connection's life; a refresh
+	// must carry the same one.
+	user string
+	// claims is the current token; the reader replaces it on refresh
+	// (tokens.go), publishes and the expiry wheel read it.
+	claims atomic.Pointer[auth.Claims]
+
+	// tokMu guards the token's schedule: hintAt, closeAt, hinted. slot
+	// is guarded by Server.tokens.mu.
+	tokMu   sync.Mutex
+	hintAt  time.Time
+	closeAt time.Time
+	hinted  bool
+	slot    int64
 
 	roomsMu sync.Mutex
 	rooms   map[string]*room
@@ -120,6 +135,20 @@ func (c *Conn) sendError(e *wireError) {
 func (c *Conn) closeWith(code int, reason string) {
 	c.srv.m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
 	c.enqueue(qItem{closeCode: code, closeReason: reason})
+}
+
+// refuse logs a refused message (rate-limited, see refusalLog) and closes
+// with code.
+func (c *Conn) refuse(code int, reason string) {
+	c.srv.refusals.warn("websocket message refused", "remote", c.remote(), "user", c.user, "code", code, "reason", reason)
+	c.closeWith(code, reason)
+}
+
+func (c *Conn) remote() string {
+	if a := c.nc.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
 func (c *Conn) isClosing() bool {
@@ -290,6 +319,7 @@ func (c *Conn) readLoop() {
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				c.srv.m.closes.WithLabelValues(strconv.Itoa(closeMessageTooBig)).Inc()
+				c.srv.refusals.warn("websocket message refused: too big", "remote", c.remote(), "user", c.user, "limit", cfg.MaxMessageBytes)
 			}
 			break
 		}
@@ -298,11 +328,17 @@ func (c *Conn) readLoop() {
 		}
 		c.ws.SetReadDeadline(time.Now().Add(idle))
 		if !c.lim.Allow() {
-			c.closeWith(CloseRateLimited, "rate limited: too many messages")
+			c.refuse(CloseRateLimited, "rate limited: too many messages")
 			continue
 		}
 		if mt != websocket.TextMessage {
-			c.closeWith(CloseBadMessage, "binary messages are not part of the protocol")
+			c.refuse(CloseBadMessage, "binary messages are not part of the protocol")
+			continue
+		}
+		// RFC 6455 §8.1: a text message that is not UTF-8 fails the
+		// connection with 1007. Checked before anything decodes it.
+		if !utf8.Valid(data) {
+			c.refuse(CloseInvalidUTF8, "invalid UTF-8 in a text message")
 			continue
 		}
 		// Handling runs on a short-lived goroutine that the reader waits
@@ -331,6 +367,7 @@ func (c *Conn) cleanup() {
 	rooms := c.rooms
 	c.rooms = nil
 	c.roomsMu.Unlock()
+	c.srv.tokens.cancel(c)
 	for _, r := range rooms {
 		c.srv.hub.unsubscribe(c, r)
 	}
@@ -346,17 +383,10 @@ func (c *Conn) forgetRoom(r *room) {
 	c.roomsMu.Unlock()
 }
 
-func (c *Conn) tokenExpired() bool {
-	if c.claims.ExpiresAt == nil {
-		return false
-	}
-	return time.Now().After(c.claims.ExpiresAt.Add(c.srv.cfg.TokenLeeway))
-}
-
 func (c *Conn) handle(data []byte) {
 	m, we, err := parseClientMsg(data)
 	if err != nil {
-		c.closeWith(CloseBadMessage, "bad message: not a JSON object")
+		c.refuse(CloseBadMessage, "bad message: not a JSON object")
 		return
 	}
 	if we != nil {
@@ -383,14 +413,16 @@ func (c *Conn) handle(data []byte) {
 		c.onPublish(&m)
 	case "ping":
 		c.sendRaw("", mustJSON(&wirePong{Type: "pong", ID: m.ID, TS: time.Now().UnixMilli()}))
+	case "refresh":
+		c.onRefresh(&m)
 	case "":
-		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: "op is missing; want subscribe, unsubscribe, publish or ping"})
+		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: "op is missing; want subscribe, unsubscribe, publish, ping or refresh"})
 	default:
 		op := m.Op
 		if len(op) > 32 {
 			op = op[:32]
 		}
-		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: strconv.Quote(op) + " is not an op; want subscribe, unsubscribe, publish or ping"})
+		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: strconv.Quote(op) + " is not an op; want subscribe, unsubscribe, publish, ping or refresh"})
 	}
 }
 
@@ -411,7 +443,7 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 		c.closeWith(CloseTokenExpired, "token expired")
 		return
 	}
-	if !c.claims.Can(m.Room, schemas.CapSubscribe) {
+	if !c.claims.Load().Can(m.Room, schemas.CapSubscribe) {
 		c.sendError(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant subscribe in room " + m.Room})
 		return
 	}
@@ -468,14 +500,14 @@ func (c *Conn) onPublish(m *clientMsg) {
 		return
 	}
 	ev = append(json.RawMessage(nil), ev...)
-	id, room := m.ID, m.Room
+	id, room, claims := m.ID, m.Room, c.claims.Load()
 	c.srv.wg.Add(1)
 	go func() {
 		defer c.srv.wg.Done()
 		defer func() { <-c.inflight }()
 		ctx, cancel := context.WithTimeout(c.srv.ctx, 30*time.Second)
 		defer cancel()
-		eventID, err := pub(ctx, c.claims, room, ev)
+		eventID, err := pub(ctx, claims, room, ev)
 		if err != nil {
 			var pe *schemas.PublishError
 			if errors.As(err, &pe) {

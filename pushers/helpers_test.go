@@ -288,6 +288,14 @@ type tclient struct {
 	done       chan struct{}
 	latencies  []float64 // ms
 	paused     chan struct{}
+	// Token lifecycle: refresh hints, refreshed replies, subscriptions
+	// the server ended (unsubscribed with a code), and when the
+	// connection closed.
+	hints     []inMsg
+	hintCh    chan inMsg // every hint, if the test wants to react
+	refreshed []inMsg
+	revoked   []inMsg
+	closedAt  time.Time
 }
 
 type troom struct {
@@ -316,6 +324,9 @@ type inMsg struct {
 	Delta     *schemas.Delta     `json:"delta"`
 	Code      string             `json:"code"`
 	EventID   string             `json:"event_id"`
+	Exp       int64              `json:"exp"`
+	CloseAt   int64              `json:"close_at"`
+	Message   string             `json:"message"`
 }
 
 func dialClient(url, tok string, hdr http.Header) (*tclient, *http.Response, error) {
@@ -333,7 +344,7 @@ func dialWith(d *websocket.Dialer, url, tok string, hdr http.Header) (*tclient, 
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &tclient{ws: ws, rooms: map[string]*troom{}, acks: map[string]string{}, done: make(chan struct{})}
+	c := &tclient{ws: ws, rooms: map[string]*troom{}, acks: map[string]string{}, done: make(chan struct{}), hintCh: make(chan inMsg, 16)}
 	go c.readLoop()
 	return c, resp, nil
 }
@@ -350,6 +361,7 @@ func (c *tclient) readLoop() {
 		_, b, err := c.ws.ReadMessage()
 		if err != nil {
 			c.mu.Lock()
+			c.closedAt = time.Now()
 			if ce, ok := err.(*websocket.CloseError); ok {
 				c.closeCode, c.closeText = ce.Code, ce.Text
 			} else {
@@ -438,6 +450,17 @@ func (c *tclient) handle(b []byte) {
 		c.pongs++
 	case "unsubscribed":
 		delete(c.rooms, m.Room)
+		if m.Code != "" {
+			c.revoked = append(c.revoked, m)
+		}
+	case "refresh":
+		c.hints = append(c.hints, m)
+		select {
+		case c.hintCh <- m:
+		default:
+		}
+	case "refreshed":
+		c.refreshed = append(c.refreshed, m)
 	default:
 		c.violateLocked("unknown message type %q", m.Type)
 	}

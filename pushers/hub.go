@@ -116,6 +116,10 @@ type sub struct {
 	// fetching: a Kafka read for the frames before the window is under
 	// way; its completion answers the subscribe.
 	fetching bool
+	// ahead: the subscribe's position (epoch, seq) is ahead of what this
+	// pusher has read; it waits (pending) until the room reaches seq, or
+	// Config.AheadWait passes and it is answered with a snapshot.
+	ahead bool
 	// reply: the subscribed reply is still owed (pending subscribe).
 	reply   bool
 	reqID   string
@@ -509,9 +513,20 @@ func (h *hub) tryResume(r *room, c *Conn, s *sub, e string, seq uint64) bool {
 	ok := false
 	switch {
 	case e == "":
+	case e == r.epoch && r.last > 0 && seq > r.last,
+		r.epoch == "" && r.snap != nil && r.snap.epoch == e && seq > r.snap.seq:
+		// Ahead of this pusher: the client may come from a pusher that
+		// read further (then the frames are on their way), or its
+		// position is bogus (then they never come). Wait for the room
+		// to reach it; the sweep answers with a snapshot after
+		// AheadWait. Never recovered:true and silence.
+		s.ahead, s.epoch, s.seq = true, e, seq
+		s.pending, s.pendingSince = true, time.Now()
+		r.pending++
+		return true
 	case e == r.epoch && r.last > 0:
-		ok = seq >= r.last || len(r.win) > 0 && r.win[0].seq <= seq+1
-	case r.epoch == "" && r.snap != nil && r.snap.epoch == e && seq >= r.snap.seq:
+		ok = seq == r.last || len(r.win) > 0 && r.win[0].seq <= seq+1
+	case r.epoch == "" && r.snap != nil && r.snap.epoch == e && seq == r.snap.seq:
 		ok = true
 	}
 	if !ok {
@@ -526,6 +541,13 @@ func (h *hub) tryResume(r *room, c *Conn, s *sub, e string, seq uint64) bool {
 		}
 		return false
 	}
+	h.recovered(r, c, s, e, seq)
+	return true
+}
+
+// recovered answers a resume at (e, seq) with recovered:true and the
+// window's frames after seq.
+func (h *hub) recovered(r *room, c *Conn, s *sub, e string, seq uint64) {
 	c.sendRaw(r.id, mustJSON(&wireSubscribed{Type: "subscribed", ID: s.reqID, Room: r.id, Epoch: e, Seq: seq, Recovered: true}))
 	s.reply = false
 	s.epoch, s.seq = e, seq
@@ -536,7 +558,24 @@ func (h *hub) tryResume(r *room, c *Conn, s *sub, e string, seq uint64) bool {
 		}
 	}
 	h.srv.m.resumes.WithLabelValues("recovered").Inc()
-	return true
+}
+
+// retryAhead answers an ahead subscribe once the room reached its
+// position (recovered), or its epoch moved on (snapshot). It reports
+// whether s was answered.
+func (h *hub) retryAhead(r *room, c *Conn, s *sub) bool {
+	switch {
+	case r.epoch == s.epoch && r.last >= s.seq && (r.last == s.seq || len(r.win) > 0 && r.win[0].seq <= s.seq+1):
+		s.ahead = false
+		h.recovered(r, c, s, s.epoch, s.seq)
+		return true
+	case r.epoch != "" && r.epoch != s.epoch, r.epoch == s.epoch && r.last >= s.seq:
+		// Another epoch, or the frames after the position already left
+		// the window: a snapshot.
+		s.ahead = false
+		return h.tryBuild(r, c, s)
+	}
+	return false
 }
 
 // resync moves a live subscription that cannot continue (epoch change or
@@ -551,6 +590,13 @@ func (h *hub) resync(r *room, c *Conn, s *sub) {
 
 func (h *hub) retryPending(r *room) {
 	for c, s := range r.subs {
+		if s.pending && s.ahead {
+			if h.retryAhead(r, c, s) {
+				s.pending = false
+				r.pending--
+			}
+			continue
+		}
 		if s.pending && !s.fetching && h.tryBuild(r, c, s) {
 			s.pending = false
 			r.pending--
@@ -618,7 +664,19 @@ func (h *hub) sweep(now time.Time) {
 		// frame or snapshot event signals: retry here.
 		h.retryPending(r)
 		for c, s := range r.subs {
-			if !s.pending || s.fetching || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
+			if s.pending && s.ahead && now.Sub(s.pendingSince) >= h.srv.cfg.AheadWait {
+				// The room never reached the client's position: it is
+				// not a position this room has. Reset to a snapshot.
+				s.ahead = false
+				h.srv.m.resumes.WithLabelValues("ahead_reset").Inc()
+				if h.tryBuild(r, c, s) {
+					s.pending = false
+					r.pending--
+					continue
+				}
+				s.pendingSince = now // now waits for a snapshot, as any subscribe
+			}
+			if !s.pending || s.ahead || s.fetching || now.Sub(s.pendingSince) < h.srv.cfg.SnapshotWait {
 				continue
 			}
 			// A subscribe (or a live subscription needing a reset) that

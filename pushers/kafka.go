@@ -55,6 +55,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.presenceLoop(gctx, prod) })
 	g.Go(func() error { return s.tickLoop(gctx) })
+	g.Go(func() error { return s.tokenLoop(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		return nil

@@ -23,6 +23,9 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 	latency       prometheus.Histogram
 	presence      prometheus.Counter
+	refreshHints  prometheus.Counter
+	refreshes     *prometheus.CounterVec
+	tokenExpiries prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,11 +50,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ovation_push_delivery_latency_seconds", Help: "Time from a frame's event time to its write to a socket.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
-		presence: prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_presence_reports_total", Help: "Presence events produced."}),
+		presence:      prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_presence_reports_total", Help: "Presence events produced."}),
+		refreshHints:  prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_token_refresh_hints_total", Help: "Refresh hints sent ahead of a token's exp."}),
+		refreshes:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ovation_push_token_refreshes_total", Help: "Refresh ops, by outcome (ok or the refusal code)."}, []string{"outcome"}),
+		tokenExpiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_token_expiry_closes_total", Help: "Connections closed with 4002 because their token expired while open."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.subscriptions, m.rooms, m.framesIn, m.badRecords, m.framesOut, m.bytesOut,
-			m.writes, m.queueBytes, m.windowBytes, m.merges, m.slowCloses, m.closes, m.resumes, m.resyncs, m.errors, m.latency, m.presence)
+			m.writes, m.queueBytes, m.windowBytes, m.merges, m.slowCloses, m.closes, m.resumes, m.resyncs, m.errors, m.latency, m.presence,
+			m.refreshHints, m.refreshes, m.tokenExpiries)
 	}
 	return m
 }

@@ -32,6 +32,10 @@ type Server struct {
 	log *slog.Logger
 	m   *metrics
 	hub *hub
+	// tokens schedules every connection's refresh hint and expiry close.
+	tokens *wheel
+	// refusals logs refused connections, messages and tokens, rate-limited.
+	refusals *refusalLog
 
 	// ctx ends when Close is called; publishes derive from it.
 	ctx    context.Context
@@ -58,7 +62,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: map[*Conn]struct{}{}, users: map[string]int{}}
+	s := &Server{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: map[*Conn]struct{}{}, users: map[string]int{},
+		refusals: newRefusalLog(cfg.Log), tokens: newWheel()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fetchSlots = make(chan struct{}, maxFetches)
 	s.hub = newHub(s)
@@ -104,7 +109,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code, reason = CloseReconnect, "server draining: reconnect and resume"
 	case !s.origins.Allowed(r):
 		code, reason = CloseForbiddenOrigin, "origin not allowed"
-		s.log.Warn("websocket refused: origin not allowed", "remote", r.RemoteAddr)
+		s.refusals.warn("websocket refused: origin not allowed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
 	default:
 		tok := auth.BearerToken(r.Header.Get("Authorization"))
 		if tok == "" {
@@ -122,7 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			// The error names the failure, never the token.
-			s.log.Warn("websocket refused: bad token", "remote", r.RemoteAddr, "err", err)
+			s.refusals.warn("websocket refused: bad token", "remote", r.RemoteAddr, "err", err)
 		}
 	}
 	if code == 0 && !s.register(nil, claims, true) {
@@ -139,11 +144,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(ws, code, reason)
 		return
 	}
-	c := &Conn{srv: s, ws: ws, nc: ws.NetConn().(*corkConn), claims: claims,
+	c := &Conn{srv: s, ws: ws, nc: ws.NetConn().(*corkConn), user: claims.User(),
 		lim: rate.NewLimiter(rate.Limit(s.cfg.InboundRate), s.cfg.InboundBurst)}
 	s.register(c, claims, false)
 	c.sendRaw("", mustJSON(&wireWelcome{Type: "welcome", Node: s.cfg.Node, User: claims.User(), TS: time.Now().UnixMilli(),
 		PingInterval: int(s.cfg.PingInterval / time.Second), MaxRooms: s.cfg.MaxRooms, MaxMessageBytes: s.cfg.MaxMessageBytes}))
+	// After the welcome, so a hint due at once (a token near its end)
+	// follows it.
+	c.setToken(claims, time.Now())
 	if s.draining.Load() {
 		c.closeWith(CloseReconnect, "server draining: reconnect and resume")
 	}
@@ -210,7 +218,7 @@ func (s *Server) unregister(c *Conn) {
 		s.m.connections.Dec()
 	}
 	s.connMu.Unlock()
-	s.unreserve(c.claims)
+	s.unreserve(c.claims.Load())
 }
 
 func (s *Server) allConns() []*Conn {

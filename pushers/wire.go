@@ -18,6 +18,7 @@ type clientMsg struct {
 	Epoch *string         `json:"epoch"`
 	Seq   *uint64         `json:"seq"`
 	Event json.RawMessage `json:"event"`
+	Token string          `json:"token"`
 }
 
 // maxReqIDLen bounds the client-chosen request id.
@@ -73,10 +74,30 @@ type wireSubscribed struct {
 	Recovered bool   `json:"recovered"`
 }
 
+// wireUnsubscribed answers an unsubscribe, or (with Code, without ID)
+// says the server ended a subscription.
 type wireUnsubscribed struct {
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Room    string `json:"room"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// wireRefreshHint asks the client to refresh its token: Exp is the
+// token's exp (Unix s), CloseAt when the server closes with 4002 (Unix ms).
+type wireRefreshHint struct {
+	Type    string `json:"type"`
+	Exp     int64  `json:"exp"`
+	CloseAt int64  `json:"close_at"`
+}
+
+// wireRefreshed answers a refresh: Exp is the new token's exp (Unix s;
+// absent with auth off).
+type wireRefreshed struct {
 	Type string `json:"type"`
 	ID   string `json:"id,omitempty"`
-	Room string `json:"room"`
+	Exp  int64  `json:"exp,omitempty"`
 }
 
 type wireAck struct {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/pushers"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -42,6 +43,8 @@ type devEnv struct {
 	clickhouseAddr string
 	// audience is how many simulated viewers to run.
 	audience int
+	// push holds the pushers' settings that dev exposes as flags.
+	push pushers.Config
 
 	// publish is set by the ingest role and used by pushers for events
 	// published over the WebSocket.
@@ -73,6 +76,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var kafkaAddr, dataDir, chAddr string
 	var partitions, audience int
 	var authOn bool
+	var push pushers.Config
 	fs := newFlagSet("dev", "Run every role in one process on an embedded Kafka-compatible broker (franz-go's kfake).\nThe broker listens on a real Kafka port, so kcat and any Kafka client can use it.", stderr)
 	c.register(fs, "127.0.0.1:8080")
 	c.registerAuth(fs)
@@ -82,6 +86,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&chAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native address; analytics run when it answers")
 	fs.IntVar(&audience, "audience", 0, "simulated viewers that join, react, chat, vote and answer")
 	fs.BoolVar(&authOn, "auth", false, "require tokens even in dev (then set --auth-hs256-secrets)")
+	registerTokenLifecycle(fs, &push)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -146,7 +151,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	g, gctx := errgroup.WithContext(ctx)
 	env := &devEnv{
 		brokers: brokers, topics: c.topics, log: log, reg: reg, mux: mux,
-		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience,
+		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push,
 		group: g, gctx: gctx, clickhouseAddr: chAddr,
 	}
 	if chReachable(chAddr) {

@@ -36,6 +36,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxWindowBytes, "max-window-bytes", 256<<20, "memory bound of all rooms' windows; idle rooms give theirs up first (older positions are then read from Kafka)")
 	fs.Int64Var(&c.MaxSnapshotBytes, "max-snapshot-bytes", 256<<20, "memory bound of the snapshots held; idle rooms keep only the Kafka offset of theirs")
 	fs.DurationVar(&c.SnapshotWait, "snapshot-wait", 5*time.Second, "how long a subscribe may wait for a consistent snapshot before answering unavailable")
+	fs.DurationVar(&c.AheadWait, "ahead-wait", 2*time.Second, "how long a resume ahead of this pusher waits for the room to reach it before it is answered with a snapshot")
 	fs.IntVar(&c.MaxRooms, "max-rooms", 100, "subscriptions per connection (close 4010 beyond)")
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", 32<<10, "largest client message (close 1009 beyond)")
 	fs.Float64Var(&c.InboundRate, "inbound-rate", 50, "client messages per second per connection (close 4008 beyond)")
@@ -48,6 +49,14 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SocketWriteBuffer, "socket-write-buffer", 0, "SO_SNDBUF of accepted sockets in bytes; 0 = OS default")
 	fs.DurationVar(&c.PresenceInterval, "presence-interval", 5*time.Second, "how often viewer counts are reported to the processors")
 	fs.DurationVar(&c.DrainWindow, "drain-window", 10*time.Second, "on SIGTERM, reconnect closes are spread over this window")
+	registerTokenLifecycle(fs, c)
+}
+
+// registerTokenLifecycle adds the flags of a token's life on an open
+// socket (push and dev share them).
+func registerTokenLifecycle(fs *flag.FlagSet, c *pushers.Config) {
+	fs.DurationVar(&c.TokenLeeway, "token-leeway", 30*time.Second, "an open socket is closed with 4002 this long after its token's exp, unless the client refreshed it")
+	fs.DurationVar(&c.RefreshBefore, "token-refresh-before", time.Minute, "the refresh hint goes out this long before a token's exp (not before half its remaining life)")
 }
 
 func (f *pushFlags) finish(c *commonFlags) {
@@ -176,6 +185,9 @@ func devPush(_ context.Context, env *devEnv) error {
 		Log:         env.log.With("role", "push"),
 		Registerer:  env.reg,
 		DrainWindow: time.Second,
+		// The token lifecycle flags of dev (--token-leeway, --token-refresh-before).
+		TokenLeeway:   env.push.TokenLeeway,
+		RefreshBefore: env.push.RefreshBefore,
 	}
 	if env.publish != nil {
 		pub := env.publish

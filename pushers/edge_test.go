@@ -1,0 +1,454 @@
+package pushers
+
+// The adversarial suite of the socket side (issue 13): each case is what
+// an attacker or a broken client does, with the exact outcome a user would
+// check and, for the costly ones, a bound on time or memory.
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// tokenAt signs an HS256 token for user that expires at exp (whole
+// seconds, as JWT has them).
+func tokenAt(t testing.TB, user string, exp time.Time, rooms map[string][]schemas.Capability) string {
+	t.Helper()
+	tok, err := auth.Sign(testSecret, "", &auth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)},
+		Rooms:            rooms,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func subRooms(rooms ...string) map[string][]schemas.Capability {
+	m := map[string][]schemas.Capability{}
+	for _, r := range rooms {
+		m[r] = []schemas.Capability{schemas.CapSubscribe}
+	}
+	return m
+}
+
+// ticker commits a frame for each room every interval until the test
+// ends.
+func ticker(t *testing.T, p *fakeProc, interval time.Duration, rooms ...string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			d := map[string]*schemas.Delta{}
+			for _, r := range rooms {
+				d[r] = randomDelta(i, 0, 0)
+			}
+			if err := p.tick(ctx, d); err != nil && ctx.Err() == nil {
+				t.Errorf("tick: %v", err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(interval):
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func (c *tclient) frames(room string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.rooms[room]; r != nil {
+		return r.frames
+	}
+	return 0
+}
+
+// TestTokenExpiryOnOpenSocket: a socket whose token expires is closed with
+// 4002 within leeway + 1 s of exp, after a refresh hint; a socket that
+// answers the hint with a newer token stays open and keeps receiving
+// frames.
+func TestTokenExpiryOnOpenSocket(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	p := newProc(t, brokers, topics)
+	const leeway = 500 * time.Millisecond
+	s := startServer(t, brokers, topics, func(c *Config) { c.TokenLeeway, c.RefreshBefore = leeway, time.Second })
+	ticker(t, p, 50*time.Millisecond, "live")
+
+	exp := time.Now().Add(2500 * time.Millisecond).Truncate(time.Second)
+	rooms := subRooms("live")
+	expiring, _, err := dialClient(s.url, tokenAt(t, "eve", exp, rooms), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer expiring.close()
+	refreshing, _, err := dialClient(s.url, tokenAt(t, "rita", exp, rooms), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refreshing.close()
+	newExp := exp.Add(time.Hour)
+	go func() {
+		for h := range refreshing.hintCh {
+			_ = h
+			refreshing.send(map[string]any{"op": "refresh", "id": "r1", "token": tokenAt(t, "rita", newExp, rooms)})
+		}
+	}()
+	for _, c := range []*tclient{expiring, refreshing} {
+		c.subscribe("live")
+		c.waitFor(t, 5*time.Second, "frames", func(c *tclient) bool { r := c.rooms["live"]; return r != nil && r.frames > 0 })
+	}
+
+	code, text := expiring.waitClosed(t, time.Until(exp)+leeway+5*time.Second)
+	expiring.mu.Lock()
+	late := expiring.closedAt.Sub(exp)
+	hints := append([]inMsg(nil), expiring.hints...)
+	expiring.mu.Unlock()
+	if code != CloseTokenExpired {
+		t.Fatalf("expiring socket closed with %d %q, want %d", code, text, CloseTokenExpired)
+	}
+	if late < leeway-50*time.Millisecond || late > leeway+time.Second {
+		t.Fatalf("closed %v after exp; want within [leeway %v, leeway + 1s]", late, leeway)
+	}
+	if len(hints) != 1 || hints[0].Exp != exp.Unix() || hints[0].CloseAt != exp.Add(leeway).UnixMilli() {
+		t.Fatalf("hints = %+v, want one with exp %d and close_at %d", hints, exp.Unix(), exp.Add(leeway).UnixMilli())
+	}
+	t.Logf("expired socket closed %v after exp (leeway %v)", late.Round(time.Millisecond), leeway)
+
+	// The refreshed socket outlives the old deadline by a margin and is
+	// still fed.
+	n := refreshing.frames("live")
+	time.Sleep(time.Second)
+	refreshing.waitFor(t, 5*time.Second, "frames after the old deadline", func(c *tclient) bool {
+		return c.rooms["live"] != nil && c.rooms["live"].frames >= n+5 && c.closeCode == 0
+	})
+	refreshing.mu.Lock()
+	defer refreshing.mu.Unlock()
+	if len(refreshing.refreshed) != 1 || refreshing.refreshed[0].Exp != newExp.Unix() || refreshing.refreshed[0].ID != "r1" {
+		t.Fatalf("refreshed replies = %+v, want one for r1 with exp %d", refreshing.refreshed, newExp.Unix())
+	}
+	if len(refreshing.violations) > 0 || len(refreshing.errors) > 0 {
+		t.Fatalf("refreshing socket: violations %v, errors %v", refreshing.violations, refreshing.errors)
+	}
+}
+
+// rsaKey returns an RSA key and its public half as PEM.
+func rsaKey(t testing.TB) (*rsa.PrivateKey, []byte) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestTokenRefreshRefusals: a refresh with a forged, alg-none,
+// alg-confused, expired, other-user or older token is refused with its
+// code and changes nothing: the socket still closes with 4002 at the old
+// deadline, its subscription intact until then.
+func TestTokenRefreshRefusals(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	p := newProc(t, brokers, topics)
+	key, pubPEM := rsaKey(t)
+	other, _ := rsaKey(t)
+	v, err := auth.NewVerifier(auth.Config{HMACSecrets: map[string][]byte{"": testSecret}, PublicKeys: map[string]crypto.PublicKey{"rs": &key.PublicKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const leeway = 300 * time.Millisecond
+	s := startServer(t, brokers, topics, func(c *Config) { c.Verifier, c.TokenLeeway, c.RefreshBefore = v, leeway, time.Second })
+	ticker(t, p, 50*time.Millisecond, "a")
+
+	exp := time.Now().Add(3 * time.Second).Truncate(time.Second)
+	later := exp.Add(time.Hour)
+	rooms := subRooms("a")
+	c, _, err := dialClient(s.url, tokenAt(t, "alice", exp, rooms), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.subscribe("a")
+	c.waitFor(t, 5*time.Second, "frames", func(c *tclient) bool { r := c.rooms["a"]; return r != nil && r.frames > 0 })
+
+	good := tokenAt(t, "alice", later, rooms)
+	claims := fmt.Sprintf(`{"sub":"alice","exp":%d,"rooms":{"*":["host"]}}`, later.Unix())
+	signRS := func(k *rsa.PrivateKey, kid string) string {
+		tk := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "alice", "exp": later.Unix(), "rooms": map[string]any{"*": []string{"host"}}})
+		tk.Header["kid"] = kid
+		sgn, err := tk.SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sgn
+	}
+	confused := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": later.Unix(), "rooms": map[string]any{"*": []string{"host"}}})
+	confused.Header["kid"] = "rs"
+	confusedTok, err := confused.SignedString(pubPEM) // the public key as an HMAC secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, token, code string }{
+		{"forged signature", good[:len(good)-4] + "AAAA", CodeInvalidToken},
+		{"alg none", b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(claims) + ".", CodeInvalidToken},
+		{"alg confusion (HS256 with the RSA public key)", confusedTok, CodeInvalidToken},
+		{"RS256 by another key", signRS(other, "rs"), CodeInvalidToken},
+		{"garbage", "not.a.jwt", CodeInvalidToken},
+		{"expired", tokenAt(t, "alice", time.Now().Add(-time.Hour), rooms), CodeTokenExpired},
+		{"another user", tokenAt(t, "mallory", later, rooms), CodeTokenWrongUser},
+		{"older", tokenAt(t, "alice", exp.Add(-time.Second), rooms), CodeTokenNotNewer},
+		{"same exp", tokenAt(t, "alice", exp, rooms), CodeTokenNotNewer},
+		{"missing", "", CodeBadRequest},
+	}
+	for i, tc := range cases {
+		c.send(map[string]any{"op": "refresh", "id": fmt.Sprint("x", i), "token": tc.token})
+	}
+	c.waitFor(t, 5*time.Second, "every refusal", func(c *tclient) bool { return len(c.errors) == len(cases) })
+	c.mu.Lock()
+	for i, tc := range cases {
+		e := c.errors[i]
+		if e["id"] != fmt.Sprint("x", i) || e["code"] != tc.code || e["field"] != "token" {
+			t.Errorf("%s: error %v, want code %s field token", tc.name, e, tc.code)
+		}
+	}
+	if len(c.refreshed) != 0 {
+		t.Errorf("a refused refresh answered refreshed: %+v", c.refreshed)
+	}
+	c.mu.Unlock()
+
+	// Nothing changed: the old deadline holds.
+	code, _ := c.waitClosed(t, time.Until(exp)+leeway+5*time.Second)
+	c.mu.Lock()
+	late := c.closedAt.Sub(exp)
+	c.mu.Unlock()
+	if code != CloseTokenExpired || late < leeway-50*time.Millisecond || late > leeway+time.Second {
+		t.Fatalf("after refused refreshes: close %d %v after exp; want 4002 within [leeway, leeway+1s]", code, late)
+	}
+}
+
+// TestTokenRefreshShrinksCapabilities: a refresh whose token no longer
+// grants a room ends that subscription with unsubscribed{code: forbidden}
+// before the refreshed reply; no frame of it follows; other rooms flow.
+func TestTokenRefreshShrinksCapabilities(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	p := newProc(t, brokers, topics)
+	s := startServer(t, brokers, topics, nil)
+	ticker(t, p, 30*time.Millisecond, "keep", "drop")
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	c, _, err := dialClient(s.url, tokenAt(t, "alice", exp, subRooms("keep", "drop")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.subscribe("keep")
+	c.subscribe("drop")
+	c.waitFor(t, 5*time.Second, "frames of both", func(c *tclient) bool {
+		return c.rooms["keep"] != nil && c.rooms["keep"].frames > 0 && c.rooms["drop"] != nil && c.rooms["drop"].frames > 0
+	})
+	c.send(map[string]any{"op": "refresh", "id": "r", "token": tokenAt(t, "alice", exp.Add(time.Hour), subRooms("keep"))})
+	c.waitFor(t, 5*time.Second, "refreshed", func(c *tclient) bool { return len(c.refreshed) == 1 })
+	c.mu.Lock()
+	if len(c.revoked) != 1 || c.revoked[0].Room != "drop" || c.revoked[0].Code != CodeForbidden || c.revoked[0].ID != "" {
+		t.Fatalf("revoked = %+v, want one unsubscribed for drop with code forbidden", c.revoked)
+	}
+	if _, ok := c.rooms["drop"]; ok {
+		t.Fatal("drop still subscribed")
+	}
+	c.mu.Unlock()
+	n := c.frames("keep")
+	c.waitFor(t, 5*time.Second, "keep flows", func(c *tclient) bool { return c.rooms["keep"].frames >= n+5 })
+	// The test client flags any frame of an unsubscribed room as a
+	// violation; subscribing again is refused.
+	c.send(map[string]any{"op": "subscribe", "id": "again", "room": "drop"})
+	c.waitFor(t, 5*time.Second, "forbidden", func(c *tclient) bool { return len(c.errors) == 1 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.errors[0]["code"] != CodeForbidden || len(c.violations) > 0 {
+		t.Fatalf("resubscribe: %v, violations %v", c.errors, c.violations)
+	}
+}
+
+// TestResumeAhead: a resume position ahead of the room is answered with a
+// snapshot (recovered:false) within AheadWait + 1.5 s — for a live room,
+// for a room known only by its snapshot, and for a room with no history —
+// while a position only slightly ahead (the client came from a pusher
+// that read further) recovers as soon as the room gets there.
+func TestResumeAhead(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	ctx := context.Background()
+	p := newProc(t, brokers, topics)
+	// "old" has frames only older than the window: this pusher knows it
+	// by its snapshot alone.
+	for i := 0; i < 3; i++ {
+		if err := p.tick(ctx, map[string]*schemas.Delta{"old": randomDelta(i, 0, 0), "live": randomDelta(i, 0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond)
+	const wait = 500 * time.Millisecond
+	s := startServer(t, brokers, topics, func(c *Config) { c.Window, c.AheadWait = time.Second, wait })
+	tok := allRooms(t, "alice")
+	liveEpoch, _, _ := p.room("live")
+	oldEpoch, oldSeq, oldState := p.room("old")
+
+	check := func(name, room, epoch string, seq uint64, st schemas.RoomState, wantRecovered bool, after func()) *tclient {
+		t.Helper()
+		c, _, err := dialClient(s.url, tok, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.close)
+		start := time.Now()
+		c.resume(room, epoch, seq, st)
+		if after != nil {
+			after()
+		}
+		c.waitFor(t, wait+1500*time.Millisecond, name+": answered", func(c *tclient) bool { r := c.rooms[room]; return r != nil && (r.recovered > 0 || r.resets > 0) })
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		r := c.rooms[room]
+		if got := r.recovered > 0; got != wantRecovered || len(c.violations) > 0 {
+			t.Fatalf("%s: recovered %v, want %v (violations %v)", name, got, wantRecovered, c.violations)
+		}
+		t.Logf("%s: answered recovered=%v in %v", name, wantRecovered, time.Since(start).Round(time.Millisecond))
+		return c
+	}
+	// Far ahead of a live room: a snapshot, then live frames.
+	ticker(t, p, 100*time.Millisecond, "live")
+	c := check("live room, seq 1,000,000", "live", liveEpoch, 1_000_000, schemas.NewRoomState(), false, nil)
+	n := c.frames("live")
+	c.waitFor(t, 5*time.Second, "live frames after the reset", func(c *tclient) bool { return c.rooms["live"].frames >= n+3 })
+
+	// Ahead of the snapshot of a room with no frames in the window.
+	check("snapshot-only room, seq ahead", "old", oldEpoch, oldSeq+5, oldState, false, nil)
+	// Exactly at that snapshot: recovered at once.
+	check("snapshot-only room, at its seq", "old", oldEpoch, oldSeq, oldState, true, nil)
+	// A room with no history at all.
+	check("unknown room, seq ahead", "void", "e-none", 7, schemas.NewRoomState(), false, nil)
+
+	// Slightly ahead: the frames come, the resume recovers.
+	for i := 0; i < 2; i++ {
+		p.tick(ctx, map[string]*schemas.Delta{"slow": randomDelta(i, 0, 0)})
+	}
+	epoch, seq, st := p.room("slow")
+	c2, _, err := dialClient(s.url, tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.close()
+	c2.waitFor(t, 5*time.Second, "welcome", func(c *tclient) bool { return c.welcome != nil })
+	// The client claims seq+1 (a pusher further along gave it frame
+	// seq+1); this one gets there when the processor commits it.
+	next := randomDelta(2, 0, 0)
+	st2 := st.Clone()
+	st2.Apply(next)
+	c2.resume("slow", epoch, seq+1, st2)
+	time.Sleep(wait / 2)
+	if err := p.tick(ctx, map[string]*schemas.Delta{"slow": next}); err != nil {
+		t.Fatal(err)
+	}
+	p.tick(ctx, map[string]*schemas.Delta{"slow": randomDelta(3, 0, 0)})
+	c2.waitFor(t, wait+1500*time.Millisecond, "slightly ahead: recovered, then frame seq+2", func(c *tclient) bool {
+		r := c.rooms["slow"]
+		return r != nil && r.recovered == 1 && r.seq == seq+2
+	})
+	_, _, want := p.room("slow")
+	c2.mu.Lock()
+	defer c2.mu.Unlock()
+	if r := c2.rooms["slow"]; r.resets != 0 || len(c2.violations) > 0 || stateJSON(r.state) != stateJSON(want) {
+		t.Fatalf("slightly ahead: resets %d, violations %v", r.resets, c2.violations)
+	}
+}
+
+// TestOriginVariants: Origin must be the request's own origin or an
+// allowed one, scheme, host and port exactly.
+func TestOriginVariants(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	s := startServer(t, brokers, topics, func(c *Config) { c.AllowedOrigins = []string{"https://app.example"} })
+	host := strings.TrimPrefix(strings.TrimSuffix(s.url, "/v1/stream"), "ws://")
+	tok := allRooms(t, "alice")
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},
+		{"http://" + host, true},
+		{"HTTP://" + strings.ToUpper(host), true},
+		{"https://app.example", true},
+		{"https://app.example:443", true},
+		{"ftp://" + host, false},
+		{"http://user@" + host, false},
+		{"https://" + host, false},
+		{"http://" + host + "/path", false},
+		{"http://" + strings.Split(host, ":")[0] + ":1", false},
+		{"http://app.example", false},
+		{"https://app.example.evil", false},
+		{"null", false},
+	} {
+		hdr := http.Header{}
+		if tc.origin != "" {
+			hdr.Set("Origin", tc.origin)
+		}
+		c, _, err := dialClient(s.url, tok, hdr)
+		if err != nil {
+			t.Fatalf("%q: dial: %v", tc.origin, err)
+		}
+		if tc.ok {
+			c.waitFor(t, 5*time.Second, "welcome for "+tc.origin, func(c *tclient) bool { return c.welcome != nil })
+			c.close()
+			continue
+		}
+		if code, _ := c.waitClosed(t, 5*time.Second); code != CloseForbiddenOrigin {
+			t.Fatalf("Origin %q: close %d, want %d", tc.origin, code, CloseForbiddenOrigin)
+		}
+	}
+}
+
+// TestInvalidUTF8 closes 1007 (RFC 6455 §8.1) instead of reading the text
+// with U+FFFD; a valid message before it was served.
+func TestInvalidUTF8(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	s := startServer(t, brokers, topics, nil)
+	for _, bad := range [][]byte{
+		[]byte("{\"op\":\"ping\",\"id\":\"\xff\"}"),
+		[]byte("{\"op\":\"ping\",\"id\":\"\xed\xa0\x80\"}"), // a UTF-16 surrogate
+		[]byte("{\"op\":\"ping\",\"id\":\"\xc0\xaf\"}"),     // overlong '/'
+	} {
+		c, _, err := dialClient(s.url, allRooms(t, "alice"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send(`{"op":"ping","id":"ok"}`)
+		c.ws.WriteMessage(websocket.TextMessage, bad)
+		code, _ := c.waitClosed(t, 5*time.Second)
+		c.mu.Lock()
+		pongs := c.pongs
+		c.mu.Unlock()
+		if code != websocket.CloseInvalidFramePayloadData || pongs != 1 {
+			t.Fatalf("%q: close %d after %d pongs, want 1007 after 1", bad, code, pongs)
+		}
+	}
+}
