@@ -293,7 +293,9 @@ func TestPublishWebSocketPath(t *testing.T) {
 		{"bad room", alice, "a b", evt("reaction", `{"emoji":"👍"}`), 400, CodeInvalidRoom, ""},
 		{"other room", alice, "show-2", evt("reaction", `{"emoji":"👍"}`, `"id":"ws-x"`), 403, CodeForbidden, "ws-x"},
 		{"invalid", alice, "show-1", evt("reaction", `{}`, `"id":"ws-y"`), 400, CodeInvalidEvent, "ws-y"},
-		{"malformed", alice, "show-1", `{"type":`, 400, CodeInvalidEvent, ""},
+		{"malformed", alice, "show-1", `{"type":`, 400, CodeInvalidJSON, ""},
+		{"nested", alice, "show-1", strings.Repeat("[", 30<<10), 400, CodeInvalidJSON, ""},
+		{"repeated key", alice, "show-1", `{"type":"reaction","type":"chat.message","data":{"emoji":"x"}}`, 400, CodeInvalidEvent, ""},
 		{"too large", alice, "show-1", evt("chat.message", `{"text":"`+strings.Repeat("a", 17<<10)+`"}`), 413, CodeEventTooLarge, ""},
 	}
 	for _, tc := range checks {

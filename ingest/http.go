@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 
@@ -88,37 +87,40 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := trimSpace(buf.Bytes())
-	var raws []json.RawMessage
-	batch := len(body) > 0 && body[0] == '['
-	switch {
-	case len(body) == 0:
+	if len(body) == 0 {
 		s.fail(w, errInvalidJSON("the body is empty; send one event object or an array of them"))
 		return
-	case batch:
+	}
+	if body[0] != '[' && body[0] != '{' {
+		s.fail(w, errInvalidJSON("the body must be one event (a JSON object) or a batch (a JSON array)"))
+		return
+	}
+	// The structure is checked in one pass before anything decodes it, so
+	// a deeply nested or token-stuffed body costs no more than reading it.
+	n, err := schemas.CheckBatchShape(body, s.shape, s.cfg.MaxBatchEvents)
+	switch {
+	case err != nil:
+		ve, _ := schemas.AsValidationError(err)
+		s.fail(w, errInvalidJSON("%s", ve.Detail))
+		return
+	case n == 0:
+		s.fail(w, perr(http.StatusBadRequest, CodeEmptyBatch, "", "the batch is empty"))
+		return
+	case n > s.cfg.MaxBatchEvents:
+		s.fail(w, perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has more than %d events", s.cfg.MaxBatchEvents))
+		return
+	}
+	var raws []json.RawMessage
+	batch := body[0] == '['
+	if batch {
 		// The items point into buf, which outlives their use.
-		rest, err := json.Parse(body, &raws, json.DontCopyRawMessage)
-		if err != nil || len(trimSpace(rest)) != 0 {
+		raws = make([]json.RawMessage, 0, n)
+		if _, err := json.Parse(body, &raws, json.DontCopyRawMessage); err != nil {
 			s.fail(w, errInvalidJSON("the body is not a valid JSON array"))
 			return
 		}
-		if len(raws) == 0 {
-			s.fail(w, perr(http.StatusBadRequest, CodeEmptyBatch, "", "the batch is empty"))
-			return
-		}
-		if s.cfg.MaxBatchEvents > 0 && len(raws) > s.cfg.MaxBatchEvents {
-			s.fail(w, perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has %d events, the limit is %d", len(raws), s.cfg.MaxBatchEvents))
-			return
-		}
-	case body[0] == '{':
-		// Invalid UTF-8 is left to prepare, which names it (utf8).
-		if utf8.Valid(body) && !json.Valid(body) {
-			s.fail(w, errInvalidJSON("the body is not valid JSON"))
-			return
-		}
+	} else {
 		raws = []json.RawMessage{body}
-	default:
-		s.fail(w, errInvalidJSON("the body must be one event (a JSON object) or a batch (a JSON array)"))
-		return
 	}
 
 	req := s.newRequest(claims, room)

@@ -51,6 +51,10 @@ type Service struct {
 	now       func() time.Time
 	bufs      sync.Pool    // *bytes.Buffer for request bodies
 	mirror    *MirrorWatch // "ack after mirror" (mirror.go); nil: ack after local commit
+	// shape bounds each event of a request body before it is decoded:
+	// schemas.EventShape, except that one string may be as large as the
+	// body, so an oversized event is still answered event_too_large.
+	shape schemas.ShapeLimits
 }
 
 // New returns a Service that produces with cl, which the caller made with
@@ -69,6 +73,8 @@ func New(cfg Config, cl *kgo.Client, verifier *auth.Verifier, log *slog.Logger, 
 		userLim:   newKeyedLimiter(cfg.UserRate, cfg.UserBurst, cfg.LimiterKeys),
 		clientLim: newKeyedLimiter(cfg.ClientRate, cfg.ClientBurst, cfg.LimiterKeys),
 	}
+	s.shape = schemas.EventShape
+	s.shape.MaxTokenBytes = int(cfg.MaxRequestBytes)
 	s.m = newMetrics(reg, s)
 	return s, nil
 }
@@ -93,7 +99,12 @@ func (s *Service) Publish(ctx context.Context, claims *auth.Claims, room string,
 	}
 	req := s.newRequest(claims, room)
 	it := &item{}
-	s.prepare(req, it, event)
+	if err := schemas.CheckShape(event, s.shape); err != nil {
+		ve, _ := schemas.AsValidationError(err)
+		it.err = errInvalidJSON("%s", ve.Detail)
+	} else {
+		s.prepare(req, it, event)
+	}
 	s.limit(req, it, "")
 	items := []*item{it}
 	s.produce(ctx, items)
@@ -184,6 +195,14 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 		return
 	}
 	it.id, it.typ = ce.ID, ce.Type
+	// Repeated keys, at every depth: a reader that takes the first of two
+	// keys would see something else than what is validated. The event's
+	// shape is bounded (CheckBatchShape or CheckShape ran on it), so this
+	// is a few comparisons per key.
+	if err := schemas.CheckDuplicateKeys(raw, schemas.EventShape.MaxDepth); err != nil {
+		it.err = errInvalidEvent(err)
+		return
+	}
 	switch {
 	case ce.User != nil:
 		it.err = errInvalidEvent(&schemas.ValidationError{Field: "user", Rule: schemas.RuleUnknown, Detail: "the user comes from the token; do not send it"})
@@ -275,12 +294,15 @@ func (req *request) encode(ev *schemas.Event) []byte {
 	return req.arena[start:len(req.arena):len(req.arena)]
 }
 
-// encodeEvent writes ev as ev.Marshal would, without the reflection: this
-// is the hot path. Validate has checked that id and room hold only
-// [A-Za-z0-9-_.:], that the type is one of the known names, and that Data
-// is one valid JSON value, so those go in verbatim; the user, free text,
-// comes JSON-encoded (user). TestEncodeEventMatchesMarshal keeps the two
-// encodings equal.
+// encodeEvent writes ev as ev.Marshal would, without reflection for the
+// envelope: this is the hot path. Validate has checked that id and room
+// hold only [A-Za-z0-9-_.:] and that the type is one of the known names,
+// so those go in verbatim; the user, free text, comes JSON-encoded (user).
+// The data is the validated body re-encoded, never the client's bytes:
+// what reaches Kafka is exactly what was checked, whatever spelling the
+// client chose (escapes, spacing), so no reader can see something else in
+// it. Without a Body (tests) Data goes in verbatim.
+// TestEncodeEventMatchesMarshal keeps the two encodings equal.
 func encodeEvent(b []byte, ev *schemas.Event, user []byte) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(ev.V), 10)
@@ -295,7 +317,12 @@ func encodeEvent(b []byte, ev *schemas.Event, user []byte) []byte {
 	b = append(b, `","ts":`...)
 	b = strconv.AppendInt(b, ev.TS, 10)
 	b = append(b, `,"data":`...)
-	b = append(b, ev.Data...)
+	if ev.Body != nil {
+		// A validated body always encodes: strings, ints and string slices.
+		b, _ = json.Append(b, ev.Body, 0)
+	} else {
+		b = append(b, ev.Data...)
+	}
 	return append(b, '}')
 }
 

@@ -259,9 +259,28 @@ const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStr
 // the decoder would silently turn into U+FFFD). The error names the field
 // path.
 func decodeStrict(b []byte, v any, path string) error {
+	return decodeChecked(b, v, path, false)
+}
+
+// decodeEvent is decodeStrict for a whole event: the structure is checked
+// against EventShape before the decoder runs, and repeated keys are
+// refused at every depth, data included. (Frames and snapshots come from
+// the processors and may legitimately be larger than any event.)
+func decodeEvent(b []byte, v any, path string) error {
+	return decodeChecked(b, v, path, true)
+}
+
+func decodeChecked(b []byte, v any, path string, event bool) error {
 	if !utf8.Valid(b) {
 		off := invalidUTF8At(b)
 		return &ValidationError{Field: joinPath(path, jsonPathAt(b, off)), Rule: RuleUTF8, Detail: fmt.Sprintf("invalid UTF-8 at byte %d", off)}
+	}
+	if event {
+		if err := CheckShape(b, EventShape); err != nil {
+			ve := err.(*ValidationError)
+			ve.Field = path
+			return ve
+		}
 	}
 	if string(bytes.TrimSpace(b)) == "null" {
 		// The decoder leaves v untouched for null, which would then read as
@@ -277,6 +296,14 @@ func decodeStrict(b []byte, v any, path string) error {
 	}
 	if off := loneSurrogateAt(b); off >= 0 {
 		return &ValidationError{Field: joinPath(path, jsonPathAt(b, off)), Rule: RuleUTF8, Detail: fmt.Sprintf("escaped lone surrogate at byte %d", off)}
+	}
+	if !event {
+		return nil
+	}
+	if err := CheckDuplicateKeys(b, maxShapeDepth); err != nil {
+		ve := err.(*ValidationError)
+		ve.Field = joinPath(path, ve.Field)
+		return ve
 	}
 	return nil
 }
@@ -430,7 +457,7 @@ func ParseEvent(b []byte) (Event, error) {
 	if len(b) > MaxEventBytes {
 		return ev, &ValidationError{Field: "", Rule: RuleSize, Detail: fmt.Sprintf("event is %d bytes, the limit is %d", len(b), MaxEventBytes)}
 	}
-	if err := decodeStrict(b, &ev, ""); err != nil {
+	if err := decodeEvent(b, &ev, ""); err != nil {
 		return ev, err
 	}
 	if err := ev.Validate(); err != nil {
@@ -467,6 +494,9 @@ func (ev *Event) Validate() error {
 
 // ValidateBody checks the type and decodes and validates Data into Body. It
 // is the part of Validate that does not need the fields ingest fills in.
+// Data must come from an event that passed CheckShape and
+// CheckDuplicateKeys, as ParseEvent and ingest check every event before
+// this.
 func (ev *Event) ValidateBody() error {
 	if ev.Type == "" {
 		return &ValidationError{Field: "type", Rule: RuleRequired, Detail: "type is missing"}

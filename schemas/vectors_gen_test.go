@@ -227,6 +227,13 @@ func invalidVectors() []invalidVector {
 		in("byte order mark", "\ufeff"+chat(), "", RuleJSON, na),
 		in("trailing data", chat()+" x", "", RuleJSON, na),
 		in("two events", chat()+chat(), "", RuleJSON, na),
+		// Structure (EventShape) and repeated keys, checked before decoding.
+		in("nested deeper than 8 levels", cd(rep("[", 7)+`"x"`+rep("]", 7)), "", RuleJSON, rej),
+		in("more than 256 values and keys", po(`{"poll_id":"p","question":"q","options":`+opts(250, "o")+`}`), "", RuleJSON, rej),
+		in("repeated key in data", cd(`"\u202eevil","text":"clean"`), "data.text", RuleJSON, acc),
+		in("repeated key in envelope", strings.Replace(chat(), `"id":"evt-0001"`, `"id":"evt-0001","id":"evt-0002"`, 1), "id", RuleJSON, acc),
+		in("repeated key spelled with an escape", cd(`"a","t\u0065xt":"b"`), "data.text", RuleJSON, acc),
+		in("repeated key in a nested object", ev(ChatMessage, `{"text":"hi"}`, kv{"x", `{"a":1,"a":2}`}), "x", RuleUnknown, rej),
 		// Wrong JSON type, for every kind of field.
 		in("event is an array", `[]`, "", RuleType, rej),
 		in("event is a string", `"event"`, "", RuleType, rej),

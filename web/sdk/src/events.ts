@@ -24,6 +24,12 @@ export const LIMITS = {
   maxPresenceCount: 10_000_000,
 } as const;
 
+/**
+ * EVENT_SHAPE is the structure one event may have (schemas.EventShape),
+ * checked before decoding: a text beyond it is refused with rule json.
+ */
+export const EVENT_SHAPE = { maxDepth: 8, maxTokens: 256, maxTokenBytes: 16 << 10 } as const;
+
 /** ChatMessageData is the body of chat.message; the message id is the event id. */
 export interface ChatMessageData { text: string; name?: string }
 /** ChatDeleteData is the body of chat.delete. */
@@ -119,7 +125,7 @@ export class EventValidationError extends Error {
   }
 }
 
-import { firstLone, invalidUTF8At, jsonPathAt, JSONSyntaxError, parseJSON, truncate } from "./json.js";
+import { firstDuplicate, firstLone, invalidUTF8At, jsonPathAt, JSONSyntaxError, parseJSON, truncate } from "./json.js";
 import type { JValue } from "./json.js";
 
 const enc = new TextEncoder();
@@ -409,7 +415,7 @@ function parseBytes(b: Uint8Array): JValue {
   if (bad >= 0) throw new EventValidationError(jsonPathAt(b, bad), "utf8", `invalid UTF-8 at byte ${bad}`);
   let v: JValue;
   try {
-    v = parseJSON(b);
+    v = parseJSON(b, EVENT_SHAPE);
   } catch (e) {
     if (e instanceof JSONSyntaxError) {
       throw new EventValidationError("", "json", e.detail.startsWith("trailing") ? e.detail : `malformed JSON: ${e.detail}`);
@@ -448,6 +454,8 @@ export function parseEvent(raw: string | Uint8Array): Event {
   const env = decodeObject(v, ENVELOPE_FIELDS, "");
   const lone = firstLone(v);
   if (lone >= 0) throw new EventValidationError(jsonPathAt(b, lone), "utf8", `escaped lone surrogate at byte ${lone}`);
+  const dup = firstDuplicate(v);
+  if (dup !== undefined) throw new EventValidationError(dup, "json", "duplicate key: a key may appear once per object");
   const ver = (env.v as number | undefined) ?? 0;
   if (ver !== SCHEMA_VERSION) {
     if (ver === 0) throw new EventValidationError("v", "required", "schema version is missing");

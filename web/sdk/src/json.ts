@@ -54,9 +54,27 @@ export function invalidUTF8At(b: Uint8Array): number {
 
 const dec = new TextDecoder("utf-8");
 
-/** parseJSON reads exactly one JSON value from b (whitespace around it allowed). */
-export function parseJSON(b: Uint8Array): JValue {
+/**
+ * ShapeLimits bound a JSON text's structure (schemas.ShapeLimits): nesting
+ * (the outermost value is level 1), values plus keys, and the bytes of one
+ * string or number literal.
+ */
+export interface ShapeLimits { maxDepth: number; maxTokens: number; maxTokenBytes: number }
+
+/**
+ * parseJSON reads exactly one JSON value from b (whitespace around it
+ * allowed). With limits, a text beyond them is a JSONSyntaxError, as
+ * schemas.CheckShape refuses it.
+ */
+export function parseJSON(b: Uint8Array, limits?: ShapeLimits): JValue {
   let i = 0;
+  let tokens = 0;
+  const maxDepth = limits?.maxDepth ?? 1000;
+  const maxTokens = limits?.maxTokens ?? Infinity;
+  const maxTokenBytes = limits?.maxTokenBytes ?? Infinity;
+  const token = () => {
+    if (++tokens > maxTokens) throw new JSONSyntaxError(`more than ${maxTokens} values and keys in one event`, i);
+  };
   const ws = () => {
     while (i < b.length && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0a || b[i] === 0x0d)) i++;
   };
@@ -92,6 +110,7 @@ export function parseJSON(b: Uint8Array): JValue {
     for (;;) {
       if (i >= b.length) fail("unexpected end of JSON input");
       const c = b[i];
+      if (i - start > maxTokenBytes) throw new JSONSyntaxError(`a string over ${maxTokenBytes} bytes`, start);
       if (c === 0x22) {
         out += dec.decode(b.subarray(run, i));
         i++;
@@ -137,7 +156,6 @@ export function parseJSON(b: Uint8Array): JValue {
       }
       run = i;
     }
-    void start;
   };
   const num = (): string => {
     const s = i;
@@ -156,13 +174,15 @@ export function parseJSON(b: Uint8Array): JValue {
       if (!(b[i] >= 0x30 && b[i] <= 0x39)) fail("invalid character in exponent of numeric literal");
       while (b[i] >= 0x30 && b[i] <= 0x39) i++;
     }
+    if (i - s > maxTokenBytes) throw new JSONSyntaxError(`a number over ${maxTokenBytes} bytes`, s);
     return dec.decode(b.subarray(s, i));
   };
   const value = (depth: number): JValue => {
-    if (depth > 1000) fail("exceeded max depth");
     ws();
     const at = i;
     const c = b[i];
+    if (i < b.length) token();
+    if ((c === 0x7b || c === 0x5b) && depth + 1 > maxDepth) throw new JSONSyntaxError(`nested deeper than ${maxDepth} levels`, i);
     if (c === 0x7b) {
       i++;
       const entries: [string, JValue][] = [];
@@ -174,6 +194,7 @@ export function parseJSON(b: Uint8Array): JValue {
       for (;;) {
         ws();
         if (b[i] !== 0x22) fail("invalid character looking for beginning of object key string");
+        token();
         const key = str().v;
         ws();
         if (b[i] !== 0x3a) fail("invalid character after object key");
@@ -236,6 +257,35 @@ export function parseJSON(b: Uint8Array): JValue {
   ws();
   if (i < b.length) throw new JSONSyntaxError("trailing data after the JSON value", i);
   return v;
+}
+
+/**
+ * firstDuplicate finds the first object key in v that repeats an earlier
+ * key of the same object (schemas.CheckDuplicateKeys) and returns its
+ * field path, or undefined.
+ */
+export function firstDuplicate(v: JValue, path = ""): string | undefined {
+  switch (v.k) {
+    case "arr":
+      for (let i = 0; i < v.items.length; i++) {
+        const d = firstDuplicate(v.items[i], `${path}[${i}]`);
+        if (d !== undefined) return d;
+      }
+      return undefined;
+    case "obj": {
+      const seen = new Set<string>();
+      for (const [key, x] of v.entries) {
+        const field = path ? `${path}.${truncate(key, 40)}` : truncate(key, 40);
+        if (seen.has(key)) return field;
+        seen.add(key);
+        const d = firstDuplicate(x, field);
+        if (d !== undefined) return d;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** firstLone returns the offset of the first escaped lone surrogate in v, or -1. */

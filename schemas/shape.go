@@ -1,0 +1,311 @@
+package schemas
+
+import "fmt"
+
+// ShapeLimits bound the structure of JSON text before anything decodes it:
+// a decoder's cost grows with nesting and with the number of values, not
+// only with bytes (a 1 MB body of "[[[[…" cost the decoder ~250 MB), so
+// every edge runs CheckShape or CheckBatchShape first. The check itself is
+// one pass over the bytes with no allocation, and it validates the JSON
+// grammar on the way (but not UTF-8, which the decoders name more
+// precisely).
+type ShapeLimits struct {
+	// MaxDepth bounds the nesting of objects and arrays; the outermost
+	// value is level 1. At most 64.
+	MaxDepth int
+	// MaxTokens bounds the values (of any kind, containers included) plus
+	// the object keys.
+	MaxTokens int
+	// MaxTokenBytes bounds one string (quotes and escapes included) or
+	// number literal, in bytes.
+	MaxTokenBytes int
+}
+
+// EventShape is the shape of one event, envelope included. v1 events nest
+// four levels (event, data, options, one option) and hold at most ~40
+// tokens (a poll with ten options); the limits leave room for new types
+// without letting a decoder do more than a few hundred steps per event. No
+// token can be larger than an event.
+var EventShape = ShapeLimits{MaxDepth: 8, MaxTokens: 256, MaxTokenBytes: MaxEventBytes}
+
+// Around returns the limits of a message that carries a value of shape l
+// levels deeper and adds tokens of its own, such as a WebSocket message
+// {"op":"publish","room":…,"event":{…}}: Around(1, 16).
+func (l ShapeLimits) Around(levels, tokens int) ShapeLimits {
+	return ShapeLimits{MaxDepth: min(l.MaxDepth+levels, maxShapeDepth), MaxTokens: l.MaxTokens + tokens, MaxTokenBytes: l.MaxTokenBytes}
+}
+
+// maxShapeDepth is the most nesting the checker tracks: the kind of each
+// open level is one bit of a uint64, so the check never allocates.
+const maxShapeDepth = 64
+
+// CheckShape checks that b is exactly one JSON value within lim. The error
+// is a *ValidationError with rule json naming the problem and its byte
+// offset; callers answer it as malformed JSON (ingest: invalid_json).
+func CheckShape(b []byte, lim ShapeLimits) error {
+	_, err := scanShape(b, lim, 0)
+	return err
+}
+
+// CheckBatchShape checks that b is one JSON value within lim or an array
+// of them (a batch), the limits applying to each element. It returns how
+// many events b holds (1 for a single value). It stops as soon as the
+// array has more than maxEvents elements and returns maxEvents+1 with a
+// nil error, so the caller can answer "batch too large" having read no
+// further.
+func CheckBatchShape(b []byte, lim ShapeLimits, maxEvents int) (int, error) {
+	return scanShape(b, lim, max(maxEvents, 1))
+}
+
+func shapeError(format string, args ...any) error {
+	return &ValidationError{Rule: RuleJSON, Detail: fmt.Sprintf(format, args...)}
+}
+
+// scanShape is the single pass of CheckShape and CheckBatchShape. With
+// batch > 0 a top-level array is a batch: its elements are counted, and
+// depth and tokens are measured per element.
+func scanShape(b []byte, lim ShapeLimits, batch int) (int, error) {
+	maxDepth := min(lim.MaxDepth, maxShapeDepth)
+	var (
+		objects uint64 // bit d-1 is set when open level d is an object
+		depth   int
+		tokens  int
+		base    int // depth of the batch array (1), or 0
+		events  = 1 // elements of a batch so far
+		i       = skipSpace(b, 0)
+	)
+	if batch > 0 && i < len(b) && b[i] == '[' {
+		base, depth, events = 1, 1, 0
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			if i = skipSpace(b, i+1); i != len(b) {
+				return 0, shapeError("malformed JSON: trailing data at byte %d", i)
+			}
+			return 0, nil
+		}
+		events = 1
+	}
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return 0, shapeError("malformed JSON: unexpected end of input")
+		}
+		tokens++
+		if tokens > lim.MaxTokens {
+			return 0, shapeError("more than %d values and keys in one event (at byte %d)", lim.MaxTokens, i)
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			depth++
+			if depth-base > maxDepth {
+				return 0, shapeError("nested deeper than %d levels at byte %d", maxDepth, i)
+			}
+			if c == '{' {
+				objects |= 1 << (depth - 1)
+			} else {
+				objects &^= 1 << (depth - 1)
+			}
+			i = skipSpace(b, i+1)
+			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
+				depth--
+				i++
+				break
+			}
+			if c == '{' {
+				var err error
+				if i, tokens, err = scanKey(b, i, tokens, lim); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		case '"':
+			j, err := scanString(b, i, lim.MaxTokenBytes)
+			if err != nil {
+				return 0, err
+			}
+			i = j
+		case 't':
+			if !hasPrefixAt(b, i, "true") {
+				return 0, shapeError("malformed JSON: invalid literal at byte %d", i)
+			}
+			i += 4
+		case 'f':
+			if !hasPrefixAt(b, i, "false") {
+				return 0, shapeError("malformed JSON: invalid literal at byte %d", i)
+			}
+			i += 5
+		case 'n':
+			if !hasPrefixAt(b, i, "null") {
+				return 0, shapeError("malformed JSON: invalid literal at byte %d", i)
+			}
+			i += 4
+		default:
+			if c != '-' && (c < '0' || c > '9') {
+				return 0, shapeError("malformed JSON: invalid character at byte %d looking for a value", i)
+			}
+			j, err := scanNumber(b, i, lim.MaxTokenBytes)
+			if err != nil {
+				return 0, err
+			}
+			i = j
+		}
+		// A value ended before i: close containers and find the next one.
+	after:
+		for {
+			i = skipSpace(b, i)
+			if depth == 0 {
+				if i != len(b) {
+					return 0, shapeError("malformed JSON: trailing data at byte %d", i)
+				}
+				return events, nil
+			}
+			if i >= len(b) {
+				return 0, shapeError("malformed JSON: unexpected end of input")
+			}
+			inObject := objects>>(depth-1)&1 == 1
+			switch b[i] {
+			case ',':
+				if depth == base {
+					// The next event of a batch: limits start again.
+					events++
+					if events > batch {
+						return events, nil
+					}
+					tokens = 0
+				}
+				i = skipSpace(b, i+1)
+				if inObject {
+					var err error
+					if i, tokens, err = scanKey(b, i, tokens, lim); err != nil {
+						return 0, err
+					}
+				}
+				break after
+			case '}', ']':
+				if (b[i] == '}') != inObject {
+					return 0, shapeError("malformed JSON: mismatched %q at byte %d", b[i], i)
+				}
+				depth--
+				i++
+			default:
+				return 0, shapeError("malformed JSON: invalid character at byte %d after a value", i)
+			}
+		}
+	}
+}
+
+// scanKey reads an object key and its colon at b[i:] and returns where the
+// value starts.
+func scanKey(b []byte, i, tokens int, lim ShapeLimits) (int, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, shapeError("malformed JSON: expected a key at byte %d", i)
+	}
+	tokens++
+	if tokens > lim.MaxTokens {
+		return 0, 0, shapeError("more than %d values and keys in one event (at byte %d)", lim.MaxTokens, i)
+	}
+	j, err := scanString(b, i, lim.MaxTokenBytes)
+	if err != nil {
+		return 0, 0, err
+	}
+	j = skipSpace(b, j)
+	if j >= len(b) || b[j] != ':' {
+		return 0, 0, shapeError("malformed JSON: expected a colon at byte %d", j)
+	}
+	return skipSpace(b, j+1), tokens, nil
+}
+
+// scanString returns the offset after the string starting at b[i] ('"').
+func scanString(b []byte, i, maxBytes int) (int, error) {
+	start := i
+	i++
+	for {
+		if i-start >= maxBytes {
+			// Even if the string ended here it would be too long: stop
+			// reading it.
+			return 0, shapeError("a string over %d bytes at byte %d", maxBytes, start)
+		}
+		if i >= len(b) {
+			return 0, shapeError("malformed JSON: unterminated string at byte %d", start)
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 >= len(b) {
+				return 0, shapeError("malformed JSON: unterminated string at byte %d", start)
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return 0, shapeError("malformed JSON: invalid \\u escape at byte %d", i)
+				}
+				i += 6
+			default:
+				return 0, shapeError("malformed JSON: invalid escape at byte %d", i)
+			}
+		case c < 0x20:
+			return 0, shapeError("malformed JSON: control character in a string at byte %d", i)
+		default:
+			i++
+		}
+	}
+}
+
+// scanNumber returns the offset after the number starting at b[i], which
+// must follow JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i, maxBytes int) (int, error) {
+	start := i
+	digits := func() bool {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return 0, shapeError("malformed JSON: invalid number at byte %d", start)
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return 0, shapeError("malformed JSON: invalid number at byte %d", start)
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return 0, shapeError("malformed JSON: invalid number at byte %d", start)
+		}
+	}
+	if i-start > maxBytes {
+		return 0, shapeError("a number over %d bytes at byte %d", maxBytes, start)
+	}
+	return i, nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func hasPrefixAt(b []byte, i int, s string) bool {
+	return len(b)-i >= len(s) && string(b[i:i+len(s)]) == s
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}

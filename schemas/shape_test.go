@@ -1,0 +1,290 @@
+package schemas
+
+import (
+	"bytes"
+	stdjson "encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+var wide = ShapeLimits{MaxDepth: 64, MaxTokens: 1 << 30, MaxTokenBytes: 1 << 30}
+
+func TestCheckShape(t *testing.T) {
+	small := ShapeLimits{MaxDepth: 3, MaxTokens: 10, MaxTokenBytes: 8}
+	cases := []struct {
+		in     string
+		lim    ShapeLimits
+		detail string // "" when accepted
+	}{
+		{`{"a":[1,2,{"b":null}]}`, small, ""},
+		{` [ ] `, small, ""},
+		{`"abcdef"`, small, ""}, // 8 bytes with the quotes
+		{`"abcdefg"`, small, "a string over 8 bytes at byte 0"},
+		{`-1234567`, small, ""},
+		{`-12345678`, small, "a number over 8 bytes at byte 0"},
+		{`[[[1]]]`, small, ""},
+		{`[[[[1]]]]`, small, "nested deeper than 3 levels at byte 3"},
+		{`{"a":{"b":{"c":{}}}}`, small, "nested deeper than 3 levels at byte 15"},
+		{`[1,2,3,4,5,6,7,8,9]`, small, ""}, // 10 values: the array and nine numbers
+		{`[1,2,3,4,5,6,7,8,9,0]`, small, "more than 10 values and keys in one event (at byte 19)"},
+		{`{"a":1,"b":2,"c":3,"d":4,"e":5}`, small, "more than 10 values and keys in one event (at byte 29)"},
+		{``, small, "malformed JSON: unexpected end of input"},
+		{`[1,]`, small, "malformed JSON: invalid character at byte 3 looking for a value"},
+		{`{"a":1,}`, wide, "malformed JSON: expected a key at byte 7"},
+		{`{"a" 1}`, wide, "malformed JSON: expected a colon at byte 5"},
+		{`[1}`, wide, `malformed JSON: mismatched '}' at byte 2`},
+		{`{"a":1]`, wide, `malformed JSON: mismatched ']' at byte 6`},
+		{`[1 2]`, wide, "malformed JSON: invalid character at byte 3 after a value"},
+		{`{} {}`, wide, "malformed JSON: trailing data at byte 3"},
+		{`nul`, wide, "malformed JSON: invalid literal at byte 0"},
+		{`01`, wide, "malformed JSON: trailing data at byte 1"},
+		{`1.`, wide, "malformed JSON: invalid number at byte 0"},
+		{`1e+`, wide, "malformed JSON: invalid number at byte 0"},
+		{`-`, wide, "malformed JSON: invalid number at byte 0"},
+		{`"a\x"`, wide, `malformed JSON: invalid escape at byte 2`},
+		{`"\u12g4"`, wide, `malformed JSON: invalid \u escape at byte 1`},
+		{"\"a\tb\"", wide, "malformed JSON: control character in a string at byte 2"},
+		{`"abc`, wide, "malformed JSON: unterminated string at byte 0"},
+		{"\"\xff\xfe\"", wide, ""}, // UTF-8 is the decoder's to name
+		{"\ufeff{}", wide, "malformed JSON: invalid character at byte 0 looking for a value"},
+	}
+	for _, c := range cases {
+		err := CheckShape([]byte(c.in), c.lim)
+		got := ""
+		if err != nil {
+			ve, ok := AsValidationError(err)
+			if !ok || ve.Rule != RuleJSON || ve.Field != "" {
+				t.Errorf("%q: error %#v, want a json ValidationError", c.in, err)
+				continue
+			}
+			got = ve.Detail
+		}
+		if got != c.detail {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.detail)
+		}
+	}
+}
+
+func TestCheckBatchShape(t *testing.T) {
+	lim := ShapeLimits{MaxDepth: 2, MaxTokens: 5, MaxTokenBytes: 100}
+	cases := []struct {
+		in     string
+		n      int
+		detail string
+	}{
+		{`{"a":[1]}`, 1, ""},
+		{`[]`, 0, ""},
+		{` [ {"a":[1]} , {"b":[2]} ] `, 2, ""}, // depth and tokens per event
+		{`[{"a":[[1]]}]`, 0, "nested deeper than 2 levels at byte 7"},
+		{`[{"a":1,"b":2,"c":3}]`, 0, "more than 5 values and keys in one event (at byte 14)"},
+		{`[1,2,3]`, 3, ""},
+		{`[1,2,3,4]`, 4, ""}, // over maxEvents 3: 4 is reported, nothing after it read
+		{`[1,2,3,4,{{{{`, 4, ""},
+		{`[1,2,3`, 0, "malformed JSON: unexpected end of input"},
+		{`[1,2]x`, 0, "malformed JSON: trailing data at byte 5"},
+		{`[] x`, 0, "malformed JSON: trailing data at byte 3"},
+	}
+	for _, c := range cases {
+		n, err := CheckBatchShape([]byte(c.in), lim, 3)
+		got := ""
+		if err != nil {
+			got = err.(*ValidationError).Detail
+		}
+		if got != c.detail || n != c.n {
+			t.Errorf("%q: got %d, %q; want %d, %q", c.in, n, got, c.n, c.detail)
+		}
+	}
+}
+
+// TestCheckShapeCostIsBytes shows the pre-check's cost: no allocation
+// whatever the input, and a 1 MB body of "[[[[…" refused after reading a
+// few bytes, a 1 MB body of small values in one linear pass.
+func TestCheckShapeCostIsBytes(t *testing.T) {
+	nested := bytes.Repeat([]byte("["), 1<<20)
+	flat := append(append([]byte("["), bytes.Repeat([]byte(`"abc",`), 1<<20/6)...), `"x"]`...)
+	event := []byte(`{"v":1,"id":"evt-0001","room":"room-1","user":"u","type":"poll.open","ts":1,"data":{"poll_id":"p","question":"q","options":["a","b"]}}`)
+	// Accepting allocates nothing; refusing allocates the error only.
+	for name, in := range map[string][]byte{"flat": flat, "event": event} {
+		if allocs := testing.AllocsPerRun(20, func() { _ = CheckShape(in, wide) }); allocs != 0 {
+			t.Errorf("%s: %.0f allocations per check, want 0", name, allocs)
+		}
+	}
+	if allocs := testing.AllocsPerRun(20, func() { _, _ = CheckBatchShape(event, EventShape, 500) }); allocs != 0 {
+		t.Errorf("event: %.0f allocations per check, want 0", allocs)
+	}
+	for name, in := range map[string][]byte{"nested": nested, "flat": flat} {
+		if allocs := testing.AllocsPerRun(20, func() { _ = CheckShape(in, EventShape) }); allocs > 4 {
+			t.Errorf("%s: %.0f allocations per refusal, want at most 4", name, allocs)
+		}
+	}
+	// Time: a 1 MB flat array read to its end with wide limits. Even a
+	// slow, loaded machine scans well over 20 MB/s; 50 ms leaves a wide
+	// margin while catching anything quadratic.
+	start := time.Now()
+	if err := CheckShape(flat, wide); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("1 MB flat array took %v", d)
+	}
+	if err := CheckShape(nested, EventShape); err == nil || !strings.Contains(err.Error(), "nested deeper than 8 levels at byte 8") {
+		t.Errorf("nested: %v", err)
+	}
+}
+
+// refShape computes what CheckShape measures with encoding/json's token
+// stream: whether b is one JSON value, its deepest nesting and its number
+// of values plus keys.
+func refShape(b []byte) (ok bool, depth, tokens int) {
+	if !stdjson.Valid(b) {
+		return false, 0, 0
+	}
+	d := stdjson.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	cur := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return true, depth, tokens
+		}
+		if err != nil {
+			return false, 0, 0
+		}
+		switch tok {
+		case stdjson.Delim('{'), stdjson.Delim('['):
+			cur++
+			depth = max(depth, cur)
+			tokens++
+		case stdjson.Delim('}'), stdjson.Delim(']'):
+			cur--
+		default:
+			tokens++
+		}
+	}
+}
+
+// FuzzCheckShape compares CheckShape with encoding/json: the same texts
+// are JSON, and a limit refuses exactly the texts that go over it.
+func FuzzCheckShape(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2,{"b":null}]}`, `[[[[]]]]`, `"\u00e9"`, `-0.5e+3`, `{"a":1,}`, `[1 2]`, `tru`, "\"\xff\""} {
+		f.Add([]byte(s), uint8(3), uint16(6))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, depth uint8, tokens uint16) {
+		ok, d, n := refShape(b)
+		if err := CheckShape(b, wide); (err == nil) != ok {
+			t.Fatalf("%q: CheckShape says %v, encoding/json valid %v", b, err, ok)
+		}
+		if !ok {
+			return
+		}
+		lim := ShapeLimits{MaxDepth: int(depth%64) + 1, MaxTokens: int(tokens) + 1, MaxTokenBytes: 1 << 30}
+		err := CheckShape(b, lim)
+		if want := d <= lim.MaxDepth && n <= lim.MaxTokens; (err == nil) != want {
+			t.Fatalf("%q (depth %d, %d tokens) with %+v: %v", b, d, n, lim, err)
+		}
+	})
+}
+
+func TestDuplicateKeys(t *testing.T) {
+	cases := []struct{ in, field string }{
+		{`{"a":1,"b":2}`, ""},
+		{`{"a":1,"a":2}`, "a"},
+		{`{"a":{"x":1},"b":{"x":1}}`, ""},             // equal keys in different objects
+		{`{"a":{"x":1,"y":{"x":2}},"x":3}`, ""},       // nor at different depths
+		{`{"a":{"x":1,"x":2},"a":3}`, "a.x"},          // the first in the text wins
+		{`{"d":[{"k":1},{"k":2,"k":3}]}`, "d[1].k"},   // inside arrays
+		{`{"text":"a","t\u0065xt":"b"}`, "text"},      // escapes are compared decoded
+		{`{"a\/b":1,"a/b":2}`, "a/b"},                 //
+		{`{"\ud83d\ude00":1,"😀":2}`, "😀"},             // a surrogate pair is its character
+		{`{"a\"":1,"a":2,"a\\":3,"a\u0022":4}`, `a"`}, // quotes inside keys
+		{`{"é":1,"e\u0301":2}`, ""},                   // no normalization: a decoder keeps both
+		{`[{"a":1},{"a":1}]`, ""},
+	}
+	for _, c := range cases {
+		err := CheckDuplicateKeys([]byte(c.in), 64)
+		got := ""
+		if err != nil {
+			ve := err.(*ValidationError)
+			if ve.Rule != RuleJSON || ve.Detail == "" {
+				t.Errorf("%s: %#v", c.in, ve)
+			}
+			got = ve.Field
+		}
+		if got != c.field {
+			t.Errorf("%s: field %q, want %q", c.in, got, c.field)
+		}
+	}
+	// depth 1 looks at the outermost object only.
+	if err := CheckDuplicateKeys([]byte(`{"a":{"x":1,"x":2}}`), 1); err != nil {
+		t.Errorf("depth 1: %v", err)
+	}
+	if err := CheckDuplicateKeys([]byte(`{"a":{"x":1},"a":2}`), 1); err == nil {
+		t.Error("depth 1 missed a repeat at depth 1")
+	}
+}
+
+// refDuplicate reports whether valid JSON b repeats a key in an object,
+// comparing keys as encoding/json decodes them.
+func refDuplicate(b []byte) bool {
+	d := stdjson.NewDecoder(bytes.NewReader(b))
+	type level struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next token is a key
+	}
+	var stack []*level
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return true
+				}
+				top.keys[k] = true
+				top.key = false
+				continue
+			}
+		}
+		switch tok {
+		case stdjson.Delim('{'):
+			stack = append(stack, &level{object: true, keys: map[string]bool{}, key: true})
+			continue
+		case stdjson.Delim('['):
+			stack = append(stack, &level{})
+			continue
+		case stdjson.Delim('}'), stdjson.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
+}
+
+// FuzzDuplicateKeys compares CheckDuplicateKeys with encoding/json's view
+// of the keys on valid JSON without lone surrogates (which decodeStrict
+// refuses before this check runs).
+func FuzzDuplicateKeys(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":1},"b":2}`, `{"t\u0065xt":1,"text":2}`, `[{"x":[{"y":1,"y":2}]}]`, `{"\/":1,"/":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if CheckShape(b, wide) != nil || !stdjson.Valid(b) || loneSurrogateAt(b) >= 0 || invalidUTF8At(b) < len(b) {
+			return
+		}
+		err := CheckDuplicateKeys(b, maxShapeDepth)
+		if want := refDuplicate(b); (err != nil) != want {
+			t.Fatalf("%s: CheckDuplicateKeys %v, encoding/json sees a repeat: %v", b, err, want)
+		}
+	})
+}
