@@ -21,6 +21,20 @@ const (
 	DefaultDLQTopic       = "ovation.events-dlq"
 )
 
+// TopicMaxMessageBytes is the max.message.bytes that `ovation topics
+// create` sets on every Ovation topic (and `topics describe` and the
+// processors check). A room's snapshot, at every room limit with the
+// worst JSON escaping, stays below it (docs/processors.md gives the
+// number); the processors measure every record against the limit the
+// topics actually have, minus RecordOverheadBytes.
+const TopicMaxMessageBytes = 8 << 20
+
+// RecordOverheadBytes is what a record batch of one record adds to the
+// record's key, value and headers (batch header, record framing, varints,
+// with margin): a record fits a topic when key + value + headers +
+// RecordOverheadBytes <= max.message.bytes.
+const RecordOverheadBytes = 512
+
 // Record headers Ovation writes.
 const (
 	// HeaderDLQReason carries a dead-lettered record's validation error.

@@ -38,14 +38,23 @@ func strp(s string) *string { return &s }
 // events and state together.
 func topicSpecs(t schemas.Topics, p topicPlan) []topicSpec {
 	ms := func(d time.Duration) *string { return strp(strconv.FormatInt(d.Milliseconds(), 10)) }
-	return []topicSpec{
+	specs := []topicSpec{
 		{t.Events, p.partitions, map[string]*string{"cleanup.policy": strp("delete"), "retention.ms": ms(p.retention)}},
 		{t.Frames, p.partitions, map[string]*string{"cleanup.policy": strp("delete"), "retention.ms": ms(24 * time.Hour)}},
 		{t.Snapshots, p.partitions, map[string]*string{"cleanup.policy": strp("compact"), "min.compaction.lag.ms": ms(time.Minute)}},
 		{t.Changelog, p.partitions, map[string]*string{"cleanup.policy": strp("compact"), "min.compaction.lag.ms": ms(time.Minute)}},
 		{t.DLQ, p.partitions, map[string]*string{"cleanup.policy": strp("delete"), "retention.ms": ms(p.retention)}},
 	}
+	// Every record the processors write is measured against this; set
+	// explicitly so a broker's default never decides whether a room's
+	// snapshot fits.
+	for _, s := range specs {
+		s.configs[maxMessageBytes] = strp(strconv.Itoa(schemas.TopicMaxMessageBytes))
+	}
+	return specs
 }
+
+const maxMessageBytes = "max.message.bytes"
 
 // ensureTopics creates any missing topic and checks that existing ones have
 // the partition count the plan wants. It is idempotent.
@@ -56,7 +65,17 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, p top
 		case err == nil && resp.Err == nil:
 			fmt.Fprintf(out, "created  %-28s partitions=%d replication=%d cleanup=%s\n", s.name, s.partitions, p.replication, *s.configs["cleanup.policy"])
 		case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-			fmt.Fprintf(out, "exists   %s\n", s.name)
+			// Topics made before max.message.bytes was set (or with a
+			// smaller value) are raised to it; nothing else is changed.
+			raised, err := raiseMaxMessageBytes(ctx, adm, s.name)
+			if err != nil {
+				return err
+			}
+			if raised != "" {
+				fmt.Fprintf(out, "exists   %-28s max.message.bytes %s -> %d\n", s.name, raised, schemas.TopicMaxMessageBytes)
+			} else {
+				fmt.Fprintf(out, "exists   %s\n", s.name)
+			}
 		case err != nil:
 			return fmt.Errorf("create topic %s: %w", s.name, err)
 		default:
@@ -83,6 +102,59 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, p top
 		}
 	}
 	return nil
+}
+
+// topicMaxMessageBytes returns the effective max.message.bytes of each
+// named topic (the topic's own value or the broker default it inherits).
+func topicMaxMessageBytes(ctx context.Context, adm *kadm.Client, names ...string) (map[string]int, error) {
+	cfgs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic configs: %w", err)
+	}
+	out := map[string]int{}
+	for _, n := range names {
+		rc, err := cfgs.On(n, nil)
+		if err != nil || rc.Err != nil {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key == maxMessageBytes && c.Value != nil {
+				if v, err := strconv.Atoi(*c.Value); err == nil {
+					out[n] = v
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// raiseMaxMessageBytes sets an existing topic's max.message.bytes to
+// schemas.TopicMaxMessageBytes when it is lower, and returns the old
+// value ("" when nothing changed).
+func raiseMaxMessageBytes(ctx context.Context, adm *kadm.Client, name string) (string, error) {
+	cur, err := topicMaxMessageBytes(ctx, adm, name)
+	if err != nil {
+		return "", err
+	}
+	v, ok := cur[name]
+	if ok && v >= schemas.TopicMaxMessageBytes {
+		return "", nil
+	}
+	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: maxMessageBytes, Value: strp(strconv.Itoa(schemas.TopicMaxMessageBytes))}}, name)
+	if err == nil {
+		for _, r := range resp {
+			if r.Err != nil {
+				err = fmt.Errorf("%w (%s)", r.Err, r.ErrMessage)
+			}
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("set %s of topic %s: %w", maxMessageBytes, name, err)
+	}
+	if !ok {
+		return "unknown", nil
+	}
+	return strconv.Itoa(v), nil
 }
 
 func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -138,13 +210,13 @@ func describeTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, out
 		return fmt.Errorf("list end offsets: %w", err)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICAS\tCLEANUP\tRETENTION.MS\tRECORDS(end offsets)")
-	var missing []string
+	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICAS\tCLEANUP\tRETENTION.MS\tMAX.MESSAGE.BYTES\tRECORDS(end offsets)")
+	var missing, small []string
 	for _, n := range names {
 		d, ok := details[n]
 		if !ok || d.Err != nil {
 			missing = append(missing, n)
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t(missing)\n", n)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t(missing)\n", n)
 			continue
 		}
 		var repl int
@@ -152,7 +224,7 @@ func describeTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, out
 			repl = len(p.Replicas)
 			break
 		}
-		cleanup, retention := "?", "?"
+		cleanup, retention, maxMsg := "?", "?", "?"
 		if rc, err := cfgs.On(n, nil); err == nil {
 			for _, c := range rc.Configs {
 				if c.Key == "cleanup.policy" && c.Value != nil {
@@ -160,6 +232,9 @@ func describeTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, out
 				}
 				if c.Key == "retention.ms" && c.Value != nil {
 					retention = *c.Value
+				}
+				if c.Key == maxMessageBytes && c.Value != nil {
+					maxMsg = *c.Value
 				}
 			}
 		}
@@ -169,12 +244,18 @@ func describeTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, out
 				total += o.Offset
 			}
 		})
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\n", n, len(d.Partitions), repl, cleanup, retention, total)
+		if v, err := strconv.Atoi(maxMsg); err != nil || v < schemas.TopicMaxMessageBytes {
+			small = append(small, n+"="+maxMsg)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\n", n, len(d.Partitions), repl, cleanup, retention, maxMsg, total)
 	}
 	tw.Flush()
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return fmt.Errorf("missing topics %v: run `ovation topics create`", missing)
+	}
+	if len(small) > 0 {
+		return fmt.Errorf("topics %v have max.message.bytes below %d, so a room's snapshot may not fit: run `ovation topics create` (it raises them)", small, schemas.TopicMaxMessageBytes)
 	}
 	return nil
 }
