@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -68,6 +69,7 @@ type ckptRecord struct {
 
 type dedupRecord struct {
 	I []string `json:"i"`
+	U []string `json:"u,omitempty"` // the ids' users; absent in records written before (room, user, id) identity
 	T []int64  `json:"t"`
 }
 
@@ -90,6 +92,16 @@ type coreRecord struct {
 	State   json.RawMessage       `json:"state"`
 	Nodes   map[string]nodeReport `json:"nodes,omitempty"`
 	Correct map[string]int        `json:"correct,omitempty"`
+	// At is the processor clock (ms) of the room's last event, for idle
+	// eviction after a restore.
+	At int64 `json:"at,omitempty"`
+	// Closed: room.close was applied; every later event is ignored.
+	Closed bool `json:"closed,omitempty"`
+	// EmojiBy names who opened each emoji slot (the per-user cap).
+	EmojiBy map[string]string `json:"emoji_by,omitempty"`
+	// Evicted is set on the core record an eviction writes: the room's
+	// live records are the Evicted records ending with this one.
+	Evicted int `json:"evicted,omitempty"`
 }
 
 type coreRecordIn struct {
@@ -104,6 +116,37 @@ type coreRecordIn struct {
 	State   schemas.RoomState     `json:"state"`
 	Nodes   map[string]nodeReport `json:"nodes,omitempty"`
 	Correct map[string]int        `json:"correct,omitempty"`
+	// At is the processor clock (ms) of the room's last event, for idle
+	// eviction after a restore.
+	At int64 `json:"at,omitempty"`
+	// Closed: room.close was applied; every later event is ignored.
+	Closed bool `json:"closed,omitempty"`
+	// EmojiBy names who opened each emoji slot (the per-user cap).
+	EmojiBy map[string]string `json:"emoji_by,omitempty"`
+	// Evicted is set on the core record an eviction writes: the room's
+	// live records are the Evicted records ending with this one.
+	Evicted int `json:"evicted,omitempty"`
+}
+
+// evictedMarker reports whether a core record value was written by an
+// eviction.
+// Evicted is the core record's last field, so only the record's end is
+// looked at: state text cannot fake it there.
+func evictedMarker(v []byte) bool {
+	i := bytes.LastIndex(v, []byte(`,"evicted":`))
+	if i < 0 {
+		return false
+	}
+	tail := v[i+len(`,"evicted":`):]
+	if len(tail) < 2 || tail[len(tail)-1] != '}' {
+		return false
+	}
+	for _, c := range tail[:len(tail)-1] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func coreKey(room string) []byte { return []byte("s/" + room) }
@@ -124,23 +167,63 @@ func OffsetRecord(next int64) Rec {
 	return Rec{Key: offsetKey, Value: strconv.AppendInt(nil, next, 10)}
 }
 
-func (r *room) writeLog(b *Batch) {
+// writeLog writes the private changes since the last l/ record, split
+// into records of at most cfg.chunkBytes (a frame of 20k votes is
+// several records; restore replays them in order).
+func (r *room) writeLog(cfg *Config, b *Batch) {
 	if len(r.logVotes)+len(r.logUps)+len(r.logAns) == 0 {
 		return
 	}
-	r.lseq++
-	k := logKey(r.id, r.lseq)
-	v := encodeJSON(logRecord{V: r.logVotes, U: r.logUps, A: r.logAns})
-	b.Changelog = append(b.Changelog, Rec{Key: []byte(k), Value: v})
-	r.logKeys = append(r.logKeys, k)
-	r.logBytes += len(v)
+	var cur logRecord
+	n := chunkBase
+	emit := func() {
+		r.lseq++
+		k := logKey(r.id, r.lseq)
+		v := encodeJSON(&cur)
+		b.Changelog = append(b.Changelog, Rec{Key: []byte(k), Value: v})
+		r.logKeys = append(r.logKeys, k)
+		r.logBytes += len(v)
+		cur, n = logRecord{}, chunkBase
+	}
+	limit := cfg.chunkBytes()
+	for _, v := range r.logVotes {
+		if n += voteBytes(&v); n > limit {
+			emit()
+			n += voteBytes(&v)
+		}
+		cur.V = append(cur.V, v)
+	}
+	for _, u := range r.logUps {
+		if n += upBytes(&u); n > limit {
+			emit()
+			n += upBytes(&u)
+		}
+		cur.U = append(cur.U, u)
+	}
+	for _, a := range r.logAns {
+		if n += ansBytes(&a); n > limit {
+			emit()
+			n += ansBytes(&a)
+		}
+		cur.A = append(cur.A, a)
+	}
+	if len(cur.V)+len(cur.U)+len(cur.A) > 0 {
+		emit()
+	}
 	clear(r.logVotes)
 	clear(r.logUps)
 	clear(r.logAns)
 	r.logVotes, r.logUps, r.logAns = r.logVotes[:0], r.logUps[:0], r.logAns[:0]
 }
 
-func encodeDedup(c *dedupChunk) []byte { return encodeJSON(dedupRecord{I: c.ids, T: c.tss}) }
+func encodeDedup(c *dedupChunk) []byte {
+	return encodeJSON(dedupRecord{I: c.ids, U: c.users, T: c.tss})
+}
+
+// Encoded size bounds of one private entry.
+func voteBytes(v *voteRec) int { return jsonStringLen(v.P) + jsonStringLen(v.U) + intBytes + 16 }
+func upBytes(u *upRec) int     { return jsonStringLen(u.Q) + jsonStringLen(u.U) + 12 }
+func ansBytes(a *ansRec) int   { return jsonStringLen(a.Z) + jsonStringLen(a.U) + 2*intBytes + 20 }
 
 func (r *room) closeDedupChunk(b *Batch) {
 	c := &r.dchunks[len(r.dchunks)-1]
@@ -153,45 +236,45 @@ func (r *room) closeDedupChunk(b *Batch) {
 	r.dchunks = append(r.dchunks, dedupChunk{})
 }
 
-// ckptChunkEntries bounds the entries of one checkpoint record so it stays
-// well under Kafka's default 1 MiB message size (an entry is < 220 bytes).
-const ckptChunkEntries = 2000
-
 // checkpoint writes all of the room's votes, upvotes and answers as c/
-// records and tombstones the l/ records they cover.
-func (r *room) checkpoint(b *Batch) {
+// records of at most cfg.chunkBytes each and tombstones the l/ records
+// they cover.
+func (r *room) checkpoint(cfg *Config, b *Batch) {
 	var chunks []ckptRecord
 	cur := ckptRecord{L: r.lseq}
-	n := 0
-	next := func() {
-		if n >= ckptChunkEntries {
+	n, any := chunkBase, false
+	limit := cfg.chunkBytes()
+	add := func(size int) {
+		if n+size > limit && any {
 			chunks = append(chunks, cur)
 			cur = ckptRecord{L: r.lseq, I: len(chunks)}
-			n = 0
+			n = chunkBase
 		}
+		n += size
+		any = true
 	}
 	for pid, p := range r.polls {
 		for u, o := range p.votes {
-			cur.V = append(cur.V, voteRec{P: pid, U: u, O: o})
-			n++
-			next()
+			v := voteRec{P: pid, U: u, O: o}
+			add(voteBytes(&v))
+			cur.V = append(cur.V, v)
 		}
 	}
 	for qid, q := range r.questions {
 		for u := range q.upvoters {
-			cur.U = append(cur.U, upRec{Q: qid, U: u})
-			n++
-			next()
+			up := upRec{Q: qid, U: u}
+			add(upBytes(&up))
+			cur.U = append(cur.U, up)
 		}
 	}
 	for zid, z := range r.quizzes {
 		for u, a := range z.answers {
-			cur.A = append(cur.A, ansRec{Z: zid, U: u, O: a.opt, TS: a.ts})
-			n++
-			next()
+			ar := ansRec{Z: zid, U: u, O: a.opt, TS: a.ts}
+			add(ansBytes(&ar))
+			cur.A = append(cur.A, ar)
 		}
 	}
-	if n > 0 {
+	if any {
 		chunks = append(chunks, cur)
 	}
 	total := 0
@@ -212,12 +295,16 @@ func (r *room) checkpoint(b *Batch) {
 	r.ckptLSeq, r.ckptChunks, r.ckptBytes = r.lseq, len(chunks), total
 }
 
-func (r *room) coreRecord(state []byte) []byte {
+func (r *room) coreRecord(state []byte, evicted int) []byte {
 	c := coreRecord{
 		Epoch: r.epoch, Seq: r.seq, TS: r.ts, MaxTS: r.maxTS, SnapSeq: r.snapSeq,
 		LSeq: r.lseq, DSeq: r.dseq,
 		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
 		State: state, Nodes: r.nodes,
+		At: r.lastActive, Closed: r.closed, Evicted: evicted,
+	}
+	if len(r.emojiBy) > 0 {
+		c.EmojiBy = r.emojiBy
 	}
 	if len(r.quizzes) > 0 {
 		c.Correct = make(map[string]int, len(r.quizzes))
@@ -232,27 +319,32 @@ func (r *room) coreRecord(state []byte) []byte {
 // offset order. Later records replace earlier ones with the same key and
 // a nil value deletes, exactly as compaction would.
 type Restorer struct {
-	cfg    *Config
-	cores  map[string][]byte
-	logs   map[string]map[uint64][]byte
-	dedups map[string]map[uint64][]byte
-	ckpts  map[string]map[int][]byte
-	offset int64 // -1: no offset record
-	bytes  int64
-	n      int64
+	cfg      *Config
+	cores    map[string][]byte
+	coreOffs map[string]int64 // offset of each room's latest core record
+	rebuilds map[string][]byte
+	stashes  map[string]map[int64][]byte
+	logs     map[string]map[uint64][]byte
+	dedups   map[string]map[uint64][]byte
+	ckpts    map[string]map[int][]byte
+	offset   int64 // -1: no offset record
+	bytes    int64
+	n        int64
 }
 
 // NewRestorer returns an empty Restorer.
 func NewRestorer(cfg *Config) *Restorer {
 	return &Restorer{
-		cfg: cfg, cores: map[string][]byte{}, logs: map[string]map[uint64][]byte{},
+		cfg: cfg, cores: map[string][]byte{}, coreOffs: map[string]int64{}, rebuilds: map[string][]byte{}, stashes: map[string]map[int64][]byte{}, logs: map[string]map[uint64][]byte{},
 		dedups: map[string]map[uint64][]byte{}, ckpts: map[string]map[int][]byte{}, offset: -1,
 	}
 }
 
-// Add takes one changelog record. Keys it does not know are an error:
-// they mean another program writes the changelog.
-func (s *Restorer) Add(key, value []byte) error {
+// Add takes one changelog record and its offset (-1 when unknown: then
+// evicted rooms cannot be located and Partition fails on them). Keys it
+// does not know are an error: they mean another program writes the
+// changelog.
+func (s *Restorer) Add(key, value []byte, offset int64) error {
 	s.n++
 	s.bytes += int64(len(key) + len(value))
 	k := string(key)
@@ -272,11 +364,21 @@ func (s *Restorer) Add(key, value []byte) error {
 	if !ok {
 		return fmt.Errorf("changelog key %q: unknown kind", k)
 	}
+	if kind == "r" {
+		if value == nil {
+			delete(s.rebuilds, rest)
+		} else {
+			s.rebuilds[rest] = value
+		}
+		return nil
+	}
 	if kind == "s" {
 		if value == nil {
 			delete(s.cores, rest)
+			delete(s.coreOffs, rest)
 		} else {
 			s.cores[rest] = value
+			s.coreOffs[rest] = offset
 		}
 		return nil
 	}
@@ -296,6 +398,8 @@ func (s *Restorer) Add(key, value []byte) error {
 		putNum(s.dedups, roomID, n, value)
 	case "c":
 		putNum(s.ckpts, roomID, int(n), value)
+	case "q":
+		putNum(s.stashes, roomID, int64(n), value)
 	default:
 		return fmt.Errorf("changelog key %q: unknown kind", k)
 	}
@@ -324,15 +428,37 @@ func (s *Restorer) Offset() int64 { return s.offset }
 // Stats returns how many records and bytes were added.
 func (s *Restorer) Stats() (records, bytes int64) { return s.n, s.bytes }
 
-// Partition builds the restored partition state.
+// Partition builds the restored partition state. Rooms whose last core
+// record an eviction wrote stay evicted: only where their records are is
+// kept, so memory after a restore follows active rooms too.
 func (s *Restorer) Partition() (*Partition, error) {
 	p := NewPartition(s.cfg)
 	for id, raw := range s.cores {
+		var ev struct {
+			Evicted int `json:"evicted"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("room %s: core record: %w", id, err)
+		}
+		if ev.Evicted > 0 {
+			off := s.coreOffs[id]
+			if off < 0 {
+				return nil, fmt.Errorf("room %s: evicted, but its core record's offset is unknown", id)
+			}
+			p.evicted[id] = evictedRef{first: off - int64(ev.Evicted) + 1, n: int32(ev.Evicted)}
+			continue
+		}
 		r, err := s.room(id, raw)
 		if err != nil {
 			return nil, fmt.Errorf("room %s: %w", id, err)
 		}
 		p.rooms[id] = r
+		if len(r.nodes) > 0 {
+			p.watched[r] = struct{}{}
+		}
+	}
+	if err := s.restoreRebuilds(p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -347,14 +473,36 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	r.ckptLSeq, r.ckptChunks, r.ckptBytes = c.Ckpt.LSeq, c.Ckpt.Chunks, c.Ckpt.Bytes
 	r.pub = c.State
 	r.pub.Apply(&schemas.Delta{}) // allocate what the JSON left nil
+	r.lastActive, r.closed = c.At, c.Closed
 	if c.Nodes != nil {
 		r.nodes = c.Nodes
+	}
+	if c.EmojiBy != nil {
+		r.emojiBy = c.EmojiBy
+	}
+	for n := range r.nodes {
+		r.size += nodeBytes(n)
+	}
+	for e := range r.pub.Reactions {
+		r.size += emojiSlotBytes(e, r.emojiBy[e])
+	}
+	for pid, pp := range r.pub.Polls {
+		r.size += pollBytes(pid, pp.Question, pp.Options)
+	}
+	for zid, z := range r.pub.Quizzes {
+		r.size += pollBytes(zid, z.Question, z.Options) + jsonStringLen(zid) + intBytes + 2
+	}
+	for qid, q := range r.pub.Questions {
+		r.size += questionBytes(qid, q.User, q.Text)
+		if !q.Answered {
+			r.openQs[q.User]++
+		}
 	}
 	for pid, pp := range r.pub.Polls {
 		r.polls[pid] = &pollPriv{opts: len(pp.Options), closed: pp.Closed, votes: map[string]int{}}
 	}
 	for qid, q := range r.pub.Questions {
-		r.questions[qid] = &questionPriv{answered: q.Answered, upvoters: map[string]struct{}{}}
+		r.questions[qid] = &questionPriv{user: q.User, answered: q.Answered, upvoters: map[string]struct{}{}}
 	}
 	for zid, z := range r.pub.Quizzes {
 		correct, ok := c.Correct[zid]
@@ -402,9 +550,10 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		if err := json.Unmarshal(s.dedups[id][n], &d); err != nil {
 			return nil, fmt.Errorf("dedup %d: %w", n, err)
 		}
-		c := dedupChunk{n: n, ids: d.I, tss: d.T}
+		c := dedupChunk{n: n, ids: d.I, users: d.U, tss: d.T}
 		for i, idv := range d.I {
-			r.dedup[idv] = struct{}{}
+			r.dedup[idKey{c.user(i), idv}] = struct{}{}
+			c.bytes += jsonStringLen(idv) + jsonStringLen(c.user(i)) + intBytes + 3
 			if i < len(d.T) {
 				c.maxTS = max(c.maxTS, d.T[i])
 			}

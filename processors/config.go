@@ -58,11 +58,33 @@ type Config struct {
 	// MaxFrameBytes splits a room's changes into several frames inside one
 	// transaction once they reach about this size. Default 256 KiB.
 	MaxFrameBytes int
+	// MaxRecordBytes is the most a record's key, value and headers may
+	// take. The processor sets it from the topics' max.message.bytes
+	// (minus schemas.RecordOverheadBytes) when its session starts; the
+	// default, for the pure core, is Kafka's default max.message.bytes
+	// minus that overhead.
+	MaxRecordBytes int
+	// RoomIdle is how long a room may go without events before it is
+	// evicted from memory (its state stays in the changelog and comes
+	// back on its next event). Default 10 min.
+	RoomIdle time.Duration
+	// MaxPresenceNodes bounds the pusher nodes that may report viewers
+	// of one room. Default 256.
+	MaxPresenceNodes int
+	// MaxEmojisPerUser is how many of a room's schemas.MaxEmojisPerRoom
+	// emoji slots one user may open. Default 4.
+	MaxEmojisPerUser int
+	// MaxOpenQuestionsPerUser is how many questions one user may have
+	// open (asked, not answered or removed) in a room. Default 10.
+	MaxOpenQuestionsPerUser int
 	// CheckpointMinBytes is the least l/ bytes that trigger a checkpoint.
 	// Default 64 KiB.
 	CheckpointMinBytes int
 	// NewEpoch makes an epoch id. Default: 16 random hex digits.
 	NewEpoch func() string
+
+	// testReadDelay slows every rebuild read (tests only).
+	testReadDelay time.Duration
 
 	// Log receives the processor's logs. Default: slog.Default().
 	Log *slog.Logger
@@ -100,6 +122,11 @@ func (c *Config) Validate() error {
 	defi(&c.SnapshotEvery, 1)
 	defi(&c.MaxFrameBytes, 256<<10)
 	defi(&c.CheckpointMinBytes, 64<<10)
+	defi(&c.MaxRecordBytes, DefaultKafkaMaxMessageBytes-schemas.RecordOverheadBytes)
+	def(&c.RoomIdle, 10*time.Minute)
+	defi(&c.MaxPresenceNodes, 256)
+	defi(&c.MaxEmojisPerUser, 4)
+	defi(&c.MaxOpenQuestionsPerUser, 10)
 	if c.NewEpoch == nil {
 		c.NewEpoch = RandomEpoch
 	}
@@ -125,8 +152,26 @@ func (c *Config) Validate() error {
 	if c.DedupWindow < 0 || c.PresenceTTL < 0 {
 		errs = append(errs, errors.New("dedup window and presence TTL must not be negative"))
 	}
+	if c.RoomIdle < time.Second {
+		errs = append(errs, fmt.Errorf("room idle time %s: want at least 1s", c.RoomIdle))
+	}
+	if c.MaxRecordBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("max record bytes %d: want at least 64 KiB", c.MaxRecordBytes))
+	}
+	if c.MaxPresenceNodes < 1 || c.MaxEmojisPerUser < 1 || c.MaxOpenQuestionsPerUser < 1 {
+		errs = append(errs, errors.New("max presence nodes, emojis per user and open questions per user must be positive"))
+	}
 	return errors.Join(errs...)
 }
+
+// sweepEvery is how often idle rooms are looked for.
+func (c *Config) sweepEvery() time.Duration {
+	return min(max(c.RoomIdle/10, time.Second), time.Minute)
+}
+
+// DefaultKafkaMaxMessageBytes is Kafka's default max.message.bytes, the
+// limit assumed when the topics' own is not known.
+const DefaultKafkaMaxMessageBytes = 1048588
 
 // RandomEpoch returns 16 random hex digits.
 func RandomEpoch() string {

@@ -97,8 +97,9 @@ func (h *harness) collect() {
 func (h *harness) restored() *Partition {
 	h.t.Helper()
 	rs := NewRestorer(h.cfg)
-	for _, r := range h.changelog {
-		if err := rs.Add(r.Key, r.Value); err != nil {
+	for i, r := range h.changelog {
+		// The harness's changelog is one partition: its index is the offset.
+		if err := rs.Add(r.Key, r.Value, int64(i)); err != nil {
 			h.t.Fatal(err)
 		}
 	}

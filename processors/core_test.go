@@ -178,11 +178,12 @@ func TestApplyTable(t *testing.T) {
 			}
 		}},
 		{"presence sums the nodes", []step{
+			ok("m1", "u1", schemas.ChatMessage, schemas.ChatMessageData{Text: "hi"}).then(),
 			ok("p1", "pusher", schemas.Presence, schemas.PresenceData{Node: "n1", Viewers: 10}),
 			ok("p2", "pusher", schemas.Presence, schemas.PresenceData{Node: "n2", Viewers: 5}).then(),
 			ok("p3", "pusher", schemas.Presence, schemas.PresenceData{Node: "n1", Viewers: 7}),
 		}, func(t *testing.T, s schemas.RoomState, f []schemas.Frame) {
-			if s.Viewers != 12 || len(f) != 2 || *f[1].Delta.Viewers != 12 {
+			if s.Viewers != 12 || len(f) != 3 || *f[2].Delta.Viewers != 12 {
 				t.Fatalf("viewers %d frames %d", s.Viewers, len(f))
 			}
 		}},
@@ -231,7 +232,9 @@ func chatIDs(ls []schemas.ChatLine) []string {
 func TestLimits(t *testing.T) {
 	h := newHarness(t, nil)
 	for i := range schemas.MaxEmojisPerRoom {
-		if o, _ := h.apply(ev(t, fmt.Sprintf("r%d", i), "r", "u", schemas.Reaction, 10, schemas.ReactionData{Emoji: schemas.Emojis()[i]})); o != Applied {
+		// Each user may open only a few slots: many users fill the room.
+		u := fmt.Sprintf("u%d", i/h.cfg.MaxEmojisPerUser)
+		if o, _ := h.apply(ev(t, fmt.Sprintf("r%d", i), "r", u, schemas.Reaction, 10, schemas.ReactionData{Emoji: schemas.Emojis()[i]})); o != Applied {
 			t.Fatalf("emoji %d: %v", i, o)
 		}
 	}
@@ -279,7 +282,7 @@ func TestDedupWindow(t *testing.T) {
 	// The changelog tombstoned a's record: a restored partition forgot it
 	// too and remembers b and c.
 	rp := h.restored()
-	if _, ok := rp.rooms["r"].dedup["b"]; !ok {
+	if _, ok := rp.rooms["r"].dedup[idKey{"u", "b"}]; !ok {
 		t.Fatal("restored dedup lost b")
 	}
 
@@ -299,6 +302,11 @@ func TestDedupWindow(t *testing.T) {
 func TestPresenceTTL(t *testing.T) {
 	h := newHarness(t, nil)
 	h.now = 10_000
+	if o, r := h.apply(ev(t, "p0", "r", "s", schemas.Presence, 8_000, schemas.PresenceData{Node: "a", Viewers: 3})); o != Ignored || r != ReasonNoRoom {
+		t.Fatalf("presence of a room no event created: %v %v, want ignored (no_room)", o, r)
+	}
+	h.apply(ev(t, "m0", "r", "u", schemas.ChatMessage, 8_500, schemas.ChatMessageData{Text: "hi"}))
+	h.flush()
 	h.apply(ev(t, "p1", "r", "s", schemas.Presence, 9_000, schemas.PresenceData{Node: "a", Viewers: 3}))
 	h.apply(ev(t, "p2", "r", "s", schemas.Presence, 9_500, schemas.PresenceData{Node: "b", Viewers: 4}))
 	h.flush()
@@ -316,8 +324,8 @@ func TestPresenceTTL(t *testing.T) {
 		t.Fatalf("viewers after both expired: %d", v)
 	}
 	h.checkFold()
-	if n := len(h.frames); n != 3 {
-		t.Fatalf("%d frames, want 3 (7, 4, 0 viewers)", n)
+	if n := len(h.frames); n != 4 {
+		t.Fatalf("%d frames, want 4 (the chat line, then 7, 4, 0 viewers)", n)
 	}
 }
 

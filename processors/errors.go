@@ -24,8 +24,20 @@ const (
 	ReasonBadOption      Reason = "bad_option" // option index outside the poll or quiz
 	ReasonExists         Reason = "exists"     // poll.open / quiz.ask of an id already used
 	ReasonLimit          Reason = "limit"      // would pass a schemas.Max* room limit
+	ReasonUserLimit      Reason = "user_limit" // would pass the user's share of a room limit (Config.MaxEmojisPerUser, MaxOpenQuestionsPerUser)
+	ReasonTooLarge       Reason = "too_large"  // would make a record larger than the topics allow
 	ReasonBadControl     Reason = "bad_control"
 )
+
+// deadLetterReasons lists every dead-letter reason, so their counters
+// exist (at zero) before the first one: rate() alerts then fire on it.
+var deadLetterReasons = []Reason{ReasonInvalid, ReasonWrongKey, ReasonWrongPartition, ReasonUnknownPoll,
+	ReasonUnknownQuiz, ReasonUnknownQ, ReasonBadOption, ReasonExists, ReasonLimit, ReasonUserLimit,
+	ReasonTooLarge, ReasonBadControl}
+
+// ignoreReasons lists every ignore reason, for the same reason.
+var ignoreReasons = []Reason{ReasonDuplicate, ReasonClosed, ReasonSameVote, ReasonUpvoted, ReasonAnswered,
+	ReasonRevealed, ReasonUnknownChat, ReasonAlreadyClosed, ReasonNoRoom, ReasonRoomClosed}
 
 // Reasons an event is ignored (counted, not dead-lettered): races that a
 // live show produces on its own, such as a vote that arrives just after
@@ -39,6 +51,8 @@ const (
 	ReasonRevealed      Reason = "revealed"         // quiz answer after reveal
 	ReasonUnknownChat   Reason = "unknown_message"  // chat.delete of a message not in the history
 	ReasonAlreadyClosed Reason = "already_done"     // close/reveal/answered twice
+	ReasonNoRoom        Reason = "no_room"          // presence for a room no event created: presence never creates one
+	ReasonRoomClosed    Reason = "room_closed"      // any event after room.close
 )
 
 // Outcome is what applying one event did.
@@ -49,6 +63,8 @@ const (
 	Applied Outcome = iota
 	Ignored
 	DeadLettered
+	// NeedsLoad: the event's room is evicted; load it and apply again.
+	NeedsLoad
 )
 
 // Sentinel errors of the Kafka loop.
@@ -63,6 +79,10 @@ var (
 	// ErrProduce means a record of the open transaction failed to produce,
 	// so the transaction was aborted.
 	ErrProduce = errors.New("processors: produce failed")
+	// ErrRecordTooLarge means a record of the open transaction was larger
+	// than the topics allow, so the transaction was aborted and the
+	// events of its room in it are dead-lettered on the next try.
+	ErrRecordTooLarge = errors.New("processors: record too large")
 )
 
 // RestoreError says which partition could not be restored and why.

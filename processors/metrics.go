@@ -20,6 +20,14 @@ type metrics struct {
 	lag         prometheus.Gauge
 	partitions  prometheus.Gauge
 	sessions    prometheus.Counter
+
+	consecAborts prometheus.Gauge
+	tooLarge     *prometheus.CounterVec
+	evictions    prometheus.Counter
+	loads        prometheus.Counter
+	loadSecs     prometheus.Histogram
+	rooms        prometheus.Gauge
+	evicted      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,8 +48,31 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag:         prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "consumer_lag_records", Help: "Events not yet consumed in the owned partitions (high watermark minus position), as of the last fetch."}),
 		partitions:  prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "partitions_owned", Help: "Events partitions whose state is loaded."}),
 		sessions:    prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "sessions_started_total", Help: "Kafka sessions started (more than one means a fatal error was recovered by reconnecting)."}),
+
+		consecAborts: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "consecutive_aborts", Help: "Transactions aborted in a row since the last commit; more than a few means partitions are not moving."}),
+		tooLarge:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_too_large_total", Help: "Records not produced because they were larger than the topics allow (the transaction aborted and the room's events were dead-lettered), by kind."}, []string{"kind"}),
+		evictions:    prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rooms_evicted_total", Help: "Idle rooms evicted from memory (their state stays in the changelog)."}),
+		loads:        prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rooms_loaded_total", Help: "Evicted rooms loaded back from the changelog on their next event."}),
+		loadSecs:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "room_load_seconds", Help: "Time to load one evicted room from the changelog.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		rooms:        prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "rooms_in_memory", Help: "Rooms whose state is in memory (active within the idle time)."}),
+		evicted:      prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "rooms_evicted", Help: "Rooms known only by where their state is in the changelog."}),
 	}
 	reg.MustRegister(m.applied, m.ignored, m.dlq, m.frames, m.snapshots, m.changelog, m.changeBytes,
-		m.txns, m.commitSecs, m.restoreSecs, m.restoreRecs, m.rebuilds, m.lag, m.partitions, m.sessions)
+		m.txns, m.commitSecs, m.restoreSecs, m.restoreRecs, m.rebuilds, m.lag, m.partitions, m.sessions,
+		m.consecAborts, m.tooLarge, m.evictions, m.loads, m.loadSecs, m.rooms, m.evicted)
+	// Labelled counters start at zero, so an alert on rate() fires on
+	// the first increase rather than on the second.
+	for _, r := range deadLetterReasons {
+		m.dlq.WithLabelValues(string(r))
+	}
+	for _, r := range ignoreReasons {
+		m.ignored.WithLabelValues(string(r))
+	}
+	for _, res := range []string{"commit", "abort"} {
+		m.txns.WithLabelValues(res)
+	}
+	for _, k := range []recKind{kindFrame, kindSnapshot, kindChangelog} {
+		m.tooLarge.WithLabelValues(k.String())
+	}
 	return m
 }

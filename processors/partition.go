@@ -1,7 +1,9 @@
 package processors
 
 import (
+	"fmt"
 	"iter"
+	"maps"
 	"slices"
 
 	"github.com/segmentio/encoding/json"
@@ -48,28 +50,42 @@ func (b *Batch) Len() int { return len(b.Frames) + len(b.Snapshots) + len(b.Chan
 // the in-place changes are the pending overlay, and the changelog is the
 // committed state.
 type Partition struct {
-	cfg     *Config
-	rooms   map[string]*room
-	changed []*room
+	cfg       *Config
+	rooms     map[string]*room
+	changed   []*room
+	watched   map[*room]struct{}     // rooms with presence reports, checked for expiry
+	evicted   map[string]evictedRef  // rooms whose state is only in the changelog
+	evictions int                    // deletes from rooms since it was last copied
+	rebuilds  map[string]*rebuildJob // rooms being rebuilt (see rebuild.go)
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
 func NewPartition(cfg *Config) *Partition {
-	return &Partition{cfg: cfg, rooms: map[string]*room{}}
+	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}}
 }
 
 // Apply folds one valid event (from schemas.ParseEvent) into its room.
 // Frames may be written into b before Flush when a room's pending frame
-// grows past Config.MaxFrameBytes.
+// grows past Config.MaxFrameBytes. An event of an evicted room returns
+// NeedsLoad and changes nothing: the caller loads the room (Evicted,
+// Load) and applies the event again.
 func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	r := p.rooms[ev.Room]
 	created := false
 	if r == nil {
+		if _, ok := p.evicted[ev.Room]; ok {
+			return NeedsLoad, ""
+		}
+		if ev.Type == schemas.Presence {
+			// Viewers of a room nobody has written to: subscribing
+			// alone must not make state that lives forever.
+			return Ignored, ReasonNoRoom
+		}
 		r = newRoom(ev.Room, p.cfg.NewEpoch())
 		r.newEpoch = true
 		created = true
 	}
-	if _, dup := r.dedup[ev.ID]; dup {
+	if _, dup := r.dedup[idKey{ev.User, ev.ID}]; dup {
 		return Ignored, ReasonDuplicate
 	}
 	if ev.Type == schemas.ChatDelete && len(r.pend.Chat) > 0 {
@@ -79,7 +95,7 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 		// first keeps the history independent of frame boundaries.
 		r.emitFrame(p.cfg, b)
 	}
-	out, reason := r.apply(ev)
+	out, reason := r.apply(p.cfg, ev)
 	if out != Applied {
 		return out, reason
 	}
@@ -87,27 +103,40 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 		p.rooms[ev.Room] = r
 	}
 	r.accept(ev)
-	if !r.changed {
-		r.changed = true
-		p.changed = append(p.changed, r)
+	if c := &r.dchunks[len(r.dchunks)-1]; c.bytes >= p.cfg.chunkBytes() {
+		r.closeDedupChunk(b)
 	}
-	if r.pendBytes >= p.cfg.MaxFrameBytes {
+	p.markChanged(r)
+	if len(r.nodes) > 0 {
+		p.watched[r] = struct{}{}
+	}
+	if r.pendBytes >= p.cfg.frameBytes() {
 		r.emitFrame(p.cfg, b)
 	}
 	return Applied, ""
 }
 
+func (p *Partition) markChanged(r *room) {
+	if !r.changed {
+		r.changed = true
+		p.changed = append(p.changed, r)
+	}
+}
+
 // accept records an applied event in the dedup window and the frame's ts.
 func (r *room) accept(ev *schemas.Event) {
-	r.dedup[ev.ID] = struct{}{}
+	r.dedup[idKey{ev.User, ev.ID}] = struct{}{}
 	c := &r.dchunks[len(r.dchunks)-1]
 	c.ids = append(c.ids, ev.ID)
+	c.users = append(c.users, ev.User)
 	c.tss = append(c.tss, ev.TS)
 	c.maxTS = max(c.maxTS, ev.TS)
+	c.bytes += jsonStringLen(ev.ID) + jsonStringLen(ev.User) + intBytes + 3
 	r.maxTS = max(r.maxTS, ev.TS)
 	if ev.Type != schemas.Presence {
 		r.pendAny = true
 		r.pendTS = max(r.pendTS, ev.TS)
+		r.active = true
 	}
 }
 
@@ -119,16 +148,21 @@ func (p *Partition) Rooms() int { return len(p.rooms) }
 
 // Flush writes, for every room changed since the last Flush, its frame,
 // its snapshot (Config.SnapshotEvery) and its changelog entries into b.
-// now (Unix ms) expires presence reports older than Config.PresenceTTL.
+// now (Unix ms, the processor's clock) expires presence reports older
+// than Config.PresenceTTL and stamps the rooms that had events as active.
+// Only rooms that changed, or that have presence reports, are looked at.
 func (p *Partition) Flush(now int64, b *Batch) {
 	ttl := p.cfg.PresenceTTL.Milliseconds()
 	// Rooms with viewers change when a pusher stops reporting.
-	for _, r := range p.rooms {
-		if len(r.nodes) > 0 && !r.changed {
+	for r := range p.watched {
+		if len(r.nodes) == 0 {
+			delete(p.watched, r)
+			continue
+		}
+		if !r.changed {
 			for _, rep := range r.nodes {
 				if now-rep.TS > ttl {
-					r.changed = true
-					p.changed = append(p.changed, r)
+					p.markChanged(r)
 					break
 				}
 			}
@@ -139,29 +173,180 @@ func (p *Partition) Flush(now int64, b *Batch) {
 			r.pend.Viewers = &v
 			r.pendAny = true
 		}
+		if r.active {
+			r.lastActive, r.active = now, false
+		}
 		if r.pendAny {
 			r.emitFrame(p.cfg, b)
 		}
 		// Ids of events that made no frame (presence) are persisted too,
 		// so the open chunk never grows without bound.
 		r.closeDedupChunk(b)
-		r.expireDedup(p.cfg, b)
+		r.expireDedup(p.cfg, r.maxTS, b)
 		if r.forceCk || r.logBytes >= max(r.ckptBytes, p.cfg.CheckpointMinBytes) {
-			r.checkpoint(b)
+			r.checkpoint(p.cfg, b)
 		}
-		// The public state is encoded once for the snapshot and the
-		// core changelog record: it is most of the bytes of both.
-		state := encodeJSON(&r.pub)
-		if r.seq > 0 && (r.newEpoch && r.snapSeq != r.seq || r.seq-r.snapSeq >= uint64(p.cfg.SnapshotEvery)) {
-			b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
-			r.snapSeq = r.seq
-		}
-		b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state)})
-		r.changed, r.newEpoch, r.forceCk = false, false, false
+		p.writeState(r, b)
 	}
 	clear(p.changed)
 	p.changed = p.changed[:0]
 }
+
+// writeState writes r's snapshot (when due) and core record.
+func (p *Partition) writeState(r *room, b *Batch) {
+	// The public state is encoded once for the snapshot and the core
+	// changelog record: it is most of the bytes of both.
+	state := encodeJSON(&r.pub)
+	if r.seq > 0 && (r.newEpoch && r.snapSeq != r.seq || r.seq-r.snapSeq >= uint64(p.cfg.SnapshotEvery)) {
+		b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
+		r.snapSeq = r.seq
+	}
+	b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state, 0)})
+	r.changed, r.newEpoch, r.forceCk = false, false, false
+}
+
+// Evict drops from memory the rooms with no event since now − Config.RoomIdle
+// and nothing pending. Their state stays in the changelog, written by
+// Evict as one contiguous group (fresh d/ records of the ids still inside
+// the dedup window by the clock now, a checkpoint, the core record last,
+// marked evicted) so Load reads it back with one fetch; the ids outside
+// the window are dropped, so idle rooms forget ids too. The caller tells
+// the Partition where the group landed (Evicted) once it is produced. It
+// returns the number of rooms evicted.
+func (p *Partition) Evict(now int64, b *Batch) int {
+	idle := p.cfg.RoomIdle.Milliseconds()
+	n := 0
+	for id, r := range p.rooms {
+		// A room with presence reports is watched (and flushed when they
+		// expire); it is evicted once they have.
+		if r.changed || r.pendAny || r.lastActive > now-idle || len(r.nodes) > 0 || p.rebuilds[id] != nil {
+			continue
+		}
+		if r.lastActive == 0 {
+			// Restored from a record without a clock: idle from now.
+			r.lastActive = now
+			continue
+		}
+		// Tombstone every d/ record, then write the ids still inside the
+		// window by the processor's clock as fresh ones.
+		r.closeDedupChunk(b)
+		r.expireDedup(p.cfg, max(r.maxTS, now), b)
+		var keep []dedupChunk
+		for _, c := range r.dchunks {
+			if c.n > 0 {
+				b.Changelog = append(b.Changelog, Rec{Key: dedupKey(r.id, c.n)})
+				keep = append(keep, c)
+			}
+		}
+		tomb := len(b.Changelog)
+		r.dchunks = r.dchunks[:0]
+		for _, c := range keep {
+			r.dseq++
+			c.n = r.dseq
+			b.Changelog = append(b.Changelog, Rec{Key: dedupKey(r.id, c.n), Value: encodeDedup(&c)})
+		}
+		r.checkpoint(p.cfg, b)
+		// The group Load reads: from the first fresh record to the core.
+		state := encodeJSON(&r.pub)
+		count := len(b.Changelog) - tomb + 1
+		b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state, count)})
+		// Tombstones of l/ records that the checkpoint wrote sit inside
+		// the group; Load skips what is not the room's live record.
+		p.evicted[id] = evictedRef{first: -1, n: int32(count)}
+		delete(p.rooms, id)
+		delete(p.watched, r)
+		n++
+	}
+	if n > 0 {
+		p.evictions += n
+		if p.evictions > 1024 && p.evictions > 2*len(p.rooms) {
+			// Go maps do not shrink: copy so memory follows active rooms.
+			p.rooms = maps.Clone(p.rooms)
+			p.evictions = 0
+		}
+	}
+	return n
+}
+
+// presenceDue reports whether a room's presence report expired at now.
+func (p *Partition) presenceDue(now, ttl int64) bool {
+	for r := range p.watched {
+		for _, rep := range r.nodes {
+			if now-rep.TS > ttl {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// idleRooms counts the rooms Evict would evict at now.
+func (p *Partition) idleRooms(now int64) int {
+	idle := p.cfg.RoomIdle.Milliseconds()
+	n := 0
+	for _, r := range p.rooms {
+		if !r.changed && !r.pendAny && r.lastActive <= now-idle && len(r.nodes) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// evictedRef locates an evicted room's changelog group: n records ending
+// with its core record at offset first+n−1 (first is −1 until the group
+// is produced).
+type evictedRef struct {
+	first int64
+	n     int32
+}
+
+// Evicted records where an evicted room's group landed: coreOffset is the
+// changelog offset of its core record.
+func (p *Partition) Evicted(id string, coreOffset int64) {
+	if e, ok := p.evicted[id]; ok {
+		e.first = coreOffset - int64(e.n) + 1
+		p.evicted[id] = e
+	}
+}
+
+// EvictedRange returns the changelog offsets [from, to) holding an
+// evicted room's state; ok is false for a room that is not evicted.
+func (p *Partition) EvictedRange(id string) (from, to int64, ok bool) {
+	e, ok := p.evicted[id]
+	if !ok || e.first < 0 {
+		return 0, 0, false
+	}
+	return e.first, e.first + int64(e.n), true
+}
+
+// Load brings an evicted room back from its changelog records (those of
+// EvictedRange, in offset order).
+func (p *Partition) Load(id string, recs []Rec) error {
+	rs := NewRestorer(p.cfg)
+	for _, r := range recs {
+		if err := rs.Add(r.Key, r.Value, -1); err != nil {
+			return err
+		}
+	}
+	raw, ok := rs.cores[id]
+	if !ok {
+		return fmt.Errorf("room %s: no core record in its evicted group", id)
+	}
+	r, err := rs.room(id, raw)
+	if err != nil {
+		return fmt.Errorf("room %s: %w", id, err)
+	}
+	delete(p.evicted, id)
+	p.rooms[id] = r
+	if len(r.nodes) > 0 {
+		p.watched[r] = struct{}{}
+	}
+	return nil
+}
+
+// EvictedRooms returns how many rooms are evicted (state only in the
+// changelog).
+func (p *Partition) EvictedRooms() int { return len(p.evicted) }
 
 // emitFrame turns pend into the next frame, folds it into pub, and writes
 // the private changes it carries (l/ and d/ records).
@@ -185,7 +370,7 @@ func (r *room) emitFrame(cfg *Config, b *Batch) {
 	r.pub.Apply(&r.pend)
 	r.ts = max(r.ts, ts)
 	r.pend, r.pendTS, r.pendBytes, r.pendAny = schemas.Delta{}, 0, 0, false
-	r.writeLog(b)
+	r.writeLog(cfg, b)
 	r.closeDedupChunk(b)
 }
 
@@ -205,17 +390,18 @@ func (r *room) snapshot(state []byte) []byte {
 }
 
 // expireDedup drops whole dedup records once every id in them is older
-// than the window (by the room's event clock) or the room holds more than
+// than the window (by clock: the room's event clock, or the processor's
+// when a room is evicted) or the room holds more than
 // Config.MaxDedupIDs ids, and tombstones them in the changelog.
-func (r *room) expireDedup(cfg *Config, b *Batch) {
-	cut := r.maxTS - cfg.DedupWindow.Milliseconds()
+func (r *room) expireDedup(cfg *Config, clock int64, b *Batch) {
+	cut := clock - cfg.DedupWindow.Milliseconds()
 	for len(r.dchunks) > 1 {
 		c := r.dchunks[0]
 		if c.maxTS >= cut && len(r.dedup) <= cfg.MaxDedupIDs {
 			break
 		}
-		for _, id := range c.ids {
-			delete(r.dedup, id)
+		for i, id := range c.ids {
+			delete(r.dedup, idKey{c.user(i), id})
 		}
 		if c.n > 0 && b != nil {
 			b.Changelog = append(b.Changelog, Rec{Key: dedupKey(r.id, c.n)})
@@ -239,24 +425,24 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 		if ev.Room != id {
 			continue
 		}
-		if _, dup := nr.dedup[ev.ID]; dup {
+		if _, dup := nr.dedup[idKey{ev.User, ev.ID}]; dup {
 			continue
 		}
 		if ev.Type == schemas.ChatDelete && len(nr.pend.Chat) > 0 {
 			nr.pub.Apply(&nr.pend) // as Apply does live: see there
 			nr.pend, nr.pendBytes = schemas.Delta{}, 0
 		}
-		if out, _ := nr.apply(ev); out != Applied {
+		if out, _ := nr.apply(p.cfg, ev); out != Applied {
 			continue
 		}
 		nr.accept(ev)
 		applied++
 		foldTS = max(foldTS, nr.pendTS)
-		if c := &nr.dchunks[len(nr.dchunks)-1]; len(c.ids) >= dedupChunkIDs {
+		if c := &nr.dchunks[len(nr.dchunks)-1]; c.bytes >= p.cfg.chunkBytes() {
 			nr.dchunks = append(nr.dchunks, dedupChunk{})
-			nr.expireDedup(p.cfg, nil)
+			nr.expireDedup(p.cfg, nr.maxTS, nil)
 		}
-		if nr.pendBytes >= p.cfg.MaxFrameBytes {
+		if nr.pendBytes >= p.cfg.frameBytes() {
 			nr.pub.Apply(&nr.pend)
 			nr.pend, nr.pendBytes = schemas.Delta{}, 0
 		}
@@ -264,7 +450,7 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 	nr.pub.Apply(&nr.pend)
 	nr.pend = schemas.Delta{}
 	nr.logVotes, nr.logUps, nr.logAns = nr.logVotes[:0], nr.logUps[:0], nr.logAns[:0]
-	nr.expireDedup(p.cfg, nil)
+	nr.expireDedup(p.cfg, nr.maxTS, nil)
 
 	if old := p.rooms[id]; old != nil {
 		if old.pendAny {
@@ -283,9 +469,16 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 		}
 		nr.lseq, nr.dseq = old.lseq, old.dseq
 		nr.nodes = old.nodes
+		for n := range nr.nodes {
+			nr.size += nodeBytes(n)
+		}
 		nr.pub.Viewers = old.pub.Viewers
 		if old.changed {
 			p.changed = slices.DeleteFunc(p.changed, func(x *room) bool { return x == old })
+		}
+		delete(p.watched, old)
+		if len(nr.nodes) > 0 {
+			p.watched[nr] = struct{}{}
 		}
 	} else {
 		nr.pub.Viewers = 0
@@ -307,7 +500,7 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 	nr.pub = schemas.NewRoomState()
 	nr.pend = fullDelta(&state)
 	nr.pendAny, nr.pendTS = true, foldTS
-	nr.newEpoch, nr.forceCk, nr.changed = true, true, true
+	nr.newEpoch, nr.forceCk, nr.changed, nr.active = true, true, true, true
 	p.rooms[id] = nr
 	p.changed = append(p.changed, nr)
 	return applied
@@ -322,9 +515,6 @@ func (p *Partition) RoomState(id string) (state schemas.RoomState, epoch string,
 	}
 	return r.pub.Clone(), r.epoch, r.seq, true
 }
-
-// dedupChunkIDs bounds one d/ record written by a rebuild.
-const dedupChunkIDs = 4096
 
 // encodeJSON encodes v with the project's codec; every type it sees is a
 // plain struct, so an error is a bug.

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ovation-live/ovation/internal/kread"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -83,6 +85,14 @@ type part struct {
 	touched bool  // consumed from in the open transaction
 	lag     int64
 	batch   Batch
+	jobs    map[string]*readJob // rebuild reads under way, by room
+}
+
+// drop cancels what the partition has running.
+func (pt *part) drop() {
+	for _, j := range pt.jobs {
+		j.cancel()
+	}
 }
 
 // session is one client lifetime.
@@ -97,9 +107,23 @@ type session struct {
 	inTxn  bool
 	hasher kgo.TopicPartitioner
 
-	prodMu  sync.Mutex
-	prodErr error
-	pending []int // frames, snapshots, changelog records, bytes produced in the open txn
+	led       ledger
+	lastSweep time.Time
+	// quarantine: per partition, rooms whose events up to an offset are
+	// dead-lettered because a record made from them was too large.
+	quarantine map[int32]map[string]int64
+
+	prodMu   sync.Mutex // guards what produce callbacks write
+	prodErr  error
+	oversize []roomAt // records refused as too large in the open txn
+	evictAt  []roomAt // offsets of evicted rooms' core records
+}
+
+// roomAt names a room of a partition and an offset.
+type roomAt struct {
+	partition int32
+	room      string
+	offset    int64
 }
 
 func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
@@ -120,7 +144,13 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 		kgo.OnPartitionsLost(p.onRevoked),
 		kgo.DisableAutoCommit(),
 	}, kopts...)
-	s := &session{p: p, parts: map[int32]*part{}, pending: make([]int, 4)}
+	s := &session{p: p, parts: map[int32]*part{}, quarantine: map[int32]map[string]int64{}, lastSweep: time.Now()}
+	// The topics decide how large a record may be, and the producer's
+	// batches must not be larger: check them before the client exists.
+	if err := s.checkTopics(ctx); err != nil {
+		return err
+	}
+	opts = append(opts, kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes+schemas.RecordOverheadBytes-64)))
 	var err error
 	if cfg.AtLeastOnce {
 		s.cl, err = kgo.NewClient(opts...)
@@ -136,15 +166,12 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 	}
 	defer s.close()
 	s.adm = kadm.NewClient(s.cl)
-	if err := s.checkTopics(ctx); err != nil {
-		return err
-	}
 	s.hasher = kgo.StickyKeyPartitioner(nil).ForTopic(t.Events)
 	p.mu.Lock()
 	p.revoked = nil
 	p.mu.Unlock()
 	p.ready.Store(true)
-	p.log.Info("processor session started", "group", cfg.Group, "transactional_id", cfg.TransactionalID, "partitions", s.nparts, "tick", cfg.Tick, "at_least_once", cfg.AtLeastOnce)
+	p.log.Info("processor session started", "group", cfg.Group, "transactional_id", cfg.TransactionalID, "partitions", s.nparts, "tick", cfg.Tick, "max_record_bytes", cfg.MaxRecordBytes, "at_least_once", cfg.AtLeastOnce)
 	return s.loop(ctx)
 }
 
@@ -157,6 +184,9 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 }
 
 func (s *session) close() {
+	for _, pt := range s.parts {
+		pt.drop()
+	}
 	if s.sess != nil {
 		// Close aborts an open transaction and leaves the group.
 		s.sess.Close()
@@ -168,14 +198,27 @@ func (s *session) close() {
 }
 
 // checkTopics makes sure events, frames, snapshots and changelog are
-// co-partitioned: a room's partition number is the same in all of them.
+// co-partitioned (a room's partition number is the same in all of them)
+// and derives Config.MaxRecordBytes from the max.message.bytes of the
+// topics the processor writes.
 func (s *session) checkTopics(ctx context.Context) error {
-	t := s.p.cfg.Topics
+	cfg := &s.p.cfg
+	t := cfg.Topics
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	names := []string{t.Events, t.Frames, t.Snapshots, t.Changelog, t.DLQ}
 	var details kadm.TopicDetails
-	var err error
+	var cfgs kadm.ResourceConfigs
 	for i := 0; ; i++ {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		details, err = s.adm.ListTopics(cctx, t.Events, t.Frames, t.Snapshots, t.Changelog, t.DLQ)
+		details, err = adm.ListTopics(cctx, names...)
+		if err == nil {
+			cfgs, err = adm.DescribeTopicConfigs(cctx, names[1:]...)
+		}
 		cancel()
 		if err == nil || ctx.Err() != nil || i == 5 {
 			break
@@ -185,7 +228,7 @@ func (s *session) checkTopics(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe topics: %w", err)
 	}
-	for _, name := range []string{t.Events, t.Frames, t.Snapshots, t.Changelog, t.DLQ} {
+	for _, name := range names {
 		d, ok := details[name]
 		if !ok || d.Err != nil {
 			return fmt.Errorf("topic %s: missing (%v); run `ovation topics create`", name, d.Err)
@@ -198,6 +241,25 @@ func (s *session) checkTopics(ctx context.Context) error {
 		}
 	}
 	s.dlqN = len(details[t.DLQ].Partitions)
+	limit, smallest := 0, ""
+	for _, rc := range cfgs {
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if v, err := strconv.Atoi(*c.Value); err == nil && (limit == 0 || v < limit) {
+				limit, smallest = v, rc.Name
+			}
+		}
+	}
+	if limit == 0 {
+		limit = DefaultKafkaMaxMessageBytes
+	}
+	cfg.MaxRecordBytes = max(limit-schemas.RecordOverheadBytes, 64<<10)
+	if worst := WorstCaseStateBytes(cfg); worst > cfg.MaxRecordBytes {
+		s.p.log.Warn("a topic's max.message.bytes is below a room's worst-case state: rooms that reach it dead-letter events (reason too_large); run `ovation topics create` to raise it",
+			"topic", smallest, "max_message_bytes", limit, "worst_case_state_bytes", worst, "want", schemas.TopicMaxMessageBytes)
+	}
 	return nil
 }
 
@@ -234,6 +296,14 @@ func (s *session) loop(ctx context.Context) error {
 		})
 		if !fetches.Empty() {
 			if err := s.process(ctx, fetches, revoked, &deadline); err != nil {
+				return err
+			}
+		}
+		if s.pendingReads() {
+			if err := s.begin(&deadline); err != nil {
+				return err
+			}
+			if err := s.finishRebuilds(ctx); err != nil {
 				return err
 			}
 		}
@@ -279,7 +349,8 @@ func (s *session) drainRevoked() map[int32]bool {
 		}
 	}()
 	for _, id := range rev {
-		if _, ok := s.parts[id]; ok {
+		if pt, ok := s.parts[id]; ok {
+			pt.drop()
 			delete(s.parts, id)
 			s.p.log.Info("partition revoked; state dropped", "partition", id)
 		}
@@ -307,6 +378,13 @@ func (s *session) updateGauges() {
 	}
 	s.p.m.lag.Set(float64(lag))
 	s.p.m.partitions.Set(float64(len(s.parts)))
+	var rooms, evicted int
+	for _, pt := range s.parts {
+		rooms += pt.core.Rooms()
+		evicted += pt.core.EvictedRooms()
+	}
+	s.p.m.rooms.Set(float64(rooms))
+	s.p.m.evicted.Set(float64(evicted))
 }
 
 // process applies one poll's records. Partitions seen for the first time
@@ -343,14 +421,8 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 		}
 		return nil
 	}
-	if !s.inTxn {
-		if s.sess != nil {
-			if err := s.sess.Begin(); err != nil {
-				return fmt.Errorf("begin transaction: %w", err)
-			}
-		}
-		s.inTxn = true
-		*deadline = time.Now().Add(cfg.Tick)
+	if err := s.begin(deadline); err != nil {
+		return err
 	}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if err != nil || len(fp.Records) == 0 || revoked[fp.Partition] {
@@ -375,6 +447,21 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 	})
 	s.updateGauges()
 	return err
+}
+
+// begin opens a transaction unless one is open; it ends at *deadline.
+func (s *session) begin(deadline *time.Time) error {
+	if s.inTxn {
+		return nil
+	}
+	if s.sess != nil {
+		if err := s.sess.Begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+	}
+	s.inTxn = true
+	*deadline = time.Now().Add(s.p.cfg.Tick)
+	return nil
 }
 
 // record handles one events record: a control record, an invalid record
@@ -405,7 +492,21 @@ func (s *session) record(ctx context.Context, pt *part, rec *kgo.Record) error {
 		s.deadLetter(ctx, pt, rec, reason, detail)
 		return nil
 	}
+	if pt.core.Rebuilding(ev.Room) {
+		pt.core.Stash(ev.Room, rec.Offset, rec.Value, &pt.batch)
+		return nil
+	}
+	if upto, ok := s.quarantine[pt.id][ev.Room]; ok && rec.Offset <= upto {
+		s.deadLetter(ctx, pt, rec, ReasonTooLarge, fmt.Sprintf("%s event %s: a record made from room %s's events of one transaction passed %d bytes", ev.Type, ev.ID, ev.Room, s.p.cfg.MaxRecordBytes))
+		return nil
+	}
 	out, reason := pt.core.Apply(&ev, &pt.batch)
+	if out == NeedsLoad {
+		if err := s.load(ctx, pt, ev.Room); err != nil {
+			return err
+		}
+		out, reason = pt.core.Apply(&ev, &pt.batch)
+	}
 	switch out {
 	case Applied:
 		s.p.m.applied.Inc()
@@ -441,7 +542,7 @@ func (s *session) deadLetter(ctx context.Context, pt *part, rec *kgo.Record, rea
 	s.p.m.dlq.WithLabelValues(string(reason)).Inc()
 	msg := string(reason)
 	if detail != "" {
-		msg += ": " + detail
+		msg += ": " + truncate(detail, 1024)
 	}
 	out := &kgo.Record{
 		Topic: s.p.cfg.Topics.DLQ, Partition: rec.Partition % int32(s.dlqN),
@@ -450,38 +551,71 @@ func (s *session) deadLetter(ctx context.Context, pt *part, rec *kgo.Record, rea
 			kgo.RecordHeader{Key: schemas.HeaderDLQReason, Value: []byte(msg)},
 			kgo.RecordHeader{Key: schemas.HeaderDLQSource, Value: []byte(rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "@" + strconv.FormatInt(rec.Offset, 10))}),
 	}
-	s.produce(ctx, out, -1)
+	if recordBytes(out) > s.p.cfg.MaxRecordBytes {
+		// The source says where the original is; the copy goes without
+		// its value rather than not at all.
+		out.Value = nil
+		out.Headers = out.Headers[len(out.Headers)-2:]
+		out.Headers[0].Value = append(out.Headers[0].Value, []byte(" (value and headers left out: too large for the dead-letter topic)")...)
+	}
+	s.produce(ctx, pt.id, kindDLQ, out)
 }
 
 // produceBatch sends what the partition's core wrote so far.
 func (s *session) produceBatch(ctx context.Context, pt *part) {
 	t := &s.p.cfg.Topics
 	for _, r := range pt.batch.Frames {
-		s.produce(ctx, &kgo.Record{Topic: t.Frames, Partition: pt.id, Key: r.Key, Value: r.Value}, 0)
+		s.produce(ctx, pt.id, kindFrame, &kgo.Record{Topic: t.Frames, Partition: pt.id, Key: r.Key, Value: r.Value})
 	}
 	for _, r := range pt.batch.Snapshots {
-		s.produce(ctx, &kgo.Record{Topic: t.Snapshots, Partition: pt.id, Key: r.Key, Value: r.Value}, 1)
+		s.produce(ctx, pt.id, kindSnapshot, &kgo.Record{Topic: t.Snapshots, Partition: pt.id, Key: r.Key, Value: r.Value})
 	}
 	for _, r := range pt.batch.Changelog {
-		s.produce(ctx, &kgo.Record{Topic: t.Changelog, Partition: pt.id, Key: r.Key, Value: r.Value}, 2)
+		s.produce(ctx, pt.id, kindChangelog, &kgo.Record{Topic: t.Changelog, Partition: pt.id, Key: r.Key, Value: r.Value})
 	}
 	pt.batch.Reset()
 }
 
-func (s *session) produce(ctx context.Context, r *kgo.Record, kind int) {
-	if kind >= 0 {
-		s.pending[kind]++
-		if kind == 2 {
-			s.pending[3] += len(r.Value)
-		}
+// recordBytes is what a record's key, value and headers take.
+func recordBytes(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
 	}
-	s.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-		if err != nil {
-			s.prodMu.Lock()
+	return n
+}
+
+// produce measures r and sends it in the open transaction. A record over
+// Config.MaxRecordBytes is not sent: the transaction is aborted and the
+// events of its room in it are dead-lettered when they come again (see
+// end), so no input can make a partition abort forever. The same happens
+// when the broker refuses a record as too large.
+func (s *session) produce(ctx context.Context, partition int32, kind recKind, r *kgo.Record) {
+	if n := recordBytes(r); n > s.p.cfg.MaxRecordBytes && kind != kindDLQ {
+		s.p.m.tooLarge.WithLabelValues(kind.String()).Inc()
+		s.p.log.Error("record too large; aborting the transaction and dead-lettering the events of its room", "kind", kind.String(), "bytes", n, "limit", s.p.cfg.MaxRecordBytes, "room", truncate(roomOfKey(kind, r.Key), 70), "partition", partition)
+		s.prodMu.Lock()
+		s.oversize = append(s.oversize, roomAt{partition: partition, room: roomOfKey(kind, r.Key)})
+		s.prodMu.Unlock()
+		return
+	}
+	s.led.add(kind, r)
+	evicted := kind == kindChangelog && isEvictedCore(r)
+	s.cl.Produce(ctx, r, func(rec *kgo.Record, err error) {
+		s.prodMu.Lock()
+		defer s.prodMu.Unlock()
+		switch {
+		case err == nil:
+			if evicted {
+				s.evictAt = append(s.evictAt, roomAt{partition: partition, room: roomOfKey(kind, rec.Key), offset: rec.Offset})
+			}
+		case errors.Is(err, kerr.MessageTooLarge):
+			s.oversize = append(s.oversize, roomAt{partition: partition, room: roomOfKey(kind, rec.Key)})
+			fallthrough
+		default:
 			if s.prodErr == nil {
 				s.prodErr = err
 			}
-			s.prodMu.Unlock()
 		}
 	})
 }
@@ -492,8 +626,17 @@ func (s *session) produce(ctx context.Context, r *kgo.Record, kind int) {
 // records come again (the client rewinds to the committed offsets).
 func (s *session) end(ctx context.Context) error {
 	now := time.Now().UnixMilli()
+	sweep := time.Since(s.lastSweep) >= s.p.cfg.sweepEvery()
+	if sweep {
+		s.lastSweep = time.Now()
+	}
 	for _, pt := range s.parts {
 		pt.core.Flush(now, &pt.batch)
+		if sweep {
+			if n := pt.core.Evict(now, &pt.batch); n > 0 {
+				s.p.m.evictions.Add(float64(n))
+			}
+		}
 		if !pt.touched && pt.batch.Len() == 0 {
 			continue
 		}
@@ -505,29 +648,64 @@ func (s *session) end(ctx context.Context) error {
 	committed, err := s.commit(ctx)
 	s.p.m.commitSecs.Observe(time.Since(start).Seconds())
 	s.inTxn = false
+	s.prodMu.Lock()
+	oversize, evictAt := s.oversize, s.evictAt
+	s.oversize, s.evictAt = nil, nil
+	s.prodMu.Unlock()
 	if err != nil {
 		return err
 	}
 	if committed {
 		s.p.m.txns.WithLabelValues("commit").Inc()
-		s.p.m.frames.Add(float64(s.pending[0]))
-		s.p.m.snapshots.Add(float64(s.pending[1]))
-		s.p.m.changelog.Add(float64(s.pending[2]))
-		s.p.m.changeBytes.Add(float64(s.pending[3]))
-		for _, pt := range s.parts {
-			pt.touched = false
+		s.p.m.consecAborts.Set(0)
+		s.led.commit(s.p.m)
+		for _, e := range evictAt {
+			if pt := s.parts[e.partition]; pt != nil {
+				pt.core.Evicted(e.room, e.offset)
+			}
 		}
-	} else {
-		s.p.m.txns.WithLabelValues("abort").Inc()
-		s.dropTouched("transaction aborted")
+		for id, pt := range s.parts {
+			pt.touched = false
+			for room, upto := range s.quarantine[id] {
+				if pt.next > upto {
+					delete(s.quarantine[id], room)
+				}
+			}
+		}
+		s.updateGauges()
+		return nil
 	}
-	clear(s.pending)
+	// A record was too large: its room's events of this transaction are
+	// dead-lettered when they come again, so the next try commits.
+	for _, o := range oversize {
+		pt := s.parts[o.partition]
+		if pt == nil {
+			continue
+		}
+		q := s.quarantine[o.partition]
+		if q == nil {
+			q = map[string]int64{}
+			s.quarantine[o.partition] = q
+		}
+		q[o.room] = max(q[o.room], pt.next-1)
+	}
+	s.aborted()
+	s.dropTouched("transaction aborted")
 	return nil
+}
+
+// aborted counts an abort, and consecutive ones: a partition that aborts
+// again and again does not move.
+func (s *session) aborted() {
+	s.p.m.txns.WithLabelValues("abort").Inc()
+	s.p.m.consecAborts.Inc()
+	s.led.reset()
 }
 
 func (s *session) dropTouched(why string) {
 	for id, pt := range s.parts {
 		if pt.touched {
+			pt.drop()
 			delete(s.parts, id)
 			s.p.log.Info("partition state dropped; it is restored from the changelog before its next events", "partition", id, "why", why)
 		}
@@ -550,6 +728,12 @@ func (s *session) commit(ctx context.Context) (bool, error) {
 		if perr != nil {
 			return false, fmt.Errorf("%w: %v", ErrProduce, perr)
 		}
+		s.prodMu.Lock()
+		tooLarge := len(s.oversize) > 0
+		s.prodMu.Unlock()
+		if tooLarge {
+			return false, ErrRecordTooLarge
+		}
 		return true, s.cl.CommitUncommittedOffsets(ctx)
 	}
 	// End flushes before it commits; a record that failed in the flush
@@ -562,7 +746,13 @@ func (s *session) commit(ctx context.Context) (bool, error) {
 		perr, s.prodErr = s.prodErr, nil
 		s.prodMu.Unlock()
 	}
+	s.prodMu.Lock()
+	tooLarge := len(s.oversize) > 0
+	s.prodMu.Unlock()
 	try := kgo.TryCommit
+	if tooLarge && perr == nil {
+		perr = ErrRecordTooLarge
+	}
 	if perr != nil {
 		s.p.log.Warn("a record of the transaction failed to produce; aborting it", "err", perr)
 		try = kgo.TryAbort
@@ -577,14 +767,13 @@ func (s *session) commit(ctx context.Context) (bool, error) {
 // abortAndDrop aborts the open transaction and drops the state of the
 // partitions it touched.
 func (s *session) abortAndDrop(ctx context.Context) error {
-	clear(s.pending)
 	if s.sess != nil {
 		if _, err := s.sess.End(ctx, kgo.TryAbort); err != nil {
 			return fmt.Errorf("abort transaction: %w", err)
 		}
 	}
 	s.inTxn = false
-	s.p.m.txns.WithLabelValues("abort").Inc()
+	s.aborted()
 	s.dropTouched("transaction aborted")
 	return nil
 }
@@ -599,21 +788,20 @@ func (s *session) abort(ctx context.Context) {
 }
 
 // idleFlush writes the rooms whose viewers changed because a pusher
-// stopped reporting, when no events arrive to carry them.
+// stopped reporting, and evicts idle rooms, when no events arrive to
+// carry them.
 func (s *session) idleFlush(ctx context.Context) error {
 	now := time.Now().UnixMilli()
 	ttl := s.p.cfg.PresenceTTL.Milliseconds()
-	any := false
+	due := false
+	sweep := time.Since(s.lastSweep) >= s.p.cfg.sweepEvery()
 	for _, pt := range s.parts {
-		for _, r := range pt.core.rooms {
-			for _, rep := range r.nodes {
-				if now-rep.TS > ttl {
-					any = true
-				}
-			}
+		if pt.core.presenceDue(now, ttl) || sweep && pt.core.idleRooms(now) > 0 {
+			due = true
+			break
 		}
 	}
-	if !any {
+	if !due {
 		return nil
 	}
 	if s.sess != nil {
@@ -623,4 +811,33 @@ func (s *session) idleFlush(ctx context.Context) error {
 	}
 	s.inTxn = true
 	return s.end(ctx)
+}
+
+// load brings an evicted room back from its changelog group, inside the
+// open transaction: one short read of a few records, bounded well below
+// the transaction timeout.
+func (s *session) load(ctx context.Context, pt *part, room string) error {
+	start := time.Now()
+	from, to, ok := pt.core.EvictedRange(room)
+	if !ok {
+		return fmt.Errorf("room %s is evicted but its changelog position is unknown", room)
+	}
+	lctx, cancel := context.WithTimeout(ctx, s.p.cfg.TransactionTimeout/4)
+	defer cancel()
+	var recs []Rec
+	err := kread.Read(lctx, s.adm, []kgo.Opt{kgo.SeedBrokers(s.p.cfg.Brokers...)},
+		kread.Range{Topic: s.p.cfg.Topics.Changelog, Partition: pt.id, From: from, End: to}, nil,
+		func(r *kgo.Record) error {
+			recs = append(recs, Rec{Key: r.Key, Value: r.Value})
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("load evicted room %s: %w", room, err)
+	}
+	if err := pt.core.Load(room, recs); err != nil {
+		return fmt.Errorf("load evicted room %s: %w", room, err)
+	}
+	s.p.m.loads.Inc()
+	s.p.m.loadSecs.Observe(time.Since(start).Seconds())
+	return nil
 }

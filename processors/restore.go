@@ -3,11 +3,12 @@ package processors
 import (
 	"context"
 	"fmt"
-	"iter"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ovation-live/ovation/internal/kread"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -37,9 +38,9 @@ func (s *session) restore(ctx context.Context, id int32) error {
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		rs := NewRestorer(cfg)
-		err := s.readPartition(rctx, cfg.Topics.Changelog, id, -1, -1, func(rec *kgo.Record) error {
-			return rs.Add(rec.Key, rec.Value)
-		}, "restore")
+		err := s.readPartition(rctx, kread.Range{Topic: cfg.Topics.Changelog, Partition: id, From: -1, End: -1}, "restore", func(rec *kgo.Record) error {
+			return rs.Add(rec.Key, rec.Value, rec.Offset)
+		})
 		if err != nil {
 			return &RestoreError{Partition: id, Err: err}
 		}
@@ -74,127 +75,151 @@ func (s *session) restore(ctx context.Context, id int32) error {
 		took := time.Since(start)
 		s.p.m.restoreSecs.Observe(took.Seconds())
 		s.p.m.restoreRecs.Add(float64(n))
-		s.parts[id] = &part{id: id, core: core, next: next}
-		s.p.log.Info("partition restored", "partition", id, "rooms", core.Rooms(), "records", n, "bytes", b, "next_offset", next, "took", took.Round(time.Millisecond))
+		pt := &part{id: id, core: core, next: next, jobs: map[string]*readJob{}}
+		s.parts[id] = pt
+		s.p.log.Info("partition restored", "partition", id, "rooms", core.Rooms(), "evicted_rooms", core.EvictedRooms(), "records", n, "bytes", b, "next_offset", next, "took", took.Round(time.Millisecond))
+		for room, req := range core.RebuildJobs() {
+			s.startRead(ctx, pt, room, req, core.RebuildAt(room))
+		}
 		s.updateGauges()
 		return nil
 	}
 }
 
-// readPartition reads topic/partition read_committed from offset from
-// (-1: the log start) to end (exclusive; -1: the last stable offset at
-// the start of the read) and calls fn for every data record. Control
-// markers are kept by the client so the read knows when it has passed the
-// last committed transaction even when the last data record was aborted.
-// Progress is logged every few seconds.
-func (s *session) readPartition(ctx context.Context, topic string, p int32, from, end int64, fn func(*kgo.Record) error, what string) error {
-	if end < 0 {
-		lso, err := s.adm.ListCommittedOffsets(ctx, topic)
-		if err != nil {
-			return fmt.Errorf("list stable offsets of %s: %w", topic, err)
-		}
-		o, ok := lso.Lookup(topic, p)
-		if !ok || o.Err != nil {
-			return fmt.Errorf("list stable offset of %s/%d: %v", topic, p, o.Err)
-		}
-		end = o.Offset
+// readPartition reads a partition range with the session's brokers,
+// logging progress every few seconds.
+func (s *session) readPartition(ctx context.Context, r kread.Range, what string, fn func(*kgo.Record) error) error {
+	progress := func(done, total int64) {
+		s.p.log.Info(what+" progress", "topic", r.Topic, "partition", r.Partition, "done", done, "of", total)
 	}
-	starts, err := s.adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("list start offsets of %s: %w", topic, err)
+	if err := kread.Read(ctx, s.adm, []kgo.Opt{kgo.SeedBrokers(s.p.cfg.Brokers...)}, r, progress, fn); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	so, _ := starts.Lookup(topic, p)
-	if from < so.Offset {
-		from = so.Offset
-	}
-	if from >= end {
+	return nil
+}
+
+// readJob is the read of one room's history for a rebuild, running in
+// its own goroutine outside any transaction. The loop owns the job; the
+// goroutine only fills events and err and then closes done.
+type readJob struct {
+	room   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	events []*schemas.Event
+	err    error
+	start  time.Time
+}
+
+// rebuild acts on a RebuildRequest at rec: the room stops applying
+// events (they are stashed) and its history is read in the background;
+// finishRebuilds completes it in a later transaction.
+func (s *session) rebuild(ctx context.Context, pt *part, rec *kgo.Record, req RebuildRequest) error {
+	if pt.core.Rebuilding(req.Room) {
+		s.deadLetter(ctx, pt, rec, ReasonBadControl, fmt.Sprintf("a rebuild of room %s is already under way", req.Room))
 		return nil
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(s.p.cfg.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-	)
-	if err != nil {
-		return err
+	if _, _, ok := pt.core.EvictedRange(req.Room); ok {
+		if err := s.load(ctx, pt, req.Room); err != nil {
+			return err
+		}
 	}
-	defer cl.Close()
-	total := end - from
-	lastLog := time.Now()
-	pos := from
-	for pos < end {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s of %s/%d stopped at %d of %d: %w", what, topic, p, pos, end, ctx.Err())
-		}
-		fs := cl.PollFetches(ctx)
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) {
-			if ctx.Err() == nil {
-				ferr = err
+	epoch := req.Epoch
+	if epoch == "" {
+		epoch = s.p.cfg.NewEpoch()
+	}
+	pt.core.StartRebuild(req.Room, req, rec.Offset, epoch, &pt.batch)
+	s.startRead(ctx, pt, req.Room, req, rec.Offset)
+	s.p.log.Info("room rebuild started; its events wait until the history is read", "room", req.Room, "epoch", epoch, "from_offset", req.FromOffset, "to_offset", rec.Offset)
+	return nil
+}
+
+// startRead starts reading room's events [req.FromOffset, to) of the
+// partition in a goroutine.
+func (s *session) startRead(ctx context.Context, pt *part, room string, req RebuildRequest, to int64) {
+	if j := pt.jobs[room]; j != nil {
+		j.cancel()
+	}
+	jctx, cancel := context.WithTimeout(ctx, s.p.cfg.RestoreTimeout)
+	j := &readJob{room: room, cancel: cancel, done: make(chan struct{}), start: time.Now()}
+	pt.jobs[room] = j
+	topic := s.p.cfg.Topics.Events
+	go func() {
+		defer close(j.done)
+		if d := s.p.cfg.testReadDelay; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-jctx.Done():
 			}
+		}
+		j.err = s.readPartition(jctx, kread.Range{Topic: topic, Partition: pt.id, From: req.FromOffset, End: to}, "rebuild", func(r *kgo.Record) error {
+			if string(r.Key) != room {
+				return nil
+			}
+			if _, ok := controlOf(r); ok {
+				return nil
+			}
+			ev, err := schemas.ParseEvent(r.Value)
+			if err != nil || ev.Room != room {
+				return nil // dead-lettered when it was live
+			}
+			j.events = append(j.events, &ev)
+			return nil
 		})
-		if ferr != nil {
-			return fmt.Errorf("%s: fetch %s/%d: %w", what, topic, p, ferr)
-		}
-		for it := fs.RecordIter(); !it.Done(); {
-			rec := it.Next()
-			if rec.Offset >= end {
-				pos = end
-				break
-			}
-			pos = rec.Offset + 1
-			if rec.Attrs.IsControl() {
+	}()
+}
+
+// finishRebuilds completes the rebuilds whose reads are done, in the open
+// transaction: the new epoch, then the events stashed meanwhile. A read
+// that failed starts again.
+func (s *session) finishRebuilds(ctx context.Context) error {
+	for _, pt := range s.parts {
+		for room, j := range pt.jobs {
+			select {
+			case <-j.done:
+			default:
 				continue
 			}
-			if err := fn(rec); err != nil {
-				return err
+			delete(pt.jobs, room)
+			j.cancel()
+			if !pt.core.Rebuilding(room) {
+				continue
 			}
-		}
-		if time.Since(lastLog) > 3*time.Second {
-			lastLog = time.Now()
-			s.p.log.Info(what+" progress", "topic", topic, "partition", p, "done", pos-from, "of", total)
+			if j.err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.p.log.Warn("reading a room's history for its rebuild failed; reading again", "room", room, "err", j.err)
+				req := pt.core.RebuildJobs()[room]
+				s.startRead(ctx, pt, room, req, pt.core.RebuildAt(room))
+				continue
+			}
+			pt.touched = true
+			n, stash := pt.core.FinishRebuild(room, slices.Values(j.events), &pt.batch)
+			for _, st := range stash {
+				rec := &kgo.Record{Topic: s.p.cfg.Topics.Events, Partition: pt.id, Offset: st.Offset, Key: []byte(room), Value: st.Value}
+				if err := s.record(ctx, pt, rec); err != nil {
+					return err
+				}
+			}
+			s.produceBatch(ctx, pt)
+			s.p.m.rebuilds.Inc()
+			s.p.log.Info("room rebuilt into a new epoch", "room", room, "events_read", len(j.events), "events_applied", n, "events_waited", len(stash), "took", time.Since(j.start).Round(time.Millisecond))
 		}
 	}
 	return nil
 }
 
-// rebuild acts on a RebuildRequest: it folds the room's events from the
-// request's FromOffset up to the request itself into a new epoch.
-func (s *session) rebuild(ctx context.Context, pt *part, rec *kgo.Record, req RebuildRequest) error {
-	start := time.Now()
-	epoch := req.Epoch
-	if epoch == "" {
-		epoch = s.p.cfg.NewEpoch()
-	}
-	var events []*schemas.Event
-	err := s.readPartition(ctx, rec.Topic, rec.Partition, req.FromOffset, rec.Offset, func(r *kgo.Record) error {
-		if string(r.Key) != req.Room {
-			return nil
-		}
-		if _, ok := controlOf(r); ok {
-			return nil
-		}
-		ev, err := schemas.ParseEvent(r.Value)
-		if err != nil || ev.Room != req.Room {
-			return nil // dead-lettered when it was live
-		}
-		events = append(events, &ev)
-		return nil
-	}, "rebuild")
-	if err != nil {
-		return fmt.Errorf("rebuild room %s: %w", req.Room, err)
-	}
-	var hist iter.Seq[*schemas.Event] = func(yield func(*schemas.Event) bool) {
-		for _, ev := range events {
-			if !yield(ev) {
-				return
+// pendingReads reports whether a rebuild read has finished and waits to
+// be folded in.
+func (s *session) pendingReads() bool {
+	for _, pt := range s.parts {
+		for _, j := range pt.jobs {
+			select {
+			case <-j.done:
+				return true
+			default:
 			}
 		}
 	}
-	n := pt.core.Rebuild(req.Room, epoch, hist, &pt.batch)
-	s.p.m.rebuilds.Inc()
-	s.p.log.Info("room rebuilt into a new epoch", "room", req.Room, "epoch", epoch, "events_read", len(events), "events_applied", n, "from_offset", req.FromOffset, "to_offset", rec.Offset, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return false
 }

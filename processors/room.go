@@ -2,6 +2,8 @@ package processors
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
 
@@ -24,8 +26,20 @@ type room struct {
 	// pend is the delta since frame seq; pendTS its largest ingest ts.
 	pend      schemas.Delta
 	pendTS    int64
-	pendBytes int  // rough encoded size of pend, to split huge frames
+	pendBytes int  // upper bound of pend's encoded text, to cut frames
 	pendAny   bool // pend holds at least one change
+
+	// size bounds the encoded bytes of what the room holds beyond
+	// stateFixedBytes (reactions, polls, quizzes, questions, presence
+	// reports): with it, the core record and snapshot stay below
+	// Config.MaxRecordBytes (see limits.go).
+	size       int
+	lastActive int64 // processor clock (ms) of the last flush with an event
+	closed     bool  // room.close: every later event is ignored
+	active     bool  // an event since the last flush
+
+	emojiBy map[string]string // emoji slot → user who opened it (per-user cap)
+	openQs  map[string]int    // user → questions asked and not answered or removed
 
 	polls     map[string]*pollPriv
 	questions map[string]*questionPriv
@@ -34,7 +48,7 @@ type room struct {
 	nodes     map[string]nodeReport
 	viewers   int64 // sum of live node reports, as last put in a delta
 
-	dedup   map[string]struct{}
+	dedup   map[idKey]struct{}
 	dchunks []dedupChunk // oldest first; the last one is open
 	maxTS   int64        // largest event ts accepted, the dedup clock
 
@@ -64,6 +78,7 @@ type pollPriv struct {
 }
 
 type questionPriv struct {
+	user     string
 	answered bool
 	upvoters map[string]struct{}
 }
@@ -86,13 +101,29 @@ type nodeReport struct {
 	TS      int64 `json:"ts"`
 }
 
-// dedupChunk is the ids accepted in one frame (or a slice of a rebuild),
-// persisted as one d/ record so expiry drops whole records.
+// idKey is an event's identity inside its room: the same id from two users
+// is two events.
+type idKey struct{ user, id string }
+
+// dedupChunk is the ids accepted in one frame (or a slice of a rebuild, or
+// a part of a frame that passed chunkBytes), persisted as one d/ record so
+// expiry drops whole records.
 type dedupChunk struct {
 	n     uint64 // d/ record number; 0 while open
 	ids   []string
+	users []string
 	tss   []int64
 	maxTS int64
+	bytes int // encoded size bound of the d/ record
+}
+
+// user returns the user of the chunk's i-th id ("" in records written
+// before identity included the user).
+func (c *dedupChunk) user(i int) string {
+	if i < len(c.users) {
+		return c.users[i]
+	}
+	return ""
 }
 
 func newRoom(id, epoch string) *room {
@@ -100,32 +131,53 @@ func newRoom(id, epoch string) *room {
 		id: id, epoch: epoch, pub: schemas.NewRoomState(),
 		polls: map[string]*pollPriv{}, questions: map[string]*questionPriv{},
 		quizzes: map[string]*quizPriv{}, scores: map[string]*schemas.LeaderEntry{},
-		nodes: map[string]nodeReport{}, dedup: map[string]struct{}{},
-		dchunks: []dedupChunk{{}},
+		nodes: map[string]nodeReport{}, dedup: map[idKey]struct{}{},
+		dchunks: []dedupChunk{{}}, emojiBy: map[string]string{}, openQs: map[string]int{},
 	}
 }
 
 // apply decides what ev does to the room and records it in pend and the
 // private state. The caller has checked the dedup window.
-func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
+func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
+	if r.closed {
+		return Ignored, ReasonRoomClosed
+	}
+	fits := func(n int) bool { return stateFixedBytes+r.size+n <= cfg.MaxRecordBytes }
 	switch d := ev.Body.(type) {
 	case *schemas.ChatMessageData:
-		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: ev.ID, User: ev.User, Name: d.Name, Text: d.Text, TS: ev.TS})
+		id, ok := r.chatID(ev)
+		if !ok {
+			return Ignored, ReasonDuplicate
+		}
+		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: id, User: ev.User, Name: d.Name, Text: d.Text, TS: ev.TS})
 		r.totals().Chat++
-		r.pendBytes += len(ev.ID) + len(ev.User) + len(d.Name) + len(d.Text) + 64
+		// The line, and its id again should a later line evict it.
+		r.pendBytes += chatLineBytes(id, ev.User, d.Name, d.Text) + jsonStringLen(id) + 1
 	case *schemas.ChatDeleteData:
 		if slices.Contains(r.pend.ChatDeleted, d.MessageID) || !r.hasChat(d.MessageID) {
 			return Ignored, ReasonUnknownChat
 		}
 		r.pend.ChatDeleted = append(r.pend.ChatDeleted, d.MessageID)
-		r.pendBytes += len(d.MessageID) + 4
+		r.pendBytes += jsonStringLen(d.MessageID) + 1
 	case *schemas.ReactionData:
 		if r.pend.Reactions == nil {
 			r.pend.Reactions = map[string]int64{}
 		}
 		if _, ok := r.pend.Reactions[d.Emoji]; !ok {
-			if _, ok := r.pub.Reactions[d.Emoji]; !ok && r.emojiCount() >= schemas.MaxEmojisPerRoom {
-				return DeadLettered, ReasonLimit
+			if _, ok := r.pub.Reactions[d.Emoji]; !ok {
+				// A new slot: the room's limit, the user's share of it,
+				// and the record limit.
+				switch {
+				case r.emojiCount() >= schemas.MaxEmojisPerRoom:
+					return DeadLettered, ReasonLimit
+				case r.userEmojis(ev.User) >= cfg.MaxEmojisPerUser:
+					return DeadLettered, ReasonUserLimit
+				case !fits(emojiSlotBytes(d.Emoji, ev.User)):
+					return DeadLettered, ReasonTooLarge
+				}
+				r.emojiBy[d.Emoji] = ev.User
+				r.size += emojiSlotBytes(d.Emoji, ev.User)
+				r.pendBytes += emojiBytes(d.Emoji)
 			}
 		}
 		r.pend.Reactions[d.Emoji]++
@@ -137,10 +189,15 @@ func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
 		if len(r.polls) >= schemas.MaxPollsPerRoom {
 			return DeadLettered, ReasonLimit
 		}
+		n := pollBytes(d.PollID, d.Question, d.Options)
+		if !fits(n) {
+			return DeadLettered, ReasonTooLarge
+		}
+		r.size += n
 		r.polls[d.PollID] = &pollPriv{opts: len(d.Options), votes: map[string]int{}}
 		pd := r.pollDelta(d.PollID, len(d.Options))
 		pd.Question, pd.Options = d.Question, d.Options
-		r.pendBytes += len(d.Question) + 32*len(d.Options)
+		r.pendBytes += n
 	case *schemas.PollVoteData:
 		p := r.polls[d.PollID]
 		switch {
@@ -174,17 +231,32 @@ func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
 		p.closed = true
 		r.pollDelta(d.PollID, p.opts).Closed = true
 	case *schemas.QAAskData:
-		if _, ok := r.questions[ev.ID]; ok {
-			return Ignored, ReasonDuplicate
+		id := ev.ID
+		if q, ok := r.questions[id]; ok {
+			if q.user == ev.User {
+				return Ignored, ReasonDuplicate
+			}
+			id = scopedID(ev.User, ev.ID) // another user's id: a different question
+			if _, ok := r.questions[id]; ok {
+				return Ignored, ReasonDuplicate
+			}
 		}
-		if len(r.questions) >= schemas.MaxQuestionsInRoom {
+		n := questionBytes(id, ev.User, d.Text)
+		switch {
+		case len(r.questions) >= schemas.MaxQuestionsInRoom:
 			return DeadLettered, ReasonLimit
+		case r.openQs[ev.User] >= cfg.MaxOpenQuestionsPerUser:
+			return DeadLettered, ReasonUserLimit
+		case !fits(n):
+			return DeadLettered, ReasonTooLarge
 		}
-		r.questions[ev.ID] = &questionPriv{upvoters: map[string]struct{}{}}
-		qd := r.questionDelta(ev.ID)
+		r.size += n
+		r.questions[id] = &questionPriv{user: ev.User, upvoters: map[string]struct{}{}}
+		r.openQs[ev.User]++
+		qd := r.questionDelta(id)
 		qd.User, qd.Text, qd.TS = ev.User, d.Text, ev.TS
 		r.totals().Questions++
-		r.pendBytes += len(d.Text) + len(ev.User) + 64
+		r.pendBytes += n
 	case *schemas.QAUpvoteData:
 		q := r.questions[d.QuestionID]
 		if q == nil {
@@ -206,6 +278,7 @@ func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
 			return Ignored, ReasonAlreadyClosed
 		}
 		q.answered = true
+		r.closeQuestion(q)
 		r.questionDelta(d.QuestionID).Answered = true
 	case *schemas.QuizAskData:
 		if _, ok := r.quizzes[d.QuizID]; ok {
@@ -214,6 +287,12 @@ func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
 		if len(r.quizzes) >= schemas.MaxQuizzesPerRoom {
 			return DeadLettered, ReasonLimit
 		}
+		n := pollBytes(d.QuizID, d.Question, d.Options) + jsonStringLen(d.QuizID) + intBytes + 2
+		if !fits(n) {
+			return DeadLettered, ReasonTooLarge
+		}
+		r.size += n
+		r.pendBytes += n
 		pts := d.Points
 		if pts == 0 {
 			pts = 1
@@ -221,7 +300,6 @@ func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
 		r.quizzes[d.QuizID] = &quizPriv{opts: len(d.Options), correct: d.Correct, points: pts, answers: map[string]answer{}}
 		zd := r.quizDelta(d.QuizID)
 		zd.Question, zd.Options, zd.Points = d.Question, d.Options, pts
-		r.pendBytes += len(d.Question) + 32*len(d.Options)
 	case *schemas.QuizAnswerData:
 		z := r.quizzes[d.QuizID]
 		switch {
@@ -257,6 +335,15 @@ func (r *room) apply(ev *schemas.Event) (Outcome, Reason) {
 			r.pend.Leaderboard = lb
 		}
 	case *schemas.PresenceData:
+		if _, ok := r.nodes[d.Node]; !ok {
+			switch {
+			case len(r.nodes) >= cfg.MaxPresenceNodes:
+				return DeadLettered, ReasonLimit
+			case !fits(nodeBytes(d.Node)):
+				return DeadLettered, ReasonTooLarge
+			}
+			r.size += nodeBytes(d.Node)
+		}
 		r.nodes[d.Node] = nodeReport{Viewers: d.Viewers, TS: ev.TS}
 		// The viewers count is recomputed at flush, against the clock.
 	default:
@@ -309,6 +396,68 @@ func (r *room) quizDelta(id string) *schemas.QuizDelta {
 		r.pend.Quizzes[id] = zd
 	}
 	return zd
+}
+
+// emojiSlotBytes bounds an emoji slot in the state and the core record
+// (who opened it).
+func emojiSlotBytes(e, user string) int {
+	return emojiBytes(e) + jsonStringLen(e) + jsonStringLen(user) + 2
+}
+
+// userEmojis counts the emoji slots user opened that the room still has.
+func (r *room) userEmojis(user string) int {
+	n := 0
+	for _, u := range r.emojiBy {
+		if u == user {
+			n++
+		}
+	}
+	return n
+}
+
+// closeQuestion stops q counting against its asker's open questions.
+func (r *room) closeQuestion(q *questionPriv) {
+	if r.openQs[q.user] <= 1 {
+		delete(r.openQs, q.user)
+	} else {
+		r.openQs[q.user]--
+	}
+}
+
+// chatID is the id of a chat line: the event id, unless a line of another
+// user in the history has it (the same id from two users is two events;
+// line ids must stay unique for deletes and merges), then scopedID.
+// ok is false when the user's own line with that id is still in the
+// history (a retry after the dedup window).
+func (r *room) chatID(ev *schemas.Event) (id string, ok bool) {
+	id = ev.ID
+	for pass := 0; pass < 2; pass++ {
+		taken := false
+		for _, list := range [][]schemas.ChatLine{r.pub.Chat, r.pend.Chat} {
+			for i := range list {
+				if list[i].ID == id {
+					if list[i].User == ev.User {
+						return "", false
+					}
+					taken = true
+				}
+			}
+		}
+		if !taken {
+			return id, true
+		}
+		id = scopedID(ev.User, ev.ID)
+	}
+	return "", false
+}
+
+// scopedID derives a room-unique id for an event whose id another user
+// already used for a chat line or question: deterministic, so a replay
+// or rebuild gives the same id, and a valid id for chat.delete and
+// qa.upvote.
+func scopedID(user, id string) string {
+	h := sha256.Sum256([]byte(user + "\x00" + id))
+	return "u-" + hex.EncodeToString(h[:12])
 }
 
 func (r *room) emojiCount() int {
@@ -394,6 +543,7 @@ func (r *room) liveViewers(now, ttl int64) int64 {
 	for node, rep := range r.nodes {
 		if now-rep.TS > ttl {
 			delete(r.nodes, node)
+			r.size -= nodeBytes(node)
 			continue
 		}
 		n += rep.Viewers

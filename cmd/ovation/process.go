@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/processors"
 	"golang.org/x/sync/errgroup"
@@ -17,6 +22,8 @@ type processFlags struct {
 	dedupWindow, presenceTTL  time.Duration
 	snapshotEvery, maxDedup   int
 	maxPoll                   int
+	roomIdle                  time.Duration
+	emojisPerUser, openQs     int
 }
 
 func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -34,6 +41,9 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "how long a pusher's viewer report counts")
 	fs.IntVar(&f.snapshotEvery, "snapshot-every", 1, "write a room's snapshot every N frames (and always on an epoch's first frame)")
 	fs.IntVar(&f.maxPoll, "max-poll-records", 10_000, "records taken per poll")
+	fs.DurationVar(&f.roomIdle, "room-idle", 10*time.Minute, "evict a room from memory after this long without events (its state stays in the changelog and comes back on its next event)")
+	fs.IntVar(&f.emojisPerUser, "max-emojis-per-user", 4, "emoji slots of a room one user may open")
+	fs.IntVar(&f.openQs, "max-open-questions-per-user", 10, "questions one user may have open (not answered or removed) in a room")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +60,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Tick: f.tick, SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
 		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
 		SnapshotEvery: f.snapshotEvery, MaxPollRecords: f.maxPoll,
+		RoomIdle: f.roomIdle, MaxEmojisPerUser: f.emojisPerUser, MaxOpenQuestionsPerUser: f.openQs,
 		Log: log.With("role", "process"), Registerer: reg,
 	}
 	p, err := processors.New(cfg)
@@ -60,7 +71,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ready.set(false, "joining the consumer group")
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return p.Run(gctx, kafkaOpts(cfg.Brokers, "process", log, reg)...)
+		return p.Run(gctx, processKafkaOpts(cfg.Brokers, log, reg)...)
 	})
 	g.Go(func() error {
 		t := time.NewTicker(500 * time.Millisecond)
@@ -99,7 +110,14 @@ func devProcess(_ context.Context, env *devEnv) error {
 		return err
 	}
 	env.goes("processors", func(ctx context.Context) error {
-		return p.Run(ctx, kafkaOpts(env.brokers, "process", env.log, env.reg)...)
+		return p.Run(ctx, processKafkaOpts(env.brokers, env.log, env.reg)...)
 	})
 	return nil
+}
+
+// processKafkaOpts are kafkaOpts with franz-go's per-transaction info
+// lines moved to debug: a processor ends twenty transactions a second.
+func processKafkaOpts(brokers []string, log *slog.Logger, reg prometheus.Registerer) []kgo.Opt {
+	return append(kafkaOpts(brokers, "process", log, reg),
+		kgo.WithLogger(processors.QuietKafkaLogger(kslog.New(log.With("component", "kafka", "role", "process")))))
 }
