@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -41,6 +42,7 @@ type harness struct {
 	changelog []Rec
 	batch     Batch
 	now       int64
+	loads     int
 }
 
 func testConfig() *Config {
@@ -59,10 +61,31 @@ func newHarness(t testing.TB, cfg *Config) *harness {
 	return &harness{t: t, cfg: cfg, p: NewPartition(cfg), snapshots: map[string]schemas.Snapshot{}, now: 1_000_000}
 }
 
+// apply applies e, loading its room first when it is evicted, as the
+// Kafka loop does.
 func (h *harness) apply(e *schemas.Event) (Outcome, Reason) {
+	h.t.Helper()
 	o, r := h.p.Apply(e, &h.batch)
+	if o == NeedsLoad {
+		from, to, ok := h.p.EvictedRange(e.Room)
+		if !ok {
+			h.t.Fatalf("room %s needs a load but has no range", e.Room)
+		}
+		if err := h.p.Load(e.Room, h.changelog[from:to]); err != nil {
+			h.t.Fatal(err)
+		}
+		h.loads++
+		o, r = h.p.Apply(e, &h.batch)
+	}
 	h.collect()
 	return o, r
+}
+
+// evict runs an eviction sweep at h.now and returns how many rooms left.
+func (h *harness) evict() int {
+	n := h.p.Evict(h.now, &h.batch)
+	h.collect()
+	return n
 }
 
 func (h *harness) flush() {
@@ -89,7 +112,12 @@ func (h *harness) collect() {
 		}
 		h.snapshots[s.Room] = s
 	}
-	h.changelog = append(h.changelog, h.batch.Changelog...)
+	for _, r := range h.batch.Changelog {
+		if isEvictedCore(&kgo.Record{Key: r.Key, Value: r.Value}) {
+			h.p.Evicted(roomOfKey(kindChangelog, r.Key), int64(len(h.changelog)))
+		}
+		h.changelog = append(h.changelog, r)
+	}
 	h.batch.Reset()
 }
 

@@ -131,7 +131,11 @@ type mroom struct {
 	answers map[string]map[string]answer
 	correct map[string]int
 	scores  map[string]*schemas.LeaderEntry
+	openQs  map[string]int // user → open questions (the per-user cap)
 }
+
+// modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
+const modelOpenQuestions = 10
 
 func newModel() *model { return &model{rooms: map[string]*mroom{}} }
 
@@ -141,9 +145,9 @@ func (m *model) apply(e *schemas.Event) bool {
 	if r == nil {
 		r = &mroom{st: schemas.NewRoomState(), seen: map[string]bool{}, votes: map[string]map[string]int{},
 			ups: map[string]map[string]bool{}, answers: map[string]map[string]answer{}, correct: map[string]int{},
-			scores: map[string]*schemas.LeaderEntry{}}
+			scores: map[string]*schemas.LeaderEntry{}, openQs: map[string]int{}}
 	}
-	if r.seen[e.ID] {
+	if r.seen[e.User+"\x00"+e.ID] {
 		return false
 	}
 	s := &r.st
@@ -194,9 +198,10 @@ func (m *model) apply(e *schemas.Event) bool {
 		}
 		p.Closed = true
 	case *schemas.QAAskData:
-		if s.Questions[e.ID] != nil {
+		if s.Questions[e.ID] != nil || r.openQs[e.User] >= modelOpenQuestions {
 			return false
 		}
+		r.openQs[e.User]++
 		s.Questions[e.ID] = &schemas.Question{User: e.User, Text: d.Text, TS: e.TS}
 		r.ups[e.ID] = map[string]bool{}
 		s.Totals.Questions++
@@ -214,6 +219,7 @@ func (m *model) apply(e *schemas.Event) bool {
 			return false
 		}
 		q.Answered = true
+		r.openQs[q.User]--
 	case *schemas.QuizAskData:
 		if s.Quizzes[d.QuizID] != nil {
 			return false
@@ -261,7 +267,7 @@ func (m *model) apply(e *schemas.Event) bool {
 	default:
 		return false
 	}
-	r.seen[e.ID] = true
+	r.seen[e.User+"\x00"+e.ID] = true
 	m.rooms[e.Room] = r
 	return true
 }
