@@ -484,6 +484,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		r.size += nodeBytes(n)
 	}
 	for e := range r.pub.Reactions {
+		if _, ok := r.emojiBy[e]; !ok {
+			r.emojiBy[e] = "" // a record from before the per-user cap
+		}
 		r.size += emojiSlotBytes(e, r.emojiBy[e])
 	}
 	for pid, pp := range r.pub.Polls {

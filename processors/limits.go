@@ -115,17 +115,13 @@ func WorstCaseStateBytes(cfg *Config) int {
 		opts[i] = lt(schemas.MaxOptionLen)
 	}
 	n := stateFixedBytes
-	n += schemas.MaxEmojisPerRoom * (emojiBytes(lt(maxEmojiBytes)) + jsonStringLen(lt(schemas.MaxUserLen)) + 4) // reactions + who opened each slot
+	n += schemas.MaxEmojisPerRoom * (emojiSlotBytes(lt(schemas.MaxEmojiBytes), lt(schemas.MaxUserLen)) + 2) // reactions + who opened each slot
 	n += (schemas.MaxPollsPerRoom + schemas.MaxQuizzesPerRoom) * (pollBytes(id, lt(schemas.MaxQuestionLen), opts) + 1)
 	n += schemas.MaxQuizzesPerRoom * (jsonStringLen(id) + intBytes + 2) // correct options
 	n += schemas.MaxQuestionsInRoom * (questionBytes(id, lt(schemas.MaxUserLen), lt(schemas.MaxQuestionLen)) + 1)
 	n += cfg.MaxPresenceNodes * (nodeBytes(id) + 1)
 	return n
 }
-
-// maxEmojiBytes bounds an emoji's bytes for the worst case: the schema's
-// limit on a reaction's emoji.
-const maxEmojiBytes = 32
 
 // chunkBytes is the target size of one chunked private record (l/, c/,
 // d/): far below any record limit, large enough that a checkpoint of a

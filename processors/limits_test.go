@@ -291,3 +291,59 @@ func TestEvictAndLoad(t *testing.T) {
 		t.Fatalf("presence of an unknown room: %v %s, rooms %d", o, r, h.p.Rooms())
 	}
 }
+
+// TestModeration: a moderator removes an emoji slot and a question (the
+// frames say so, so folds and merged deltas stay exact), and a host
+// closes the room for good.
+func TestModeration(t *testing.T) {
+	h := newHarness(t, nil)
+	react := func(id, user, emoji string) {
+		h.apply(ev(t, id, "r", user, schemas.Reaction, 1, schemas.ReactionData{Emoji: emoji}))
+	}
+	for i := range 4 {
+		react(fmt.Sprintf("a%d", i), "mallory", schemas.Emojis()[i])
+	}
+	react("x1", "alice", "👍")
+	h.flush()
+	// Removed in a later frame, and inside one frame around new counts.
+	h.apply(ev(t, "rm1", "r", "mod", schemas.ReactionRemove, 2, schemas.ReactionRemoveData{Emoji: schemas.Emojis()[0]}))
+	react("x2", "alice", "👍")
+	h.apply(ev(t, "rm2", "r", "mod", schemas.ReactionRemove, 2, schemas.ReactionRemoveData{Emoji: "👍"}))
+	react("x3", "bob", "👍")
+	if o, r := h.apply(ev(t, "rm3", "r", "mod", schemas.ReactionRemove, 2, schemas.ReactionRemoveData{Emoji: schemas.Emojis()[0]})); o != Ignored || r != ReasonAlreadyClosed {
+		t.Fatalf("second removal: %v %s", o, r)
+	}
+	// Mallory's slot is free again.
+	react("a9", "mallory", schemas.Emojis()[9])
+	h.apply(ev(t, "q1", "r", "mallory", schemas.QAAsk, 3, schemas.QAAskData{Text: "spam"}))
+	h.apply(ev(t, "q2", "r", "alice", schemas.QAAsk, 3, schemas.QAAskData{Text: "real"}))
+	h.flush()
+	h.apply(ev(t, "up", "r", "bob", schemas.QAUpvote, 4, schemas.QAUpvoteData{QuestionID: "q1"}))
+	h.apply(ev(t, "qr", "r", "mod", schemas.QARemove, 4, schemas.QARemoveData{QuestionID: "q1"}))
+	h.flush()
+	st, _, _, _ := h.p.RoomState("r")
+	if _, ok := st.Reactions[schemas.Emojis()[0]]; ok || st.Reactions["👍"] != 1 || st.Reactions[schemas.Emojis()[9]] != 1 || st.Totals.Reactions != 8 {
+		t.Fatalf("reactions %v totals %d", st.Reactions, st.Totals.Reactions)
+	}
+	if len(st.Questions) != 1 || st.Questions["q2"] == nil {
+		t.Fatalf("questions %v", st.Questions)
+	}
+	h.apply(ev(t, "close", "r", "host", schemas.RoomClose, 5, schemas.RoomCloseData{}))
+	h.flush()
+	if o, r := h.apply(ev(t, "late", "r", "alice", schemas.ChatMessage, 6, schemas.ChatMessageData{Text: "hello?"})); o != Ignored || r != ReasonRoomClosed {
+		t.Fatalf("event after close: %v %s", o, r)
+	}
+	h.flush()
+	st, _, _, _ = h.p.RoomState("r")
+	if !st.Closed || st.Totals.Chat != 0 {
+		t.Fatalf("closed %v chat %d", st.Closed, st.Totals.Chat)
+	}
+	h.checkFold()
+	rp := h.restored()
+	if rst, _, _, _ := rp.RoomState("r"); !equalState(st, rst) {
+		t.Fatalf("restored state differs:\n%s\n%s", js(st), js(rst))
+	}
+	if o, _ := rp.Apply(ev(t, "late2", "r", "alice", schemas.Reaction, 7, schemas.ReactionData{Emoji: "👍"}), &Batch{}); o != Ignored {
+		t.Fatal("a restored closed room took an event")
+	}
+}

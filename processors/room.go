@@ -139,7 +139,7 @@ func newRoom(id, epoch string) *room {
 // apply decides what ev does to the room and records it in pend and the
 // private state. The caller has checked the dedup window.
 func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
-	if r.closed {
+	if r.closed && ev.Type != schemas.Presence {
 		return Ignored, ReasonRoomClosed
 	}
 	fits := func(n int) bool { return stateFixedBytes+r.size+n <= cfg.MaxRecordBytes }
@@ -164,11 +164,11 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			r.pend.Reactions = map[string]int64{}
 		}
 		if _, ok := r.pend.Reactions[d.Emoji]; !ok {
-			if _, ok := r.pub.Reactions[d.Emoji]; !ok {
+			if _, ok := r.emojiBy[d.Emoji]; !ok {
 				// A new slot: the room's limit, the user's share of it,
 				// and the record limit.
 				switch {
-				case r.emojiCount() >= schemas.MaxEmojisPerRoom:
+				case len(r.emojiBy) >= schemas.MaxEmojisPerRoom:
 					return DeadLettered, ReasonLimit
 				case r.userEmojis(ev.User) >= cfg.MaxEmojisPerUser:
 					return DeadLettered, ReasonUserLimit
@@ -334,6 +334,49 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if lb := r.leaderboard(); !slices.Equal(lb, r.currentLeaderboard()) {
 			r.pend.Leaderboard = lb
 		}
+	case *schemas.RoomCloseData:
+		r.closed = true
+		r.pend.Closed = true
+	case *schemas.QARemoveData:
+		q := r.questions[d.QuestionID]
+		if q == nil {
+			return Ignored, ReasonAlreadyClosed // removed already (two moderators), or never asked
+		}
+		var user, text string
+		if pq := r.pub.Questions[d.QuestionID]; pq != nil {
+			user, text = pq.User, pq.Text
+			r.pend.QuestionsRemoved = append(r.pend.QuestionsRemoved, d.QuestionID)
+		}
+		if qd := r.pend.Questions[d.QuestionID]; qd != nil {
+			if qd.Text != "" {
+				user, text = qd.User, qd.Text
+			}
+			// Removals apply before a delta's additions: what this delta
+			// added to the question goes with it.
+			delete(r.pend.Questions, d.QuestionID)
+		}
+		r.size -= questionBytes(d.QuestionID, user, text)
+		r.pendBytes += jsonStringLen(d.QuestionID) + 1
+		if !q.answered {
+			r.closeQuestion(q)
+		}
+		delete(r.questions, d.QuestionID)
+		// Its upvotes leave the private state: the next checkpoint
+		// supersedes the l/ records that name it.
+		r.logUps = slices.DeleteFunc(r.logUps, func(u upRec) bool { return u.Q == d.QuestionID })
+		r.forceCk = true
+	case *schemas.ReactionRemoveData:
+		opener, ok := r.emojiBy[d.Emoji]
+		if !ok {
+			return Ignored, ReasonAlreadyClosed // removed already, or never used
+		}
+		if _, inPub := r.pub.Reactions[d.Emoji]; inPub && !slices.Contains(r.pend.ReactionsRemoved, d.Emoji) {
+			r.pend.ReactionsRemoved = append(r.pend.ReactionsRemoved, d.Emoji)
+		}
+		delete(r.pend.Reactions, d.Emoji)
+		delete(r.emojiBy, d.Emoji)
+		r.size -= emojiSlotBytes(d.Emoji, opener)
+		r.pendBytes += emojiBytes(d.Emoji)
 	case *schemas.PresenceData:
 		if _, ok := r.nodes[d.Node]; !ok {
 			switch {
@@ -458,16 +501,6 @@ func (r *room) chatID(ev *schemas.Event) (id string, ok bool) {
 func scopedID(user, id string) string {
 	h := sha256.Sum256([]byte(user + "\x00" + id))
 	return "u-" + hex.EncodeToString(h[:12])
-}
-
-func (r *room) emojiCount() int {
-	n := len(r.pub.Reactions)
-	for e := range r.pend.Reactions {
-		if _, ok := r.pub.Reactions[e]; !ok {
-			n++
-		}
-	}
-	return n
 }
 
 // hasChat reports whether message id is in the visible history, counting
