@@ -59,6 +59,16 @@ func (a *API) summary(ctx context.Context, r *request) (any, error) {
 	if hasFrom && hasTo && time.Duration(to-from)*time.Millisecond > a.cfg.MaxRange {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeRangeTooBig, Field: "to", Message: fmt.Sprintf("the range may span at most %v", a.cfg.MaxRange)}
 	}
+	// from alone runs to now, and is held to the same checks.
+	if hasFrom && !hasTo {
+		now := time.Now().UnixMilli()
+		if from >= now {
+			return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRange, Field: "from", Message: "from is in the future"}
+		}
+		if time.Duration(now-from)*time.Millisecond > a.cfg.MaxRange {
+			return nil, &APIError{Status: http.StatusBadRequest, Code: CodeRangeTooBig, Field: "from", Message: fmt.Sprintf("the range from from to now may span at most %v", a.cfg.MaxRange)}
+		}
+	}
 	if err := a.roomExists(ctx, r.room); err != nil {
 		return nil, err
 	}
