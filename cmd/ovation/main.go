@@ -36,6 +36,8 @@ func commands() []command {
 		{"push", "serve the WebSocket endpoint /v1/stream to viewers", runPush},
 		{"sink", "write events and frames into ClickHouse and serve the analytics API", runSink},
 		{"replay", "re-read a topic into ClickHouse or into a fresh processor epoch", runReplay},
+		{"takeover", "in the surviving region, rebuild a lost region's rooms from their mirrored events", runTakeover},
+		{"failback", "give a region its rooms back after a takeover: copy the takeover's events home, rebuild", runFailback},
 		{"topics", "create or describe Ovation's Kafka topics", runTopics},
 		{"token", "issue an HS256 token for testing (never for production secrets)", runToken},
 		{"bench", "end-to-end load and latency benchmark with a baseline", runBench},

@@ -75,6 +75,14 @@ func replayIntoEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 
+	return rebuildRooms(ctx, &c, ids, fromOffset, fromMs, dryRun, wait, noProgress, nil, stdout, stderr)
+}
+
+// rebuildRooms writes a RebuildRequest for each room (with extra headers
+// on each record, to tell who asked) into the events topic of c's
+// cluster, and waits up to wait for each room's snapshot in its new epoch
+// with a progress bar. fromMs >= 0 overrides fromOffset.
+func rebuildRooms(ctx context.Context, c *commonFlags, ids []string, fromOffset, fromMs int64, dryRun bool, wait time.Duration, noProgress bool, headers []kgo.RecordHeader, stdout, stderr io.Writer) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokerList()...), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		return err
@@ -152,6 +160,7 @@ func replayIntoEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 	for _, p := range plans {
 		r := p.req.Record(t.Events)
 		r.Partition = p.partition
+		r.Headers = append(r.Headers, headers...)
 		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			return fmt.Errorf("write rebuild request for room %s: %w", p.req.Room, err)
 		}
