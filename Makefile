@@ -10,7 +10,7 @@ TEST_ENV_DIR ?= $(CURDIR)/.cache/test-env
 FUZZTIME ?= 60s
 GO_TEST_FLAGS ?= -race -count=1 -timeout 25m
 
-.PHONY: all build demo test test-go test-web lint fuzz bench clean env-up env-down
+.PHONY: all build demo test test-go test-web test-region lint fuzz bench clean env-up env-down
 
 all: build
 
@@ -45,6 +45,13 @@ test:
 
 test-go:
 	$(GO) test $(GO_TEST_FLAGS) ./...
+
+## test-region: the regional failover drill alone (deployments/region/region.sh:
+## two Kafka clusters, MirrorMaker 2, SIGKILL of a region, takeover, failback;
+## about 2 minutes). `make test` runs it too (OVATION_KAFKA_FAULT=1).
+## Ports 25400-25700 (OVATION_TEST_REGION_PORT_BASE moves them).
+test-region:
+	OVATION_REGION_DRILL=1 $(GO) test -count=1 -timeout 10m -v -run TestRegionalFailoverDrill ./deployments/region/
 
 # The browser tests drive Debian's Chromium; install it when missing (root).
 test-web:

@@ -220,7 +220,10 @@ func readToEnd(ctx context.Context, brokers []string, topic string, from map[int
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Markers too: a partition whose last record is a commit marker
+		// is seen to end.
+		kgo.KeepControlRecords())
 	if err != nil {
 		return err
 	}
@@ -248,9 +251,12 @@ func readToEnd(ctx context.Context, brokers []string, topic string, from map[int
 					break
 				}
 				bar.Add(1)
-				more, err := fn(r)
-				if err != nil && ferr == nil {
-					ferr = err
+				more := true
+				if !r.Attrs.IsControl() {
+					var err error
+					if more, err = fn(r); err != nil && ferr == nil {
+						ferr = err
+					}
 				}
 				if !more || r.Offset+1 >= e {
 					delete(end, p)

@@ -11,6 +11,9 @@
 #                    [--owner PID]         start both regions; print env lines
 #   region.sh kill DIR REGION              SIGKILL every process of REGION
 #                                          and its Kafka (the disaster)
+#   region.sh pause-mirror DIR REGION      SIGSTOP the MirrorMaker writing into
+#   region.sh resume-mirror DIR REGION     REGION, or SIGCONT it (a lagging
+#                                          mirror at the moment of a disaster)
 #   region.sh takeover DIR REGION [ARGS]   in the other region: stop the
 #                                          mirror of REGION, start the takeover
 #                                          stack for REGION's rooms, run
@@ -189,18 +192,29 @@ wait_http() {
 	done
 }
 
-# start_stack DIR REGION starts REGION's own stack on its own topics.
+# start_stack DIR REGION [PART...] starts REGION's own stack on its own
+# topics: process, push, ingest, ingest-mirror (default: all of them).
 start_stack() {
-	local dir=$1 r=$2 o
+	local dir=$1 r=$2 o part
+	shift 2
 	o=$(other "$r")
-	start_ovation "$dir" "$r" process process "$(http_port "$r" 4)" \
-		OVATION_GROUP="$r-ovation-processors" OVATION_TRANSACTIONAL_ID="$r-ovation-process-0"
-	start_ovation "$dir" "$r" push push "$(http_port "$r" 3)" OVATION_NODE="$r-push-0" OVATION_PRESENCE_INTERVAL=1s
-	start_ovation "$dir" "$r" ingest ingest "$(http_port "$r" 1)" OVATION_USER_RATE=-1 OVATION_CLIENT_RATE=-1
-	start_ovation "$dir" "$r" ingest-mirror ingest "$(http_port "$r" 2)" OVATION_USER_RATE=-1 OVATION_CLIENT_RATE=-1 \
-		OVATION_ACK_AFTER_MIRROR_BROKERS="$(brokers "$o")" OVATION_ACK_AFTER_MIRROR_TOPIC="$r.ovation.events"
-	wait_http "$dir" "$r" process push ingest ingest-mirror
-	log "$r stack up: ingest :$(http_port "$r" 1), ingest (ack after mirror) :$(http_port "$r" 2), push :$(http_port "$r" 3)"
+	local -a parts=("$@")
+	((${#parts[@]})) || parts=(process push ingest ingest-mirror)
+	for part in "${parts[@]}"; do
+		case $part in
+		process)
+			start_ovation "$dir" "$r" process process "$(http_port "$r" 4)" \
+				OVATION_GROUP="$r-ovation-processors" OVATION_TRANSACTIONAL_ID="$r-ovation-process-0" ;;
+		push) start_ovation "$dir" "$r" push push "$(http_port "$r" 3)" OVATION_NODE="$r-push-0" OVATION_PRESENCE_INTERVAL=1s ;;
+		ingest) start_ovation "$dir" "$r" ingest ingest "$(http_port "$r" 1)" OVATION_USER_RATE=-1 OVATION_CLIENT_RATE=-1 ;;
+		ingest-mirror)
+			start_ovation "$dir" "$r" ingest-mirror ingest "$(http_port "$r" 2)" OVATION_USER_RATE=-1 OVATION_CLIENT_RATE=-1 \
+				OVATION_ACK_AFTER_MIRROR_BROKERS="$(brokers "$o")" OVATION_ACK_AFTER_MIRROR_TOPIC="$r.ovation.events" ;;
+		*) die "no part $part" ;;
+		esac
+	done
+	wait_http "$dir" "$r" "${parts[@]}"
+	log "$r up: ${parts[*]} (ingest :$(http_port "$r" 1), ingest ack-after-mirror :$(http_port "$r" 2), push :$(http_port "$r" 3))"
 }
 
 # takeover_env REGION prints the environment of the takeover stack for
@@ -353,6 +367,7 @@ stop_named() {
 	for name in "$@"; do
 		pid=$(cat "$dir/$r/$name.pid" 2>/dev/null || true)
 		if is_ours "$pid" "$dir"; then
+			kill -CONT "$pid" 2>/dev/null || true # a paused MirrorMaker must run to stop
 			kill -TERM "$pid"
 			local deadline=$((SECONDS + 40))
 			while alive "$pid"; do
@@ -362,6 +377,22 @@ stop_named() {
 		fi
 		rm -f "$dir/$r/$name.pid"
 	done
+}
+
+# cmd_mirror DIR REGION stop|cont pauses (SIGSTOP) or resumes the
+# MirrorMaker that writes into REGION: a mirror lagging at the moment of a
+# disaster, which is what async mirroring loses.
+cmd_mirror() {
+	local dir=${1:?DIR} r=${2:?REGION} sig=${3:?stop or cont} pid
+	check_region "$r"
+	dir=$(cd "$dir" && pwd)
+	pid=$(cat "$dir/$r/mm2.pid" 2>/dev/null || true)
+	is_ours "$pid" "$dir" || die "no MirrorMaker into $r is running"
+	case $sig in
+	stop) kill -STOP "$pid" && log "MirrorMaker into $r paused (pid $pid)" ;;
+	cont) kill -CONT "$pid" && log "MirrorMaker into $r resumed (pid $pid)" ;;
+	*) die "pause-mirror/resume-mirror: want stop or cont" ;;
+	esac
 }
 
 cmd_takeover() {
@@ -410,16 +441,19 @@ cmd_failback() {
 	load_env "$dir"
 	local s
 	s=$(other "$r")
-	# 1. r's stack back (its processors restore from r's own changelog);
-	# viewers may already connect to its pushers.
-	start_stack "$dir" "$r"
-	# 2. No more writes for r's rooms in s: stop the takeover stack (its
-	# viewers reconnect to r; publishes wait in the SDK).
-	stop_named "$dir" "$s" "takeover-$r-ingest" "takeover-$r-push" "takeover-$r-process"
+	# 1. r's processors back (they restore from r's own changelog); no
+	# pushers or ingest yet, so nobody sees r's state from before the loss.
+	start_stack "$dir" "$r" process
+	# 2. No more writes for r's rooms in s.
+	stop_named "$dir" "$s" "takeover-$r-ingest"
 	# 3. Copy the events the takeover accepted back home and rebuild r's
 	# rooms there into new epochs.
 	"$dir/bin/ovation" failback --kafka-brokers "$(brokers "$r")" --region "$r" \
 		--takeover-kafka-brokers "$(brokers "$s")" --takeover-topic-events "$r.ovation.events" "$@"
+	# 4. r serves its rooms again; the takeover pushers go (their viewers
+	# move to r's pushers and get the rebuilt snapshot).
+	start_stack "$dir" "$r" push ingest ingest-mirror
+	stop_named "$dir" "$s" "takeover-$r-push" "takeover-$r-process"
 }
 
 cmd_down() {
@@ -437,6 +471,7 @@ cmd_down() {
 	done
 	if ((${#pids[@]})); then
 		log "stopping ${#pids[@]} process(es)"
+		kill -CONT "${pids[@]}" 2>/dev/null || true
 		kill -TERM "${pids[@]}" 2>/dev/null || true
 		local deadline=$((SECONDS + 20)) left
 		while :; do
@@ -481,6 +516,8 @@ main() {
 	fetch) cmd_fetch ;;
 	up) cmd_up "$@" ;;
 	kill) cmd_kill "$@" ;;
+	pause-mirror) cmd_mirror "$@" stop ;;
+	resume-mirror) cmd_mirror "$@" cont ;;
 	takeover) cmd_takeover "$@" ;;
 	restart-kafka) cmd_restart_kafka "$@" ;;
 	failback) cmd_failback "$@" ;;
