@@ -41,6 +41,18 @@ export type WebSocketFactory = (url: string) => WebSocketLike;
 export interface ClientOptions {
   /** url of the stream endpoint, e.g. "wss://example.org/v1/stream". */
   url: string;
+  /**
+   * fallbackURLs are the stream endpoints of the regions that take the
+   * rooms over when url's region is lost (docs/operations.md, "Regional
+   * failover"), in order. The application hands them out with the token.
+   * After failoverAfter connection attempts in a row that end before the
+   * server's welcome, the client moves to the next URL (after the last,
+   * back to url) and resumes every room there; the new region answers
+   * with a snapshot in its own epoch. Publishing follows the current URL.
+   */
+  fallbackURLs?: string[];
+  /** failoverAfter is how many failed connects in a row move to the next URL; default 3. */
+  failoverAfter?: number;
   /** token is a JWT, or a function returning a fresh one at each connect. */
   token?: string | (() => string | Promise<string>);
   /** user names the viewer when the server runs with auth off (dev mode). */
@@ -95,6 +107,8 @@ export type ClientEvents = {
   queue: [pending: number];
   /** welcome: the server's first message on each connection. */
   welcome: [welcome: ServerWelcome];
+  /** region: the client moved to another stream URL (fallbackURLs). */
+  region: [url: string];
   [k: string]: unknown[];
 };
 
@@ -184,7 +198,7 @@ export function newEventId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-type Opts = Required<Omit<ClientOptions, "token" | "user" | "backoff" | "webSocket" | "publishURL" | "fetch">> &
+type Opts = Required<Omit<ClientOptions, "token" | "user" | "backoff" | "webSocket" | "publishURL" | "fetch" | "fallbackURLs">> &
   Pick<ClientOptions, "token" | "user" | "publishURL" | "fetch">;
 
 /**
@@ -227,6 +241,12 @@ export class OvationClient extends Emitter<ClientEvents> {
   connects = 0;
   /** welcome is the server's last welcome message. */
   welcome: ServerWelcome | null = null;
+  // Region failover: the URLs in order, the current one, and the connect
+  // attempts in a row that ended before a welcome.
+  private readonly urls: string[];
+  private urlIndex = 0;
+  private failedConnects = 0;
+  private welcomedGen = 0;
 
   constructor(options: ClientOptions) {
     super();
@@ -244,7 +264,9 @@ export class OvationClient extends Emitter<ClientEvents> {
       publishURL: options.publishURL,
       fetch: options.fetch,
       random: options.random ?? Math.random,
+      failoverAfter: Math.max(1, options.failoverAfter ?? 3),
     };
+    this.urls = [options.url, ...(options.fallbackURLs ?? [])];
     this.tokens = this.opts.maxSendRate;
     this.factory = options.webSocket ?? ((url) => new (globalThis as unknown as { WebSocket: new (u: string) => WebSocketLike }).WebSocket(url));
     this.backoff = new Backoff(options.backoff, this.opts.random);
@@ -254,6 +276,11 @@ export class OvationClient extends Emitter<ClientEvents> {
       g.addEventListener("offline", this.onOffline);
     }
     void this.connect();
+  }
+
+  /** url is the stream URL in use: url, or one of fallbackURLs after a region move. */
+  get url(): string {
+    return this.urls[this.urlIndex];
   }
 
   /** status is the connection's state. */
@@ -412,7 +439,7 @@ export class OvationClient extends Emitter<ClientEvents> {
     this.setStatus(this.connects === 0 ? "connecting" : "reconnecting");
     let ws: WebSocketLike;
     try {
-      const u = new URL(this.opts.url, this.baseHref());
+      const u = new URL(this.url, this.baseHref());
       const t = await this.token();
       if (t) u.searchParams.set("token", t);
       if (this.opts.user) u.searchParams.set("user", this.opts.user);
@@ -420,6 +447,7 @@ export class OvationClient extends Emitter<ClientEvents> {
       ws = this.factory(u.toString());
     } catch (err) {
       this.emit("error", err as Error);
+      this.connectFailed();
       this.scheduleReconnect();
       return;
     }
@@ -453,6 +481,7 @@ export class OvationClient extends Emitter<ClientEvents> {
     };
     ws.onclose = (ev) => {
       if (gen !== this.generation) return;
+      if (this.welcomedGen !== gen) this.connectFailed();
       this.onSocketGone(ev.code, ev.reason);
     };
   }
@@ -498,6 +527,18 @@ export class OvationClient extends Emitter<ClientEvents> {
     }
     this.setStatus("reconnecting");
     this.scheduleReconnect(delay);
+  }
+
+  /**
+   * connectFailed counts a connect that ended before a welcome; enough in
+   * a row move the client to the next region's URL, at once.
+   */
+  private connectFailed(): void {
+    if (this.urls.length < 2 || ++this.failedConnects < this.opts.failoverAfter) return;
+    this.failedConnects = 0;
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.backoff.reset();
+    this.emit("region", this.url);
   }
 
   private scheduleReconnect(delay: number | null = null): void {
@@ -593,7 +634,7 @@ export class OvationClient extends Emitter<ClientEvents> {
 
   private publishURL(room: string): string {
     if (this.opts.publishURL) return this.opts.publishURL.replace("{room}", encodeURIComponent(room));
-    const u = new URL(this.opts.url, this.baseHref());
+    const u = new URL(this.url, this.baseHref());
     u.protocol = u.protocol === "wss:" ? "https:" : "http:";
     u.pathname = `/v1/rooms/${encodeURIComponent(room)}/events`;
     u.search = "";
@@ -652,6 +693,8 @@ export class OvationClient extends Emitter<ClientEvents> {
         // Only a healthy, authorized connection gets this far, so the next
         // drop starts the backoff from its beginning.
         this.backoff.reset();
+        this.failedConnects = 0;
+        this.welcomedGen = this.generation;
         this.welcome = m;
         this.emit("welcome", m);
         return;
