@@ -53,7 +53,15 @@ export interface ClientOptions {
   fallbackURLs?: string[];
   /** failoverAfter is how many failed connects in a row move to the next URL; default 3. */
   failoverAfter?: number;
-  /** token is a JWT, or a function returning a fresh one at each connect. */
+  /**
+   * token is a JWT, or a function returning a fresh one (getToken). A
+   * function is called at each connect and whenever the server says the
+   * current token is about to expire (the refresh hint): the client then
+   * sends the new token on the open socket, so it is never closed with
+   * 4002. With a static token, listen to "tokenExpiring" and call
+   * refreshToken(newToken) yourself, or let the socket close and
+   * reconnect.
+   */
   token?: string | (() => string | Promise<string>);
   /** user names the viewer when the server runs with auth off (dev mode). */
   user?: string;
@@ -109,6 +117,14 @@ export type ClientEvents = {
   welcome: [welcome: ServerWelcome];
   /** region: the client moved to another stream URL (fallbackURLs). */
   region: [url: string];
+  /**
+   * tokenExpiring: the server's refresh hint. exp is the token's exp (Unix
+   * s), closeAt when the server closes with 4002 (Unix ms) unless a newer
+   * token is sent. A token function is called for one automatically.
+   */
+  tokenExpiring: [exp: number, closeAt: number];
+  /** tokenRefreshed: a new token is in force on the open socket; exp is its exp (Unix s; 0 with auth off). */
+  tokenRefreshed: [exp: number];
   [k: string]: unknown[];
 };
 
@@ -125,7 +141,11 @@ export type RoomEvents = {
   chat: [lines: ChatLine[]];
   /** resync: a gap or an epoch change was seen; the room resubscribes from its position. */
   resync: [reason: "gap" | "epoch", at: Position | null];
-  /** error: the server refused the subscription. */
+  /**
+   * error: the server refused the subscription, or ended it (code
+   * "forbidden" after a token refresh that no longer grants the room; the
+   * room is then unsubscribed for good).
+   */
   error: [err: PublishError];
   [k: string]: unknown[];
 };
@@ -235,6 +255,9 @@ export class OvationClient extends Emitter<ClientEvents> {
   private closed = false;
   private viaHTTP = false;
   private fatal: string | null = null;
+  /** refreshes are the refresh ops awaiting the server's answer, by request id. */
+  private readonly refreshes = new Map<string, { resolve: (exp: number) => void; reject: (e: Error) => void }>();
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly onOnline = (): void => this.reconnectNow();
   private readonly onOffline = (): void => this.dropSocket("browser went offline");
   /** connects counts successful connections (the first one included). */
@@ -368,6 +391,7 @@ export class OvationClient extends Emitter<ClientEvents> {
     }
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pacer) clearTimeout(this.pacer);
+    this.failRefreshes(new ClosedError());
     this.sendQueue.length = 0;
     this.stopPing();
     for (const name of [...this.roomTimers.keys()]) this.clearRoomTimer(name);
@@ -416,6 +440,62 @@ export class OvationClient extends Emitter<ClientEvents> {
       // already closing
     }
     this.onSocketGone(CLOSE.abnormal, reason);
+  }
+
+  /**
+   * refreshToken sends a newer token for the same user on the open socket
+   * (docs/protocol.md §3.5) and resolves with its exp once the server has
+   * it in force. Without an argument it asks the token function. A given
+   * token also replaces a static token for later reconnects. Rejects with
+   * PublishError (code invalid_token, token_expired, token_wrong_user,
+   * token_not_newer) when the server refuses it — the old token then
+   * stays in force — or with an Error when there is no open socket.
+   */
+  async refreshToken(token?: string): Promise<number> {
+    if (this.closed) throw new ClosedError();
+    if (token !== undefined && typeof this.opts.token !== "function") this.opts.token = token;
+    const t = token ?? (await this.token());
+    if (!t) throw new Error("refreshToken: no token to send (give one, or construct the client with a token function)");
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) throw new Error("refreshToken: not connected; the next connect uses the new token");
+    const id = `t${++this.reqSeq}`;
+    return new Promise<number>((resolve, reject) => {
+      this.refreshes.set(id, { resolve, reject });
+      this.send({ op: "refresh", id, token: t });
+    });
+  }
+
+  /**
+   * onRefreshHint refreshes through the token function, retrying (at most
+   * every second) while the deadline is ahead; a static token only gets
+   * the tokenExpiring event.
+   */
+  private onRefreshHint(exp: number, closeAt: number, gen: number): void {
+    if (typeof this.opts.token !== "function" || gen !== this.generation || this.closed) return;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    this.refreshToken().then(
+      (newExp) => this.emit("tokenRefreshed", newExp),
+      (err: Error) => {
+        if (gen !== this.generation || this.closed) return;
+        this.emit("error", new Error(`token refresh failed: ${err.message}`));
+        const left = closeAt - Date.now();
+        if (left > 1500) {
+          this.refreshTimer = setTimeout(() => {
+            this.refreshTimer = null;
+            this.onRefreshHint(exp, closeAt, gen);
+          }, Math.max(1000, Math.min(5000, left / 4)));
+        }
+      },
+    );
+  }
+
+  private failRefreshes(err: Error): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    const pending = [...this.refreshes.values()];
+    this.refreshes.clear();
+    for (const p of pending) p.reject(err);
   }
 
   private setStatus(s: Status): void {
@@ -489,6 +569,7 @@ export class OvationClient extends Emitter<ClientEvents> {
   private onSocketGone(code: number, reason: string): void {
     this.ws = null;
     this.stopPing();
+    this.failRefreshes(new Error(`connection lost before the refresh was answered (${code})`));
     this.sendQueue.length = 0;
     for (const o of this.outbox.values()) {
       if (!this.viaHTTP) {
@@ -744,7 +825,31 @@ export class OvationClient extends Emitter<ClientEvents> {
       case "error":
         this.handleError(m);
         return;
-      case "unsubscribed":
+      case "refresh":
+        this.emit("tokenExpiring", m.exp, m.close_at);
+        this.onRefreshHint(m.exp, m.close_at, this.generation);
+        return;
+      case "refreshed": {
+        const p = m.id !== undefined ? this.refreshes.get(m.id) : undefined;
+        if (p) {
+          this.refreshes.delete(m.id!);
+          p.resolve(m.exp ?? 0);
+        }
+        return;
+      }
+      case "unsubscribed": {
+        // Without a code it answers our own unsubscribe. With one, the
+        // server ended the subscription (a refreshed token no longer
+        // grants the room): forget the room, so no reconnect asks again.
+        const r = m.code ? this.rooms.get(m.room) : undefined;
+        if (r) {
+          this.rooms.delete(m.room);
+          this.clearRoomTimer(m.room);
+          this.pendingSub.delete(m.room);
+          r._emit("error", new PublishError(m.code!, m.message ?? "the server ended the subscription"));
+        }
+        return;
+      }
       case "pong":
         return;
     }
@@ -752,6 +857,12 @@ export class OvationClient extends Emitter<ClientEvents> {
 
   private handleError(m: Extract<ServerMsg, { type: "error" }>): void {
     const err = new PublishError(m.code, m.message, m.field, m.retry_after);
+    const rf = m.id !== undefined ? this.refreshes.get(m.id) : undefined;
+    if (rf) {
+      this.refreshes.delete(m.id!);
+      rf.reject(err);
+      return;
+    }
     const o = m.id !== undefined ? this.outbox.get(m.id) : undefined;
     if (o) {
       if (m.code === "publish_unavailable") {

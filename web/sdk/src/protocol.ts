@@ -34,8 +34,15 @@ export interface PingMsg {
   id?: string;
 }
 
+/** RefreshMsg replaces the connection's token with a newer one of the same user. */
+export interface RefreshMsg {
+  op: "refresh";
+  id?: string;
+  token: string;
+}
+
 /** ClientMsg is anything the client sends. */
-export type ClientMsg = SubscribeMsg | UnsubscribeMsg | PublishMsg | PingMsg;
+export type ClientMsg = SubscribeMsg | UnsubscribeMsg | PublishMsg | PingMsg | RefreshMsg;
 
 /** ServerWelcome is the first message of every connection. */
 export interface ServerWelcome {
@@ -79,11 +86,33 @@ export interface ServerFrame {
   delta: Delta;
 }
 
-/** ServerUnsubscribed answers an unsubscribe. */
+/**
+ * ServerUnsubscribed answers an unsubscribe or, with code and without id,
+ * says the server ended the subscription (code "forbidden": a refreshed
+ * token no longer grants the room).
+ */
 export interface ServerUnsubscribed {
   type: "unsubscribed";
   id?: string;
   room: string;
+  code?: string;
+  message?: string;
+}
+
+/** ServerRefreshHint says the token expires soon: the server closes with 4002 at close_at unless refreshed. */
+export interface ServerRefreshHint {
+  type: "refresh";
+  /** exp is the current token's exp claim (Unix seconds). */
+  exp: number;
+  /** close_at is when the server closes the connection with 4002 (Unix ms). */
+  close_at: number;
+}
+
+/** ServerRefreshed says the refreshed token is in force; exp is its exp (absent with auth off). */
+export interface ServerRefreshed {
+  type: "refreshed";
+  id?: string;
+  exp?: number;
 }
 
 /** ServerAck says the event is in Kafka. */
@@ -114,9 +143,9 @@ export interface ServerError {
 /** ServerMsg is anything the server sends. */
 export type ServerMsg =
   | ServerWelcome | ServerSubscribed | ServerSnapshot | ServerFrame
-  | ServerUnsubscribed | ServerAck | ServerPong | ServerError;
+  | ServerUnsubscribed | ServerAck | ServerPong | ServerError | ServerRefreshHint | ServerRefreshed;
 
-const KNOWN = new Set(["welcome", "subscribed", "snapshot", "frame", "unsubscribed", "ack", "pong", "error"]);
+const KNOWN = new Set(["welcome", "subscribed", "snapshot", "frame", "unsubscribed", "ack", "pong", "error", "refresh", "refreshed"]);
 
 /** decodeServer parses one text message; a message of an unknown type gives null (newer servers). */
 export function decodeServer(text: string): ServerMsg | null {
@@ -142,6 +171,7 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
 export const CLOSE = {
   normal: 1000,
   abnormal: 1006,
+  invalidPayload: 1007,
   tooBig: 1009,
   internal: 1011,
   unauthorized: 4001,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { OvationClient } from "../src/client.js";
-import { QueueFullError } from "../src/errors.js";
+import { PublishError, QueueFullError } from "../src/errors.js";
 import { Backoff } from "../src/backoff.js";
 import { newRoomState } from "../src/state.js";
 import { FakeServer } from "./fakeserver.js";
@@ -205,5 +205,97 @@ describe("OvationClient protocol details", () => {
     expect(posted).toHaveLength(1);
     expect(posted[0].url).toBe("http://test/v1/rooms/r/events?user=u");
     expect(JSON.parse(posted[0].body)).toEqual({ id: "evt-h", type: "reaction", data: { emoji: "👏" } });
+  });
+});
+
+describe("OvationClient token refresh", () => {
+  it("refreshes through the token function on the server's hint, on the open socket", async () => {
+    const server = new FakeServer();
+    let n = 0;
+    const c = connect(server, { token: () => `exp:${1_900_000_000 + ++n}` });
+    const room = c.room("r");
+    await open(c);
+    await vi.waitFor(() => expect(room.stream.synced).toBe(true));
+    const expiring: number[][] = [];
+    const refreshed: number[] = [];
+    c.on("tokenExpiring", (exp, closeAt) => expiring.push([exp, closeAt]));
+    c.on("tokenRefreshed", (exp) => refreshed.push(exp));
+    server.last.deliver({ type: "refresh", exp: 1_900_000_001, close_at: 1_900_000_031_000 });
+    await vi.waitFor(() => expect(refreshed).toEqual([1_900_000_002]));
+    expect(expiring).toEqual([[1_900_000_001, 1_900_000_031_000]]);
+    expect(server.refreshTokens).toEqual(["exp:1900000002"]);
+    expect(server.sockets[0].url).toContain("token=exp%3A1900000001");
+    // Same socket throughout, and frames keep coming.
+    expect(c.connects).toBe(1);
+    server.emit("r", { reactions: { a: 1 } });
+    expect(room.state.reactions).toEqual({ a: 1 });
+  });
+
+  it("retries a refused refresh while the deadline is ahead", async () => {
+    const server = new FakeServer();
+    server.refuseRefresh.push("token_not_newer");
+    let n = 0;
+    const c = connect(server, { token: () => `exp:${2_000_000_000 + ++n}` });
+    const errors: string[] = [];
+    c.on("error", (e) => errors.push(e.message));
+    await open(c);
+    const refreshed: number[] = [];
+    c.on("tokenRefreshed", (exp) => refreshed.push(exp));
+    server.last.deliver({ type: "refresh", exp: 2_000_000_001, close_at: Date.now() + 3_000 });
+    await vi.waitFor(() => expect(refreshed).toEqual([2_000_000_003]), { timeout: 3_000 });
+    expect(server.refreshTokens).toEqual(["exp:2000000002", "exp:2000000003"]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("token_not_newer");
+    expect(c.connects).toBe(1);
+  });
+
+  it("with a static token only tells the app; refreshToken(token) sends one and reports refusals", async () => {
+    const server = new FakeServer();
+    const c = connect(server, { token: "static" });
+    await open(c);
+    const expiring: number[] = [];
+    c.on("tokenExpiring", (exp) => expiring.push(exp));
+    server.last.deliver({ type: "refresh", exp: 1_800_000_000, close_at: 1_800_000_030_000 });
+    await vi.waitFor(() => expect(expiring).toEqual([1_800_000_000]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.refreshTokens).toEqual([]);
+
+    server.refuseRefresh.push("token_wrong_user");
+    const refused = await c.refreshToken("exp:1800000100").catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PublishError);
+    expect((refused as PublishError).code).toBe("token_wrong_user");
+    await expect(c.refreshToken("exp:1800000200")).resolves.toBe(1_800_000_200);
+    // The given token is also the one for the next connect.
+    server.last.drop();
+    await vi.waitFor(() => expect(c.connects).toBe(2));
+    expect(server.last.url).toContain("token=exp%3A1800000200");
+  });
+
+  it("forgets a room the refreshed token no longer grants, with the server's code", async () => {
+    const server = new FakeServer();
+    const c = connect(server, { token: () => "t" });
+    const keep = c.room("keep");
+    const gone = c.room("gone");
+    await vi.waitFor(() => expect(keep.stream.synced && gone.stream.synced).toBe(true));
+    const errs: PublishError[] = [];
+    gone.on("error", (e) => errs.push(e));
+    server.last.deliver({ type: "unsubscribed", room: "gone", code: "forbidden", message: "no longer granted" });
+    expect(errs.map((e) => e.code)).toEqual(["forbidden"]);
+    server.last.drop();
+    await vi.waitFor(() => expect(c.connects).toBe(2));
+    await vi.waitFor(() => expect(server.last.sent.filter((m) => m.op === "subscribe").map((m) => m.room)).toEqual(["keep"]));
+  });
+
+  it("reconnects with a fresh token after 4002, and fails a pending refresh", async () => {
+    const server = new FakeServer();
+    let n = 0;
+    const c = connect(server, { token: () => `tok${++n}` });
+    await open(c);
+    server.answerRefresh = false;
+    const pending = c.refreshToken("exp:1").catch((e: unknown) => e);
+    server.last.closeWith(4002, "token expired");
+    expect(await pending).toBeInstanceOf(Error);
+    await vi.waitFor(() => expect(c.connects).toBe(2));
+    expect(server.last.url).toContain("token=tok2");
   });
 });

@@ -76,6 +76,15 @@ export class FakeServer {
   /** refusePublish, when set, answers each publish with this error code once per event id. */
   refusePublish: { code: string; retry_after?: number } | null = null;
   private refused = new Set<string>();
+  /**
+   * refuseRefresh answers the next refresh ops with these error codes, one
+   * each; later ones are accepted. A token "exp:<n>" is accepted with exp n.
+   */
+  readonly refuseRefresh: string[] = [];
+  /** refreshTokens lists the tokens of every refresh op received. */
+  readonly refreshTokens: string[] = [];
+  /** answerRefresh=false leaves refresh ops unanswered. */
+  answerRefresh = true;
   /** dropFrames lists seqs that live delivery skips (to make a gap). */
   readonly dropFrames = new Set<number>();
   private subs = new Map<FakeSocket, Set<string>>();
@@ -177,6 +186,19 @@ export class FakeServer {
       case "ping":
         s.deliver({ type: "pong", id: m.id, ts: Date.now() });
         return;
+      case "refresh": {
+        const token = m.token as string;
+        this.refreshTokens.push(token);
+        if (!this.answerRefresh) return;
+        const code = this.refuseRefresh.shift();
+        if (code) {
+          s.deliver({ type: "error", id: m.id, code, field: "token", message: "refused" });
+          return;
+        }
+        const exp = token.startsWith("exp:") ? Number(token.slice(4)) : 4_000_000_000;
+        s.deliver({ type: "refreshed", id: m.id, exp });
+        return;
+      }
     }
   }
 }
