@@ -56,6 +56,12 @@ type Config struct {
 	// snapshots of rooms without subscribers are kept as Kafka offsets
 	// and read back when someone subscribes. Zero means 256 MiB.
 	MaxSnapshotBytes int64
+	// RoomIdle is how long a room stays in memory without subscribers and
+	// without frames (once its window emptied); then it is evicted and
+	// keeps only its latest snapshot's Kafka location (about 100 bytes),
+	// and is restored on its next subscribe or frame. A room that holds
+	// nothing (no snapshot, no frames) goes at once. Zero means 5m.
+	RoomIdle time.Duration
 	// SnapshotWait is how long a subscribe may wait for a room's snapshot
 	// to become consistent with its frames before it is answered with
 	// "unavailable"; zero means 5s.
@@ -147,6 +153,7 @@ func (c *Config) Validate() error {
 	def(&c.Window, 2*time.Minute)
 	def(&c.SnapshotWait, 5*time.Second)
 	def(&c.AheadWait, 2*time.Second)
+	def(&c.RoomIdle, 5*time.Minute)
 	def(&c.TokenLeeway, 30*time.Second)
 	def(&c.RefreshBefore, time.Minute)
 	def(&c.WriteTimeout, 10*time.Second)
@@ -176,7 +183,7 @@ func (c *Config) Validate() error {
 		c.Log = slog.Default()
 	}
 	switch {
-	case c.Window < 0 || c.SnapshotWait < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.PresenceInterval < 0 || c.DrainWindow < 0 || c.AheadWait < 0 ||
+	case c.Window < 0 || c.RoomIdle < 0 || c.SnapshotWait < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.PresenceInterval < 0 || c.DrainWindow < 0 || c.AheadWait < 0 ||
 		c.TokenLeeway < 0 || c.RefreshBefore < 0:
 		return errors.New("pushers: durations must not be negative")
 	case c.RoomWindowBytes < 0 || c.MaxRooms < 0 || c.MaxMessageBytes < 0 || c.InboundRate < 0 || c.InboundBurst < 0:

@@ -76,6 +76,7 @@ type snapMsg struct {
 	off   int64
 	bytes int // memory it holds while warm
 	cold  bool
+	recTS int64 // Kafka record timestamp (ms)
 
 	once sync.Once
 	pm   *websocket.PreparedMessage
@@ -98,10 +99,21 @@ func (s *snapMsg) prepared() (*websocket.PreparedMessage, int, error) {
 	return s.pm, s.size, s.err
 }
 
-// emptySnapshot is the wire snapshot of an empty room at (epoch, 0).
+// emptyStateJSON is the encoded empty room state (immutable).
+var emptyStateJSON = func() []byte { st := schemas.NewRoomState(); return mustJSON(&st) }()
+
+// emptySnapshot is the wire snapshot of an empty room at (epoch, 0), the
+// answer to every subscribe of a room without history: built by appending
+// rather than encoding a fresh state each time.
 func emptySnapshot(room, epoch string) []byte {
-	st := schemas.NewRoomState()
-	return mustJSON(&wireSnapshot{Type: "snapshot", Room: room, Epoch: epoch, Seq: 0, State: &st})
+	b := make([]byte, 0, 72+len(room)+len(epoch)+len(emptyStateJSON))
+	b = append(b, `{"type":"snapshot","room":`...)
+	b = append(b, mustJSON(room)...)
+	b = append(b, `,"epoch":`...)
+	b = append(b, mustJSON(epoch)...)
+	b = append(b, `,"seq":0,"ts":0,"state":`...)
+	b = append(b, emptyStateJSON...)
+	return append(b, '}')
 }
 
 // sub is one connection's subscription to a room: the position of the
@@ -147,13 +159,69 @@ type room struct {
 	pending      int
 	snapFetching bool  // a cold snapshot is being read back
 	reported     int64 // viewers last reported to presence
+	// active is when (Unix ms) the room last had a frame, a snapshot, a
+	// subscribe or an unsubscribe; Config.RoomIdle after it, a room with
+	// nothing else holding it is evicted.
+	active int64
 }
 
 const numShards = 64
 
+// roomShard holds the rooms in memory and the evicted ones. The lock
+// order is roomShard.mu, then room.mu.
 type roomShard struct {
 	mu    sync.Mutex
 	rooms map[string]*room
+	// idle holds the rooms evicted for idleness that have a snapshot:
+	// where it is in Kafka, about 100 bytes each, so the room is served
+	// again (restored) on its next subscribe or frame.
+	idle map[string]snapLoc
+	// peakRooms and peakIdle are the maps' sizes since they were last
+	// rebuilt: Go maps keep their buckets when entries are deleted, so a
+	// map that shrank to a quarter is copied into a fresh one.
+	peakRooms, peakIdle int
+}
+
+// shrinkThreshold is the map size below which a shard's maps are never
+// rebuilt: small maps cost little.
+const shrinkThreshold = 256
+
+// shrink rebuilds the shard's maps that shrank to a quarter of their
+// peak. sh.mu is held.
+func (sh *roomShard) shrink() {
+	if n := len(sh.rooms); sh.peakRooms >= shrinkThreshold && n < sh.peakRooms/4 {
+		m := make(map[string]*room, n)
+		for id, r := range sh.rooms {
+			m[id] = r
+		}
+		sh.rooms, sh.peakRooms = m, n
+	}
+	if n := len(sh.idle); sh.peakIdle >= shrinkThreshold && n < sh.peakIdle/4 {
+		m := make(map[string]snapLoc, n)
+		for id, l := range sh.idle {
+			m[id] = l
+		}
+		sh.idle, sh.peakIdle = m, n
+	}
+}
+
+// snapLoc locates an evicted room's latest snapshot in Kafka.
+type snapLoc struct {
+	epoch string
+	seq   uint64
+	ts    int64
+	off   int64
+	part  int32
+	bytes int32
+}
+
+func locOf(sn *snapMsg) snapLoc {
+	return snapLoc{epoch: sn.epoch, seq: sn.seq, ts: sn.ts, off: sn.off, part: sn.part, bytes: int32(sn.bytes)}
+}
+
+// cold returns the snapshot as a cold snapMsg, read back on first use.
+func (l snapLoc) cold(room string) *snapMsg {
+	return &snapMsg{room: room, epoch: l.epoch, seq: l.seq, ts: l.ts, part: l.part, off: l.off, bytes: int(l.bytes), cold: true}
 }
 
 // hub is the sharded room map and the fan-out.
@@ -174,6 +242,7 @@ func newHub(s *Server) *hub {
 	h := &hub{srv: s}
 	for i := range h.shards {
 		h.shards[i].rooms = map[string]*room{}
+		h.shards[i].idle = map[string]snapLoc{}
 	}
 	return h
 }
@@ -192,8 +261,16 @@ func (h *hub) get(id string) *room {
 	sh.mu.Lock()
 	r := sh.rooms[id]
 	if r == nil {
-		r = &room{id: id}
+		r = &room{id: id, active: time.Now().UnixMilli()}
+		if loc, ok := sh.idle[id]; ok {
+			// Restore an evicted room: its snapshot is read back from
+			// Kafka when a subscriber needs it.
+			delete(sh.idle, id)
+			h.srv.m.idleRooms.Dec()
+			r.snap = loc.cold(id)
+		}
 		sh.rooms[id] = r
+		sh.peakRooms = max(sh.peakRooms, len(sh.rooms))
 		h.srv.m.rooms.Inc()
 	}
 	sh.mu.Unlock()
@@ -214,23 +291,90 @@ func (h *hub) lock(id string) *room {
 }
 
 // removeIdle drops rooms that hold nothing (no subscriber, frame,
-// snapshot or checkpoint), so subscribing to made-up room names cannot
-// grow memory for good.
-func (h *hub) removeIdle() {
+// snapshot or checkpoint) at once, so subscribing to made-up room names
+// cannot grow memory, and evicts rooms idle for Config.RoomIdle (no
+// subscriber, no frame in the window, no presence still owed): such a
+// room keeps only its snapshot's Kafka location in the shard's idle map.
+// Its window checkpoints go, so a resume older than the snapshot is then
+// answered with the snapshot (recovered false) rather than from Kafka.
+func (h *hub) removeIdle(now time.Time) {
+	idleBefore := now.Add(-h.srv.cfg.RoomIdle).UnixMilli()
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.Lock()
 		for id, r := range sh.rooms {
 			r.mu.Lock()
-			if len(r.subs) == 0 && len(r.win) == 0 && r.snap == nil && len(r.ckpts) == 0 && !r.snapFetching && r.reported == 0 {
-				r.deleted = true
-				delete(sh.rooms, id)
-				h.srv.m.rooms.Dec()
+			if len(r.subs) == 0 && r.pending == 0 && len(r.win) == 0 && !r.snapFetching && r.reported == 0 {
+				empty := r.snap == nil && len(r.ckpts) == 0
+				if empty || r.active <= idleBefore {
+					r.deleted = true
+					delete(sh.rooms, id)
+					h.srv.m.rooms.Dec()
+					if sn := r.snap; sn != nil {
+						if !sn.cold {
+							h.snapTotal.Add(-int64(sn.bytes))
+						}
+						sh.idle[id] = locOf(sn)
+						sh.peakIdle = max(sh.peakIdle, len(sh.idle))
+						h.srv.m.idleRooms.Inc()
+					}
+					if !empty {
+						h.srv.m.evictions.Inc()
+					}
+				}
 			}
 			r.mu.Unlock()
 		}
+		sh.shrink()
 		sh.mu.Unlock()
 	}
+}
+
+// indexIdle records sn in the idle map when its room is not in memory and
+// reports whether it did; the snapshots reader uses it for records older
+// than Config.RoomIdle, so reading the compacted topic at start does not
+// load every room ever seen.
+func (h *hub) indexIdle(sn *snapMsg) bool {
+	sh := &h.shards[shardOf(sn.room)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.rooms[sn.room] != nil {
+		return false
+	}
+	o, ok := sh.idle[sn.room]
+	if ok && o.epoch == sn.epoch && o.seq > sn.seq {
+		return true
+	}
+	if !ok {
+		h.srv.m.idleRooms.Inc()
+	}
+	sh.idle[sn.room] = locOf(sn)
+	sh.peakIdle = max(sh.peakIdle, len(sh.idle))
+	return true
+}
+
+// dropSnapshot handles a snapshot tombstone: the room has no snapshot to
+// serve any more.
+func (h *hub) dropSnapshot(id string) {
+	sh := &h.shards[shardOf(id)]
+	sh.mu.Lock()
+	if _, ok := sh.idle[id]; ok {
+		delete(sh.idle, id)
+		h.srv.m.idleRooms.Dec()
+	}
+	r := sh.rooms[id]
+	sh.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	if sn := r.snap; sn != nil && len(r.subs) == 0 && !r.snapFetching {
+		if !sn.cold {
+			h.snapTotal.Add(-int64(sn.bytes))
+		}
+		r.snap = nil
+	}
+	r.mu.Unlock()
 }
 
 // each calls fn for every room, holding no lock but the room's own.
@@ -256,6 +400,7 @@ func (h *hub) each(fn func(r *room)) {
 func (h *hub) addFrame(f *frameMsg) {
 	r := h.lock(f.room)
 	defer r.mu.Unlock()
+	r.active = time.Now().UnixMilli()
 	switch {
 	case f.epoch != r.epoch:
 		// A new epoch (or the first frame this pusher sees): the old
@@ -366,8 +511,13 @@ func (r *room) ckptFor(epoch string, seq uint64) (ckpt, bool) {
 // addSnapshot records a room's latest snapshot. Called by the snapshots
 // reader only.
 func (h *hub) addSnapshot(sn *snapMsg) {
+	now := time.Now()
+	if sn.recTS < now.Add(-h.srv.cfg.RoomIdle).UnixMilli() && h.indexIdle(sn) {
+		return
+	}
 	r := h.lock(sn.room)
 	defer r.mu.Unlock()
+	r.active = now.UnixMilli()
 	if o := r.snap; o != nil && o.epoch == sn.epoch && o.seq > sn.seq {
 		return
 	}
@@ -621,6 +771,7 @@ func (h *hub) subscribe(c *Conn, id string, reqID string, epoch *string, seq uin
 	}
 	s := &sub{reqID: reqID, reply: true, resumed: epoch != nil}
 	r.subs[c] = s
+	r.active = time.Now().UnixMilli()
 	if epoch != nil && h.tryResume(r, c, s, *epoch, seq) {
 		return r
 	}
@@ -641,6 +792,7 @@ func (h *hub) unsubscribe(c *Conn, r *room) {
 		}
 		delete(r.subs, c)
 		h.srv.m.subscriptions.Dec()
+		r.active = time.Now().UnixMilli()
 	}
 	r.mu.Unlock()
 }
@@ -648,7 +800,7 @@ func (h *hub) unsubscribe(c *Conn, r *room) {
 // sweep evicts old frames of idle rooms and answers subscribes that
 // waited too long for a consistent snapshot.
 func (h *hub) sweep(now time.Time) {
-	defer h.removeIdle()
+	defer h.removeIdle(now)
 	defer h.shed()
 	h.each(func(r *room) {
 		if len(r.win) > 0 {

@@ -262,7 +262,11 @@ type snapHeader struct {
 
 func (s *Server) onSnapshotRecord(r *kgo.Record) {
 	if r.Value == nil {
-		return // a tombstone: nothing to serve
+		// A tombstone: the room has no snapshot to serve any more.
+		if schemas.CheckRoom(string(r.Key)) == nil {
+			s.hub.dropSnapshot(string(r.Key))
+		}
+		return
 	}
 	var h snapHeader
 	if err := json.Unmarshal(r.Value, &h); err != nil || schemas.CheckRoom(h.Room) != nil || h.Epoch == "" || len(h.Epoch) > maxEpochLen {
@@ -272,7 +276,7 @@ func (s *Server) onSnapshotRecord(r *kgo.Record) {
 	}
 	// Copy: the record's value pins its whole fetch buffer.
 	s.hub.addSnapshot(&snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value),
-		part: r.Partition, off: r.Offset, bytes: len(r.Value)})
+		part: r.Partition, off: r.Offset, bytes: len(r.Value), recTS: r.Timestamp.UnixMilli()})
 }
 
 // tickLoop sweeps windows and pending subscribes every second and pings
@@ -314,6 +318,14 @@ func (s *Server) presenceLoop(ctx context.Context, prod *kgo.Client) error {
 				v = 0 // this node is going away: its viewers are gone
 			}
 			if v == 0 && r.reported == 0 {
+				return
+			}
+			if r.reported == 0 && r.epoch == "" && r.snap == nil {
+				// No frame or snapshot of the room exists: the
+				// processors have no room to fold viewers into (presence
+				// never creates one), so made-up room names cost no
+				// reports. The first frame makes the room known, and the
+				// next report counts its viewers.
 				return
 			}
 			r.reported = v

@@ -8,6 +8,8 @@ type metrics struct {
 	connections   prometheus.Gauge
 	subscriptions prometheus.Gauge
 	rooms         prometheus.Gauge
+	idleRooms     prometheus.Gauge
+	evictions     prometheus.Counter
 	framesIn      prometheus.Counter
 	badRecords    *prometheus.CounterVec
 	framesOut     prometheus.Counter
@@ -33,6 +35,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "ovation_push_connections", Help: "Open WebSocket connections."}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ovation_push_subscriptions", Help: "Room subscriptions over all connections."}),
 		rooms:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "ovation_push_rooms", Help: "Rooms held in memory (window or snapshot)."}),
+		idleRooms:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "ovation_push_idle_rooms", Help: "Rooms evicted for idleness that keep only their snapshot's Kafka location."}),
+		evictions:     prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_room_evictions_total", Help: "Rooms with history evicted from memory after the idle timeout."}),
 		framesIn:      prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_frames_in_total", Help: "Frames read from Kafka."}),
 		badRecords:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ovation_push_bad_records_total", Help: "Frame or snapshot records skipped, by topic kind and reason."}, []string{"kind", "reason"}),
 		framesOut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_frames_out_total", Help: "Frame messages written to sockets (a merged frame counts once)."}),
@@ -56,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tokenExpiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_token_expiry_closes_total", Help: "Connections closed with 4002 because their token expired while open."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.subscriptions, m.rooms, m.framesIn, m.badRecords, m.framesOut, m.bytesOut,
+		reg.MustRegister(m.connections, m.subscriptions, m.rooms, m.idleRooms, m.evictions, m.framesIn, m.badRecords, m.framesOut, m.bytesOut,
 			m.writes, m.queueBytes, m.windowBytes, m.merges, m.slowCloses, m.closes, m.resumes, m.resyncs, m.errors, m.latency, m.presence,
 			m.refreshHints, m.refreshes, m.tokenExpiries)
 	}

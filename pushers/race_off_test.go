@@ -1,0 +1,5 @@
+//go:build !race
+
+package pushers
+
+const raceDetector = false
