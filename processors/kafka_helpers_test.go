@@ -38,11 +38,15 @@ func createTopics(t testing.TB, brokers []string, tp schemas.Topics, partitions 
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	compact := map[string]*string{"cleanup.policy": ptr("compact")}
+	// max.message.bytes as `ovation topics create` sets it; the broker
+	// keeps its defaults.
+	maxMsg := ptr(fmt.Sprint(schemas.TopicMaxMessageBytes))
+	compact := map[string]*string{"cleanup.policy": ptr("compact"), "max.message.bytes": maxMsg}
+	plain := map[string]*string{"max.message.bytes": maxMsg}
 	for _, s := range []struct {
 		name string
 		cfg  map[string]*string
-	}{{tp.Events, nil}, {tp.Frames, nil}, {tp.Snapshots, compact}, {tp.Changelog, compact}, {tp.DLQ, nil}} {
+	}{{tp.Events, plain}, {tp.Frames, plain}, {tp.Snapshots, compact}, {tp.Changelog, compact}, {tp.DLQ, plain}} {
 		for i := 0; ; i++ {
 			r, err := adm.CreateTopic(ctx, partitions, rf, s.cfg, s.name)
 			if err == nil && r.Err == nil {
