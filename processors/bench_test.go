@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -264,4 +266,53 @@ func (h hist) quantile(q float64) float64 {
 		lo, prev = h.bounds[i], c
 	}
 	return h.bounds[len(h.bounds)-1]
+}
+
+// BenchmarkRoomMemory reports the live heap one room costs while active
+// (one event folded and flushed) and once evicted (only where its state
+// is in the changelog), side by side: bytes/active-room and
+// bytes/evicted-room. Run with -benchtime=100000x.
+func BenchmarkRoomMemory(b *testing.B) {
+	cfg := testConfig()
+	h := newHarness(b, cfg)
+	live := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	start := live()
+	b.ResetTimer()
+	for i := range b.N {
+		h.p.Apply(ev(b, fmt.Sprintf("e%d", i), fmt.Sprintf("room-%d", i), "viewer", schemas.Reaction, h.now, schemas.ReactionData{Emoji: "👍"}), &h.batch)
+		if i%1000 == 999 {
+			h.p.Flush(h.now, &h.batch)
+			h.batch.Reset()
+		}
+	}
+	h.p.Flush(h.now, &h.batch)
+	h.batch.Reset()
+	b.StopTimer()
+	active := live()
+	if f := os.Getenv("OVATION_ROOM_HEAP"); f != "" {
+		if w, err := os.Create(f); err == nil {
+			pprof.WriteHeapProfile(w)
+			w.Close()
+		}
+	}
+	h.now += cfg.RoomIdle.Milliseconds() + 1
+	h.p.Evict(h.now, &h.batch)
+	for _, r := range h.batch.Changelog {
+		if isEvictedCore(&kgo.Record{Key: r.Key, Value: r.Value}) {
+			h.p.Evicted(roomOfKey(kindChangelog, r.Key), 1)
+		}
+	}
+	h.batch = Batch{}
+	evicted := live()
+	if h.p.Rooms() != 0 || h.p.EvictedRooms() != b.N {
+		b.Fatalf("%d rooms in memory, %d evicted", h.p.Rooms(), h.p.EvictedRooms())
+	}
+	b.ReportMetric(float64(int64(active)-int64(start))/float64(b.N), "bytes/active-room")
+	b.ReportMetric(float64(int64(evicted)-int64(start))/float64(b.N), "bytes/evicted-room")
 }

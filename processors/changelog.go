@@ -485,7 +485,7 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	}
 	for e := range r.pub.Reactions {
 		if _, ok := r.emojiBy[e]; !ok {
-			r.emojiBy[e] = "" // a record from before the per-user cap
+			mk(&r.emojiBy)[e] = "" // a record from before the per-user cap
 		}
 		r.size += emojiSlotBytes(e, r.emojiBy[e])
 	}
@@ -498,21 +498,21 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	for qid, q := range r.pub.Questions {
 		r.size += questionBytes(qid, q.User, q.Text)
 		if !q.Answered {
-			r.openQs[q.User]++
+			mk(&r.openQs)[q.User]++
 		}
 	}
 	for pid, pp := range r.pub.Polls {
-		r.polls[pid] = &pollPriv{opts: len(pp.Options), closed: pp.Closed, votes: map[string]int{}}
+		mk(&r.polls)[pid] = &pollPriv{opts: len(pp.Options), closed: pp.Closed, votes: map[string]int{}}
 	}
 	for qid, q := range r.pub.Questions {
-		r.questions[qid] = &questionPriv{user: q.User, answered: q.Answered, upvoters: map[string]struct{}{}}
+		mk(&r.questions)[qid] = &questionPriv{user: q.User, answered: q.Answered, upvoters: map[string]struct{}{}}
 	}
 	for zid, z := range r.pub.Quizzes {
 		correct, ok := c.Correct[zid]
 		if !ok {
 			return nil, fmt.Errorf("quiz %s has no correct option in the core record", zid)
 		}
-		r.quizzes[zid] = &quizPriv{opts: len(z.Options), correct: correct, points: z.Points, revealed: z.Revealed, answers: map[string]answer{}}
+		mk(&r.quizzes)[zid] = &quizPriv{opts: len(z.Options), correct: correct, points: z.Points, revealed: z.Revealed, answers: map[string]answer{}}
 	}
 	for i := range c.Ckpt.Chunks {
 		v := s.ckpts[id][i]
@@ -555,7 +555,7 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		}
 		c := dedupChunk{n: n, ids: d.I, users: d.U, tss: d.T}
 		for i, idv := range d.I {
-			r.dedup[idKey{c.user(i), idv}] = struct{}{}
+			mk(&r.dedup)[idKey{c.user(i), idv}] = struct{}{}
 			c.bytes += jsonStringLen(idv) + jsonStringLen(c.user(i)) + intBytes + 3
 			if i < len(d.T) {
 				c.maxTS = max(c.maxTS, d.T[i])

@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -320,5 +321,98 @@ func TestSameIDTwoUsersKafka(t *testing.T) {
 	}
 	if len(st.Chat) != 2 || st.Chat[0].Text != "alice's" || st.Chat[1].Text != "bob's" || st.Chat[0].ID == st.Chat[1].ID {
 		t.Fatalf("chat %+v: want alice's and bob's lines, with distinct ids", st.Chat)
+	}
+}
+
+// heapBytes is the live heap after a full collection.
+func heapBytes() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// produceRooms writes one event per room for n made-up rooms, built and
+// dropped in batches so the test's own garbage does not count.
+func produceRooms(t *testing.T, brokers []string, topic string, n int, mk func(i int) *schemas.Event) {
+	t.Helper()
+	for lo := 0; lo < n; lo += 10_000 {
+		var batch []*schemas.Event
+		for i := lo; i < min(n, lo+10_000); i++ {
+			batch = append(batch, mk(i))
+		}
+		produceEvents(t, brokers, topic, batch)
+	}
+}
+
+// evictedRoomBudget is what an evicted room may keep in memory.
+const evictedRoomBudget = 128
+
+// TestMadeUpRoomsMemory subscribes viewers to 100,000 made-up rooms (the
+// pushers report presence for each) and then gives 100,000 rooms one
+// event each, on real Kafka, and measures the processor's live heap in
+// process (the test's own data is dropped before each measurement):
+// presence alone makes no room, and rooms idle for Config.RoomIdle leave
+// memory, so the heap returns to within 20% of where it started.
+func TestMadeUpRoomsMemory(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	tp := testTopics(t)
+	createTopics(t, brokers, tp, 4, 1)
+	group := "memory-" + tp.Events
+	reg := prometheus.NewRegistry()
+	runProcessor(t, Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group, Log: testLogger(t), Registerer: reg,
+		RoomIdle: 10 * time.Second, PresenceTTL: 2 * time.Second})
+	ts := time.Now().UnixMilli()
+	// Warm up: every partition restored and a few rooms live, so the
+	// baseline holds what a running processor holds.
+	produceRooms(t, brokers, tp.Events, 40, func(i int) *schemas.Event {
+		return ev(t, fmt.Sprintf("w%d", i), fmt.Sprintf("warm%d", i), "u", schemas.Reaction, ts, schemas.ReactionData{Emoji: "👍"})
+	})
+	waitCaughtUp(t, brokers, group, tp.Events, 60*time.Second)
+	start := heapBytes()
+
+	const n = 100_000
+	t0 := time.Now()
+	produceRooms(t, brokers, tp.Events, n, func(i int) *schemas.Event {
+		return ev(t, fmt.Sprintf("p%d", i), fmt.Sprintf("madeup-%d", i), "system", schemas.Presence, time.Now().UnixMilli(), schemas.PresenceData{Node: "pusher-1", Viewers: 1})
+	})
+	waitCaughtUp(t, brokers, group, tp.Events, 120*time.Second)
+	afterPresence := heapBytes()
+	if got := metricValue(reg, "ovation_processor_events_ignored_total", string(ReasonNoRoom)); got != n {
+		t.Fatalf("%v presence reports ignored as no_room, want %d", got, n)
+	}
+	presenceTook := time.Since(t0)
+
+	t0 = time.Now()
+	produceRooms(t, brokers, tp.Events, n, func(i int) *schemas.Event {
+		return ev(t, fmt.Sprintf("r%d", i), fmt.Sprintf("madeup-%d", i), "viewer", schemas.Reaction, time.Now().UnixMilli(), schemas.ReactionData{Emoji: "👍"})
+	})
+	waitCaughtUp(t, brokers, group, tp.Events, 180*time.Second)
+	active := heapBytes()
+	inMemory := metricValue(reg, "ovation_processor_rooms_in_memory", "")
+	deadline := time.Now().Add(120 * time.Second)
+	for metricValue(reg, "ovation_processor_rooms_evicted", "") < n+40 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v rooms evicted after the idle time, want %d", metricValue(reg, "ovation_processor_rooms_evicted", ""), n+40)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	evicted := heapBytes()
+	eventsTook := time.Since(t0)
+	mb := func(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+	t.Logf("live heap: start %s; after %d presence-only rooms %s (%s); with %v rooms in memory %s; after they idled out %s (%s); per active room %d B, per evicted room %d B",
+		mb(start), n, mb(afterPresence), presenceTook.Round(time.Millisecond), inMemory, mb(active), mb(evicted), eventsTook.Round(time.Millisecond),
+		(int64(active)-int64(start))/n, (int64(evicted)-int64(start))/n)
+	if inMemory < n {
+		t.Fatalf("%v rooms in memory after one event each, want %d", inMemory, n)
+	}
+	if float64(afterPresence) > 1.2*float64(start) {
+		t.Fatalf("presence for made-up rooms grew the heap from %s to %s", mb(start), mb(afterPresence))
+	}
+	// What stays is the index of evicted rooms (where each one's state
+	// is in the changelog): docs/processors.md budgets 128 B a room.
+	if float64(evicted) > 1.2*float64(start)+n*evictedRoomBudget {
+		t.Fatalf("after the idle time the heap is %s, started at %s (+ %d B per evicted room allowed)", mb(evicted), mb(start), evictedRoomBudget)
 	}
 }

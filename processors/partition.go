@@ -3,7 +3,6 @@ package processors
 import (
 	"fmt"
 	"iter"
-	"maps"
 	"slices"
 
 	"github.com/segmentio/encoding/json"
@@ -27,13 +26,21 @@ type Batch struct {
 	Changelog []Rec
 }
 
-// Reset empties b, keeping its capacity.
+// Reset empties b, keeping its capacity unless a burst (a mass eviction,
+// a restore) grew it far past a usual transaction's.
 func (b *Batch) Reset() {
-	clear(b.Frames)
-	clear(b.Snapshots)
-	clear(b.Changelog)
-	b.Frames, b.Snapshots, b.Changelog = b.Frames[:0], b.Snapshots[:0], b.Changelog[:0]
+	for _, s := range []*[]Rec{&b.Frames, &b.Snapshots, &b.Changelog} {
+		if cap(*s) > batchKeep {
+			*s = nil
+			continue
+		}
+		clear(*s)
+		*s = (*s)[:0]
+	}
 }
+
+// batchKeep is the most records a Batch's slices keep between uses.
+const batchKeep = 4096
 
 // Len is the number of records in b.
 func (b *Batch) Len() int { return len(b.Frames) + len(b.Snapshots) + len(b.Changelog) }
@@ -50,13 +57,14 @@ func (b *Batch) Len() int { return len(b.Frames) + len(b.Snapshots) + len(b.Chan
 // the in-place changes are the pending overlay, and the changelog is the
 // committed state.
 type Partition struct {
-	cfg       *Config
-	rooms     map[string]*room
-	changed   []*room
-	watched   map[*room]struct{}     // rooms with presence reports, checked for expiry
-	evicted   map[string]evictedRef  // rooms whose state is only in the changelog
-	evictions int                    // deletes from rooms since it was last copied
-	rebuilds  map[string]*rebuildJob // rooms being rebuilt (see rebuild.go)
+	cfg         *Config
+	rooms       map[string]*room
+	changed     []*room
+	watched     map[*room]struct{}     // rooms with presence reports, checked for expiry
+	evicted     map[string]evictedRef  // rooms whose state is only in the changelog
+	peak        int                    // most rooms since the map was last copied
+	watchedPeak int                    // the same for watched
+	rebuilds    map[string]*rebuildJob // rooms being rebuilt (see rebuild.go)
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
@@ -101,6 +109,7 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	}
 	if created {
 		p.rooms[ev.Room] = r
+		p.peak = max(p.peak, len(p.rooms))
 	}
 	r.accept(ev)
 	if c := &r.dchunks[len(r.dchunks)-1]; c.bytes >= p.cfg.chunkBytes() {
@@ -109,6 +118,7 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	p.markChanged(r)
 	if len(r.nodes) > 0 {
 		p.watched[r] = struct{}{}
+		p.watchedPeak = max(p.watchedPeak, len(p.watched))
 	}
 	if r.pendBytes >= p.cfg.frameBytes() {
 		r.emitFrame(p.cfg, b)
@@ -125,7 +135,7 @@ func (p *Partition) markChanged(r *room) {
 
 // accept records an applied event in the dedup window and the frame's ts.
 func (r *room) accept(ev *schemas.Event) {
-	r.dedup[idKey{ev.User, ev.ID}] = struct{}{}
+	mk(&r.dedup)[idKey{ev.User, ev.ID}] = struct{}{}
 	c := &r.dchunks[len(r.dchunks)-1]
 	c.ids = append(c.ids, ev.ID)
 	c.users = append(c.users, ev.User)
@@ -258,14 +268,30 @@ func (p *Partition) Evict(now int64, b *Batch) int {
 		n++
 	}
 	if n > 0 {
-		p.evictions += n
-		if p.evictions > 1024 && p.evictions > 2*len(p.rooms) {
-			// Go maps do not shrink: copy so memory follows active rooms.
-			p.rooms = maps.Clone(p.rooms)
-			p.evictions = 0
+		// Go maps do not shrink: copy them once they hold far fewer
+		// entries than they grew to, so memory follows active rooms.
+		// (maps.Clone keeps the capacity; a fresh map does not.)
+		if p.peak > 1024 && len(p.rooms) < p.peak/4 {
+			p.rooms = copyMap(p.rooms)
+			p.peak = len(p.rooms)
+		}
+		if p.watchedPeak > 1024 && len(p.watched) < p.watchedPeak/4 {
+			p.watched = copyMap(p.watched)
+			p.watchedPeak = len(p.watched)
+		}
+		if cap(p.changed) > batchKeep {
+			p.changed = nil
 		}
 	}
 	return n
+}
+
+func copyMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }
 
 // presenceDue reports whether a room's presence report expired at now.
@@ -338,6 +364,7 @@ func (p *Partition) Load(id string, recs []Rec) error {
 	}
 	delete(p.evicted, id)
 	p.rooms[id] = r
+	p.peak = max(p.peak, len(p.rooms))
 	if len(r.nodes) > 0 {
 		p.watched[r] = struct{}{}
 	}

@@ -127,13 +127,9 @@ func (c *dedupChunk) user(i int) string {
 }
 
 func newRoom(id, epoch string) *room {
-	return &room{
-		id: id, epoch: epoch, pub: schemas.NewRoomState(),
-		polls: map[string]*pollPriv{}, questions: map[string]*questionPriv{},
-		quizzes: map[string]*quizPriv{}, scores: map[string]*schemas.LeaderEntry{},
-		nodes: map[string]nodeReport{}, dedup: map[idKey]struct{}{},
-		dchunks: []dedupChunk{{}}, emojiBy: map[string]string{}, openQs: map[string]int{},
-	}
+	// The private maps are made on first write: most rooms use few of
+	// them, and an empty map costs a few hundred bytes.
+	return &room{id: id, epoch: epoch, pub: schemas.NewRoomState(), dchunks: []dedupChunk{{}}}
 }
 
 // apply decides what ev does to the room and records it in pend and the
@@ -175,7 +171,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 				case !fits(emojiSlotBytes(d.Emoji, ev.User)):
 					return DeadLettered, ReasonTooLarge
 				}
-				r.emojiBy[d.Emoji] = ev.User
+				mk(&r.emojiBy)[d.Emoji] = ev.User
 				r.size += emojiSlotBytes(d.Emoji, ev.User)
 				r.pendBytes += emojiBytes(d.Emoji)
 			}
@@ -194,7 +190,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return DeadLettered, ReasonTooLarge
 		}
 		r.size += n
-		r.polls[d.PollID] = &pollPriv{opts: len(d.Options), votes: map[string]int{}}
+		mk(&r.polls)[d.PollID] = &pollPriv{opts: len(d.Options), votes: map[string]int{}}
 		pd := r.pollDelta(d.PollID, len(d.Options))
 		pd.Question, pd.Options = d.Question, d.Options
 		r.pendBytes += n
@@ -251,8 +247,8 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return DeadLettered, ReasonTooLarge
 		}
 		r.size += n
-		r.questions[id] = &questionPriv{user: ev.User, upvoters: map[string]struct{}{}}
-		r.openQs[ev.User]++
+		mk(&r.questions)[id] = &questionPriv{user: ev.User, upvoters: map[string]struct{}{}}
+		mk(&r.openQs)[ev.User]++
 		qd := r.questionDelta(id)
 		qd.User, qd.Text, qd.TS = ev.User, d.Text, ev.TS
 		r.totals().Questions++
@@ -297,7 +293,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if pts == 0 {
 			pts = 1
 		}
-		r.quizzes[d.QuizID] = &quizPriv{opts: len(d.Options), correct: d.Correct, points: pts, answers: map[string]answer{}}
+		mk(&r.quizzes)[d.QuizID] = &quizPriv{opts: len(d.Options), correct: d.Correct, points: pts, answers: map[string]answer{}}
 		zd := r.quizDelta(d.QuizID)
 		zd.Question, zd.Options, zd.Points = d.Question, d.Options, pts
 	case *schemas.QuizAnswerData:
@@ -387,12 +383,20 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			}
 			r.size += nodeBytes(d.Node)
 		}
-		r.nodes[d.Node] = nodeReport{Viewers: d.Viewers, TS: ev.TS}
+		mk(&r.nodes)[d.Node] = nodeReport{Viewers: d.Viewers, TS: ev.TS}
 		// The viewers count is recomputed at flush, against the clock.
 	default:
 		return DeadLettered, ReasonInvalid
 	}
 	return Applied, ""
+}
+
+// mk returns *m, made if it is nil.
+func mk[K comparable, V any](m *map[K]V) map[K]V {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	return *m
 }
 
 func (r *room) totals() *schemas.Totals {
@@ -528,7 +532,7 @@ func (r *room) score(z *quizPriv) {
 		s := r.scores[u]
 		if s == nil {
 			s = &schemas.LeaderEntry{User: u}
-			r.scores[u] = s
+			mk(&r.scores)[u] = s
 		}
 		s.Score += int64(z.points)
 		s.LastTS = max(s.LastTS, a.ts)
