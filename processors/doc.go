@@ -54,13 +54,18 @@
 // in another partition than murmur2(room) picks (ReasonWrongPartition —
 // either would give a room two owners), references to a poll, quiz or
 // question that never existed, an option outside the poll or quiz,
-// poll.open / quiz.ask of an id already used, and events that would pass
-// a schemas.Max* room limit. Races a live show produces on its own are
+// poll.open / quiz.ask of an id already used, events that would pass
+// a schemas.Max* room limit (ReasonLimit), a user's share of one
+// (ReasonUserLimit: Config.MaxEmojisPerUser new emoji slots,
+// Config.MaxOpenQuestionsPerUser open questions) or the record size the
+// topics allow (ReasonTooLarge). Races a live show produces on its own are
 // ignored and counted in ovation_processor_events_ignored_total{reason}:
-// a duplicate id inside the dedup window, a vote on a closed poll, a vote
-// for the option the user already has, a second upvote or quiz answer by
-// a user, an answer after the reveal, a delete of a message not (or no
-// longer) in the chat history, closing, revealing or answering twice.
+// a duplicate (room, user, id) inside the dedup window, a vote on a closed
+// poll, a vote for the option the user already has, a second upvote or
+// quiz answer by a user, an answer after the reveal, a delete of a message
+// not (or no longer) in the chat history, closing, revealing, answering or
+// removing twice, presence for a room no event created (ReasonNoRoom), and
+// any event but presence after room.close (ReasonRoomClosed).
 //
 // A user has one vote per poll (a new vote moves it: −1/+1 in the delta,
 // and counts in totals.votes again); one upvote per question; one answer
@@ -68,16 +73,65 @@
 // schemas.LeaderboardSize by score, then by the time of the last scoring
 // answer, then by user). Reactions count every event. Presence reports
 // are summed per room over pusher nodes that reported within
-// Config.PresenceTTL (by the processor's clock); the sum travels as
-// delta.viewers. Event ids are remembered for Config.DedupWindow by the
-// room's event time, and at most Config.MaxDedupIDs per room.
+// Config.PresenceTTL (by the processor's clock; at most
+// Config.MaxPresenceNodes nodes a room); the sum travels as
+// delta.viewers.
+//
+// An event's identity is (room, user, id): the same id from two users is
+// two events. Identities are remembered for Config.DedupWindow by the
+// room's event time, and at most Config.MaxDedupIDs per room. Chat line
+// and question ids must stay unique in a room, so when another user's
+// line or question already has the event's id the new one gets a derived
+// id ("u-" + 24 hex digits of SHA-256(user, id): the same on every replay).
+//
+// Moderation: reaction.remove drops an emoji slot with its count
+// (delta.reactions_removed; the opener's slot is free again), qa.remove a
+// question with its upvotes (delta.questions_removed; the asker's open
+// question is free again), room.close closes the room for good
+// (delta.closed, state.closed). Removals apply before a delta's additions
+// (schemas.Delta), so the processor drops what the same pending delta had
+// added to a removed entry.
+//
+// # Record sizes
+//
+// Every record is measured before it is produced against
+// Config.MaxRecordBytes, which the session derives from the
+// max.message.bytes of the topics it writes (minus
+// schemas.RecordOverheadBytes). Sizes are counted as the JSON encoder
+// writes them ("<" is six bytes). Frames are cut when their encoded
+// content reaches Config.MaxFrameBytes (at most a quarter of the record
+// limit); l/, c/ and d/ changelog records are chunked at 256 KiB; a room
+// carries an upper bound of its state's encoded size and an event that
+// would take it past the limit is dead-lettered (ReasonTooLarge) before
+// it changes anything. With the topics `ovation topics create` makes
+// (schemas.TopicMaxMessageBytes, 8 MiB) this never happens:
+// WorstCaseStateBytes, every room limit used with the worst escaping, is
+// 5,000,162 bytes. Should a record still be too large (or the broker
+// refuse one), the transaction aborts once and the events of that room in
+// it are dead-lettered when they come again: no input aborts a partition
+// forever.
+//
+// # Room lifecycle
+//
+// Presence never creates a room. A room with no event for Config.RoomIdle
+// (and no live presence report) is evicted: one contiguous group of
+// changelog records (the ids still inside the dedup window by the
+// processor's clock as fresh d/ records, a checkpoint, the core record
+// marked evicted) and, in memory, only where that group is. Its next
+// event loads it back with one short read inside the transaction. A
+// partition restored on assignment keeps evicted rooms evicted, so memory
+// follows the rooms active within RoomIdle, before and after a restart.
+// Flush looks only at rooms that changed and rooms with presence reports.
 //
 // # Changelog
 //
 // See changelog.go: per room a core record (public state, counters,
-// private quiz answers), one l/ record of private changes per frame,
-// checkpoints that replace the l/ records once they outweigh the last
-// checkpoint, and d/ records of accepted ids for the dedup window. The
+// private quiz answers, who opened each emoji slot, the last event's
+// processor time, closed, evicted), l/ records of private changes per
+// frame, checkpoints that replace the l/ records once they outweigh the
+// last checkpoint, d/ records of accepted (user, id) pairs for the dedup
+// window, and while a room is rebuilt its r/ request and q/ stashed
+// events. The
 // changelog's "o" record holds the partition's next events offset and is
 // checked against the group's committed offset on restore.
 //
@@ -85,9 +139,15 @@
 //
 // A RebuildRequest is a control record (header HeaderControl) written to
 // the events topic in the room's partition (`ovation replay --into
-// epoch`). The owning processor acts on it in order: it folds the room's
-// events from FromOffset up to the request into a fresh room under the
-// request's epoch, inside its transaction, writes the old epoch's pending
-// frame first, and the events after the request continue the new epoch.
-// Other consumers of the events topic skip the record as an invalid event.
+// epoch`). The owning processor acts on it in order, in two steps (see
+// rebuild.go) so the read of the room's history never holds a
+// transaction open: in the transaction that consumes the request it
+// writes the old epoch's pending frame and an r/ record, and starts
+// reading the room's events from FromOffset up to the request in a
+// goroutine; meanwhile the room's events are stashed (q/ records) and the
+// partition's other rooms go on. In the first transaction after the read
+// it folds the history into a fresh room under the request's epoch and
+// applies the stashed events after it. A crash in between restores r/ and
+// q/ and reads again. Other consumers of the events topic skip the record
+// as an invalid event.
 package processors
