@@ -141,3 +141,28 @@ func TestEmojiTable(t *testing.T) {
 	}
 	t.Logf("%d emoji of Emoji %s; longest %d bytes, %d code points", len(emojiTable), EmojiVersion, maxB, maxR)
 }
+
+// TestEmojiRefusesUnqualified: every form of an RGI emoji that lacks one
+// of its U+FE0F is refused with rule emoji and the U+FE0F hint when it is
+// one code point short of the table.
+func TestEmojiRefusesUnqualified(t *testing.T) {
+	forms := unqualifiedEmojis()
+	if len(forms) < 200 {
+		t.Fatalf("only %d unqualified forms", len(forms))
+	}
+	hinted := 0
+	for _, f := range forms {
+		err := CheckEmoji(f)
+		ve, ok := AsValidationError(err)
+		if !ok || ve.Field != "data.emoji" || ve.Rule != RuleEmoji {
+			t.Fatalf("%+q: %v", f, err)
+		}
+		if strings.Contains(ve.Detail, "U+FE0F") {
+			hinted++
+		}
+	}
+	if hinted == 0 {
+		t.Error("no unqualified form got the U+FE0F hint")
+	}
+	t.Logf("%d unqualified forms refused, %d with the U+FE0F hint", len(forms), hinted)
+}

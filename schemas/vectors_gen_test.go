@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"testing"
 
@@ -457,5 +458,33 @@ func generatedVectors(t testing.TB) map[string][]byte {
 		// emoji.json lists every emoji schemas.IsEmoji accepts, so other
 		// languages can check that they accept each one too.
 		"emoji.json": encodeList(t, Emojis()),
+		// emoji-refused.json lists the forms of those emoji without
+		// U+FE0F (unqualified and minimally qualified, as keyboards and
+		// old systems send them): every validator must refuse them.
+		"emoji-refused.json": encodeList(t, unqualifiedEmojis()),
 	}
+}
+
+// unqualifiedEmojis returns, for every emoji of the table written with
+// U+FE0F, its forms without some or all of them that are not themselves
+// in the table, sorted.
+func unqualifiedEmojis() []string {
+	seen := map[string]bool{}
+	for _, e := range emojiTable {
+		if !strings.Contains(e, "\uFE0F") {
+			continue
+		}
+		forms := []string{strings.ReplaceAll(e, "\uFE0F", ""), strings.Replace(e, "\uFE0F", "", 1)}
+		for _, f := range forms {
+			if f != e && !inEmojiTable(f) {
+				seen[f] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for f := range seen {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
 }

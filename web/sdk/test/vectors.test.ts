@@ -22,6 +22,7 @@ const valid = load<Valid[]>("valid.json");
 const invalid = load<Invalid[]>("invalid.json");
 const frames = load<Folded[]>("frames.json");
 const emoji = load<string[]>("emoji.json");
+const emojiRefused = load<string[]>("emoji-refused.json");
 
 describe("golden vectors: valid events", () => {
   it("has vectors", () => expect(valid.length).toBeGreaterThan(10));
@@ -64,6 +65,11 @@ describe("golden vectors: emoji", () => {
     expect(emoji.length).toBeGreaterThan(3000);
     const refused = emoji.filter((e) => !isEmoji(e));
     expect(refused).toEqual([]);
+  });
+  it("refuses every form Go refuses for a missing U+FE0F", () => {
+    expect(emojiRefused.length).toBeGreaterThan(200);
+    const accepted = emojiRefused.filter((e) => isEmoji(e));
+    expect(accepted).toEqual([]);
   });
   it("publishes every emoji as a reaction and as a reaction.remove", () => {
     for (const e of emoji) {
