@@ -92,6 +92,7 @@ type metrics struct {
 	batchRows  prometheus.Histogram
 	pending    prometheus.Gauge
 	lag        *prometheus.GaugeVec
+	assigned   *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -119,13 +120,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ovation_analytics_consumer_lag_records", Help: "Records in Kafka the sink has not read yet (last stable offset minus the next offset, summed over partitions), by topic kind.",
 		}, []string{"topic"}),
+		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ovation_analytics_assigned_partitions", Help: "Partitions the sink group assigned to this sink, by topic kind.",
+		}, []string{"topic"}),
 	}
 	// Both series exist from the start, so an alert on them has data
 	// before the first fetch.
 	m.lag.WithLabelValues("events")
 	m.lag.WithLabelValues("frames")
+	m.assigned.WithLabelValues("events")
+	m.assigned.WithLabelValues("frames")
 	if reg != nil {
-		reg.MustRegister(m.rows, m.skipped, m.insertErrs, m.insertDur, m.batchRows, m.pending, m.lag)
+		reg.MustRegister(m.rows, m.skipped, m.insertErrs, m.insertDur, m.batchRows, m.pending, m.lag, m.assigned)
 	}
 	return m
 }
@@ -136,8 +142,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // nothing; a retry after a timeout may write the block twice, which the
 // tables' sort keys collapse.
 type writer struct {
-	conn     driver.Conn
-	db       string
+	conn driver.Conn
+	db   string
+	// cluster: the tables are Distributed; inserts wait until every shard
+	// has its part (insert_distributed_sync), and the offsets are written
+	// by the writer after the rows (see write).
+	cluster  bool
 	log      *slog.Logger
 	m        *metrics
 	timeout  time.Duration
@@ -169,14 +179,73 @@ func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow
 			return err
 		}
 	}
+	if w.cluster && len(events)+len(frames) > 0 {
+		// In cluster mode no view records offsets: a block inserted into a
+		// Distributed table is split per shard, and a view on one shard
+		// would see only its part, so a shard could claim an offset whose
+		// rows on the other shard were never written. Instead the highest
+		// offset per partition is written here, only after every shard has
+		// its rows (synchronous Distributed inserts). A crash between the
+		// rows and this insert re-reads the batch, whose rows collapse.
+		offs := batchOffsets(events, frames)
+		err := w.retry(ctx, TableOffsets, func(ctx context.Context) error {
+			return w.insert(ctx, TableOffsets, offsetColumns, len(offs.topic), func(b driver.Batch) error {
+				return appendColumns(b, []any{offs.topic, offs.partition, offs.offset})
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
 	w.m.batchRows.Observe(float64(len(events) + len(frames)))
 	return nil
+}
+
+const offsetColumns = "ktopic, kpartition, koffset"
+
+// offsetCols holds sink_offsets rows as columns.
+type offsetCols struct {
+	topic     []string
+	partition []int32
+	offset    []uint64
+}
+
+// batchOffsets returns the highest offset per topic and partition of a
+// batch.
+func batchOffsets(events []eventRow, frames []frameRow) offsetCols {
+	type tp struct {
+		t string
+		p int32
+	}
+	hi := map[tp]int64{}
+	see := func(s source) {
+		k := tp{s.topic, s.partition}
+		if o, ok := hi[k]; !ok || s.offset > o {
+			hi[k] = s.offset
+		}
+	}
+	for i := range events {
+		see(events[i].src)
+	}
+	for i := range frames {
+		see(frames[i].src)
+	}
+	var c offsetCols
+	for k, o := range hi {
+		c.topic = append(c.topic, k.t)
+		c.partition = append(c.partition, k.p)
+		c.offset = append(c.offset, uint64(o))
+	}
+	return c
 }
 
 func (w *writer) insert(ctx context.Context, table, columns string, n int, fill func(driver.Batch) error) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	start := time.Now()
+	if w.cluster {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
+	}
 	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.db+"."+table+" ("+columns+")")
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", table, err)

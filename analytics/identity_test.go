@@ -142,9 +142,11 @@ func TestMigrateEventsKey(t *testing.T) {
 	}
 	for range 2 {
 		if err := <-errs; err != nil {
-			// A racing RENAME may lose; the sink retries, as here.
+			// A racing RENAME or copy may lose; the sink retries, as here.
 			t.Logf("concurrent migration: %v (retrying)", err)
-			if err := Migrate(ctx, conn, cfg); err != nil {
+			if err := retryLoop(ctx, testLog(t), time.Millisecond, 10*time.Millisecond, "migrate", func(ctx context.Context) error {
+				return Migrate(ctx, conn, cfg)
+			}); err != nil {
 				t.Fatal(err)
 			}
 		}

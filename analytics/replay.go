@@ -280,7 +280,7 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress func(n in
 	if err := retryLoop(ctx, cfg.Log, 200*time.Millisecond, 5*time.Second, "migrate", func(ctx context.Context) error { return Migrate(ctx, conn, cfg.ClickHouse) }); err != nil {
 		return st, err
 	}
-	w := &writer{conn: conn, db: db, log: cfg.Log, m: m, timeout: cfg.ClickHouse.QueryTimeout, retryMin: 200 * time.Millisecond, retryMax: 5 * time.Second}
+	w := &writer{conn: conn, db: db, cluster: cfg.ClickHouse.Cluster != "", log: cfg.Log, m: m, timeout: cfg.ClickHouse.QueryTimeout, retryMin: 200 * time.Millisecond, retryMax: 5 * time.Second}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: offsets}),

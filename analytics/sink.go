@@ -16,12 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/encoding/json"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -49,6 +50,22 @@ type SinkConfig struct {
 	// FetchMaxBytes bounds one Kafka fetch, and so what the client buffers
 	// while an insert waits; default 16 MiB.
 	FetchMaxBytes int32
+	// Group is the Kafka consumer group the sinks of one deployment share:
+	// it only assigns partitions (offsets are never committed to Kafka;
+	// each partition resumes from what ClickHouse holds). Default
+	// "ovation-sink-<database>": sinks writing different databases must
+	// not split one set of partitions between them.
+	Group string
+	// InstanceID, when set, makes this sink a static group member (KIP-345):
+	// restarted within SessionTimeout it gets its partitions back without a
+	// rebalance. Use a stable name per replica (a StatefulSet pod name).
+	InstanceID string
+	// SessionTimeout is how long a sink that stopped heartbeating (killed)
+	// keeps its partitions before the group moves them; default 15 s.
+	SessionTimeout time.Duration
+	// MetadataRefresh is how often partitions added to the topics are
+	// looked for; default 15 s.
+	MetadataRefresh time.Duration
 	// KafkaOpts are extra client options (logger, metrics hooks).
 	KafkaOpts []kgo.Opt
 	// Log defaults to slog.Default().
@@ -78,6 +95,15 @@ func (c *SinkConfig) withDefaults() {
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = 16 << 20
 	}
+	if c.Group == "" {
+		c.Group = "ovation-sink-" + c.ClickHouse.Database
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 15 * time.Second
+	}
+	if c.MetadataRefresh == 0 {
+		c.MetadataRefresh = 15 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -98,14 +124,24 @@ func (c SinkConfig) Validate() error {
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		return fmt.Errorf("%w: retry backoff must satisfy 0 < min <= max", ErrConfig)
 	}
+	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
+		return fmt.Errorf("%w: session timeout %v must be between 6s and 5m (the brokers' group.min/max.session.timeout.ms defaults)", ErrConfig, c.SessionTimeout)
+	}
+	if c.MetadataRefresh < time.Second || c.MetadataRefresh > 10*time.Minute {
+		return fmt.Errorf("%w: metadata refresh %v must be between 1s and 10m", ErrConfig, c.MetadataRefresh)
+	}
+	if len(c.Group) > 255 || len(c.InstanceID) > 255 {
+		return fmt.Errorf("%w: group and instance id are at most 255 bytes", ErrConfig)
+	}
 	return c.ClickHouse.Validate()
 }
 
-// Sink copies the events and frames topics into ClickHouse. It consumes
-// partitions directly (no consumer group) from the offsets ClickHouse
-// holds, so a crash at any point re-reads at most the last batch, whose
-// rows collapse with the copies already written. Running two sinks at once
-// is therefore safe, only wasteful.
+// Sink copies the events and frames topics into ClickHouse. Sinks of one
+// deployment share the partitions through a Kafka consumer group that
+// only assigns them: each assigned partition starts after the highest
+// offset ClickHouse holds for it, so a crash or a rebalance at any point
+// re-reads at most the batches not yet written, whose rows collapse with
+// any copies already there (docs/analytics.md, Scaling out).
 type Sink struct {
 	cfg   SinkConfig
 	m     *metrics
@@ -148,7 +184,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer conn.Close()
 	db := cfg.ClickHouse.Database
 	w := &writer{
-		conn: conn, db: db, log: log, m: s.m, timeout: cfg.ClickHouse.QueryTimeout,
+		conn: conn, db: db, cluster: cfg.ClickHouse.Cluster != "", log: log, m: s.m, timeout: cfg.ClickHouse.QueryTimeout,
 		retryMin: cfg.RetryMin, retryMax: cfg.RetryMax,
 		onFail: func(err error) { s.setReady(false, "ClickHouse insert failing: "+err.Error()) },
 		onOK:   func() { s.setReady(true, "") },
@@ -161,45 +197,87 @@ func (s *Sink) Run(ctx context.Context) error {
 	}); err != nil {
 		return nilIfCanceled(err)
 	}
-	var held map[string]map[int32]int64
-	if err := retryLoop(ctx, log, cfg.RetryMin, cfg.RetryMax, "read offsets", func(ctx context.Context) error {
-		held, err = readOffsets(ctx, conn, db, topics)
-		return err
-	}); err != nil {
-		return nilIfCanceled(err)
+	s.setReady(false, "joining the sink group")
+	var lagMu sync.Mutex
+	lag := lagTracker{}
+	// resume answers the group's "where do the partitions I was just
+	// assigned start": after the highest offset ClickHouse holds for each,
+	// from the log start for a partition ClickHouse has never seen (a
+	// new one). It retries ClickHouse until the group session is revoked.
+	resume := func(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		var held map[string]map[int32]int64
+		err := retryLoop(ctx, log, cfg.RetryMin, cfg.RetryMax, "read offsets", func(ctx context.Context) error {
+			var err error
+			held, err = readOffsets(ctx, conn, db, topics)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]map[int32]kgo.Offset{}
+		n := 0
+		for t, ps := range assigned {
+			out[t] = map[int32]kgo.Offset{}
+			for p := range ps {
+				if o, ok := held[t][p]; ok {
+					out[t][p] = kgo.NewOffset().At(o + 1).WithEpoch(-1)
+				} else {
+					out[t][p] = kgo.NewOffset().AtStart()
+				}
+				n++
+			}
+		}
+		log.Info("analytics sink assigned partitions; resuming from ClickHouse", "database", db, "partitions", n, "assigned", partitionList(assigned), "offsets", held)
+		return out, nil
 	}
-	s.setReady(false, "reading Kafka metadata")
-	parts, err := partitionsOf(ctx, cfg.Brokers, cfg.KafkaOpts, topics, log, cfg.RetryMin, cfg.RetryMax)
-	if err != nil {
-		return nilIfCanceled(err)
-	}
-	start := map[string]map[int32]kgo.Offset{}
-	for t, ps := range parts {
-		start[t] = map[int32]kgo.Offset{}
-		for _, p := range ps {
-			if o, ok := held[t][p]; ok {
-				start[t][p] = kgo.NewOffset().At(o + 1)
-			} else {
-				start[t][p] = kgo.NewOffset().AtStart()
+	count := func(m map[string][]int32, sign float64) {
+		for t, ps := range m {
+			if kind := topicKind(cfg.Topics, t); kind != "" {
+				s.m.assigned.WithLabelValues(kind).Add(sign * float64(len(ps)))
 			}
 		}
 	}
-	log.Info("analytics sink resuming from ClickHouse", "database", db, "offsets", held)
-
+	dropped := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		count(m, -1)
+		lagMu.Lock()
+		for t, ps := range m {
+			for _, p := range ps {
+				delete(lag[t], p)
+			}
+		}
+		lagMu.Unlock()
+		log.Info("analytics sink partitions revoked; rows already read are still inserted (copies collapse)", "revoked", m)
+	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumePartitions(start),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(topics...),
+		kgo.DisableAutoCommit(),
+		kgo.AdjustFetchOffsetsFn(resume),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { count(m, 1) }),
+		kgo.OnPartitionsRevoked(dropped),
+		kgo.OnPartitionsLost(dropped),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.SessionTimeout / 5),
+		kgo.MetadataMaxAge(cfg.MetadataRefresh),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxBytes),
 		// Records that fall off retention restart at the earliest kept.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}, cfg.KafkaOpts...)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("analytics: kafka client: %w", err)
 	}
+	// A static member leaves the group only by its session timing out, so
+	// that a restart gets its partitions back; a dynamic one leaves at once
+	// and the others take its partitions now.
 	defer cl.Close()
+	log.Info("analytics sink joining group", "group", cfg.Group, "instance", cfg.InstanceID, "topics", topics)
 	s.setReady(true, "")
 
 	// Two batches alternate: the loop fills one while the inserter writes
@@ -256,7 +334,6 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}
 	b := <-free
-	lag := lagTracker{}
 	for {
 		wait := cfg.FlushInterval
 		if b.rows() > 0 {
@@ -276,7 +353,9 @@ func (s *Sink) Run(ctx context.Context) error {
 			})
 			fs.EachRecord(b.add)
 			s.m.pending.Set(float64(b.rows() + int(inflight.Load())))
+			lagMu.Lock()
 			lag.observe(fs, cfg.Topics, s.m.lag)
+			lagMu.Unlock()
 		}
 		if ctx.Err() != nil {
 			return stop(b)
@@ -290,6 +369,29 @@ func (s *Sink) Run(ctx context.Context) error {
 			b = <-free
 		}
 	}
+}
+
+// topicKind names a topic for metric labels.
+func topicKind(t schemas.Topics, topic string) string {
+	switch topic {
+	case t.Events:
+		return "events"
+	case t.Frames:
+		return "frames"
+	}
+	return ""
+}
+
+// partitionList prints an assignment compactly for the log.
+func partitionList(m map[string]map[int32]kgo.Offset) map[string][]int32 {
+	out := map[string][]int32{}
+	for t, ps := range m {
+		for p := range ps {
+			out[t] = append(out[t], p)
+		}
+		slices.Sort(out[t])
+	}
+	return out
 }
 
 // lagTracker remembers, per partition, how far behind the last stable
@@ -327,33 +429,6 @@ func nilIfCanceled(err error) error {
 		return nil
 	}
 	return err
-}
-
-// partitionsOf lists the partitions of topics, retrying until every topic
-// exists.
-func partitionsOf(ctx context.Context, brokers []string, extra []kgo.Opt, topics []string, log *slog.Logger, lo, hi time.Duration) (map[string][]int32, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, extra...)...)
-	if err != nil {
-		return nil, fmt.Errorf("analytics: kafka client: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	out := map[string][]int32{}
-	err = retryLoop(ctx, log, lo, hi, "list partitions", func(ctx context.Context) error {
-		td, err := adm.ListTopics(ctx, topics...)
-		if err != nil {
-			return err
-		}
-		for _, t := range topics {
-			d, ok := td[t]
-			if !ok || d.Err != nil || len(d.Partitions) == 0 {
-				return fmt.Errorf("%w: %s", ErrNoPartitions, t)
-			}
-			out[t] = d.Partitions.Numbers()
-		}
-		return nil
-	})
-	return out, err
 }
 
 // batch accumulates the rows of one insert.
