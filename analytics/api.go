@@ -91,6 +91,17 @@ func NewAPI(cfg APIConfig) (*API, error) {
 	return &API{cfg: cfg, conn: conn, db: cfg.ClickHouse.Database}, nil
 }
 
+// Ping reports whether ClickHouse answers (any of the configured
+// addresses: in cluster mode, any node).
+func (a *API) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := a.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("analytics: ClickHouse %v does not answer: %w", a.cfg.ClickHouse.Addr, err)
+	}
+	return nil
+}
+
 // Close closes the API's ClickHouse connections.
 func (a *API) Close() error { return a.conn.Close() }
 

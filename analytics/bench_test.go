@@ -112,7 +112,7 @@ func BenchmarkSinkVsClickHouseClient(b *testing.B) {
 				b.Fatalf("clickhouse-client: %v: %s", err, stderr.String())
 			}
 			var c1, c2 uint64
-			conn.QueryRow(context.Background(), "SELECT uniqExact(room, id) FROM "+db+".events").Scan(&c1)
+			conn.QueryRow(context.Background(), "SELECT uniqExact(room, user, id) FROM "+db+".events").Scan(&c1)
 			conn.QueryRow(context.Background(), "SELECT count() FROM "+db2+".events").Scan(&c2)
 			if c2 != uint64(rows) || c1 == 0 {
 				b.Fatalf("rows: sink wrote %d distinct, client %d, want %d rows", c1, c2, rows)

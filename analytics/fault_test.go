@@ -85,6 +85,7 @@ func freeAddr(t testing.TB) string {
 type sinkProc struct {
 	t       testing.TB
 	bin     string
+	role    string // default "sink"
 	args    []string
 	logPath string
 
@@ -103,7 +104,11 @@ func (p *sinkProc) start() {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "---- start %d at %s\n", p.starts+1, time.Now().Format(time.TimeOnly))
-	cmd := exec.Command(p.bin, append([]string{"sink"}, p.args...)...)
+	role := p.role
+	if role == "" {
+		role = "sink"
+	}
+	cmd := exec.Command(p.bin, append([]string{role}, p.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		p.t.Errorf("start sink: %v", err)
@@ -219,6 +224,9 @@ func TestSinkFaults(t *testing.T) {
 		"--kafka-brokers", strings.Join(brokers, ","), "--topic-events", events, "--topic-frames", frames,
 		"--clickhouse-addr", ch.Addr(), "--clickhouse-database", db, "--http-addr", httpAddr,
 		"--auth-hs256-secrets", string(testSecret), "--batch-rows", "20000", "--flush-interval", "300ms", "--retry-max", "2s",
+		// A static member, as a restarted pod would be: the new process
+		// takes its partitions back at once.
+		"--sink-group", events + "-sink", "--sink-instance-id", "fault-sink",
 	}}
 	defer p.kill()
 	defer func() {
@@ -358,10 +366,10 @@ func TestSinkFaults(t *testing.T) {
 
 	conn := chtest.Open(t, ch.Addr(), "")
 	var rows, distinct uint64
-	if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(room, id) FROM "+db+".events").Scan(&rows, &distinct); err != nil {
+	if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(room, user, id) FROM "+db+".events").Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("events table: %d rows before merges, %d distinct (room, id)", rows, distinct)
+	t.Logf("events table: %d rows before merges, %d distinct (room, user, id)", rows, distinct)
 	if err := p.stop(); err != nil {
 		t.Errorf("graceful stop: %v", err)
 	}

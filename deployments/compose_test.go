@@ -124,7 +124,7 @@ func TestComposeTopology(t *testing.T) {
 			count["proxy"]++
 		}
 	}
-	for r, want := range map[string]int{"ingest": 2, "push": 2, "process": 2, "sink": 1, "topics": 1, "clickhouse": 1, "proxy": 1} {
+	for r, want := range map[string]int{"ingest": 2, "push": 2, "process": 2, "sink": 2, "analytics": 2, "topics": 1, "clickhouse": 1, "proxy": 1} {
 		if count[r] != want {
 			t.Errorf("compose runs %d %s; want %d", count[r], r, want)
 		}
@@ -295,7 +295,7 @@ func TestCaddyfileRoutesToTheRoles(t *testing.T) {
 	}{
 		{"/v1/stream", "push", "/v1/stream", 2},
 		{"@publish", "ingest", "/v1/rooms/show-42/events", 2},
-		{"@analytics", "sink", "/v1/rooms/show-42/analytics/summary", 1},
+		{"@analytics", "analytics", "/v1/rooms/show-42/analytics/summary", 2},
 	} {
 		ups := routes[c.handle]
 		if len(ups) != c.instances {

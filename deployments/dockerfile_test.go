@@ -16,7 +16,7 @@ const dockerEntrypoint = "/usr/local/bin/ovation"
 
 // servingRoles are the subcommands that run as long-lived services and so
 // inherit the image's ENV.
-var servingRoles = []string{"ingest", "process", "push", "sink"}
+var servingRoles = []string{"ingest", "process", "push", "sink", "analytics"}
 
 // dockerInstructions returns the Dockerfile's instructions, continuation
 // lines joined and comments dropped.

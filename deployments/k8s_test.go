@@ -275,7 +275,7 @@ func TestK8sFilesParse(t *testing.T) {
 // checkPatchEnv checks the OVATION_* variables a patch sets against the
 // role of the container it patches.
 func checkPatchEnv(t *testing.T, where string, o *k8sObjects) {
-	roleOf := map[string]string{"ovation-ingest": "ingest", "ovation-push": "push", "ovation-sink": "sink", "ovation-process": "process"}
+	roleOf := map[string]string{"ovation-ingest": "ingest", "ovation-push": "push", "ovation-sink": "sink", "ovation-process": "process", "ovation-analytics": "analytics"}
 	for name, d := range o.deployments {
 		for _, c := range d.Spec.Template.Spec.Containers {
 			checkInvocation(t, invocation{where: where + " " + name, args: []string{roleOf[name]}, env: envNames(c)})
@@ -537,7 +537,7 @@ func checkRendered(t *testing.T, o *k8sObjects, complete bool) {
 		}
 	}
 
-	for _, want := range []struct{ role, kind string }{{"ingest", "Deployment"}, {"push", "Deployment"}, {"sink", "Deployment"}, {"process", "StatefulSet"}} {
+	for _, want := range []struct{ role, kind string }{{"ingest", "Deployment"}, {"push", "Deployment"}, {"sink", "Deployment"}, {"analytics", "Deployment"}, {"process", "StatefulSet"}} {
 		w, ok := roles[want.role]
 		if !ok {
 			t.Errorf("nothing runs `ovation %s`", want.role)

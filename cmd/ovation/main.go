@@ -35,6 +35,7 @@ func commands() []command {
 		{"process", "aggregate events into room frames and snapshots, exactly once", runProcess},
 		{"push", "serve the WebSocket endpoint /v1/stream to viewers", runPush},
 		{"sink", "write events and frames into ClickHouse and serve the analytics API", runSink},
+		{"analytics", "serve the analytics API alone (stateless, scale by count)", runAnalytics},
 		{"replay", "re-read a topic into ClickHouse or into a fresh processor epoch", runReplay},
 		{"takeover", "in the surviving region, rebuild a lost region's rooms from their mirrored events", runTakeover},
 		{"failback", "give a region its rooms back after a takeover: copy the takeover's events home, rebuild", runFailback},
@@ -53,7 +54,7 @@ Usage: ovation <command> [flags]
 Commands:
 `, version)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every flag can also be set as an environment variable: --kafka-brokers is

@@ -20,6 +20,7 @@ type clickhouseFlags struct {
 	database string
 	user     string
 	password string
+	cluster  string
 }
 
 func (f *clickhouseFlags) register(fs *flag.FlagSet) {
@@ -27,6 +28,7 @@ func (f *clickhouseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.database, "clickhouse-database", "ovation", "ClickHouse database for Ovation's tables (created if missing)")
 	fs.StringVar(&f.user, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&f.password, "clickhouse-password", "", "ClickHouse password (prefer OVATION_CLICKHOUSE_PASSWORD)")
+	fs.StringVar(&f.cluster, "clickhouse-cluster", "", "ClickHouse cluster name (remote_servers): create the schema ON CLUSTER with replicated tables and Distributed tables sharded by room; empty: one server")
 }
 
 func (f *clickhouseFlags) config() analytics.ClickHouseConfig {
@@ -36,7 +38,7 @@ func (f *clickhouseFlags) config() analytics.ClickHouseConfig {
 			addrs = append(addrs, a)
 		}
 	}
-	return analytics.ClickHouseConfig{Addr: addrs, Database: f.database, Username: f.user, Password: f.password}
+	return analytics.ClickHouseConfig{Addr: addrs, Database: f.database, Username: f.user, Password: f.password, Cluster: f.cluster}
 }
 
 func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -44,7 +46,7 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var ch clickhouseFlags
 	var cfg analytics.SinkConfig
 	var grace time.Duration
-	fs := newFlagSet("sink", "Copy the events and room-frames topics into ClickHouse exactly once (resuming from what\nClickHouse holds), and serve the analytics API: GET /v1/rooms/{room}/analytics/{summary,timeseries,chat}.", stderr)
+	fs := newFlagSet("sink", "Copy the events and room-frames topics into ClickHouse exactly once (resuming from what\nClickHouse holds), and serve the analytics API: GET /v1/rooms/{room}/analytics/{summary,timeseries,chat}.\nRun several: they split the partitions through a Kafka consumer group.", stderr)
 	c.register(fs, "127.0.0.1:8084")
 	c.registerAuth(fs)
 	ch.register(fs)
@@ -52,6 +54,10 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxBatchBytes, "batch-bytes", 64<<20, "most bytes of rows held for one insert")
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", time.Second, "longest a row waits before it is inserted")
 	fs.DurationVar(&cfg.RetryMax, "retry-max", 5*time.Second, "longest backoff between failed inserts")
+	fs.StringVar(&cfg.Group, "sink-group", "", "Kafka consumer group the sinks of one deployment share to split the partitions (offsets stay in ClickHouse); default ovation-sink-<database>")
+	fs.StringVar(&cfg.InstanceID, "sink-instance-id", "", "static group member id, stable per replica (e.g. the pod name): a restart within --session-timeout keeps its partitions without a rebalance")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", 15*time.Second, "how long a sink that stopped heartbeating keeps its partitions before the group moves them")
+	fs.DurationVar(&cfg.MetadataRefresh, "metadata-refresh", 15*time.Second, "how often partitions added to the topics are looked for")
 	fs.DurationVar(&grace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long in-flight API requests may take")
 	log, err := c.parse(fs, args, stderr)
 	if err != nil {
@@ -82,7 +88,7 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ready.set(false, "starting")
 	mux := adminMux(reg, ready)
 	api.Register(mux)
-	log.Info("sink starting", "brokers", c.brokers, "clickhouse", ch.addr, "database", ch.database, "events", c.topics.Events, "frames", c.topics.Frames)
+	log.Info("sink starting", "brokers", c.brokers, "clickhouse", ch.addr, "database", ch.database, "cluster", ch.cluster, "events", c.topics.Events, "frames", c.topics.Frames)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sink.Run(gctx) })
