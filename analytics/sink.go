@@ -127,8 +127,8 @@ func (c SinkConfig) Validate() error {
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		return fmt.Errorf("%w: session timeout %v must be between 6s and 5m (the brokers' group.min/max.session.timeout.ms defaults)", ErrConfig, c.SessionTimeout)
 	}
-	if c.MetadataRefresh < time.Second || c.MetadataRefresh > 10*time.Minute {
-		return fmt.Errorf("%w: metadata refresh %v must be between 1s and 10m", ErrConfig, c.MetadataRefresh)
+	if c.MetadataRefresh < 5*time.Second || c.MetadataRefresh > 10*time.Minute {
+		return fmt.Errorf("%w: metadata refresh %v must be between 5s (the Kafka client's shortest) and 10m", ErrConfig, c.MetadataRefresh)
 	}
 	if len(c.Group) > 255 || len(c.InstanceID) > 255 {
 		return fmt.Errorf("%w: group and instance id are at most 255 bytes", ErrConfig)

@@ -126,6 +126,20 @@ func (s *Server) consume(ctx context.Context, topic string, from map[int32]kgo.O
 		ready.Store(true)
 	}
 	s.log.Info("reading", "topic", topic, "partitions", len(from), "behind_partitions", len(to))
+	known := make(map[int32]bool, len(from))
+	for p := range from {
+		known[p] = true
+	}
+	// A direct consumer reads a fixed set of partitions; partitions added
+	// to the topic while the pusher runs are found here. The owner of the
+	// goroutine is this function: it ends with ctx and is waited for.
+	discoverCtx, stopDiscover := context.WithCancel(ctx)
+	discovered := make(chan struct{})
+	go func() {
+		defer close(discovered)
+		s.discoverPartitions(discoverCtx, cl, topic, known)
+	}()
+	defer func() { stopDiscover(); <-discovered }()
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -149,6 +163,44 @@ func (s *Server) consume(ctx context.Context, topic string, from map[int32]kgo.O
 			}
 			fn(r)
 		})
+	}
+}
+
+// PartitionRefresh is how often pushers look for partitions added to the
+// frames and snapshots topics while they run. A new partition is read from
+// its start: everything in it was written after it was created.
+const PartitionRefresh = 10 * time.Second
+
+// discoverPartitions adds partitions of topic not in known to cl, every
+// PartitionRefresh, until ctx ends. Only this goroutine reads or writes
+// known after it starts.
+func (s *Server) discoverPartitions(ctx context.Context, cl *kgo.Client, topic string, known map[int32]bool) {
+	adm := kadm.NewClient(cl)
+	t := time.NewTicker(PartitionRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		td, err := adm.ListTopics(lctx, topic)
+		cancel()
+		if err != nil || td[topic].Err != nil {
+			continue // the next tick retries; fetching goes on meanwhile
+		}
+		added := map[int32]kgo.Offset{}
+		for _, p := range td[topic].Partitions.Numbers() {
+			if !known[p] {
+				known[p] = true
+				added[p] = kgo.NewOffset().AtStart()
+			}
+		}
+		if len(added) > 0 {
+			cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: added})
+			s.log.Info("reading new partitions", "topic", topic, "added", len(added), "partitions", len(known))
+		}
 	}
 }
 
