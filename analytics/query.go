@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 
@@ -255,20 +253,13 @@ func seriesTypeNames() string {
 	return strings.Join(names, ", ")
 }
 
-// checkEmoji accepts what the event schema accepts for a reaction, minus
-// ASCII punctuation other than - _ : + (shortcodes like :clap: or +1), so
-// that no SQL or shell metacharacter is ever taken as an emoji filter.
+// checkEmoji accepts exactly what a reaction may hold (schemas.CheckEmoji:
+// one emoji of the Unicode emoji table, bounded in bytes and code points),
+// the same rule the processors count by, so no SQL or shell metacharacter
+// is ever taken as an emoji filter.
 func checkEmoji(e string) error {
-	if e == "" || len(e) > schemas.MaxEmojiBytes || !utf8.ValidString(e) {
-		return badParam("emoji", fmt.Sprintf("an emoji is 1-%d bytes of UTF-8", schemas.MaxEmojiBytes))
-	}
-	for _, r := range e {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return badParam("emoji", "white space or control characters are not emoji")
-		}
-		if r < 0x80 && !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_:+", r)) {
-			return badParam("emoji", fmt.Sprintf("%q is not allowed in an emoji filter", r))
-		}
+	if err := schemas.CheckEmoji(e); err != nil {
+		return badParam("emoji", "not one emoji a reaction may hold: "+err.Error())
 	}
 	return nil
 }

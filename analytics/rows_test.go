@@ -110,12 +110,12 @@ func TestParams(t *testing.T) {
 			t.Errorf("before=%q accepted", bad)
 		}
 	}
-	for _, ok := range []string{"👏", ":clap:", "+1", "❤️", "🏳️‍🌈"} {
+	for _, ok := range []string{"👏", "❤️", "🏳️‍🌈"} {
 		if err := checkEmoji(ok); err != nil {
 			t.Errorf("emoji %q refused: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "'", "a b", "a;b", `\`, "%", "(", "\x00", string([]byte{0xff})} {
+	for _, bad := range []string{"", "'", "a b", "a;b", `\`, "%", "(", "\x00", string([]byte{0xff}), ":clap:", "+1", "👏👏"} {
 		if err := checkEmoji(bad); err == nil {
 			t.Errorf("emoji %q accepted", bad)
 		}
