@@ -24,11 +24,15 @@ const (
 )
 
 // typeLabel maps an event type to a bounded label value: a client may send
-// any string as its type.
+// any string as its type. It returns the package's constant, never t: on
+// the HTTP path t points into the pooled request buffer (zero-copy
+// decoding), and a label outlives the request, so returning t made the
+// series read whatever the next request wrote there (and /metrics answer
+// 500 on invalid UTF-8).
 func typeLabel(t schemas.Type) string {
 	for _, k := range schemas.Types {
 		if k == t {
-			return string(t)
+			return string(k)
 		}
 	}
 	return "invalid"
