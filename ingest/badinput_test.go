@@ -280,6 +280,8 @@ func TestPublishWebSocketPath(t *testing.T) {
 		t.Fatalf("Publish without id = %q, %v; want a generated UUID", id, err)
 	}
 	generated := id
+	// Refusals go to carol: each costs her a token, as an event would.
+	carol := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "carol"}, Rooms: alice.Rooms}
 	checks := []struct {
 		name   string
 		claims *auth.Claims
@@ -290,13 +292,13 @@ func TestPublishWebSocketPath(t *testing.T) {
 		id     string
 	}{
 		{"no claims", nil, "show-1", evt("reaction", `{"emoji":"👍"}`), 401, CodeUnauthorized, ""},
-		{"bad room", alice, "a b", evt("reaction", `{"emoji":"👍"}`), 400, CodeInvalidRoom, ""},
-		{"other room", alice, "show-2", evt("reaction", `{"emoji":"👍"}`, `"id":"ws-x"`), 403, CodeForbidden, "ws-x"},
-		{"invalid", alice, "show-1", evt("reaction", `{}`, `"id":"ws-y"`), 400, CodeInvalidEvent, "ws-y"},
-		{"malformed", alice, "show-1", `{"type":`, 400, CodeInvalidJSON, ""},
-		{"nested", alice, "show-1", strings.Repeat("[", 30<<10), 400, CodeInvalidJSON, ""},
-		{"repeated key", alice, "show-1", `{"type":"reaction","type":"chat.message","data":{"emoji":"x"}}`, 400, CodeInvalidEvent, ""},
-		{"too large", alice, "show-1", evt("chat.message", `{"text":"`+strings.Repeat("a", 17<<10)+`"}`), 413, CodeEventTooLarge, ""},
+		{"bad room", carol, "a b", evt("reaction", `{"emoji":"👍"}`), 400, CodeInvalidRoom, ""},
+		{"other room", carol, "show-2", evt("reaction", `{"emoji":"👍"}`, `"id":"ws-x"`), 403, CodeForbidden, "ws-x"},
+		{"invalid", carol, "show-1", evt("reaction", `{}`, `"id":"ws-y"`), 400, CodeInvalidEvent, "ws-y"},
+		{"malformed", carol, "show-1", `{"type":`, 400, CodeInvalidJSON, ""},
+		{"nested", carol, "show-1", strings.Repeat("[", 30<<10), 400, CodeInvalidJSON, ""},
+		{"repeated key", carol, "show-1", `{"type":"reaction","type":"chat.message","data":{"emoji":"x"}}`, 400, CodeInvalidEvent, ""},
+		{"too large", carol, "show-1", evt("chat.message", `{"text":"`+strings.Repeat("a", 17<<10)+`"}`), 413, CodeEventTooLarge, ""},
 	}
 	for _, tc := range checks {
 		id, err := r.svc.Publish(ctx, tc.claims, tc.room, []byte(tc.body))
@@ -304,6 +306,11 @@ func TestPublishWebSocketPath(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Status != tc.status || pe.Code != tc.code || id != tc.id {
 			t.Fatalf("%s: Publish = %q, %v; want %d %s with id %q", tc.name, id, err, tc.status, tc.code, tc.id)
 		}
+	}
+	if _, err := r.svc.Publish(ctx, carol, "show-1", []byte(evt("reaction", `{"emoji":"👍"}`))); err == nil {
+		t.Fatal("carol spent her 3 tokens on refusals, yet a valid event was accepted")
+	} else if pe, _ := AsPublishError(err); pe.Code != CodeRateLimited {
+		t.Fatalf("carol after refusals: %v, want rate_limited", err)
 	}
 	// The third token of alice's bucket goes over HTTP; the fourth event,
 	// over the socket again, is refused: the limit is per user, not per path.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/segmentio/encoding/json"
 
@@ -48,18 +50,39 @@ func (s *Service) Register(mux *http.ServeMux) { mux.Handle(Route, s) }
 // every event shares: 200 when all were accepted, the refusal's status
 // when all were refused for the same kind of reason, and 207 when the
 // outcomes differ; the body says per event.
+//
+// Refusals cost: a request refused as a whole takes a token from its
+// client address's bucket (and its user's, once known), and every refused
+// event one from each, like an accepted one. A client whose bucket is
+// empty is answered rate_limited before its token is verified or its body
+// read, so a flood of bad requests is throttled as cheaply as possible.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	claims, pe := s.authenticate(r)
+	client := clientAddr(r)
+	now := s.now()
+	if ok, wait := s.clientLim.peek(client, now); !ok {
+		s.refuse(w, r, nil, room, errRateLimited("client address", wait), "", false)
+		return
+	}
+	if pe := s.checkContentType(r); pe != nil {
+		s.refuse(w, r, nil, room, pe, "", true)
+		return
+	}
+	claims, pe, why := s.authenticate(r)
 	if pe == nil {
 		pe = s.checkRequest(claims, room)
 	}
 	if pe != nil {
-		s.fail(w, pe)
+		s.refuse(w, r, claims, room, pe, why, true)
 		return
 	}
+	if ok, wait := s.userLim.peek(claims.User(), now); !ok {
+		s.refuse(w, r, claims, room, errRateLimited("user", wait), "", false)
+		return
+	}
+	fail := func(pe *schemas.PublishError) { s.refuse(w, r, claims, room, pe, "", true) }
 	if r.ContentLength > s.cfg.MaxRequestBytes {
-		s.fail(w, perr(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "", "the body is %d bytes, the limit is %d", r.ContentLength, s.cfg.MaxRequestBytes))
+		fail(perr(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "", "the body is %d bytes, the limit is %d", r.ContentLength, s.cfg.MaxRequestBytes))
 		return
 	}
 	buf, _ := s.bufs.Get().(*bytes.Buffer)
@@ -70,29 +93,37 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// A buffer that grew for an unusually large body is dropped, so
 		// the pool holds only typical sizes.
+		if s.onRecycle != nil {
+			s.onRecycle(buf.Bytes()[:buf.Cap()])
+		}
 		if buf.Cap() <= 256<<10 {
 			s.bufs.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)); err != nil {
+	if err := s.readBody(buf, http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)); err != nil {
 		var mbe *http.MaxBytesError
+		var pe *schemas.PublishError
+		if errors.As(err, &pe) {
+			fail(pe)
+			return
+		}
 		if errors.As(err, &mbe) {
-			s.fail(w, perr(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "", "the body is over the limit of %d bytes", s.cfg.MaxRequestBytes))
+			fail(perr(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "", "the body is over the limit of %d bytes", s.cfg.MaxRequestBytes))
 			return
 		}
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			s.log.Debug("read body", "err", err)
 		}
-		s.fail(w, errInvalidJSON("could not read the body"))
+		fail(errInvalidJSON("could not read the body"))
 		return
 	}
 	body := trimSpace(buf.Bytes())
 	if len(body) == 0 {
-		s.fail(w, errInvalidJSON("the body is empty; send one event object or an array of them"))
+		fail(errInvalidJSON("the body is empty; send one event object or an array of them"))
 		return
 	}
 	if body[0] != '[' && body[0] != '{' {
-		s.fail(w, errInvalidJSON("the body must be one event (a JSON object) or a batch (a JSON array)"))
+		fail(errInvalidJSON("the body must be one event (a JSON object) or a batch (a JSON array)"))
 		return
 	}
 	// The structure is checked in one pass before anything decodes it, so
@@ -101,13 +132,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		ve, _ := schemas.AsValidationError(err)
-		s.fail(w, errInvalidJSON("%s", ve.Detail))
+		fail(errInvalidJSON("%s", ve.Detail))
 		return
 	case n == 0:
-		s.fail(w, perr(http.StatusBadRequest, CodeEmptyBatch, "", "the batch is empty"))
+		fail(perr(http.StatusBadRequest, CodeEmptyBatch, "", "the batch is empty"))
 		return
 	case n > s.cfg.MaxBatchEvents:
-		s.fail(w, perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has more than %d events", s.cfg.MaxBatchEvents))
+		fail(perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has more than %d events", s.cfg.MaxBatchEvents))
 		return
 	}
 	var raws []json.RawMessage
@@ -116,7 +147,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The items point into buf, which outlives their use.
 		raws = make([]json.RawMessage, 0, n)
 		if _, err := json.Parse(body, &raws, json.DontCopyRawMessage); err != nil {
-			s.fail(w, errInvalidJSON("the body is not a valid JSON array"))
+			fail(errInvalidJSON("the body is not a valid JSON array"))
 			return
 		}
 	} else {
@@ -130,7 +161,6 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.parseFlags |= json.DontCopyString
 	// One allocation for the records' values, sized from the body.
 	req.arena = make([]byte, 0, len(body)+len(raws)*(96+len(req.key)+len(req.user)+36))
-	client := clientAddr(r)
 	store := make([]item, len(raws))
 	items := make([]*item, len(raws))
 	for i, raw := range raws {
@@ -142,6 +172,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.produce(r.Context(), items)
 	accepted := s.count(transportHTTP, items)
+	if accepted < len(items) {
+		s.logRefusal(r.RemoteAddr, claims, room, len(items), items)
+	}
 
 	status, retry := http.StatusOK, 0
 	for i, it := range items {
@@ -164,6 +197,71 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeBody(w, status, appendBatch(make([]byte, 0, 64+len(items)*72), accepted, items))
+}
+
+// readBody reads the body into buf. While it reads it follows the nesting
+// depth, and it stops at the first byte nested deeper than any event may
+// be: a "[[[[…" body is refused having read one chunk, not all of it.
+// (Everything else about the structure is checked once the body is in.)
+func (s *Service) readBody(buf *bytes.Buffer, body io.Reader) error {
+	w := depthWatch{limit: s.shape.MaxDepth}
+	for {
+		if buf.Available() < 4<<10 {
+			buf.Grow(max(buf.Cap(), 16<<10))
+		}
+		b := buf.AvailableBuffer()[:buf.Available()]
+		n, err := body.Read(b)
+		buf.Write(b[:n]) // b is buf's own free space: this only extends it
+		if at := w.scan(b[:n]); at >= 0 {
+			return errInvalidJSON("nested deeper than %d levels at byte %d", s.shape.MaxDepth, buf.Len()-n+at)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// depthWatch follows the nesting depth of JSON text fed to it in pieces.
+type depthWatch struct {
+	limit    int // levels of one event; a batch's array adds one
+	started  bool
+	depth    int
+	inString bool
+	escaped  bool
+}
+
+// scan feeds b and returns the offset in b of the first '{' or '[' that
+// opens a level deeper than an event may have, or -1.
+func (d *depthWatch) scan(b []byte) int {
+	for i, c := range b {
+		if !d.started && c == '[' {
+			d.limit++ // a batch
+		}
+		d.started = d.started || c > ' '
+		switch {
+		case d.escaped:
+			d.escaped = false
+		case d.inString:
+			switch c {
+			case '\\':
+				d.escaped = true
+			case '"':
+				d.inString = false
+			}
+		case c == '"':
+			d.inString = true
+		case c == '{' || c == '[':
+			if d.depth++; d.depth > d.limit {
+				return i
+			}
+		case c == '}' || c == ']':
+			d.depth--
+		}
+	}
+	return -1
 }
 
 // appendBatch encodes a BatchResponse by hand: it is most of an answer's
@@ -202,24 +300,72 @@ func result(it *item) Result {
 }
 
 // authenticate verifies the bearer token. With auth disabled (dev) the
-// user is the ?user= query parameter, or "dev".
-func (s *Service) authenticate(r *http.Request) (*auth.Claims, *schemas.PublishError) {
+// user is the ?user= query parameter, or "dev". why is what failed, for
+// the log: the verifier's message (signature, algorithm, expiry), which
+// never quotes the token.
+func (s *Service) authenticate(r *http.Request) (*auth.Claims, *schemas.PublishError, string) {
 	token := auth.BearerToken(r.Header.Get("Authorization"))
 	claims, err := s.verifier.Verify(token, r.URL.Query().Get("user"))
 	if err == nil {
-		return claims, nil
+		return claims, nil, ""
 	}
-	// The error text comes from the JWT parser and names what failed
-	// (signature, algorithm, expiry), never the token itself.
-	s.log.Info("publish unauthorized", "remote", r.RemoteAddr, "err", err.Error())
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
-		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "missing bearer token (send the header Authorization: Bearer TOKEN)")
+		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "missing bearer token (send the header Authorization: Bearer TOKEN)"), err.Error()
 	case errors.Is(err, auth.ErrExpiredToken):
-		return nil, perr(http.StatusUnauthorized, CodeTokenExpired, "", "the token has expired")
+		return nil, perr(http.StatusUnauthorized, CodeTokenExpired, "", "the token has expired"), err.Error()
+	case errors.Is(err, auth.ErrTokenTooLarge):
+		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "the token is over %d bytes", s.verifier.MaxTokenBytes()), err.Error()
 	default:
-		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "the token is not valid")
+		return nil, perr(http.StatusUnauthorized, CodeUnauthorized, "", "the token is not valid"), err.Error()
 	}
+}
+
+// checkContentType refuses, with auth off (dev), the content types a
+// browser may send cross-site without asking (a CORS "simple request":
+// text/plain, forms, or none): there is no token to stop another site's
+// page from publishing through the visitor's browser. A JSON content type
+// makes a cross-site browser ask first (preflight), which nothing answers.
+func (s *Service) checkContentType(r *http.Request) *schemas.PublishError {
+	if !s.verifier.Disabled() {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return perr(http.StatusUnsupportedMediaType, CodeUnsupportedContentType, "", "send Content-Type: application/json (with auth off, other types are refused so other sites cannot post through a browser)")
+}
+
+// refuse answers a request refused as a whole, charges it to the client
+// address's and the user's buckets when spend (not when the refusal is the
+// empty bucket itself), and logs it.
+func (s *Service) refuse(w http.ResponseWriter, r *http.Request, claims *auth.Claims, room string, pe *schemas.PublishError, why string, spend bool) {
+	if spend {
+		now := s.now()
+		s.clientLim.allow(clientAddr(r), now)
+		if claims != nil {
+			s.userLim.allow(claims.User(), now)
+		}
+	}
+	s.logs.refused(r.RemoteAddr, claims, room, pe, why, 1, 1)
+	s.fail(w, pe)
+}
+
+// logRefusal logs the refused events of a request as one line.
+func (s *Service) logRefusal(remote string, claims *auth.Claims, room string, n int, items []*item) {
+	var first *schemas.PublishError
+	refused := 0
+	for _, it := range items {
+		if it.err != nil {
+			refused++
+			if first == nil {
+				first = it.err
+			}
+		}
+	}
+	s.logs.refused(remote, claims, room, first, "", refused, n)
 }
 
 // fail answers a request refused as a whole.

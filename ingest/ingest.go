@@ -55,6 +55,10 @@ type Service struct {
 	// schemas.EventShape, except that one string may be as large as the
 	// body, so an oversized event is still answered event_too_large.
 	shape schemas.ShapeLimits
+	logs  *refusalLog
+	// onRecycle, when set (tests), sees each request's body buffer as it
+	// goes back to the pool, where the next request will overwrite it.
+	onRecycle func([]byte)
 }
 
 // New returns a Service that produces with cl, which the caller made with
@@ -73,6 +77,7 @@ func New(cfg Config, cl *kgo.Client, verifier *auth.Verifier, log *slog.Logger, 
 		userLim:   newKeyedLimiter(cfg.UserRate, cfg.UserBurst, cfg.LimiterKeys),
 		clientLim: newKeyedLimiter(cfg.ClientRate, cfg.ClientBurst, cfg.LimiterKeys),
 	}
+	s.logs = newRefusalLog(log)
 	s.shape = schemas.EventShape
 	s.shape.MaxTokenBytes = int(cfg.MaxRequestBytes)
 	s.m = newMetrics(reg, s)
@@ -95,6 +100,8 @@ func (s *Service) Publish(ctx context.Context, claims *auth.Claims, room string,
 	}
 	if pe := s.checkRequest(claims, room); pe != nil {
 		s.m.requests.WithLabelValues(transportWS, pe.Code).Inc()
+		s.userLim.allow(claims.User(), s.now()) // a refusal costs like an event
+		s.logs.refused("ws", claims, room, pe, "", 1, 1)
 		return "", pe
 	}
 	req := s.newRequest(claims, room)
@@ -110,6 +117,7 @@ func (s *Service) Publish(ctx context.Context, claims *auth.Claims, room string,
 	s.produce(ctx, items)
 	s.count(transportWS, items)
 	if it.err != nil {
+		s.logs.refused("ws", claims, room, it.err, "", 1, 1)
 		return it.id, it.err
 	}
 	return it.id, nil
@@ -243,7 +251,6 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 		} else {
 			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s needs the %s capability in this room", ev.Type, need)
 		}
-		s.log.Info("publish forbidden", "user", claims.User(), "room", room, "type", string(ev.Type), "needs", string(need))
 		return
 	}
 	value := req.encode(&ev)
@@ -359,13 +366,18 @@ func decodeError(err error) error {
 }
 
 // limit charges one token to the user's bucket and, for HTTP, to the
-// client address's. Only events that passed every other check pay, so the
-// limits count what would reach Kafka.
+// client address's. A refused event pays too (it cost the server work),
+// so a client that sends bad events runs out of budget as fast as one that
+// sends good ones; its refusal stays what it was.
 func (s *Service) limit(req *request, it *item, client string) {
+	now := req.now
 	if it.err != nil {
+		s.userLim.allow(req.claims.User(), now)
+		if client != "" {
+			s.clientLim.allow(client, now)
+		}
 		return
 	}
-	now := req.now
 	if ok, wait := s.userLim.allow(req.claims.User(), now); !ok {
 		it.err = errRateLimited("user", wait)
 		return

@@ -87,6 +87,27 @@ func (l *keyedLimiter) allow(key string, now time.Time) (bool, int) {
 	return ok, wait
 }
 
+// peek reports whether key's bucket holds a token at now, without taking
+// it or making a bucket for a key that has none (a new key's bucket is
+// full). A request is refused before its body is read when it is empty.
+func (l *keyedLimiter) peek(key string, now time.Time) (bool, int) {
+	if l == nil {
+		return true, 0
+	}
+	sh := &l.shards[maphash.String(l.seed, key)%limiterShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	el, ok := sh.byKey[key]
+	if !ok {
+		return true, 0
+	}
+	lim := el.Value.(*bucket).lim
+	if tokens := lim.TokensAt(now); tokens < 1 {
+		return false, retryAfter(tokens, float64(l.limit))
+	}
+	return true, 0
+}
+
 // retryAfter is the whole seconds until tokens reaches 1 at perSec.
 func retryAfter(tokens, perSec float64) int {
 	if perSec <= 0 {

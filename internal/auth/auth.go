@@ -37,6 +37,9 @@ var (
 	ErrExpiredToken  = errors.New("auth: token expired")
 	ErrForbidden     = errors.New("auth: not allowed")
 	ErrNoKeysEnabled = errors.New("auth: no verification keys configured")
+	// ErrTokenTooLarge is a token over Config.MaxTokenBytes, refused
+	// before it is decoded.
+	ErrTokenTooLarge = errors.New("auth: token too large")
 )
 
 // Config says which keys verify tokens. The zero Config accepts nothing.
@@ -55,7 +58,16 @@ type Config struct {
 	// Disabled turns auth off (dev mode): every request is the user "dev"
 	// with every capability in every room. Roles log this loudly at start.
 	Disabled bool
+	// MaxTokenBytes bounds a token's length; a longer one is refused with
+	// ErrTokenTooLarge before anything decodes it. Zero means
+	// DefaultMaxTokenBytes.
+	MaxTokenBytes int
 }
+
+// DefaultMaxTokenBytes is the default token size limit: room for a token
+// that names 100 rooms of 64 bytes with their capabilities, and far below
+// what would let a token's decoding or a log line of its header cost much.
+const DefaultMaxTokenBytes = 16 << 10
 
 // Validate checks that c can verify at least one kind of token.
 func (c *Config) Validate() error {
@@ -193,6 +205,14 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
 }
 
+// MaxTokenBytes is the token size limit in effect.
+func (v *Verifier) MaxTokenBytes() int {
+	if v.cfg.MaxTokenBytes > 0 {
+		return v.cfg.MaxTokenBytes
+	}
+	return DefaultMaxTokenBytes
+}
+
 // Disabled reports whether auth is off (dev mode).
 func (v *Verifier) Disabled() bool { return v.cfg.Disabled }
 
@@ -218,6 +238,9 @@ func (v *Verifier) Verify(token, devUser string) (*Claims, error) {
 	}
 	if token == "" {
 		return nil, ErrNoToken
+	}
+	if len(token) > v.MaxTokenBytes() {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTokenTooLarge, len(token), v.MaxTokenBytes())
 	}
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(token, &claims, v.key)
@@ -248,6 +271,11 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		if k, ok := v.cfg.PublicKeys[kid].(*ecdsa.PublicKey); ok {
 			return k, nil
 		}
+	}
+	// The kid is the client's: quote only its start, so an error (which
+	// goes into logs) stays small whatever the token carries.
+	if len(kid) > 64 {
+		kid = strings.ToValidUTF8(kid[:64], "") + "…"
 	}
 	return nil, fmt.Errorf("no %s key with kid %q", t.Method.Alg(), kid)
 }
