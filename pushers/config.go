@@ -60,7 +60,8 @@ type Config struct {
 	// without frames (once its window emptied); then it is evicted and
 	// keeps only its latest snapshot's Kafka location (about 100 bytes),
 	// and is restored on its next subscribe or frame. A room that holds
-	// nothing (no snapshot, no frames) goes at once. Zero means 5m.
+	// nothing (no snapshot, no frames) goes at once. Zero means 10m, the
+	// processors' default for the same flag (--room-idle).
 	RoomIdle time.Duration
 	// SnapshotWait is how long a subscribe may wait for a room's snapshot
 	// to become consistent with its frames before it is answered with
@@ -153,7 +154,7 @@ func (c *Config) Validate() error {
 	def(&c.Window, 2*time.Minute)
 	def(&c.SnapshotWait, 5*time.Second)
 	def(&c.AheadWait, 2*time.Second)
-	def(&c.RoomIdle, 5*time.Minute)
+	def(&c.RoomIdle, 10*time.Minute)
 	def(&c.TokenLeeway, 30*time.Second)
 	def(&c.RefreshBefore, time.Minute)
 	def(&c.WriteTimeout, 10*time.Second)

@@ -35,7 +35,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.RoomWindowBytes, "room-window-bytes", 1<<20, "memory bound of one room's resume window")
 	fs.Int64Var(&c.MaxWindowBytes, "max-window-bytes", 256<<20, "memory bound of all rooms' windows; idle rooms give theirs up first (older positions are then read from Kafka)")
 	fs.Int64Var(&c.MaxSnapshotBytes, "max-snapshot-bytes", 256<<20, "memory bound of the snapshots held; idle rooms keep only the Kafka offset of theirs")
-	fs.DurationVar(&c.RoomIdle, "room-idle", 5*time.Minute, "a room without subscribers and frames for this long leaves memory, keeping only its snapshot's Kafka offset; restored on the next subscribe or frame")
+	fs.DurationVar(&c.RoomIdle, "room-idle", 10*time.Minute, "a room without subscribers and frames for this long leaves memory, keeping only its snapshot's Kafka offset; restored on the next subscribe or frame")
 	fs.DurationVar(&c.SnapshotWait, "snapshot-wait", 5*time.Second, "how long a subscribe may wait for a consistent snapshot before answering unavailable")
 	fs.DurationVar(&c.AheadWait, "ahead-wait", 2*time.Second, "how long a resume ahead of this pusher waits for the room to reach it before it is answered with a snapshot")
 	fs.IntVar(&c.MaxRooms, "max-rooms", 100, "subscriptions per connection (close 4010 beyond)")
