@@ -147,12 +147,9 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	t.Logf("EU killed under load at %s", killAt.Format("15:04:05.000"))
 
 	// Takeover in US, declared at once.
-	out, err = scripttest.Run(3*time.Minute, script, "takeover", dir, "eu", "--no-progress")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out = runLogged(t, 3*time.Minute, script, "takeover", dir, "eu", "--no-progress")
 	takeoverDone := time.Since(killAt)
-	t.Logf("takeover command done %s after the kill:\n%s", takeoverDone.Round(time.Millisecond), out)
+	t.Logf("takeover command done %s after the kill:\n%s", takeoverDone.Round(time.Millisecond), summary(out))
 	// The application hands EU's rooms the takeover URL (region list).
 	for _, p := range eu {
 		p.target.Store(ptr(env["REGION_EU_TAKEOVER_INGEST"]))
@@ -216,11 +213,8 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	d.run(all) // publishing goes on in US while EU comes back
 	time.Sleep(2 * time.Second)
 	failbackAt := time.Now()
-	out, err = scripttest.Run(3*time.Minute, script, "failback", dir, "eu", "--no-progress")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("failback done in %s:\n%s", time.Since(failbackAt).Round(time.Millisecond), out)
+	out = runLogged(t, 3*time.Minute, script, "failback", dir, "eu", "--no-progress")
+	t.Logf("failback done in %s:\n%s", time.Since(failbackAt).Round(time.Millisecond), summary(out))
 	for _, p := range eu {
 		p.target.Store(ptr(env["REGION_EU_INGEST"]))
 	}
@@ -697,6 +691,65 @@ func readTopic(t *testing.T, brokers, topic string, fn func(*kgo.Record)) {
 			}
 		})
 	}
+}
+
+// runLogged runs script with args and returns its stdout; its progress
+// lines (stderr) are logged with the time each arrived, so the log shows
+// where a takeover or failback spends its time.
+func runLogged(t *testing.T, timeout time.Duration, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	done := make(chan struct{})
+	var lines []string
+	go func() {
+		defer close(done)
+		b := make([]byte, 0, 4096)
+		buf := make([]byte, 4096)
+		for {
+			n, err := pr.Read(buf)
+			b = append(b, buf[:n]...)
+			for {
+				i := strings.IndexByte(string(b), '\n')
+				if i < 0 {
+					break
+				}
+				if l := strings.TrimSpace(string(b[:i])); l != "" && !strings.HasPrefix(l, "room ") {
+					lines = append(lines, fmt.Sprintf("+%5.1fs %s", time.Since(start).Seconds(), l))
+				}
+				b = b[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	t.Logf("%s %s:\n%s", filepath.Base(script), strings.Join(args[:1], " "), strings.Join(lines, "\n"))
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(script), strings.Join(args, " "), err, stdout.String())
+	}
+	return stdout.String()
+}
+
+// summary drops the per-room table from a takeover's or failback's output.
+func summary(out string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(l, "eu-") && !strings.HasPrefix(l, "ROOM") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func parseExports(out string) map[string]string {

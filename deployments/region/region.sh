@@ -20,9 +20,11 @@
 #                                          `ovation takeover` (ARGS passed on)
 #   region.sh restart-kafka DIR REGION     bring REGION's Kafka back (its data
 #                                          as it was), and its MirrorMaker
-#   region.sh failback DIR REGION [ARGS]   stop the takeover stack, start
-#                                          REGION's stack, run `ovation
-#                                          failback` (ARGS passed on)
+#   region.sh failback DIR REGION [ARGS]   start REGION's processors, stop the
+#                                          takeover's ingest, run `ovation
+#                                          failback` (ARGS passed on), start
+#                                          REGION's pushers and ingest, stop
+#                                          the rest of the takeover stack
 #   region.sh down DIR                     stop everything DIR's pid files name
 #   region.sh status DIR
 #
@@ -405,7 +407,17 @@ cmd_takeover() {
 	s=$(other "$r")
 	# 1. The mirror of the lost region has nothing left to read; stopping
 	# it keeps the takeover's own writes the only new ones in the topic.
-	stop_named "$dir" "$s" mm2
+	# SIGKILL: a graceful stop waits on the dead cluster for seconds, and
+	# its position is of no use after a takeover (the mirror is re-seeded
+	# after failback).
+	local t0=$SECONDS mpid
+	mpid=$(cat "$dir/$s/mm2.pid" 2>/dev/null || true)
+	if is_ours "$mpid" "$dir"; then
+		kill -KILL "$mpid"
+		while alive "$mpid"; do sleep 0.05; done
+	fi
+	rm -f "$dir/$s/mm2.pid"
+	log "mirror into $s stopped"
 	# 2. The takeover stack for r's rooms, in s, on r's mirrored events.
 	# shellcheck disable=SC2046
 	start_ovation "$dir" "$s" "takeover-$r-process" process "$(http_port "$s" 14)" $(takeover_env "$r") \
@@ -417,7 +429,7 @@ cmd_takeover() {
 	start_ovation "$dir" "$s" "takeover-$r-ingest" ingest "$(http_port "$s" 11)" $(takeover_env "$r") \
 		OVATION_USER_RATE=-1 OVATION_CLIENT_RATE=-1
 	wait_http "$dir" "$s" "takeover-$r-process" "takeover-$r-push" "takeover-$r-ingest"
-	log "takeover stack for $r up in $s"
+	log "takeover stack for $r up in $s ($((SECONDS - t0)) s)"
 	# 3. Rebuild r's rooms from their mirrored events into new epochs.
 	# shellcheck disable=SC2046
 	env $(takeover_env "$r") "$dir/bin/ovation" takeover --kafka-brokers "$(brokers "$s")" \
