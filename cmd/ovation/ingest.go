@@ -10,19 +10,15 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/ingest"
 )
 
 // ingestFlags are the ingest role's own flags.
 type ingestFlags struct {
-	cfg   ingest.Config
-	grace time.Duration
-	// "ack after mirror" (ingest/mirror.go); off unless mirrorBrokers is set
-	mirrorBrokers string
-	mirrorTopic   string
-	mirrorTimeout time.Duration
+	cfg    ingest.Config
+	grace  time.Duration
+	mirror mirrorFlags
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
@@ -38,9 +34,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cfg.ProduceTimeout, "produce-timeout", ingest.DefaultProduceTimeout, "how long Kafka may take to acknowledge before ingest answers kafka_unavailable")
 	fs.IntVar(&f.cfg.MaxBufferedRecords, "max-buffered-records", ingest.DefaultMaxBufferedRecords, "producer buffer bound in records; when full, ingest answers 503 backpressure")
 	fs.IntVar(&f.cfg.MaxBufferedBytes, "max-buffered-bytes", ingest.DefaultMaxBufferedBytes, "producer buffer bound in bytes; when full, ingest answers 503 backpressure")
-	fs.StringVar(&f.mirrorBrokers, "ack-after-mirror-brokers", "", "ack after mirror: answer a publish only once the event is in the other region's mirrored events topic on these brokers (comma-separated); empty = ack after the local Kafka commit")
-	fs.StringVar(&f.mirrorTopic, "ack-after-mirror-topic", "", "ack after mirror: this region's events topic as MirrorMaker 2 names it in the other region (e.g. eu.ovation.events)")
-	fs.DurationVar(&f.mirrorTimeout, "ack-after-mirror-timeout", ingest.DefaultMirrorTimeout, "ack after mirror: how long to wait for the mirror before answering mirror_timeout (503, retry with the same id)")
+	f.mirror.register(fs)
 	fs.DurationVar(&f.grace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight requests may take to get their Kafka acknowledgements")
 }
 
@@ -79,22 +73,12 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ready.set(false, "connecting to Kafka")
 	mux := adminMux(reg, ready)
 	svc.Register(mux)
-	if f.mirrorBrokers != "" || f.mirrorTopic != "" {
-		mc := ingest.MirrorConfig{Brokers: splitList(f.mirrorBrokers), Topic: f.mirrorTopic, Timeout: f.mirrorTimeout}
-		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-		mw, err := ingest.NewMirrorWatch(wctx, mc, log, reg, kgo.WithLogger(kslog.New(log.With("component", "kafka", "role", "ingest-mirror"))))
-		wcancel()
-		if err != nil {
-			return err
-		}
-		svc.SetMirror(mw)
-		mctx, mstop := context.WithCancel(context.Background())
-		mdone := make(chan error, 1)
-		go func() { mdone <- mw.Run(mctx) }()
-		// Stopped after the HTTP server: in-flight requests may still wait on it.
-		defer func() { mstop(); <-mdone }()
-		log.Info("ack after mirror: publishes are answered once the other region's mirror has them", "mirror_brokers", mc.Brokers, "mirror_topic", mc.Topic, "timeout", f.mirrorTimeout)
+	stopMirror, err := f.mirror.start(ctx, svc, log, reg)
+	if err != nil {
+		return err
 	}
+	// Stopped after the HTTP server: in-flight requests may still wait on it.
+	defer stopMirror()
 
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = cl.Ping(pctx)

@@ -24,6 +24,7 @@ type pushFlags struct {
 	cfg     pushers.Config
 	origins string
 	publish bool
+	mirror  mirrorFlags
 }
 
 func (f *pushFlags) register(fs *flag.FlagSet) {
@@ -31,6 +32,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Node, "node", "", "this pusher's name in presence reports (default: hostname plus a random suffix)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated origins allowed besides the same origin (scheme://host[:port]), or *")
 	fs.BoolVar(&f.publish, "publish", true, "accept publish over the WebSocket (runs the ingest path in this process)")
+	f.mirror.register(fs)
 	fs.DurationVar(&c.Window, "window", 2*time.Minute, "how long frames stay in memory for resumes")
 	fs.IntVar(&c.RoomWindowBytes, "room-window-bytes", 1<<20, "memory bound of one room's resume window")
 	fs.Int64Var(&c.MaxWindowBytes, "max-window-bytes", 256<<20, "memory bound of all rooms' windows; idle rooms give theirs up first (older positions are then read from Kafka)")
@@ -110,6 +112,11 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		stopMirror, err := f.mirror.start(ctx, svc, log, reg)
+		if err != nil {
+			return err
+		}
+		defer stopMirror()
 		f.cfg.Publish = svc.Publish
 	}
 	srv, err := pushers.New(f.cfg)

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// TestTakeoverRefusals: bad input to takeover and failback is refused
+// with an error naming the problem, before anything is written.
+func TestTakeoverRefusals(t *testing.T) {
+	alive, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "eu.ovation.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Close()
+	b := alive.ListenAddrs()[0]
+	cases := []struct {
+		name string
+		run  func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) error
+		args []string
+		want string
+	}{
+		{"takeover without region", takeover, []string{"--kafka-brokers", b, "--topic-events", "eu.ovation.events"}, "--region"},
+		{"takeover of a bad region name", takeover, []string{"--kafka-brokers", b, "--region", "e u", "--topic-events", "eu.ovation.events"}, "--region"},
+		{"takeover on the home topic", takeover, []string{"--kafka-brokers", b, "--region", "eu"}, "is not eu's mirrored events topic"},
+		{"takeover of a bad room", takeover, []string{"--kafka-brokers", b, "--region", "eu", "--topic-events", "eu.ovation.events", "--rooms", "ok,bad room"}, "--rooms"},
+		{"takeover while the lost region answers", takeover, []string{"--kafka-brokers", b, "--region", "eu", "--topic-events", "eu.ovation.events", "--failed-kafka-brokers", b}, "still answers"},
+		{"takeover of an empty mirror", takeover, []string{"--kafka-brokers", b, "--region", "eu", "--topic-events", "eu.ovation.events", "--no-progress"}, "no rooms to take over"},
+		{"failback without the takeover's Kafka", failback, []string{"--kafka-brokers", b, "--region", "eu"}, "--takeover-kafka-brokers"},
+		{"failback with no takeover", failback, []string{"--kafka-brokers", b, "--region", "eu", "--takeover-kafka-brokers", b, "--no-progress"}, "no takeover of eu"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var out, errOut bytes.Buffer
+			err := tc.run(ctx, tc.args, &out, &errOut)
+			if err == nil {
+				t.Fatalf("no error; stdout:\n%s", out.String())
+			}
+			if msg := err.Error() + errOut.String(); !strings.Contains(msg, tc.want) {
+				t.Fatalf("error %q (stderr %q) does not name %q", err, errOut.String(), tc.want)
+			}
+			if out.Len() > 0 && !strings.HasPrefix(out.String(), "found ") {
+				t.Fatalf("refused, yet printed a plan:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func takeover(ctx context.Context, args []string, out, errOut *bytes.Buffer) error {
+	return runTakeover(ctx, args, out, errOut)
+}
+
+func failback(ctx context.Context, args []string, out, errOut *bytes.Buffer) error {
+	return runFailback(ctx, args, out, errOut)
+}
