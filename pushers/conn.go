@@ -144,6 +144,19 @@ func (c *Conn) refuse(code int, reason string) {
 	c.closeWith(code, reason)
 }
 
+// truncReason cuts a close reason to what a close frame holds (123 bytes).
+func truncReason(s string) string {
+	const max = 123
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 func (c *Conn) remote() string {
 	if a := c.nc.RemoteAddr(); a != nil {
 		return a.String()
@@ -386,7 +399,12 @@ func (c *Conn) forgetRoom(r *room) {
 func (c *Conn) handle(data []byte) {
 	m, we, err := parseClientMsg(data)
 	if err != nil {
-		c.refuse(CloseBadMessage, "bad message: not a JSON object")
+		reason := "bad message: not a JSON object"
+		var ve *schemas.ValidationError
+		if errors.As(err, &ve) {
+			reason = "bad message: " + ve.Detail
+		}
+		c.refuse(CloseBadMessage, truncReason(reason))
 		return
 	}
 	if we != nil {

@@ -24,13 +24,24 @@ type clientMsg struct {
 // maxReqIDLen bounds the client-chosen request id.
 const maxReqIDLen = 64
 
+// clientShape bounds the structure of a client message before it is
+// decoded: an event's shape one level deeper, plus the message's own
+// fields (docs/protocol.md §9). Deep or wide JSON costs a decoder far more
+// than its bytes; this check costs one pass and no allocation.
+var clientShape = schemas.EventShape.Around(1, 16)
+
 // parseClientMsg decodes b. A message that is not a JSON object returns
-// errNotObject (close 4400); a type error names the field.
+// errNotObject, one whose structure is malformed or over clientShape a
+// *schemas.ValidationError naming the problem (both close 4400); a type
+// error names the field.
 func parseClientMsg(b []byte) (clientMsg, *wireError, error) {
 	var m clientMsg
 	t := bytes.TrimSpace(b)
-	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+	if len(t) == 0 || t[0] != '{' {
 		return m, nil, errNotObject
+	}
+	if err := schemas.CheckShape(t, clientShape); err != nil {
+		return m, nil, err
 	}
 	if err := json.Unmarshal(t, &m); err != nil {
 		field := ""
