@@ -825,7 +825,7 @@ func (s *session) load(ctx context.Context, pt *part, room string) error {
 	lctx, cancel := context.WithTimeout(ctx, s.p.cfg.TransactionTimeout/4)
 	defer cancel()
 	var recs []Rec
-	err := kread.Read(lctx, s.adm, []kgo.Opt{kgo.SeedBrokers(s.p.cfg.Brokers...)},
+	err := kread.Read(lctx, []kgo.Opt{kgo.SeedBrokers(s.p.cfg.Brokers...)},
 		kread.Range{Topic: s.p.cfg.Topics.Changelog, Partition: pt.id, From: from, End: to}, nil,
 		func(r *kgo.Record) error {
 			recs = append(recs, Rec{Key: r.Key, Value: r.Value})

@@ -92,7 +92,7 @@ func (s *session) readPartition(ctx context.Context, r kread.Range, what string,
 	progress := func(done, total int64) {
 		s.p.log.Info(what+" progress", "topic", r.Topic, "partition", r.Partition, "done", done, "of", total)
 	}
-	if err := kread.Read(ctx, s.adm, []kgo.Opt{kgo.SeedBrokers(s.p.cfg.Brokers...)}, r, progress, fn); err != nil {
+	if err := kread.Read(ctx, []kgo.Opt{kgo.SeedBrokers(s.p.cfg.Brokers...)}, r, progress, fn); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil

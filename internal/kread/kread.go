@@ -9,6 +9,7 @@ package kread
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,15 +26,35 @@ type Range struct {
 	End       int64
 }
 
+// Stop, returned by a Read callback, ends the read early without error.
+var Stop = errors.New("kread: stop")
+
 // Progress, when set, is called every few seconds of a long read with
 // how many offsets are done out of how many.
 type Progress func(done, total int64)
 
 // Read reads r with a client built from opts (seed brokers and whatever
 // else the caller's clients use, e.g. TLS) and calls fn for every data
-// record in offset order. adm resolves the bounds. It stops at the first
-// error of fn or of a fetch, or when ctx ends; the error says where.
-func Read(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, r Range, progress Progress, fn func(*kgo.Record) error) error {
+// record in offset order. It stops at the first error of fn (Stop ends it
+// without one) or of a fetch, or when ctx ends; the error says where.
+func Read(ctx context.Context, opts []kgo.Opt, r Range, progress Progress, fn func(*kgo.Record) error) error {
+	at := kgo.NewOffset().AtStart()
+	if r.From >= 0 {
+		// Below the log start, the client resets to the start.
+		at = kgo.NewOffset().At(r.From)
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: at}}),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64<<20),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	end := r.End
 	if end < 0 {
 		lso, err := adm.ListCommittedOffsets(ctx, r.Topic)
@@ -46,7 +67,7 @@ func Read(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, r Range, progre
 		}
 		end = o.Offset
 	}
-	from := r.From
+	from := max(r.From, 0)
 	starts, err := adm.ListStartOffsets(ctx, r.Topic)
 	if err != nil {
 		return fmt.Errorf("list start offsets of %s: %w", r.Topic, err)
@@ -54,22 +75,9 @@ func Read(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, r Range, progre
 	if so, ok := starts.Lookup(r.Topic, r.Partition); ok && from < so.Offset {
 		from = so.Offset
 	}
-	if from < 0 {
-		from = 0
-	}
 	if from >= end {
 		return nil
 	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(from)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-	)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	total := end - from
 	lastLog := time.Now()
 	pos := from
@@ -101,6 +109,9 @@ func Read(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, r Range, progre
 				continue
 			}
 			if err := fn(rec); err != nil {
+				if errors.Is(err, Stop) {
+					return nil
+				}
 				return err
 			}
 		}
