@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ovation-live/ovation/internal/kread"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -262,43 +263,36 @@ func (s *Server) startFetch(r *room, c *Conn, sb *sub, ck ckpt, seq uint64) bool
 func (s *Server) readFrames(room, epoch string, ck ckpt, seq, stop uint64) ([]*frameMsg, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, fetchTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Frames: {ck.part: kgo.NewOffset().At(ck.off)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
 	var out []*frameMsg
 	next := seq + 1
-	for next <= stop {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("pushers: read frames of %s from offset %d: %w", room, ck.off, ctx.Err())
+	// The frames up to stop are committed (the room had them when
+	// asked), so they lie before the partition's last stable offset.
+	err := kread.Read(ctx, s.cfg.KafkaOpts, kread.Range{Topic: s.cfg.Topics.Frames, Partition: ck.part, From: ck.off, End: -1}, nil, func(rec *kgo.Record) error {
+		if next > stop {
+			return kread.Stop
 		}
-		if err := fs.Err0(); err != nil {
-			return nil, err
+		if len(rec.Key) > 0 && string(rec.Key) != room {
+			return nil
 		}
-		var ferr error
-		fs.EachRecord(func(rec *kgo.Record) {
-			if ferr != nil || next > stop || len(rec.Key) > 0 && string(rec.Key) != room {
-				return
-			}
-			f, err := schemas.UnmarshalFrame(rec.Value)
-			if err != nil || f.Room != room || f.Epoch != epoch || f.Seq < next {
-				return
-			}
-			if f.Seq > next {
-				ferr = fmt.Errorf("pushers: frames of %s jump from %d to %d in Kafka", room, next-1, f.Seq)
-				return
-			}
-			out = append(out, newFrameMsg(&f, rec))
-			next++
-		})
-		if ferr != nil {
-			return nil, ferr
+		f, err := schemas.UnmarshalFrame(rec.Value)
+		if err != nil || f.Room != room || f.Epoch != epoch || f.Seq < next {
+			return nil
 		}
+		if f.Seq > next {
+			return fmt.Errorf("pushers: frames of %s jump from %d to %d in Kafka", room, next-1, f.Seq)
+		}
+		out = append(out, newFrameMsg(&f, rec))
+		next++
+		if next > stop {
+			return kread.Stop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pushers: read frames of %s from offset %d: %w", room, ck.off, err)
+	}
+	if next <= stop {
+		return nil, fmt.Errorf("pushers: frames of %s end at seq %d in Kafka, want %d", room, next-1, stop)
 	}
 	return out, nil
 }
@@ -450,35 +444,23 @@ func (s *Server) startSnapshotFetch(r *room, sn *snapMsg) bool {
 func (s *Server) readSnapshot(sn *snapMsg) (*snapMsg, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, fetchTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.cfg.KafkaOpts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Snapshots: {sn.part: kgo.NewOffset().At(sn.off)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)...)
+	var found *snapMsg
+	err := kread.Read(ctx, s.cfg.KafkaOpts, kread.Range{Topic: s.cfg.Topics.Snapshots, Partition: sn.part, From: sn.off, End: -1}, nil, func(r *kgo.Record) error {
+		if r.Value == nil || len(r.Key) > 0 && string(r.Key) != sn.room {
+			return nil
+		}
+		var h snapHeader
+		if json.Unmarshal(r.Value, &h) != nil || h.Room != sn.room {
+			return nil
+		}
+		found = &snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value), part: r.Partition, off: r.Offset, bytes: len(r.Value)}
+		return kread.Stop
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pushers: read snapshot of %s at offset %d: %w", sn.room, sn.off, err)
 	}
-	defer cl.Close()
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("pushers: read snapshot of %s at offset %d: %w", sn.room, sn.off, ctx.Err())
-		}
-		if err := fs.Err0(); err != nil {
-			return nil, err
-		}
-		var found *snapMsg
-		fs.EachRecord(func(r *kgo.Record) {
-			if found != nil || r.Value == nil || len(r.Key) > 0 && string(r.Key) != sn.room {
-				return
-			}
-			var h snapHeader
-			if json.Unmarshal(r.Value, &h) != nil || h.Room != sn.room {
-				return
-			}
-			found = &snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value), part: r.Partition, off: r.Offset, bytes: len(r.Value)}
-		})
-		if found != nil {
-			return found, nil
-		}
+	if found == nil {
+		return nil, fmt.Errorf("pushers: no snapshot of %s at or after offset %d", sn.room, sn.off)
 	}
+	return found, nil
 }
