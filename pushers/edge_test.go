@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -561,4 +562,203 @@ func TestNestedFlood(t *testing.T) {
 	if took > 30*time.Second {
 		t.Fatalf("took %v; the bound is 30 s", took)
 	}
+}
+
+// logBuf is a concurrency-safe log sink for tests that read the log.
+type logBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
+}
+
+// TestConnectTokenAttacks: tokens an attacker crafts are refused at the
+// upgrade with 4001 (never a shortcut around the signature), each refusal
+// is logged once with its fields cut to 128 bytes, and a flood of them
+// logs a handful of lines, not one per attempt.
+func TestConnectTokenAttacks(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	key, pubPEM := rsaKey(t)
+	other, _ := rsaKey(t)
+	v, err := auth.NewVerifier(auth.Config{HMACSecrets: map[string][]byte{"": testSecret}, PublicKeys: map[string]crypto.PublicKey{"rs": &key.PublicKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuf
+	s := startServer(t, brokers, topics, func(c *Config) {
+		c.Verifier = v
+		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	exp := time.Now().Add(time.Hour).Unix()
+	claims := map[string]any{"sub": "mallory", "exp": exp, "rooms": map[string]any{"*": []string{"host"}}}
+	hs := func(kid string, secret []byte) string {
+		tk := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims))
+		if kid != "" {
+			tk.Header["kid"] = kid
+		}
+		sgn, err := tk.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sgn
+	}
+	rs := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims(claims))
+	rs.Header["kid"] = "rs"
+	byOther, err := rs.SignedString(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cj, _ := json.Marshal(claims)
+	hugeKid := strings.Repeat("k", 100<<10)
+	cases := []struct{ name, token string }{
+		{"alg none", b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(string(cj)) + "."},
+		{"alg none, signature kept", b64(`{"alg":"none"}`) + "." + b64(string(cj)) + "." + strings.Split(hs("", testSecret), ".")[2]},
+		{"alg confusion: HS256 with the RSA public key", hs("rs", pubPEM)},
+		{"RS256 by another key", byOther},
+		{"unknown kid", hs("nope", testSecret)},
+		{"100 KB kid", hs(hugeKid, testSecret)},
+		{"HS512", func() string {
+			tk := jwt.NewWithClaims(jwt.SigningMethodHS512, jwt.MapClaims(claims))
+			sgn, _ := tk.SignedString(testSecret)
+			return sgn
+		}()},
+	}
+	for _, tc := range cases {
+		c, _, err := dialClient(s.url+"?token="+tc.token, "", nil)
+		if err != nil {
+			t.Fatalf("%s: dial: %v", tc.name, err)
+		}
+		if code, _ := c.waitClosed(t, 5*time.Second); code != CloseUnauthorized {
+			t.Fatalf("%s: close %d, want %d", tc.name, code, CloseUnauthorized)
+		}
+	}
+	// A flood of the 100 KB-kid token: the log stays small.
+	start := time.Now()
+	const flood = 300
+	for i := 0; i < flood; i++ {
+		c, _, err := dialClient(s.url+"?token="+cases[5].token, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.waitClosed(t, 5*time.Second)
+	}
+	took := time.Since(start)
+	var refusals, suppressedNoted, longest int
+	for _, l := range logs.lines() {
+		if strings.Contains(l, "websocket refused") {
+			refusals++
+			longest = max(longest, len(l))
+			if strings.Contains(l, "suppressed_before=") {
+				suppressedNoted++
+			}
+		}
+	}
+	// Burst 20, then 5/s.
+	limit := refusalLogBurst + int(took.Seconds()*refusalLogRate) + 2
+	t.Logf("%d refused connections in %v: %d log lines, longest %d bytes", len(cases)+flood, took.Round(time.Millisecond), refusals, longest)
+	if refusals > limit || refusals < len(cases) {
+		t.Fatalf("%d refusal lines for %d refusals; want between %d and %d", refusals, len(cases)+flood, len(cases), limit)
+	}
+	if longest > 600 {
+		t.Fatalf("a refusal line is %d bytes; fields are cut to %d", longest, maxLogField)
+	}
+	if refusals < len(cases)+flood && suppressedNoted == 0 && took > time.Second {
+		t.Fatal("lines were suppressed but no later line says how many")
+	}
+}
+
+// TestRefreshFlood: refresh ops are client messages like any other: a
+// flood of them (forged tokens) is cut by the inbound limit (close 4008)
+// after the burst, and logged a handful of times.
+func TestRefreshFlood(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	var logs logBuf
+	s := startServer(t, brokers, topics, func(c *Config) {
+		c.InboundRate, c.InboundBurst = 20, 40
+		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	c, _, err := dialClient(s.url, allRooms(t, "mallory"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := allRooms(t, "mallory")
+	forged = forged[:len(forged)-4] + "AAAA"
+	for i := 0; i < 200; i++ {
+		c.send(map[string]any{"op": "refresh", "id": fmt.Sprint(i), "token": forged})
+	}
+	code, _ := c.waitClosed(t, 5*time.Second)
+	c.mu.Lock()
+	n := len(c.errors)
+	c.mu.Unlock()
+	if code != CloseRateLimited || n < 40 || n > 45 {
+		t.Fatalf("close %d after %d refused refreshes; want 4008 after the burst of 40", code, n)
+	}
+	lines := 0
+	for _, l := range logs.lines() {
+		if strings.Contains(l, "refresh refused") {
+			lines++
+		}
+	}
+	if lines > refusalLogBurst+5 {
+		t.Fatalf("%d log lines for %d refused refreshes", lines, n)
+	}
+}
+
+// TestTokenExpiryMany: 1,000 sockets whose tokens end in the same second
+// are all closed with 4002 within leeway + 1 s, and keeping their
+// deadlines costs no goroutine per socket (the wheel, not timers).
+func TestTokenExpiryMany(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	const n = 1000
+	const leeway = 500 * time.Millisecond
+	s := startServer(t, brokers, topics, func(c *Config) {
+		c.TokenLeeway, c.RefreshBefore, c.MaxConnsPerUser = leeway, time.Second, -1
+	})
+	exp := time.Now().Add(4 * time.Second).Truncate(time.Second)
+	tok := tokenAt(t, "many", exp, subRooms("r"))
+	before := runtime.NumGoroutine()
+	conns := make([]*tclient, n)
+	for i := range conns {
+		c, _, err := dialClient(s.url, tok, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.waitFor(t, 10*time.Second, "welcome", func(c *tclient) bool { return c.welcome != nil })
+	}
+	// Each socket costs two goroutines here: the server's reader and the
+	// test client's reader. Anything per-socket beyond that would show.
+	if g := runtime.NumGoroutine() - before; g > 2*n+50 {
+		t.Fatalf("%d goroutines for %d sockets", g, n)
+	}
+	if time.Now().After(exp) {
+		t.Skip("connecting took longer than the token's life on this machine")
+	}
+	var worst time.Duration
+	for _, c := range conns {
+		code, _ := c.waitClosed(t, time.Until(exp)+leeway+10*time.Second)
+		c.mu.Lock()
+		late, hints := c.closedAt.Sub(exp), len(c.hints)
+		c.mu.Unlock()
+		if code != CloseTokenExpired || hints != 1 {
+			t.Fatalf("close %d after %d hints, want 4002 after 1", code, hints)
+		}
+		worst = max(worst, late)
+		if late < leeway-50*time.Millisecond || late > leeway+time.Second {
+			t.Fatalf("a socket closed %v after exp; want within [leeway %v, leeway + 1s]", late, leeway)
+		}
+	}
+	t.Logf("%d sockets closed with 4002 at most %v after exp (leeway %v)", n, worst.Round(time.Millisecond), leeway)
 }
