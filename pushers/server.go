@@ -290,7 +290,9 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok && h.s.cfg.SocketWriteBuffer > 0 {
+	// Not *net.TCPConn only: the role's listener wraps its connections
+	// (internal/httpserver counts them per address) and passes this on.
+	if tc, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && h.s.cfg.SocketWriteBuffer > 0 {
 		tc.SetWriteBuffer(h.s.cfg.SocketWriteBuffer)
 	}
 	return &corkConn{Conn: nc, pool: &h.s.bufPool}, brw, nil

@@ -49,7 +49,7 @@ func runAnalytics(ctx context.Context, args []string, _, stderr io.Writer) error
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pingReadiness(gctx, api, ready) })
-	g.Go(func() error { return serveHTTP(gctx, c.httpAddr, mux, log, grace) })
+	g.Go(func() error { return c.serveHTTP(gctx, mux, log, grace) })
 	err = g.Wait()
 	log.Info("analytics API stopped")
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {

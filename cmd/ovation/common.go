@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/httpserver"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -33,6 +33,7 @@ type commonFlags struct {
 	logLevel  string
 	logFormat string
 	topics    schemas.Topics
+	http      httpserver.Config
 	// auth
 	authDisabled bool
 	hmacSecrets  string
@@ -61,6 +62,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, defaultHTTP string) {
 	fs.StringVar(&c.topics.Snapshots, "topic-snapshots", schemas.DefaultSnapshotsTopic, "room snapshots topic (compacted)")
 	fs.StringVar(&c.topics.Changelog, "topic-changelog", schemas.DefaultChangelogTopic, "processor state changelog topic (compacted)")
 	fs.StringVar(&c.topics.DLQ, "topic-dlq", schemas.DefaultDLQTopic, "dead-letter topic for invalid events")
+	c.http.RegisterFlags(fs)
 }
 
 func (c *commonFlags) registerAuth(fs *flag.FlagSet) {
@@ -111,6 +113,9 @@ func (c *commonFlags) brokerList() []string {
 func (c *commonFlags) validate() error {
 	if len(c.brokerList()) == 0 {
 		return errors.New("--kafka-brokers is empty")
+	}
+	if err := c.http.Validate(); err != nil {
+		return err
 	}
 	c.topics = c.topics.WithDefaults()
 	return c.topics.Validate()
@@ -215,30 +220,11 @@ func adminMux(reg *prometheus.Registry, ready *readiness) *http.ServeMux {
 	return mux
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down within grace.
-// It returns once the listener is closed and handlers are done.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger, grace time.Duration) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("http listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server on %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		// Hijacked WebSockets are not tracked by Shutdown; roles close them.
-		srv.Close()
-	}
-	<-errc
-	return nil
+// serveHTTP serves h on --http-addr with the --http-* bounds until ctx
+// ends, then shuts down within grace. It returns once the listener is
+// closed and handlers are done.
+func (c *commonFlags) serveHTTP(ctx context.Context, h http.Handler, log *slog.Logger, grace time.Duration) error {
+	return httpserver.ListenAndServe(ctx, c.httpAddr, h, c.http, log, grace)
 }
 
 // verifier builds the token verifier from the auth flags, and says loudly

@@ -170,7 +170,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("dev: start %s: %w", role.name, err)
 		}
 	}
-	g.Go(func() error { return serveHTTP(gctx, c.httpAddr, mux, log, 3*time.Second) })
+	g.Go(func() error { return c.serveHTTP(gctx, mux, log, 3*time.Second) })
 	ready.set(true, "")
 	log.Info("ovation dev is up", "http", "http://"+c.httpAddr, "kafka", brokers, "startup", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "\n  Ovation dev is running.\n    demo page:  http://%s/\n    health:     http://%s/healthz   metrics: http://%s/metrics\n    Kafka:      %s   (try: kcat -b %s -L)\n  Ctrl-C to stop.\n\n", c.httpAddr, c.httpAddr, c.httpAddr, brokers[0], brokers[0])

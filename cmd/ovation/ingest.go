@@ -94,7 +94,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	defer stopSrv()
 	done := make(chan error, 1)
-	go func() { done <- serveHTTP(srvCtx, c.httpAddr, mux, log, f.grace) }()
+	go func() { done <- c.serveHTTP(srvCtx, mux, log, f.grace) }()
 	select {
 	case err := <-done:
 		return err

@@ -89,7 +89,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 			}
 		}
 	})
-	g.Go(func() error { return serveHTTP(gctx, c.httpAddr, adminMux(reg, ready), log, 3*time.Second) })
+	g.Go(func() error { return c.serveHTTP(gctx, adminMux(reg, ready), log, 3*time.Second) })
 	log.Info("ovation process starting", "brokers", cfg.Brokers, "group", f.group, "http", c.httpAddr)
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {

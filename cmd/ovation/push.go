@@ -137,7 +137,7 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 	g := new(errgroup.Group)
 	httpErr := make(chan error, 1)
 	g.Go(func() error {
-		err := serveHTTP(httpCtx, c.httpAddr, mux, log, 3*time.Second)
+		err := c.serveHTTP(httpCtx, mux, log, 3*time.Second)
 		httpErr <- err
 		return err
 	})

@@ -93,7 +93,7 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sink.Run(gctx) })
 	g.Go(func() error { return watchReadiness(gctx, sink, ready) })
-	g.Go(func() error { return serveHTTP(gctx, c.httpAddr, mux, log, grace) })
+	g.Go(func() error { return c.serveHTTP(gctx, mux, log, grace) })
 	err = g.Wait()
 	log.Info("sink stopped")
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {

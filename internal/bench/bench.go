@@ -430,7 +430,9 @@ func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp, logDir string)
 		"--data-dir", filepath.Join(tmp, "dev"), "--partitions", strconv.Itoa(cfg.Partitions),
 		// Unreachable on purpose: the bench measures the realtime path,
 		// and a ClickHouse that happens to run here must not join in.
-		"--clickhouse-addr", "127.0.0.1:1", "--log-level", "warn"}
+		"--clickhouse-addr", "127.0.0.1:1", "--log-level", "warn",
+		// Every simulated viewer connects from 127.0.0.1.
+		"--http-max-conns-per-addr", "-1"}
 	args = append(args, cfg.DevArgs...)
 	c, err := startChild("ovation-dev", cfg.Binary, args, logDir, nil)
 	if err != nil {
@@ -487,9 +489,9 @@ func (p *pipeline) startRoles(ctx context.Context, cfg Config, logDir, run strin
 		name string
 		args []string
 	}{
-		{"ingest", []string{"--auth-disabled", "--user-rate", "-1", "--client-rate", "-1"}},
+		{"ingest", []string{"--auth-disabled", "--user-rate", "-1", "--client-rate", "-1", "--http-max-conns-per-addr", "-1"}},
 		{"process", []string{"--group", "bench-" + run, "--transactional-id", "bench-" + run + "-0"}},
-		{"push", []string{"--auth-disabled", "--max-conns-per-user", "-1"}},
+		{"push", []string{"--auth-disabled", "--max-conns-per-user", "-1", "--http-max-conns-per-addr", "-1"}},
 	}
 	addrs := map[string]string{}
 	for _, r := range roles {
