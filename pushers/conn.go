@@ -380,7 +380,11 @@ func (c *Conn) cleanup() {
 	rooms := c.rooms
 	c.rooms = nil
 	c.roomsMu.Unlock()
+	// Under tokMu: a sweep that took c before the close cannot schedule
+	// it again after this (onTokenTimer checks closing under tokMu).
+	c.tokMu.Lock()
 	c.srv.tokens.cancel(c)
+	c.tokMu.Unlock()
 	for _, r := range rooms {
 		c.srv.hub.unsubscribe(c, r)
 	}

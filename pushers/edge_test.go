@@ -762,3 +762,86 @@ func TestTokenExpiryMany(t *testing.T) {
 	}
 	t.Logf("%d sockets closed with 4002 at most %v after exp (leeway %v)", n, worst.Round(time.Millisecond), leeway)
 }
+
+func (w *wheel) entries() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, m := range w.slots {
+		n += len(m)
+	}
+	return n
+}
+
+// TestWheelBoundedByOpenSockets: the deadline wheel holds one entry per
+// open socket with a token: refreshes move it, closes remove it.
+func TestWheelBoundedByOpenSockets(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	s := startServer(t, brokers, topics, func(c *Config) { c.MaxConnsPerUser = -1 })
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	var conns []*tclient
+	for i := 0; i < 100; i++ {
+		c, _, err := dialClient(s.url, tokenAt(t, "w", exp, subRooms("r")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(t, 5*time.Second, "welcome", func(c *tclient) bool { return c.welcome != nil })
+		conns = append(conns, c)
+	}
+	if n := s.tokens.entries(); n != 100 {
+		t.Fatalf("wheel holds %d entries for 100 sockets", n)
+	}
+	for i := 1; i <= 10; i++ {
+		conns[0].send(map[string]any{"op": "refresh", "id": fmt.Sprint(i), "token": tokenAt(t, "w", exp.Add(time.Duration(i)*time.Minute), subRooms("r"))})
+	}
+	conns[0].waitFor(t, 5*time.Second, "10 refreshes", func(c *tclient) bool { return len(c.refreshed) == 10 })
+	if n := s.tokens.entries(); n != 100 {
+		t.Fatalf("wheel holds %d entries after 10 refreshes of one socket; want 100", n)
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.tokens.entries() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("wheel holds %d entries after every socket closed", s.tokens.entries())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWheelDue: a connection comes due in the first sweep at or after its
+// time, exactly once, whether sweeps are regular or stalled; rescheduling
+// moves it; times already past come due at the next sweep.
+func TestWheelDue(t *testing.T) {
+	w := newWheel()
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	a, b, c, d := &Conn{}, &Conn{}, &Conn{}, &Conn{}
+	w.due(at(0)) // first sweep fixes the start
+	w.schedule(a, at(250))
+	w.schedule(b, at(300))
+	w.schedule(c, at(5_000))
+	w.schedule(d, at(400))
+	w.schedule(d, at(60_000)) // moved
+	got := func(now int) []*Conn { return w.due(at(now)) }
+	if r := got(200); len(r) != 0 {
+		t.Fatalf("due at 200: %d", len(r))
+	}
+	if r := got(300); len(r) != 2 {
+		t.Fatalf("due at 300: %d, want a and b", len(r))
+	}
+	if r := got(400); len(r) != 0 {
+		t.Fatalf("due at 400: %d (d was moved)", len(r))
+	}
+	w.schedule(a, at(100)) // already past: the next slot swept
+	if r := got(500); len(r) != 1 || r[0] != a {
+		t.Fatalf("past time: %v", r)
+	}
+	// A stall of 100 s: c and d come due in one sweep.
+	if r := got(100_000); len(r) != 2 {
+		t.Fatalf("after a stall: %d, want c and d", len(r))
+	}
+	if w.entries() != 0 || len(w.slots) != 0 {
+		t.Fatalf("wheel not empty: %d", w.entries())
+	}
+}
