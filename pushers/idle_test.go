@@ -377,3 +377,49 @@ func TestEmptySnapshotWire(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartIndexesOldSnapshots: a pusher starting after rooms went idle
+// reads their snapshots into the idle index, not into memory, and still
+// serves each room's exact state on subscribe.
+func TestRestartIndexesOldSnapshots(t *testing.T) {
+	brokers, topics := testKafka(t, 2)
+	ctx := context.Background()
+	p := newProc(t, brokers, topics)
+	run := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	rooms := map[string]*schemas.Delta{}
+	for i := range 20 {
+		rooms[fmt.Sprintf("old-%s-%d", run, i)] = randomDelta(i, 1, 20)
+	}
+	for range 3 {
+		if err := p.tick(ctx, rooms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond) // the records are now older than RoomIdle
+	s := startServer(t, brokers, topics, func(c *Config) {
+		c.Window = 500 * time.Millisecond
+		c.RoomIdle = time.Second
+	})
+	live, idle := s.hub.roomCounts()
+	if live != 0 || idle != len(rooms) {
+		t.Fatalf("after start: %d rooms in memory, %d indexed; want 0 and %d", live, idle, len(rooms))
+	}
+	c, _, err := dialClient(s.url, allRooms(t, "late"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for id := range rooms {
+		c.subscribe(id)
+	}
+	for id := range rooms {
+		_, seq, want := p.room(id)
+		c.waitFor(t, 10*time.Second, "state of "+id, func(c *tclient) bool { r := c.rooms[id]; return r != nil && r.hadState && r.seq == seq })
+		c.mu.Lock()
+		if got := stateJSON(c.rooms[id].state); got != stateJSON(want) || len(c.violations) > 0 {
+			c.mu.Unlock()
+			t.Fatalf("%s: violations %v\n got %s\nwant %s", id, c.violations, got, stateJSON(want))
+		}
+		c.mu.Unlock()
+	}
+}
