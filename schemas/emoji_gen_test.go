@@ -166,3 +166,27 @@ func TestEmojiRefusesUnqualified(t *testing.T) {
 	}
 	t.Logf("%d unqualified forms refused, %d with the U+FE0F hint", len(forms), hinted)
 }
+
+// FuzzCheckEmoji: CheckEmoji never panics, accepts exactly the table, and
+// every refusal is a data.emoji ValidationError with a known rule.
+func FuzzCheckEmoji(f *testing.F) {
+	for _, e := range []string{"👍", "❤️", "\u2764", "👨‍👩‍👧‍👦", "🇩🇪", "🇦🇦", "1️⃣", "1\u20e3", "+1", "", "👍👍", "a\u0301", "\xff", strings.Repeat("🏽", 13)} {
+		f.Add(e)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		err := CheckEmoji(s)
+		if err == nil {
+			if !inEmojiTable(s) || uniseg.GraphemeClusterCount(s) != 1 || len(s) > MaxEmojiBytes || utf8.RuneCountInString(s) > MaxEmojiCodePoints {
+				t.Fatalf("accepted %+q", s)
+			}
+			return
+		}
+		if inEmojiTable(s) {
+			t.Fatalf("refused table emoji %+q: %v", s, err)
+		}
+		ve, ok := AsValidationError(err)
+		if !ok || ve.Field != "data.emoji" || !knownRules[ve.Rule] || ve.Detail == "" || !utf8.ValidString(ve.Detail) {
+			t.Fatalf("%+q: bad error %v", s, err)
+		}
+	})
+}
