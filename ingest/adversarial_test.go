@@ -457,3 +457,39 @@ func TestAdversarialHeld(t *testing.T) {
 		t.Errorf("flood of 15: %s", got)
 	}
 }
+
+// TestAdversarialText: text that displays as something other than what it
+// says, or as nothing, or over its neighbours, is refused with the rule
+// and field; the same text with the characters used legitimately passes.
+func TestAdversarialText(t *testing.T) {
+	a := newAdvRig(t, Config{UserRate: -1, ClientRate: -1}, hmacOnly)
+	tok := token(t, "alice", map[string][]schemas.Capability{"show-1": {schemas.CapHost}}, time.Hour)
+	zalgo := "a" + strings.Repeat("\u0301", 200)
+	cases := []struct {
+		name, body string
+		status     int
+		field      string
+		rule       schemas.Rule
+	}{
+		{"bidi isolates", evt("chat.message", `{"text":"\u2066live\u2069"}`), 400, "data.text", schemas.RuleChars},
+		{"bidi override in a name", evt("chat.message", `{"text":"hi","name":"\u202enimda"}`), 400, "data.name", schemas.RuleChars},
+		{"right-to-left mark in an option", evt("poll.open", `{"poll_id":"p","question":"q","options":["\u200fa","b"]}`), 400, "data.options[0]", schemas.RuleChars},
+		{"zero-width space only", evt("chat.message", `{"text":"\u200b"}`), 400, "data.text", schemas.RuleRequired},
+		{"Hangul filler only", evt("qa.ask", `{"text":"\u3164"}`), 400, "data.text", schemas.RuleRequired},
+		{"combining mark flood", evt("chat.message", `{"text":"`+zalgo+`"}`), 400, "data.text", schemas.RuleChars},
+		{"Vietnamese, emoji ZWJ sequences and a zero-width space inside text", evt("chat.message", `{"text":"Tiếng Việt 👨‍👩‍👧 a\u200bb"}`), 200, "", ""},
+	}
+	for _, c := range cases {
+		rep := a.do(t, "show-1", tok, "application/json", []byte(c.body))
+		if rep.status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, rep.status, rep.raw, c.status)
+			continue
+		}
+		if c.status == 200 {
+			continue
+		}
+		if rep.code() != CodeInvalidEvent || rep.field() != c.field || !strings.HasPrefix(rep.single.Error.Message, string(c.rule)+":") {
+			t.Errorf("%s: %s, want invalid_event field %s rule %s", c.name, rep.raw, c.field, c.rule)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/segmentio/encoding/json"
@@ -57,24 +58,41 @@ func (o obj) MarshalJSON() ([]byte, error) {
 // spells them \x{HHHH} (see re2). Escapes rather than literal characters
 // keep invisible and bidi-reordering characters out of the files.
 // TestSchemaCharClasses checks them against checkText for every code point.
-const (
+var (
+	// bidi: the bidirectional controls of text.go.
+	bidi = classOf(bidiControls)
 	// ctlLine: what no single-line text may contain: C0, DEL, C1 (Go's
 	// unicode.IsControl), the line and paragraph separators and the
-	// bidi overrides U+202D/U+202E.
-	ctlLine = `\u0000-\u001f\u007f-\u009f\u2028\u2029\u202d\u202e`
+	// bidirectional controls.
+	ctlLine = `\u0000-\u001f\u007f-\u009f\u2028\u2029` + bidi
 	// ctlText: the same for multi-line text (chat and Q&A text), which may
 	// hold tab and newline.
-	ctlText = `\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202d\u202e`
+	ctlText = `\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029` + bidi
 	// spaces: Go's unicode.IsSpace.
 	spaces = `\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`
+	// blank: what blank text is made of, spaces and the invisibles of
+	// text.go.
+	blank = spaces + classOf(invisibles)
 )
 
-const (
-	linePattern      = "^[^" + ctlLine + "]*[^" + ctlLine + spaces + "][^" + ctlLine + "]*$"
-	textPattern      = "^[^" + ctlText + "]*[^" + ctlText + spaces + "][^" + ctlText + "]*$"
+var (
+	linePattern      = "^[^" + ctlLine + "]*[^" + ctlLine + blank + "][^" + ctlLine + "]*$"
+	textPattern      = "^[^" + ctlText + "]*[^" + ctlText + blank + "][^" + ctlText + "]*$"
 	optLinePattern   = "^[^" + ctlLine + "]*$"
 	emojiCharPattern = "^[^" + ctlLine + spaces + "]+$"
 )
+
+// classOf writes ranges of BMP code points as ECMA-262 class escapes.
+func classOf(rs []runeRange) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, `\u%04x`, r.lo)
+		if r.hi != r.lo {
+			fmt.Fprintf(&b, `-\u%04x`, r.hi)
+		}
+	}
+	return b.String()
+}
 
 // idPattern is the id rule of checkIDLike: 1 to max bytes of A-Z a-z 0-9 _ . : -
 func idPattern(max int) string { return fmt.Sprintf("^[A-Za-z0-9_.:-]{1,%d}$", max) }
@@ -271,8 +289,8 @@ func envelopeSchema() obj {
 				{"type", "string"}, {"minLength", 1}, {"maxLength", MaxUserLen}, {"pattern", linePattern},
 			}},
 			{"ts", obj{{"description", "Ingest time, Unix milliseconds. Write integers without a fraction or exponent."}, {"type", "integer"}, {"minimum", 1}}},
-			{"text", obj{{"description", "Multi-line text: tab and newline allowed, no other control characters, no U+2028/U+2029/U+202D/U+202E, not blank."}, {"type", "string"}, {"pattern", textPattern}}},
-			{"line", obj{{"description", "Single-line text: no control characters, no U+2028/U+2029/U+202D/U+202E, not blank."}, {"type", "string"}, {"pattern", linePattern}}},
+			{"text", obj{{"description", "Multi-line text: tab and newline allowed, no other control characters, no U+2028/U+2029, no bidirectional controls (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069), not blank (white space and invisible characters only), at most 8 combining marks per character (not expressible here)."}, {"type", "string"}, {"pattern", textPattern}}},
+			{"line", obj{{"description", "Single-line text: no control characters, no U+2028/U+2029, no bidirectional controls (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069), not blank (white space and invisible characters only), at most 8 combining marks per character (not expressible here)."}, {"type", "string"}, {"pattern", linePattern}}},
 			{"optionalLine", obj{{"description", "Single-line text that may be empty or blank."}, {"type", "string"}, {"pattern", optLinePattern}}},
 		}},
 	}

@@ -50,8 +50,11 @@ func CheckUser(user string) error {
 }
 
 // checkText validates free text: valid UTF-8, no control characters
-// (newlines and tabs only where multiline is allowed), and a length in
-// runes between min and max (bytes when bytesLimit).
+// (newlines and tabs only where multiline is allowed), no line separators
+// or bidirectional controls, at most MaxCombiningMarks marks on a
+// character, a length in runes between min and max (bytes when
+// bytesLimit), and, when required (min > 0), not blank: not only white
+// space and invisible characters (text.go).
 func checkText(field, v string, min, max int, bytesLimit bool) error {
 	if v == "" && min > 0 {
 		return &ValidationError{Field: field, Rule: RuleRequired, Detail: field + " is missing"}
@@ -59,13 +62,26 @@ func checkText(field, v string, min, max int, bytesLimit bool) error {
 	if !utf8.ValidString(v) {
 		return &ValidationError{Field: field, Rule: RuleUTF8, Detail: "not valid UTF-8"}
 	}
-	n := 0
+	n, marks := 0, 0
 	for i, r := range v {
 		if unicode.IsControl(r) && !(field == "data.text" && (r == '\n' || r == '\t')) {
 			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("control character U+%04X at byte %d", r, i)}
 		}
-		if r == '\u2028' || r == '\u2029' || r == '\u202E' || r == '\u202D' {
+		if r == '\u2028' || r == '\u2029' {
 			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("character U+%04X at byte %d is not allowed", r, i)}
+		}
+		if isBidiControl(r) {
+			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("bidirectional control character U+%04X at byte %d is not allowed", r, i)}
+		}
+		switch {
+		case isCombiningMark(r):
+			if marks++; marks > MaxCombiningMarks {
+				return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("more than %d combining marks on one character at byte %d", MaxCombiningMarks, i)}
+			}
+		case r >= 0x80 && unicode.Is(unicode.Cf, r):
+			// A joiner inside a run of marks does not end it.
+		default:
+			marks = 0
 		}
 		n++
 	}
@@ -86,15 +102,6 @@ func checkText(field, v string, min, max int, bytesLimit bool) error {
 		return &ValidationError{Field: field, Rule: RuleRequired, Detail: field + " is blank"}
 	}
 	return nil
-}
-
-func isBlank(s string) bool {
-	for _, r := range s {
-		if !unicode.IsSpace(r) {
-			return false
-		}
-	}
-	return true
 }
 
 func checkOptions(f *fieldPath, opts []string) error {

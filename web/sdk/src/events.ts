@@ -144,6 +144,24 @@ const SPACES = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680,
   0x2028, 0x2029, 0x202f, 0x205f, 0x3000]);
 const isSpace = (r: number): boolean => SPACES.has(r);
 
+type Range = readonly [number, number];
+const inRanges = (r: number, rs: readonly Range[]): boolean => rs.some(([lo, hi]) => r >= lo && r <= hi);
+// schemas/text.go bidiControls: ALM, LRM, RLM, embeddings and overrides,
+// isolates. Refused in free text (rule chars).
+const BIDI_CONTROLS: readonly Range[] = [[0x061c, 0x061c], [0x200e, 0x200f], [0x202a, 0x202e], [0x2066, 0x2069]];
+// schemas/text.go invisibles: text of only these and white space is blank.
+const INVISIBLES: readonly Range[] = [
+  [0x00ad, 0x00ad], [0x034f, 0x034f], [0x061c, 0x061c], [0x115f, 0x1160],
+  [0x17b4, 0x17b5], [0x180b, 0x180f], [0x200b, 0x200f], [0x202a, 0x202e],
+  [0x2060, 0x206f], [0x2800, 0x2800], [0x3164, 0x3164], [0xfe00, 0xfe0f],
+  [0xfeff, 0xfeff], [0xffa0, 0xffa0],
+];
+/** MAX_COMBINING_MARKS bounds the combining marks on one character (schemas.MaxCombiningMarks). */
+export const MAX_COMBINING_MARKS = 8;
+const MARK = /^[\p{Mn}\p{Me}]$/u;
+const FORMAT = /^\p{Cf}$/u;
+const isBlankChar = (r: number): boolean => isSpace(r) || (r > 0x7f && inRanges(r, INVISIBLES));
+
 function codePoints(s: string): number[] {
   const out: number[] = [];
   for (const ch of s) {
@@ -178,18 +196,31 @@ export function checkRoom(room: string): void {
 function checkText(field: string, v: string, min: number, max: number, bytesLimit: boolean): void {
   if (v === "" && min > 0) throw new EventValidationError(field, "required", `${field} is missing`);
   const cps = codePoints(v);
+  const hex = (r: number): string => r.toString(16).toUpperCase().padStart(4, "0");
+  let marks = 0;
   for (const r of cps) {
     if (isControl(r) && !(field === "data.text" && (r === 0x0a || r === 0x09))) {
-      throw new EventValidationError(field, "chars", `control character U+${r.toString(16).toUpperCase().padStart(4, "0")}`);
+      throw new EventValidationError(field, "chars", `control character U+${hex(r)}`);
     }
-    if (r === 0x2028 || r === 0x2029 || r === 0x202e || r === 0x202d) {
-      throw new EventValidationError(field, "chars", `character U+${r.toString(16).toUpperCase()} is not allowed`);
+    if (r === 0x2028 || r === 0x2029) {
+      throw new EventValidationError(field, "chars", `character U+${hex(r)} is not allowed`);
+    }
+    if (inRanges(r, BIDI_CONTROLS)) {
+      throw new EventValidationError(field, "chars", `bidirectional control character U+${hex(r)} is not allowed`);
+    }
+    const ch = String.fromCodePoint(r);
+    if (r >= 0x300 && MARK.test(ch)) {
+      if (++marks > MAX_COMBINING_MARKS) {
+        throw new EventValidationError(field, "chars", `more than ${MAX_COMBINING_MARKS} combining marks on one character`);
+      }
+    } else if (!(r >= 0x80 && FORMAT.test(ch))) {
+      marks = 0; // a joiner inside a run of marks does not end it
     }
   }
   const n = bytesLimit ? enc.encode(String.fromCodePoint(...cps)).length : cps.length;
   if (n < min) throw new EventValidationError(field, "length", `too short: ${n}, the minimum is ${min}`);
   if (n > max) throw new EventValidationError(field, "length", `${n} ${bytesLimit ? "bytes" : "characters"}, the limit is ${max}`);
-  if (min > 0 && cps.every(isSpace)) throw new EventValidationError(field, "required", `${field} is blank`);
+  if (min > 0 && cps.every(isBlankChar)) throw new EventValidationError(field, "required", `${field} is blank`);
 }
 
 // RGI_EMOJI matches exactly one emoji of Unicode's RGI set, fully
