@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -67,7 +69,8 @@ type MirrorWatch struct {
 	cfg  MirrorConfig
 	log  *slog.Logger
 	seed maphash.Seed
-	cl   *kgo.Client
+	opts []kgo.Opt
+	cl   *kgo.Client // owned by Run after NewMirrorWatch
 
 	mu      sync.Mutex
 	waiting map[uint64][]chan struct{}
@@ -87,9 +90,33 @@ func NewMirrorWatch(ctx context.Context, cfg MirrorConfig, log *slog.Logger, reg
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultMirrorTimeout
 	}
-	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, opts...)...)
+	w := &MirrorWatch{
+		cfg: cfg, log: log, seed: maphash.MakeSeed(), opts: opts,
+		waiting: map[uint64][]chan struct{}{},
+	}
+	if err := w.position(ctx); err != nil {
+		return nil, err
+	}
+	w.waitSecs = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ovation_ingest_mirror_wait_seconds",
+		Help:    "In ack-after-mirror mode, time from the local Kafka acknowledgement to the event's appearance in the other region's mirrored topic.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15), // 1 ms .. 16 s
+	})
+	w.timeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ovation_ingest_mirror_timeouts_total",
+		Help: "In ack-after-mirror mode, events answered mirror_timeout: not seen in the other region in time.",
+	})
+	reg.MustRegister(w.waitSecs, w.timeouts)
+	return w, nil
+}
+
+// position connects a consumer at the current end of every partition of
+// the mirrored topic.
+func (w *MirrorWatch) position(ctx context.Context) error {
+	cfg := w.cfg
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, w.opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("mirror: %w", err)
+		return fmt.Errorf("mirror: %w", err)
 	}
 	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, cfg.Topic)
 	adm.Close()
@@ -97,10 +124,10 @@ func NewMirrorWatch(ctx context.Context, cfg MirrorConfig, log *slog.Logger, reg
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mirror: end offsets of %s on %v: %w", cfg.Topic, cfg.Brokers, err)
+		return fmt.Errorf("mirror: end offsets of %s on %v: %w", cfg.Topic, cfg.Brokers, err)
 	}
 	if len(ends[cfg.Topic]) == 0 {
-		return nil, fmt.Errorf("mirror: topic %s does not exist on %v (is MirrorMaker 2 running?)", cfg.Topic, cfg.Brokers)
+		return fmt.Errorf("mirror: topic %s does not exist on %v (is MirrorMaker 2 running?)", cfg.Topic, cfg.Brokers)
 	}
 	at := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) { at[o.Partition] = kgo.NewOffset().At(o.Offset) })
@@ -108,38 +135,55 @@ func NewMirrorWatch(ctx context.Context, cfg MirrorConfig, log *slog.Logger, reg
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: at}),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-	}, opts...)...)
+	}, w.opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("mirror: %w", err)
+		return fmt.Errorf("mirror: %w", err)
 	}
-	w := &MirrorWatch{
-		cfg: cfg, log: log, seed: maphash.MakeSeed(), cl: cl,
-		waiting: map[uint64][]chan struct{}{},
-		waitSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "ovation_ingest_mirror_wait_seconds",
-			Help:    "In ack-after-mirror mode, time from the local Kafka acknowledgement to the event's appearance in the other region's mirrored topic.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15), // 1 ms .. 16 s
-		}),
-		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ovation_ingest_mirror_timeouts_total",
-			Help: "In ack-after-mirror mode, events answered mirror_timeout: not seen in the other region in time.",
-		}),
-	}
-	reg.MustRegister(w.waitSecs, w.timeouts)
-	return w, nil
+	w.cl = cl
+	return nil
 }
 
 // Run reads the mirrored topic until ctx ends, then closes the consumer.
+// When the topic is deleted and created again (the mirror re-seeded after
+// a failback), it watches the new topic from its end: a publish waiting
+// across that moment may time out, and its retry (same id) is acknowledged.
 func (w *MirrorWatch) Run(ctx context.Context) error {
-	defer w.cl.Close()
+	defer func() { w.cl.Close() }()
+	warned := false
 	for {
 		fs := w.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		gone := false
 		fs.EachError(func(t string, p int32, err error) {
-			w.log.Warn("mirror watch: fetch failed", "topic", t, "partition", p, "err", err)
+			if errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition) {
+				gone = true
+			} else if !warned {
+				warned = true
+				w.log.Warn("mirror watch: fetch failed", "topic", t, "partition", p, "err", err)
+			}
 		})
+		if gone {
+			w.cl.Close()
+			w.log.Warn("mirror watch: the mirrored topic is gone or was recreated; watching it again from its end", "topic", w.cfg.Topic)
+			for {
+				if err := w.position(ctx); err == nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					w.cl = nil
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+			warned = false
+			continue
+		}
+		if !fs.Empty() {
+			warned = false
+		}
 		fs.EachRecord(func(r *kgo.Record) {
 			h := w.hash(r.Key, r.Value)
 			w.mu.Lock()

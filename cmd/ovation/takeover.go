@@ -12,6 +12,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/processors"
@@ -40,7 +41,8 @@ const maxTakeoverRooms = 1_000_000
 func runTakeover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c commonFlags
 	var region, rooms, failed string
-	var dryRun, noProgress, force bool
+	var dryRun, noProgress, force, retire bool
+	var group, mirrorOffsets string
 	var wait time.Duration
 	fs := newFlagSet("takeover", "In the surviving region, take over a lost region's rooms: find them in the events topic MirrorMaker 2\ncopied here (--topic-events, e.g. eu.ovation.events), and rebuild each from its mirrored events into a\nnew epoch. The takeover stack's processors (same topic flags, their own group) do the fold.", stderr)
 	c.register(fs, "")
@@ -51,6 +53,9 @@ func runTakeover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&dryRun, "dry-run", false, "say which rooms would be taken over, and write nothing")
 	fs.DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for the rebuilt snapshots (0: do not wait)")
 	fs.BoolVar(&noProgress, "no-progress", false, "no progress bars (logs only)")
+	fs.BoolVar(&retire, "retire", false, "after a failback: delete this takeover's topics (the mirrored events included), its processors' --group and MirrorMaker's offsets for the mirror, so that a restarted MirrorMaker copies the region's events afresh")
+	fs.StringVar(&group, "group", "", "with --retire: the takeover processors' consumer group (refused while it has members)")
+	fs.StringVar(&mirrorOffsets, "mirror-offsets-topic", "", "with --retire: MirrorMaker 2's offsets topic for the mirror of REGION here (default mm2-offsets.REGION.internal)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,6 +64,17 @@ func runTakeover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if err := schemas.CheckID(region); err != nil {
 		return fmt.Errorf("--region %q: %w", region, err)
+	}
+	for _, tp := range []string{c.topics.Events, c.topics.Frames, c.topics.Snapshots, c.topics.Changelog, c.topics.DLQ} {
+		if !strings.HasPrefix(tp, region+".") {
+			return fmt.Errorf("topic %s is not one of the takeover's (%s.…): set the takeover stack's topic flags", tp, region)
+		}
+	}
+	if retire {
+		if mirrorOffsets == "" {
+			mirrorOffsets = "mm2-offsets." + region + ".internal"
+		}
+		return retireTakeover(ctx, &c, region, group, mirrorOffsets, dryRun, stdout)
 	}
 	if !strings.HasPrefix(c.topics.Events, region+".") {
 		return fmt.Errorf("--topic-events %s is not %s's mirrored events topic (%s.%s): set the takeover stack's topic flags", c.topics.Events, region, region, schemas.DefaultEventsTopic)
@@ -423,5 +439,83 @@ func runFailback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !dryRun {
 		fmt.Fprintf(stdout, "failed back %d room(s) to %s in %s\n", len(ids), region, time.Since(start).Round(time.Millisecond))
 	}
+	return nil
+}
+
+// retireTakeover deletes what a takeover left in this region once its
+// rooms went home: the takeover's topics, the mirrored events among them
+// (they hold the takeover's events and rebuild requests, which a resumed
+// mirror would append the home region's copies of), the takeover group and
+// MirrorMaker's offsets. MirrorMaker, started again, then re-seeds the
+// mirror from the home region's retained events.
+func retireTakeover(ctx context.Context, c *commonFlags, region, group, mirrorOffsets string, dryRun bool, stdout io.Writer) error {
+	if group == "" {
+		return errors.New("--retire needs --group, the takeover processors' consumer group")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokerList()...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	dg, err := adm.DescribeGroups(tctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", group, err)
+	}
+	if d, ok := dg[group]; ok && d.Err == nil && len(d.Members) > 0 {
+		return fmt.Errorf("group %s still has %d member(s): stop the takeover stack's processors first", group, len(d.Members))
+	}
+	t := c.topics
+	topics := []string{t.Events, t.Frames, t.Snapshots, t.Changelog, t.DLQ, mirrorOffsets}
+	if dryRun {
+		fmt.Fprintf(stdout, "dry run: would delete topics %s and group %s. Nothing deleted.\n", strings.Join(topics, ", "), group)
+		return nil
+	}
+	dr, err := adm.DeleteTopics(tctx, topics...)
+	if err != nil {
+		return fmt.Errorf("delete topics: %w", err)
+	}
+	for _, r := range dr.Sorted() {
+		switch {
+		case r.Err == nil:
+			fmt.Fprintf(stdout, "deleted topic %s\n", r.Topic)
+		case errors.Is(r.Err, kerr.UnknownTopicOrPartition):
+			fmt.Fprintf(stdout, "no topic %s\n", r.Topic)
+		default:
+			return fmt.Errorf("delete topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	gr, err := adm.DeleteGroups(tctx, group)
+	if err != nil {
+		return fmt.Errorf("delete group %s: %w", group, err)
+	}
+	if r := gr[group]; r.Err != nil && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+		return fmt.Errorf("delete group %s: %w", group, r.Err)
+	}
+	fmt.Fprintf(stdout, "deleted group %s\n", group)
+	// Deletion is asynchronous: wait until the topics are gone, so that
+	// what is created next is new.
+	for {
+		td, err := adm.ListTopics(tctx, topics...)
+		if err == nil {
+			left := 0
+			for _, d := range td {
+				if d.Err == nil {
+					left++
+				}
+			}
+			if left == 0 {
+				break
+			}
+		}
+		select {
+		case <-tctx.Done():
+			return fmt.Errorf("topics still listed after deletion: %w", tctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(stdout, "retired the takeover of %s: start MirrorMaker into this region again (it re-seeds %s), then recreate the takeover topics with ovation topics create\n", region, t.Events)
 	return nil
 }

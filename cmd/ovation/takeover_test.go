@@ -19,18 +19,24 @@ func TestTakeoverRefusals(t *testing.T) {
 	}
 	defer alive.Close()
 	b := alive.ListenAddrs()[0]
+	tk := func(args ...string) []string {
+		return append([]string{"--kafka-brokers", b, "--topic-events", "eu.ovation.events", "--topic-frames", "eu.ovation.room-frames",
+			"--topic-snapshots", "eu.ovation.room-snapshots", "--topic-changelog", "eu.ovation.state-changelog", "--topic-dlq", "eu.ovation.events-dlq"}, args...)
+	}
 	cases := []struct {
 		name string
 		run  func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) error
 		args []string
 		want string
 	}{
-		{"takeover without region", takeover, []string{"--kafka-brokers", b, "--topic-events", "eu.ovation.events"}, "--region"},
-		{"takeover of a bad region name", takeover, []string{"--kafka-brokers", b, "--region", "e u", "--topic-events", "eu.ovation.events"}, "--region"},
-		{"takeover on the home topic", takeover, []string{"--kafka-brokers", b, "--region", "eu"}, "is not eu's mirrored events topic"},
-		{"takeover of a bad room", takeover, []string{"--kafka-brokers", b, "--region", "eu", "--topic-events", "eu.ovation.events", "--rooms", "ok,bad room"}, "--rooms"},
-		{"takeover while the lost region answers", takeover, []string{"--kafka-brokers", b, "--region", "eu", "--topic-events", "eu.ovation.events", "--failed-kafka-brokers", b}, "still answers"},
-		{"takeover of an empty mirror", takeover, []string{"--kafka-brokers", b, "--region", "eu", "--topic-events", "eu.ovation.events", "--no-progress"}, "no rooms to take over"},
+		{"takeover without region", takeover, tk(), "--region"},
+		{"takeover of a bad region name", takeover, tk("--region", "e u"), "--region"},
+		{"takeover on the home topics", takeover, []string{"--kafka-brokers", b, "--region", "eu"}, "is not one of the takeover's"},
+		{"takeover with one home topic", takeover, tk("--region", "eu", "--topic-frames", "ovation.room-frames"), "topic ovation.room-frames is not one of the takeover's"},
+		{"takeover of a bad room", takeover, tk("--region", "eu", "--rooms", "ok,bad room"), "--rooms"},
+		{"takeover while the lost region answers", takeover, tk("--region", "eu", "--failed-kafka-brokers", b), "still answers"},
+		{"takeover of an empty mirror", takeover, tk("--region", "eu", "--no-progress"), "no rooms to take over"},
+		{"retire without the group", takeover, tk("--region", "eu", "--retire"), "--group"},
 		{"failback without the takeover's Kafka", failback, []string{"--kafka-brokers", b, "--region", "eu"}, "--takeover-kafka-brokers"},
 		{"failback with no takeover", failback, []string{"--kafka-brokers", b, "--region", "eu", "--takeover-kafka-brokers", b, "--no-progress"}, "no takeover of eu"},
 	}

@@ -162,7 +162,7 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	d.stop(all)
 
 	// Counts after the takeover, event by event.
-	mirrored := readEventIDs(t, env["REGION_US_KAFKA"], "eu.ovation.events")
+	mirrored, _ := readEventIDs(t, env["REGION_US_KAFKA"], "eu.ovation.events")
 	lost := map[string]int{}
 	var lostAge time.Duration
 	for id, a := range d.acks {
@@ -244,6 +244,42 @@ func TestRegionalFailoverDrill(t *testing.T) {
 		}
 	}
 	d.checkViewers(t, failbackAt)
+
+	// Re-seed the mirror into US, so that EU can be taken over again: the
+	// mirror then holds exactly EU's events, once each, and EU's "ack after
+	// mirror" ingest acknowledges again.
+	reseedAt := time.Now()
+	runLogged(t, 3*time.Minute, script, "reseed", dir, "eu")
+	home, nHome := readEventIDs(t, env["REGION_EU_KAFKA"], "ovation.events")
+	var mirror map[string]string
+	var nMirror int
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		mirror, nMirror = readEventIDs(t, env["REGION_US_KAFKA"], "eu.ovation.events")
+		if nMirror >= nHome || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if nMirror != nHome || len(mirror) != len(home) {
+		t.Errorf("re-seeded mirror holds %d reactions (%d distinct), EU %d (%d distinct)", nMirror, len(mirror), nHome, len(home))
+	}
+	for id := range home {
+		if mirror[id] == "" {
+			t.Errorf("event %s is in EU but not in the re-seeded mirror", id)
+			break
+		}
+	}
+	t.Logf("mirror re-seeded in %s: %d reactions copied afresh", time.Since(reseedAt).Round(time.Millisecond), nMirror)
+	p := d.publisher("eu-000", "mirror", env["REGION_EU_INGEST_MIRROR"])
+	for i := range 5 {
+		d.publishUntilAcked(p, fmt.Sprintf("eu-000-after-reseed-%d", i))
+	}
+	mirror, _ = readEventIDs(t, env["REGION_US_KAFKA"], "eu.ovation.events")
+	for i := range 5 {
+		if id := fmt.Sprintf("eu-000-after-reseed-%d", i); mirror[id] == "" {
+			t.Errorf("%s was acknowledged after mirror but is not in the mirror", id)
+		}
+	}
 	t.Logf("drill took %s", time.Since(start).Round(time.Second))
 }
 
@@ -602,8 +638,9 @@ func (d *drill) checkViewers(t *testing.T, since time.Time) {
 }
 
 // readEventIDs reads topic on brokers to its end and returns event id →
-// room for every event in it (control records skipped).
-func readEventIDs(t *testing.T, brokers, topic string) map[string]string {
+// room for every reaction in it (control records skipped), and how many
+// reaction records it holds (duplicates included).
+func readEventIDs(t *testing.T, brokers, topic string) (ids map[string]string, records int) {
 	t.Helper()
 	out := map[string]string{}
 	readTopic(t, brokers, topic, func(r *kgo.Record) {
@@ -615,9 +652,10 @@ func readEventIDs(t *testing.T, brokers, topic string) map[string]string {
 		var ev struct{ ID, Room, Type string }
 		if json.Unmarshal(r.Value, &ev) == nil && ev.Type == "reaction" {
 			out[ev.ID] = ev.Room
+			records++
 		}
 	})
-	return out
+	return out, records
 }
 
 // waitCounts reads the latest snapshot of every room until each room of

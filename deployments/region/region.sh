@@ -25,6 +25,8 @@
 #                                          failback` (ARGS passed on), start
 #                                          REGION's pushers and ingest, stop
 #                                          the rest of the takeover stack
+#   region.sh reseed DIR REGION            after a failback: retire the takeover
+#                                          of REGION and mirror REGION afresh
 #   region.sh down DIR                     stop everything DIR's pid files name
 #   region.sh status DIR
 #
@@ -89,6 +91,7 @@ load_env() {
 	[[ -f $dir/region.env ]] || die "$dir has no region.env (was it started with region.sh up?)"
 	# shellcheck disable=SC1091
 	source "$dir/region.env"
+	DIR_BIN=$dir/bin/ovation
 }
 
 kafka_port() { if [[ $1 == eu ]]; then echo $((BASE + 92)); else echo $((BASE + 192)); fi; }
@@ -277,7 +280,7 @@ cmd_up() {
 	cp "$bin" "$dir/bin/ovation"
 	cmd_fetch
 	"$KAFKA" fetch
-	echo "BASE=$BASE" >"$dir/region.env"
+	printf 'BASE=%s\nPARTITIONS=%s\n' "$BASE" "$partitions" >"$dir/region.env"
 	# Whatever fails below leaves nothing running.
 	# shellcheck disable=SC2064
 	trap "cmd_down '$dir' >/dev/null 2>&1" EXIT
@@ -468,6 +471,31 @@ cmd_failback() {
 	stop_named "$dir" "$s" "takeover-$r-push" "takeover-$r-process"
 }
 
+# cmd_reseed DIR REGION, after a failback, restarts the mirror of REGION
+# into the other region from scratch: `ovation takeover --retire` deletes
+# the takeover's topics (the mirrored events, which hold the takeover's own
+# events and rebuild requests), its group and MirrorMaker's offsets; the
+# MirrorMaker started again copies REGION's retained events afresh; the
+# takeover topics are created again, ready for the next takeover.
+cmd_reseed() {
+	local dir=${1:?DIR} r=${2:?REGION} s
+	check_region "$r"
+	dir=$(cd "$dir" && pwd)
+	load_env "$dir"
+	s=$(other "$r")
+	if is_ours "$(cat "$dir/$s/mm2.pid" 2>/dev/null || true)" "$dir"; then
+		stop_named "$dir" "$s" mm2
+	fi
+	# shellcheck disable=SC2046
+	env $(takeover_env "$r") "$DIR_BIN" takeover --retire --region "$r" --kafka-brokers "$(brokers "$s")" \
+		--group "takeover-$r-ovation-processors" >&2
+	start_mm2 "$dir" "$s"
+	wait_topic "$(brokers "$s")" "$r.ovation.events" "$dir/$s/mm2.pid"
+	# shellcheck disable=SC2046
+	topics_create "$(brokers "$s")" $(takeover_env "$r")
+	log "mirror of $r into $s re-seeded"
+}
+
 cmd_down() {
 	local dir=${1:?DIR}
 	[[ -d $dir ]] || return 0
@@ -533,6 +561,7 @@ main() {
 	takeover) cmd_takeover "$@" ;;
 	restart-kafka) cmd_restart_kafka "$@" ;;
 	failback) cmd_failback "$@" ;;
+	reseed) cmd_reseed "$@" ;;
 	down) cmd_down "$@" ;;
 	stop) cmd_stop "$@" ;;
 	status) cmd_status "$@" ;;
