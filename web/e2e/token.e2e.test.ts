@@ -53,9 +53,15 @@ beforeAll(async () => {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
   });
   page = await (await browser.newContext()).newPage();
-  // The SDK's build, served from the dev server's origin.
-  await page.route(`${dev.base}/sdk-e2e/**`, async (route) => {
-    const name = new URL(route.request().url()).pathname.replace("/sdk-e2e/", "");
+  // The SDK's build, served from the dev server's origin; /sdk-e2e/token
+  // is the demo page's token_url (a fresh 3 s token for ?sub=).
+  await page.context().route(`${dev.base}/sdk-e2e/**`, async (route) => {
+    const u = new URL(route.request().url());
+    const name = u.pathname.replace("/sdk-e2e/", "");
+    if (name === "token") {
+      await route.fulfill({ contentType: "text/plain", body: sign(u.searchParams.get("sub") ?? "anon", Math.floor(Date.now() / 1000) + 3) });
+      return;
+    }
     if (!/^[\w.-]+\.js$/.test(name) || !existsSync(DIST + name)) {
       await route.fulfill({ status: 404, body: "not found" });
       return;
@@ -164,3 +170,37 @@ it("closes an expired socket with 4002 within leeway + 1 s; a refreshing one sta
     await page.screenshot({ path: `${OUT}token-refresh.png` }).catch(() => {});
   }
 }, 120_000);
+
+it("keeps the demo page connected across token lifetimes through ?token_url=", async () => {
+  const demo = await page.context().newPage();
+  try {
+    await demo.goto(`${dev.base}/?room=${ROOM}&token_url=${encodeURIComponent("/sdk-e2e/token?sub=carol")}`);
+    type S = { status: string; connects: number; seq: number };
+    const read = (): Promise<S> => demo.evaluate(() => {
+      const o = (window as unknown as { ovation: { client: { status: string; connects: number }; room: { position: { seq: number } | null } } }).ovation;
+      return { status: o.client.status, connects: o.client.connects, seq: o.room.position?.seq ?? -1 };
+    });
+    await expect.poll(async () => (await read()).status, { timeout: 15_000 }).toBe("open");
+    const host = sign("host", Math.floor(Date.now() / 1000) + 3600, ["publish"]);
+    let n = 0;
+    const pub = setInterval(() => {
+      void fetch(`${dev.base}/v1/rooms/${ROOM}/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${host}` },
+        body: JSON.stringify({ id: `demo-${++n}`, type: "reaction", data: { emoji: "🔥" } }),
+      }).catch(() => {});
+    }, 200);
+    try {
+      const s0 = await read();
+      await new Promise((r) => setTimeout(r, 7_000)); // two 3 s token lifetimes and more
+      const s1 = await read();
+      expect(s1.status).toBe("open");
+      expect(s1.connects).toBe(1);
+      expect(s1.seq).toBeGreaterThan(s0.seq + 10);
+    } finally {
+      clearInterval(pub);
+    }
+  } finally {
+    await demo.close();
+  }
+}, 60_000);

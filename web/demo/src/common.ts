@@ -49,7 +49,14 @@ export function start(prefix: "guest" | "host"): Session {
   const roomName = params.get("room") ?? "demo";
   const { user, name } = identity(params, prefix);
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const client = new OvationClient({ url: `${proto}//${location.host}/v1/stream`, user, token: params.get("token") ?? undefined });
+  // ?token=<JWT> uses one token; ?token_url=<same-origin URL answering a
+  // JWT> asks it at each connect and again when the pusher says the token
+  // is about to expire, so the page stays connected across token lifetimes.
+  const tokenURL = params.get("token_url");
+  const token = tokenURL && new URL(tokenURL, location.href).origin === location.origin
+    ? () => fetch(tokenURL, { credentials: "same-origin" }).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`token_url answered ${r.status}`)))).then((t) => t.trim())
+    : params.get("token") ?? undefined;
+  const client = new OvationClient({ url: `${proto}//${location.host}/v1/stream`, user, token });
   const room = client.room(roomName);
   const s = { client, room, user, name };
   // Tests and curious developers can poke at the live objects.
