@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -150,7 +151,9 @@ func scanRooms(ctx context.Context, brokers []string, topic string, noProgress b
 		if _, ctl := headerValue(r, processors.HeaderControl); ctl || seen[string(r.Key)] {
 			return true, nil
 		}
-		if schemas.CheckRoom(string(r.Key)) != nil {
+		// Presence alone never makes a room (a room with viewers and no
+		// event has nothing to take over).
+		if schemas.CheckRoom(string(r.Key)) != nil || isPresence(r.Value) {
 			return true, nil
 		}
 		if len(seen) >= maxTakeoverRooms {
@@ -165,6 +168,14 @@ func scanRooms(ctx context.Context, brokers []string, topic string, noProgress b
 	}
 	slices.Sort(ids)
 	return ids, n, err
+}
+
+// isPresence tells a pusher's presence report from an engagement event.
+func isPresence(value []byte) bool {
+	var ev struct {
+		Type schemas.Type `json:"type"`
+	}
+	return json.Unmarshal(value, &ev) == nil && ev.Type == schemas.Presence
 }
 
 func headerValue(r *kgo.Record, key string) (string, bool) {
@@ -230,7 +241,12 @@ func readToEnd(ctx context.Context, brokers []string, topic string, from map[int
 		progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("records"),
 		progressbar.OptionSetVisibility(!noProgress), progressbar.OptionThrottle(100*time.Millisecond))
-	defer func() { bar.Finish(); fmt.Fprintln(stderr) }()
+	defer func() {
+		bar.Finish()
+		if !noProgress {
+			fmt.Fprintln(stderr)
+		}
+	}()
 	if len(at) == 0 {
 		return nil
 	}
@@ -377,7 +393,7 @@ func runFailback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			ps, os, _ := strings.Cut(v, "/")
 			p, err1 := strconv.ParseInt(ps, 10, 32)
 			o, err2 := strconv.ParseInt(os, 10, 64)
-			if err1 == nil && err2 == nil && o > copied[int32(p)] {
+			if prev, ok := copied[int32(p)]; err1 == nil && err2 == nil && (!ok || o > prev) {
 				copied[int32(p)] = o
 			}
 		}
@@ -390,13 +406,22 @@ func runFailback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// 3. Copy, in order per partition, into the same partition at home.
 	copyFrom := map[int32]int64{}
 	for p, m := range marks {
-		copyFrom[p] = max(m, copied[p]+1)
+		copyFrom[p] = m
+		if c, ok := copied[p]; ok {
+			copyFrom[p] = max(m, c+1)
+		}
 	}
-	var n, skipped int64
+	var n, skipped, presence int64
 	var perr error
 	err = readToEnd(ctx, tb, ttopic, copyFrom, "copying the takeover's events home", noProgress, stderr, func(r *kgo.Record) (bool, error) {
 		if _, ctl := headerValue(r, processors.HeaderControl); ctl {
 			skipped++
+			return true, nil
+		}
+		// The takeover pushers' viewer reports describe nodes that are
+		// gone; folded at home they would count those viewers again.
+		if isPresence(r.Value) {
+			presence++
 			return true, nil
 		}
 		n++
@@ -430,7 +455,7 @@ func runFailback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if dryRun {
 		verb = "would copy"
 	}
-	fmt.Fprintf(stdout, "%s %d event(s) the takeover accepted from %s to %s (%d control record(s) skipped, %d partition(s) resumed)\n", verb, n, ttopic, c.topics.Events, skipped, len(copied))
+	fmt.Fprintf(stdout, "%s %d event(s) the takeover accepted from %s to %s (skipped: %d control record(s), %d presence report(s); %d partition(s) resumed)\n", verb, n, ttopic, c.topics.Events, skipped, presence, len(copied))
 
 	// 4. Rebuild the rooms at home from all their events.
 	if err := rebuildRooms(ctx, &c, ids, -1, -1, dryRun, wait, noProgress, []kgo.RecordHeader{{Key: headerFailback, Value: []byte("rebuild")}}, stdout, stderr); err != nil {
