@@ -288,3 +288,23 @@ func FuzzDuplicateKeys(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHasValue compares hasValue, which checkPresent uses, with decoding
+// the object into a map.
+func FuzzHasValue(f *testing.F) {
+	for _, s := range []string{`{"option":1}`, `{"option":null}`, `{"a":{"option":1}}`, `{"opt\u0069on":0}`, `{"x":[{"option":2}],"option" : 3}`, `{"b":"option","option":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m map[string]stdjson.RawMessage
+		if CheckShape(b, wide) != nil || stdjson.Unmarshal(b, &m) != nil || loneSurrogateAt(b) >= 0 || CheckDuplicateKeys(b, maxShapeDepth) != nil || invalidUTF8At(b) < len(b) {
+			return
+		}
+		for _, k := range []string{"option", "a", "viewers", ""} {
+			v, ok := m[k]
+			if want := ok && string(v) != "null"; hasValue(b, k) != want {
+				t.Fatalf("%s: hasValue(%q) = %v, a map says %v", b, k, !want, want)
+			}
+		}
+	})
+}

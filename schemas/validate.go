@@ -2,11 +2,8 @@ package schemas
 
 import (
 	"fmt"
-	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/segmentio/encoding/json"
 )
 
 type fieldPath struct{ prefix string }
@@ -138,18 +135,46 @@ func (*QuizAnswerData) requiredNumbers() []string { return []string{"option"} }
 func (*PresenceData) requiredNumbers() []string   { return []string{"viewers"} }
 
 // checkPresent reports the first of keys that obj (a JSON object that
-// already decoded cleanly) lacks or sets to null.
+// already decoded cleanly) lacks or sets to null. It reads the object's
+// keys in place (hasValue) rather than decoding it into a map, which cost
+// a quarter of ingest's validation.
 func checkPresent(obj []byte, prefix string, keys []string) error {
-	var m map[string]json.RawMessage
-	if _, err := json.Parse(obj, &m, 0); err != nil {
-		return jsonError(strings.TrimSuffix(prefix, "."), err)
-	}
 	for _, k := range keys {
-		if v, ok := m[k]; !ok || string(v) == "null" {
+		if !hasValue(obj, k) {
 			return &ValidationError{Field: prefix + k, Rule: RuleRequired, Detail: prefix + k + " is missing"}
 		}
 	}
 	return nil
+}
+
+// hasValue reports whether the JSON object obj (valid JSON) has the key,
+// compared decoded, at its top level with a value other than null.
+func hasValue(obj []byte, key string) bool {
+	depth := 0
+	expectKey := false
+	for i := 0; i < len(obj); i++ {
+		switch obj[i] {
+		case '"':
+			j := stringEnd(obj, i)
+			if depth == 1 && expectKey && keyEqual(obj[i+1:min(j, len(obj))], []byte(key)) {
+				v := skipSpace(obj, j+1)
+				if v < len(obj) && obj[v] == ':' {
+					v = skipSpace(obj, v+1)
+				}
+				return !hasPrefixAt(obj, v, "null")
+			}
+			expectKey = false
+			i = j
+		case '{', '[':
+			depth++
+			expectKey = obj[i] == '{' && depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		}
+	}
+	return false
 }
 
 func (d *ChatMessageData) validate(f *fieldPath) error {
