@@ -137,6 +137,14 @@ func (c *Conn) closeWith(code int, reason string) {
 	c.enqueue(qItem{closeCode: code, closeReason: reason})
 }
 
+// refuseRequest answers a request the pusher itself refuses (bad_request,
+// unknown_op, forbidden) with an error and logs it, rate-limited.
+// Publish refusals come from the ingest path, which logs its own.
+func (c *Conn) refuseRequest(e *wireError) {
+	c.srv.refusals.warn("websocket request refused", "remote", c.remote(), "user", c.user, "code", e.Code, "field", e.Field, "room", e.Room, "message", e.Message)
+	c.sendError(e)
+}
+
 // refuse logs a refused message (rate-limited, see refusalLog) and closes
 // with code.
 func (c *Conn) refuse(code int, reason string) {
@@ -420,7 +428,7 @@ func (c *Conn) handle(data []byte) {
 		c.onSubscribe(&m)
 	case "unsubscribe":
 		if err := schemas.CheckRoom(m.Room); err != nil {
-			c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
+			c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
 			return
 		}
 		c.roomsMu.Lock()
@@ -438,27 +446,27 @@ func (c *Conn) handle(data []byte) {
 	case "refresh":
 		c.onRefresh(&m)
 	case "":
-		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: "op is missing; want subscribe, unsubscribe, publish, ping or refresh"})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: "op is missing; want subscribe, unsubscribe, publish, ping or refresh"})
 	default:
 		op := m.Op
 		if len(op) > 32 {
 			op = op[:32]
 		}
-		c.sendError(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: strconv.Quote(op) + " is not an op; want subscribe, unsubscribe, publish, ping or refresh"})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeUnknownOp, Field: "op", Message: strconv.Quote(op) + " is not an op; want subscribe, unsubscribe, publish, ping or refresh"})
 	}
 }
 
 func (c *Conn) onSubscribe(m *clientMsg) {
 	if err := schemas.CheckRoom(m.Room); err != nil {
-		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
 		return
 	}
 	if m.Epoch != nil && len(*m.Epoch) > maxEpochLen {
-		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "epoch", Room: m.Room, Message: "epoch is longer than 128 bytes"})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "epoch", Room: m.Room, Message: "epoch is longer than 128 bytes"})
 		return
 	}
 	if m.Seq != nil && m.Epoch == nil {
-		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "epoch", Room: m.Room, Message: "seq needs epoch: send both to resume, or neither"})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "epoch", Room: m.Room, Message: "seq needs epoch: send both to resume, or neither"})
 		return
 	}
 	if c.tokenExpired() {
@@ -466,7 +474,7 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 		return
 	}
 	if !c.claims.Load().Can(m.Room, schemas.CapSubscribe) {
-		c.sendError(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant subscribe in room " + m.Room})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant subscribe in room " + m.Room})
 		return
 	}
 	if !c.srv.Ready() {
@@ -496,12 +504,12 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 
 func (c *Conn) onPublish(m *clientMsg) {
 	if err := schemas.CheckRoom(m.Room); err != nil {
-		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
 		return
 	}
 	ev := m.Event
 	if len(ev) == 0 || ev[0] != '{' {
-		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "event", Room: m.Room, Message: "event must be an object with type and data"})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "event", Room: m.Room, Message: "event must be an object with type and data"})
 		return
 	}
 	if c.tokenExpired() {
@@ -536,7 +544,7 @@ func (c *Conn) onPublish(m *clientMsg) {
 				c.sendError(&wireError{ID: id, Code: pe.Code, Message: pe.Message, Field: pe.Field, Room: room, RetryAfter: pe.RetryAfter})
 				return
 			}
-			c.srv.log.Warn("publish failed", "room", room, "err", err)
+			c.srv.refusals.warn("publish failed", "room", room, "err", err)
 			c.sendError(&wireError{ID: id, Code: CodePublishFailed, Room: room, RetryAfter: 1, Message: "publish failed; retry with the same event id"})
 			return
 		}

@@ -9,7 +9,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Refusal logging: a refused connection, message or token is logged once,
+// Refusal logging: a refused connection, message, request or token (and a
+// publish the ingest path failed, one per publish in a Kafka outage) is
+// logged once,
 // as one line, with every field truncated to maxLogField bytes, and at
 // most refusalLogRate lines a second over the whole server (burst
 // refusalLogBurst). Lines over the rate are counted and the count rides on

@@ -212,7 +212,7 @@ func (c *Conn) onRefresh(m *clientMsg) {
 		c.sendError(&wireError{ID: m.ID, Code: code, Field: "token", Message: msg})
 	}
 	if m.Token == "" {
-		c.sendError(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "token", Message: "token is missing: send {\"op\":\"refresh\",\"token\":\"<JWT>\"}"})
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "token", Message: "token is missing: send {\"op\":\"refresh\",\"token\":\"<JWT>\"}"})
 		return
 	}
 	if c.srv.cfg.Verifier.Disabled() {
