@@ -155,8 +155,9 @@ func memNow(t testing.TB) (heap, rss uint64) {
 // back within 20% of where it started and at most 4 bytes per made-up
 // room over it, and (without -race, whose shadow memory is never
 // returned) the process's RSS gave back at least 80% of what it grew.
-// No presence report is made for rooms that do not exist. Bounded at
-// 60 s; about 10 s here, 25 s with -race.
+// No presence report is made for rooms that do not exist. It takes about
+// 10 s, 25-40 s with -race on a loaded 2-core machine; a 90 s bound
+// stops it.
 func TestManyMadeUpRoomsReleased(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 rooms; skipped with -short")
@@ -169,7 +170,7 @@ func TestManyMadeUpRoomsReleased(t *testing.T) {
 		c.MaxConnsPerUser = -1
 		c.RoomIdle = time.Second
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	tok := allRooms(t, "crowd")
 	hdr := http.Header{"Authorization": {"Bearer " + tok}}
