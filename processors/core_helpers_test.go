@@ -231,6 +231,7 @@ func diffState(a, b schemas.RoomState) string {
 	add("quiz ids", len(a.Quizzes), len(b.Quizzes))
 	add("leaderboard", a.Leaderboard, b.Leaderboard)
 	add("totals", a.Totals, b.Totals)
+	add("closed", a.Closed, b.Closed)
 	add("viewers", a.Viewers, b.Viewers)
 	return strings.Join(out, "\n")
 }

@@ -3,6 +3,7 @@ package processors
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -48,8 +49,8 @@ func checkInvariants(t testing.TB, h *harness, m *model) {
 			t.Fatalf("room %s differs from the model (core ≠ model):\n%s", id, diffState(st, want))
 		}
 	}
-	if len(m.rooms) != len(h.p.rooms) {
-		t.Fatalf("%d rooms in the model, %d in the processor", len(m.rooms), len(h.p.rooms))
+	if len(m.rooms) != len(h.p.rooms)+len(h.p.evicted) {
+		t.Fatalf("%d rooms in the model, %d in the processor (+ %d evicted)", len(m.rooms), len(h.p.rooms), len(h.p.evicted))
 	}
 }
 
@@ -68,6 +69,8 @@ func FuzzPartition(f *testing.F) {
 		cfg := testConfig()
 		cfg.CheckpointMinBytes = 256
 		cfg.MaxFrameBytes = 2048
+		cfg.RoomIdle = time.Minute
+		cfg.DedupWindow = 24 * time.Hour // the model never forgets an id
 		h := newHarness(t, cfg)
 		m := newModel()
 		var hist []*schemas.Event
@@ -83,10 +86,10 @@ func FuzzPartition(f *testing.F) {
 			room := fmt.Sprintf("r%d", p1%2)
 			user := fmt.Sprintf("u%d", p2%4)
 			id := fmt.Sprintf("e%d", (int(p1)*7+int(p2)+i)%64) // collisions are duplicates
-			ts := int64(1000 + i)
+			ts := h.now + int64(i)
 			var typ schemas.Type
 			var data any
-			switch b % 16 {
+			switch b % 19 {
 			case 0:
 				typ, data = schemas.ChatMessage, schemas.ChatMessageData{Text: "t" + id}
 			case 1:
@@ -111,8 +114,25 @@ func FuzzPartition(f *testing.F) {
 				typ, data = schemas.QuizAnswer, schemas.QuizAnswerData{QuizID: fmt.Sprintf("z%d", p2%2), Option: int(p1>>2) % 3}
 			case 11:
 				typ, data = schemas.QuizReveal, schemas.QuizRevealData{QuizID: fmt.Sprintf("z%d", p2%2)}
-			case 12, 13:
+			case 16:
+				typ, data = schemas.ReactionRemove, schemas.ReactionRemoveData{Emoji: []string{"👍", "👏", "🔥"}[p2%3]}
+			case 17:
+				typ, data = schemas.QARemove, schemas.QARemoveData{QuestionID: fmt.Sprintf("e%d", p2%64)}
+			case 18:
+				if p2%8 != 0 {
+					continue
+				}
+				typ, data = schemas.RoomClose, schemas.RoomCloseData{}
+			case 12:
 				h.flush()
+				checkInvariants(t, h, m)
+				continue
+			case 13:
+				// Time passes: idle rooms are evicted, and loaded back
+				// by their next event.
+				h.flush()
+				h.now += cfg.RoomIdle.Milliseconds() + 1
+				h.evict()
 				checkInvariants(t, h, m)
 				continue
 			case 14:
@@ -125,6 +145,12 @@ func FuzzPartition(f *testing.F) {
 				// Rebuild a room from its history into a new epoch.
 				if m.rooms[room] == nil {
 					continue
+				}
+				if _, _, ok := h.p.EvictedRange(room); ok {
+					from, to, _ := h.p.EvictedRange(room)
+					if err := h.p.Load(room, h.changelog[from:to]); err != nil {
+						t.Fatal(err)
+					}
 				}
 				h.p.Rebuild(room, fmt.Sprintf("rb%d", i), func(yield func(*schemas.Event) bool) {
 					for _, e := range hist {

@@ -131,11 +131,16 @@ type mroom struct {
 	answers map[string]map[string]answer
 	correct map[string]int
 	scores  map[string]*schemas.LeaderEntry
-	openQs  map[string]int // user → open questions (the per-user cap)
+	openQs  map[string]int    // user → open questions (the per-user cap)
+	emojiBy map[string]string // emoji slot → who opened it
+	closed  bool
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
 const modelOpenQuestions = 10
+
+// modelEmojisPerUser is Config.MaxEmojisPerUser's default.
+const modelEmojisPerUser = 4
 
 func newModel() *model { return &model{rooms: map[string]*mroom{}} }
 
@@ -145,15 +150,30 @@ func (m *model) apply(e *schemas.Event) bool {
 	if r == nil {
 		r = &mroom{st: schemas.NewRoomState(), seen: map[string]bool{}, votes: map[string]map[string]int{},
 			ups: map[string]map[string]bool{}, answers: map[string]map[string]answer{}, correct: map[string]int{},
-			scores: map[string]*schemas.LeaderEntry{}, openQs: map[string]int{}}
+			scores: map[string]*schemas.LeaderEntry{}, openQs: map[string]int{}, emojiBy: map[string]string{}}
 	}
-	if r.seen[e.User+"\x00"+e.ID] {
+	if r.seen[e.User+"\x00"+e.ID] || r.closed {
 		return false
 	}
 	s := &r.st
 	switch d := e.Body.(type) {
 	case *schemas.ChatMessageData:
-		s.Chat = append(s.Chat, schemas.ChatLine{ID: e.ID, User: e.User, Name: d.Name, Text: d.Text, TS: e.TS})
+		// Line ids stay unique: another user's id gets a derived one.
+		id := e.ID
+		for _, try := range []string{e.ID, scopedID(e.User, e.ID)} {
+			i := slices.IndexFunc(s.Chat, func(l schemas.ChatLine) bool { return l.ID == try })
+			if i >= 0 && s.Chat[i].User == e.User {
+				return false
+			}
+			if id = try; i < 0 {
+				break
+			}
+			id = ""
+		}
+		if id == "" {
+			return false
+		}
+		s.Chat = append(s.Chat, schemas.ChatLine{ID: id, User: e.User, Name: d.Name, Text: d.Text, TS: e.TS})
 		if len(s.Chat) > schemas.ChatHistory {
 			s.Chat = s.Chat[1:]
 		}
@@ -165,8 +185,17 @@ func (m *model) apply(e *schemas.Event) bool {
 		}
 		s.Chat = slices.Delete(s.Chat, i, i+1)
 	case *schemas.ReactionData:
-		if _, ok := s.Reactions[d.Emoji]; !ok && len(s.Reactions) >= schemas.MaxEmojisPerRoom {
-			return false
+		if _, ok := s.Reactions[d.Emoji]; !ok {
+			mine := 0
+			for _, u := range r.emojiBy {
+				if u == e.User {
+					mine++
+				}
+			}
+			if len(s.Reactions) >= schemas.MaxEmojisPerRoom || mine >= modelEmojisPerUser {
+				return false
+			}
+			r.emojiBy[d.Emoji] = e.User
 		}
 		s.Reactions[d.Emoji]++
 		s.Totals.Reactions++
@@ -198,13 +227,39 @@ func (m *model) apply(e *schemas.Event) bool {
 		}
 		p.Closed = true
 	case *schemas.QAAskData:
-		if s.Questions[e.ID] != nil || r.openQs[e.User] >= modelOpenQuestions {
+		id := e.ID
+		if q := s.Questions[id]; q != nil {
+			if q.User == e.User {
+				return false
+			}
+			id = scopedID(e.User, e.ID)
+		}
+		if s.Questions[id] != nil || r.openQs[e.User] >= modelOpenQuestions {
 			return false
 		}
 		r.openQs[e.User]++
-		s.Questions[e.ID] = &schemas.Question{User: e.User, Text: d.Text, TS: e.TS}
-		r.ups[e.ID] = map[string]bool{}
+		s.Questions[id] = &schemas.Question{User: e.User, Text: d.Text, TS: e.TS}
+		r.ups[id] = map[string]bool{}
 		s.Totals.Questions++
+	case *schemas.ReactionRemoveData:
+		if _, ok := s.Reactions[d.Emoji]; !ok {
+			return false
+		}
+		delete(s.Reactions, d.Emoji)
+		delete(r.emojiBy, d.Emoji)
+	case *schemas.QARemoveData:
+		q := s.Questions[d.QuestionID]
+		if q == nil {
+			return false
+		}
+		if !q.Answered {
+			r.openQs[q.User]--
+		}
+		delete(s.Questions, d.QuestionID)
+		delete(r.ups, d.QuestionID)
+	case *schemas.RoomCloseData:
+		r.closed = true
+		s.Closed = true
 	case *schemas.QAUpvoteData:
 		q := s.Questions[d.QuestionID]
 		if q == nil || r.ups[d.QuestionID][e.User] {

@@ -416,3 +416,59 @@ func TestMadeUpRoomsMemory(t *testing.T) {
 		t.Fatalf("after the idle time the heap is %s, started at %s (+ %d B per evicted room allowed)", mb(evicted), mb(start), evictedRoomBudget)
 	}
 }
+
+// TestEvictLoadKafka evicts idle rooms on real Kafka, restarts the
+// processor (the new one restores them as evicted), then sends more events:
+// each room is loaded back from its changelog group and its frames go on
+// gapless in the same epoch, folding exactly to every event sent.
+func TestEvictLoadKafka(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	tp := testTopics(t)
+	createTopics(t, brokers, tp, 2, 1)
+	group := "evict-" + tp.Events
+	cfg := func(reg *prometheus.Registry) Config {
+		return Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group, Log: testLogger(t), Registerer: reg,
+			RoomIdle: 2 * time.Second}
+	}
+	m := newModel()
+	g := newGen(5, 40)
+	send := func(n int) {
+		var evs []*schemas.Event
+		for range n {
+			e := g.next(t, time.Now().UnixMilli())
+			m.apply(e)
+			evs = append(evs, e)
+		}
+		produceEvents(t, brokers, tp.Events, evs)
+	}
+	reg := prometheus.NewRegistry()
+	_, stop := runProcessor(t, cfg(reg))
+	send(3000)
+	waitCaughtUp(t, brokers, group, tp.Events, 60*time.Second)
+	waitMetric(t, reg, "ovation_processor_rooms_evicted", 40)
+	stop()
+
+	reg = prometheus.NewRegistry()
+	runProcessor(t, cfg(reg))
+	send(2000)
+	waitCaughtUp(t, brokers, group, tp.Events, 60*time.Second)
+	loads := metricValue(reg, "ovation_processor_rooms_loaded_total", "")
+	waitMetric(t, reg, "ovation_processor_rooms_evicted", 40)
+	verifyOutput(t, brokers, tp, m)
+	t.Logf("40 rooms evicted, restored as evicted by a new processor, %v loaded back on their next event, evicted again", loads)
+	if loads != 40 {
+		t.Fatalf("%v rooms loaded, want 40", loads)
+	}
+}
+
+// waitMetric waits until a metric of reg reaches want.
+func waitMetric(t *testing.T, reg *prometheus.Registry, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for metricValue(reg, name, "") < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v after 60s, want %v", name, metricValue(reg, name, ""), want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -2,10 +2,12 @@ package processors
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -345,5 +347,81 @@ func TestModeration(t *testing.T) {
 	}
 	if o, _ := rp.Apply(ev(t, "late2", "r", "alice", schemas.Reaction, 7, schemas.ReactionData{Emoji: "👍"}), &Batch{}); o != Ignored {
 		t.Fatal("a restored closed room took an event")
+	}
+}
+
+// TestQuietKafkaLogger: franz-go's per-transaction info lines go to debug,
+// everything else stays where it was.
+func TestQuietKafkaLogger(t *testing.T) {
+	rec := &recLogger{level: kgo.LogLevelInfo}
+	q := QuietKafkaLogger(rec)
+	for _, msg := range []string{"beginning transaction", "ending transaction", "end transaction response successfully received", "flushing"} {
+		q.Log(kgo.LogLevelInfo, msg)
+	}
+	q.Log(kgo.LogLevelInfo, "transact session in on_revoke; aborting next commit if we are currently in a transaction")
+	q.Log(kgo.LogLevelWarn, "ending transaction")
+	if len(rec.lines) != 2 || rec.lines[0] != "INFO transact session in on_revoke; aborting next commit if we are currently in a transaction" || rec.lines[1] != "WARN ending transaction" {
+		t.Fatalf("at info: %q", rec.lines)
+	}
+	rec = &recLogger{level: kgo.LogLevelDebug}
+	QuietKafkaLogger(rec).Log(kgo.LogLevelInfo, "beginning transaction")
+	if len(rec.lines) != 1 || rec.lines[0] != "DEBUG beginning transaction" {
+		t.Fatalf("at debug: %q", rec.lines)
+	}
+}
+
+type recLogger struct {
+	level kgo.LogLevel
+	lines []string
+}
+
+func (r *recLogger) Level() kgo.LogLevel { return r.level }
+func (r *recLogger) Log(l kgo.LogLevel, msg string, _ ...any) {
+	if l <= r.level {
+		r.lines = append(r.lines, l.String()+" "+msg)
+	}
+}
+
+// TestRebuildSurvivesRestore: a rebuild under way (its read not done) and
+// the events stashed meanwhile are in the changelog; a restored partition
+// finishes it with the same result.
+func TestRebuildSurvivesRestore(t *testing.T) {
+	h := newHarness(t, nil)
+	var hist []*schemas.Event
+	for i := range 5 {
+		e := ev(t, fmt.Sprintf("m%d", i), "r", "u", schemas.ChatMessage, int64(i+1), schemas.ChatMessageData{Text: "hi"})
+		hist = append(hist, e)
+		h.apply(e)
+	}
+	h.flush()
+	h.p.StartRebuild("r", RebuildRequest{Room: "r", FromOffset: -1}, 5, "new", &h.batch)
+	late := ev(t, "late", "r", "u", schemas.Reaction, 9, schemas.ReactionData{Emoji: "👍"})
+	raw, _ := late.Marshal()
+	h.p.Stash("r", 6, raw, &h.batch)
+	h.collect()
+	h.flush()
+	rp := h.restored()
+	if jobs := rp.RebuildJobs(); len(jobs) != 1 || rp.RebuildAt("r") != 5 {
+		t.Fatalf("restored rebuilds %v", jobs)
+	}
+	h.p = rp
+	_, stash := h.p.FinishRebuild("r", slices.Values(hist), &h.batch)
+	h.collect()
+	if len(stash) != 1 || stash[0].Offset != 6 {
+		t.Fatalf("stash %v", stash)
+	}
+	e, err := schemas.ParseEvent(stash[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(&e)
+	h.flush()
+	st, epoch, _, _ := h.p.RoomState("r")
+	if epoch != "new" || len(st.Chat) != 5 || st.Reactions["👍"] != 1 || h.p.Rebuilding("r") {
+		t.Fatalf("epoch %s chat %d reactions %v", epoch, len(st.Chat), st.Reactions)
+	}
+	h.checkFold()
+	if len(h.restored().RebuildJobs()) != 0 {
+		t.Fatal("the finished rebuild is still in the changelog")
 	}
 }

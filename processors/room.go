@@ -632,5 +632,6 @@ func fullDelta(s *schemas.RoomState) schemas.Delta {
 	d.Viewers = &v
 	t := s.Totals
 	d.Totals = &t
+	d.Closed = s.Closed
 	return d
 }
