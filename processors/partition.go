@@ -310,8 +310,8 @@ func (p *Partition) presenceDue(now, ttl int64) bool {
 func (p *Partition) idleRooms(now int64) int {
 	idle := p.cfg.RoomIdle.Milliseconds()
 	n := 0
-	for _, r := range p.rooms {
-		if !r.changed && !r.pendAny && r.lastActive <= now-idle && len(r.nodes) == 0 {
+	for id, r := range p.rooms {
+		if !r.changed && !r.pendAny && r.lastActive <= now-idle && len(r.nodes) == 0 && p.rebuilds[id] == nil {
 			n++
 		}
 	}
