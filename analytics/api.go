@@ -76,6 +76,12 @@ type API struct {
 	cfg  APIConfig
 	conn driver.Conn
 	db   string
+	// shardEvents is the events table a subquery reads on the shard that
+	// runs it: in cluster mode the local table (a room's rows, deletions
+	// included, are all on its shard, so a local IN is exact, and
+	// ClickHouse refuses an IN over a Distributed table inside a
+	// distributed query); on one server, events.
+	shardEvents string
 }
 
 // NewAPI validates cfg and returns an API; its connection dials lazily.
@@ -88,7 +94,11 @@ func NewAPI(cfg APIConfig) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &API{cfg: cfg, conn: conn, db: cfg.ClickHouse.Database}, nil
+	a := &API{cfg: cfg, conn: conn, db: cfg.ClickHouse.Database, shardEvents: cfg.ClickHouse.Database + ".events"}
+	if cfg.ClickHouse.Cluster != "" {
+		a.shardEvents = cfg.ClickHouse.Database + ".events_local"
+	}
+	return a, nil
 }
 
 // Ping reports whether ClickHouse answers (any of the configured

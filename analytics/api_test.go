@@ -124,6 +124,13 @@ func TestAPIBadInput(t *testing.T) {
 // accepted, undeleted message exactly once, newest first.
 func TestAPISeriesAndChat(t *testing.T) {
 	base, w, t0 := loadedAPI(t)
+	checkSeriesAndChat(t, base, w, t0)
+}
+
+// checkSeriesAndChat checks every room's time series against the fold's
+// totals and pages through its whole chat history; w's events start at t0.
+func checkSeriesAndChat(t testing.TB, base string, w *workload, t0 time.Time) {
+	t.Helper()
 	host := testToken(t, "producer", map[string][]schemas.Capability{"*": {schemas.CapHost}})
 	from := strconv.FormatInt(t0.Add(-time.Minute).UnixMilli(), 10)
 	to := strconv.FormatInt(t0.Add(time.Hour).UnixMilli(), 10)

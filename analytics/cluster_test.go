@@ -40,7 +40,8 @@ func TestSinkClusterReplicaDown(t *testing.T) {
 	const db = "ovation_cluster"
 	ch := ClickHouseConfig{Addr: addrs, Database: db, Cluster: chtest.ClusterName}
 
-	w := newWorkload(7, 8, 30_000, time.Now().Add(-time.Hour))
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	w := newWorkload(7, 8, 30_000, t0)
 	cl := kafkatest.Client(t, brokers)
 	half := len(w.events) / 2
 	produceAll(t, cl, events, w.events[:half])
@@ -69,6 +70,9 @@ func TestSinkClusterReplicaDown(t *testing.T) {
 	}
 	waitCaughtUp(t, addrs[0], db, brokers, []string{events, frames}, 90*time.Second)
 	checkRooms(t, srv.URL, host, w)
+	// Time series and chat history (a query with an IN subquery) read
+	// the Distributed tables too.
+	checkSeriesAndChat(t, srv.URL, w, t0)
 	cluster.StartNode("s2r2")
 
 	// Every room's rows are on one shard: no room in both shards' local

@@ -431,7 +431,7 @@ func (a *API) chat(ctx context.Context, r *request) (any, error) {
 	// plain time pages below the time ("" sorts before every id).
 	q := "SELECT id, user, name, text, toInt64(ts_ms) FROM " + db + ".events FINAL" +
 		" WHERE room = ? AND type = 'chat.message' AND (ts_ms < ? OR (ts_ms = ? AND id < ?))" +
-		" AND id NOT IN (SELECT ref FROM " + db + ".events WHERE room = ? AND type = 'chat.delete')" +
+		" AND id NOT IN (SELECT ref FROM " + a.shardEvents + " WHERE room = ? AND type = 'chat.delete')" +
 		" ORDER BY ts_ms DESC, id DESC LIMIT ?"
 	rows, err := a.conn.Query(ctx, q, r.room, uint64(beforeMS), uint64(beforeMS), beforeID, r.room, uint64(limit+1))
 	if err != nil {
