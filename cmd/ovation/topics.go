@@ -84,7 +84,22 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, t schemas.Topics, p top
 	}
 	// Events and state must be co-partitioned; a mismatch would split a
 	// room's history from its state.
-	details, err := adm.ListTopics(ctx, t.Events, t.Frames, t.Snapshots, t.Changelog)
+	// A topic just created can take a moment to show in the metadata.
+	var details kadm.TopicDetails
+	var err error
+	for i := 0; ; i++ {
+		details, err = adm.ListTopics(ctx, t.Events, t.Frames, t.Snapshots, t.Changelog)
+		visible := err == nil
+		for _, name := range []string{t.Events, t.Frames, t.Snapshots, t.Changelog} {
+			if d, ok := details[name]; !ok || d.Err != nil {
+				visible = false
+			}
+		}
+		if visible || i == 40 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("describe topics: %w", err)
 	}
