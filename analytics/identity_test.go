@@ -198,3 +198,46 @@ func readAll(t testing.TB, brokers []string, topic string, n int) []*kgo.Record 
 	}
 	return out
 }
+
+// TestIdentityAgreesWithProcessors runs the same events through the real
+// `ovation process` and the sink: the processors' snapshot (what viewers
+// see), the API's totals (the frames in ClickHouse) and the distinct
+// (user, id) in the events table all count both users' events and the
+// retries once.
+func TestIdentityAgreesWithProcessors(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	chAddr := chtest.Addr(t)
+	bin := buildOvation(t)
+	if !processorAvailable(bin) {
+		t.Skip("this build has no ovation process")
+	}
+	db := chtest.Database(t, chAddr)
+	events := kafkatest.Topic(t, brokers, 4)
+	frames := kafkatest.Topic(t, brokers, 4)
+	proc := startProcessor(t, bin, brokers, events, frames)
+	defer proc.stop()
+	room := "ident-proc"
+	produceAll(t, kafkatest.Client(t, brokers), events, identityEvents(t, room, time.Now().Add(-time.Minute).UnixMilli()))
+	proc.waitDone(t, events, 60*time.Second)
+	snap, ok := lastSnapshots(t, brokers, proc.topics.Snapshots)[room]
+	if !ok {
+		t.Fatalf("no snapshot of %s", room)
+	}
+	want := schemas.Totals{Chat: 2, Reactions: 3}
+	if snap.State.Totals != want {
+		t.Errorf("processors' snapshot totals %+v, want %+v", snap.State.Totals, want)
+	}
+
+	cfg := SinkConfig{Brokers: brokers, Topics: schemas.Topics{Events: events, Frames: frames},
+		ClickHouse: ClickHouseConfig{Addr: []string{chAddr}, Database: db}, FlushInterval: 100 * time.Millisecond, Log: testLog(t)}
+	stop := runSink(t, cfg)
+	waitCaughtUp(t, chAddr, db, brokers, []string{events, frames}, 60*time.Second)
+	stop()
+	checkIdentity(t, chAddr, db, room)
+	srv := newAPIServer(t, chAddr, db)
+	var s Summary
+	apiGet(t, srv.URL, testToken(t, "producer", map[string][]schemas.Capability{"*": {schemas.CapHost}}), "/v1/rooms/"+room+"/analytics/summary", &s)
+	if s.Totals != snap.State.Totals || s.Events["chat.message"] != 2 || s.Events["reaction"] != 3 || s.Participants != 3 {
+		t.Errorf("API totals %+v, events %v, participants %d; want the snapshot's %+v, 2 chat, 3 reactions, 3 participants", s.Totals, s.Events, s.Participants, snap.State.Totals)
+	}
+}
