@@ -36,11 +36,15 @@ const (
 	euRooms     = 100
 	usRooms     = 10
 	pubInterval = 250 * time.Millisecond // per room: 4 events/s, 440/s in all
-	// drillRTO is the recovery time the drill must meet, from the kill to
-	// every EU room's viewer holding live frames of a new epoch in US,
-	// with the takeover declared at once (docs/operations.md adds the
-	// detection time an operator takes).
-	drillRTO = 60 * time.Second
+	// drillRTO is the documented recovery time (docs/operations.md) the
+	// drill must meet, from the kill to every EU room's viewer holding
+	// live frames of a new epoch in US, with the takeover declared at once
+	// (an operator adds detection). Measured 1.1-5.8 s.
+	drillRTO = 20 * time.Second
+	// failbackLimit bounds a failback, from its start to every EU viewer
+	// live at home again (measured 21-31 s, most of it waits on Kafka
+	// group sessions and the takeover pushers' drain).
+	failbackLimit = 90 * time.Second
 	// mirrorLagAtKill is how far behind the EU→US mirror is when EU dies.
 	mirrorLagAtKill = 3 * time.Second
 )
@@ -218,7 +222,7 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	for _, p := range eu {
 		p.target.Store(ptr(env["REGION_EU_INGEST"]))
 	}
-	fbRTO := d.waitLiveAgain(t, "eu-", failbackAt, drillRTO)
+	fbRTO := d.waitLive(t, "eu-", failbackAt, failbackLimit)
 	t.Logf("failback: every EU room live at home again %s after the failback began", fbRTO.Round(time.Millisecond))
 	time.Sleep(3 * time.Second)
 	d.stop(all)
@@ -601,14 +605,10 @@ func (d *drill) waitLive(t *testing.T, prefix string, since time.Time, limit tim
 			return worst
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d viewer(s) not live in a new epoch %s after the kill: %v", len(waiting), limit, waiting[:min(10, len(waiting))])
+			t.Fatalf("%d viewer(s) not live in a new epoch %s after %s: %v", len(waiting), limit, since.Format("15:04:05.000"), waiting[:min(10, len(waiting))])
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func (d *drill) waitLiveAgain(t *testing.T, prefix string, since time.Time, limit time.Duration) time.Duration {
-	return d.waitLive(t, prefix, since, limit)
 }
 
 // checkViewers: no gap ever; every EU viewer was reset into a new epoch
