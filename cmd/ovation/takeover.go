@@ -390,11 +390,10 @@ func runFailback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	after.Each(func(o kadm.ListedOffset) { from[o.Partition] = o.Offset })
 	err = readToEnd(ctx, c.brokerList(), c.topics.Events, from, "checking "+c.topics.Events+" for an earlier failback", noProgress, stderr, func(r *kgo.Record) (bool, error) {
 		if v, ok := headerValue(r, headerFailback); ok {
-			ps, os, _ := strings.Cut(v, "/")
-			p, err1 := strconv.ParseInt(ps, 10, 32)
-			o, err2 := strconv.ParseInt(os, 10, 64)
-			if prev, ok := copied[int32(p)]; err1 == nil && err2 == nil && (!ok || o > prev) {
-				copied[int32(p)] = o
+			if p, o, ok := parseFailbackPos(v); ok {
+				if prev, seen := copied[p]; !seen || o > prev {
+					copied[p] = o
+				}
 			}
 		}
 		return true, nil
@@ -543,4 +542,20 @@ func retireTakeover(ctx context.Context, c *commonFlags, region, group, mirrorOf
 	}
 	fmt.Fprintf(stdout, "retired the takeover of %s: start MirrorMaker into this region again (it re-seeds %s), then recreate the takeover topics with ovation topics create\n", region, t.Events)
 	return nil
+}
+
+// parseFailbackPos reads a headerFailback value, "partition/offset" of the
+// copied record in the takeover topic; ok is false for anything else (the
+// failback's own rebuild requests carry "rebuild").
+func parseFailbackPos(v string) (partition int32, offset int64, ok bool) {
+	ps, os, found := strings.Cut(v, "/")
+	if !found {
+		return 0, 0, false
+	}
+	p, err1 := strconv.ParseInt(ps, 10, 32)
+	o, err2 := strconv.ParseInt(os, 10, 64)
+	if err1 != nil || err2 != nil || p < 0 || o < 0 {
+		return 0, 0, false
+	}
+	return int32(p), o, true
 }

@@ -181,3 +181,23 @@ func TestFailbackCopiesOnceAndResumes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFailbackPos: the failback header parser never panics, accepts
+// only non-negative "partition/offset", and reads back what was written.
+func FuzzParseFailbackPos(f *testing.F) {
+	for _, s := range []string{"0/0", "3/12345", "rebuild", "", "/", "-1/2", "1/-2", "2147483648/1", "1/9223372036854775807", "1/2/3", " 1/2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, o, ok := parseFailbackPos(s)
+		if !ok {
+			return
+		}
+		if p < 0 || o < 0 {
+			t.Fatalf("%q: accepted negative %d/%d", s, p, o)
+		}
+		if q, r, ok2 := parseFailbackPos(fmt.Sprintf("%d/%d", p, o)); !ok2 || q != p || r != o {
+			t.Fatalf("%q: %d/%d does not read back", s, p, o)
+		}
+	})
+}
