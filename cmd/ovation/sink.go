@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/analytics"
@@ -73,7 +75,8 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg.ClickHouse = ch.config()
 	cfg.Log = log.With("role", "sink")
 	cfg.Registerer = reg
-	cfg.KafkaOpts = kafkaOpts(cfg.Brokers, "sink", log, reg)
+	cfg.KafkaOpts = append(kafkaOpts(cfg.Brokers, "sink", log, reg),
+		kgo.WithLogger(analytics.QuietKafkaLogger(kslog.New(log.With("component", "kafka", "role", "sink")))))
 	sink, err := analytics.NewSink(cfg)
 	if err != nil {
 		return err
@@ -131,7 +134,8 @@ func devSink(_ context.Context, env *devEnv) error {
 	ch := analytics.ClickHouseConfig{Addr: []string{env.clickhouse}}
 	sink, err := analytics.NewSink(analytics.SinkConfig{
 		Brokers: env.brokers, Topics: env.topics, ClickHouse: ch, Log: log, Registerer: env.reg,
-		KafkaOpts: kafkaOpts(env.brokers, "sink", env.log, env.reg),
+		KafkaOpts: append(kafkaOpts(env.brokers, "sink", env.log, env.reg),
+			kgo.WithLogger(analytics.QuietKafkaLogger(kslog.New(env.log.With("component", "kafka", "role", "sink"))))),
 	})
 	if err != nil {
 		return err
