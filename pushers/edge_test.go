@@ -845,3 +845,27 @@ func TestWheelDue(t *testing.T) {
 		t.Fatalf("wheel not empty: %d", w.entries())
 	}
 }
+
+// TestRefreshAuthOff: with auth off nothing expires: refresh answers
+// refreshed without exp and changes nothing; no hint is ever sent.
+func TestRefreshAuthOff(t *testing.T) {
+	brokers, topics := testKafka(t, 1)
+	v, err := newDisabledVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, brokers, topics, func(c *Config) { c.Verifier, c.RefreshBefore = v, time.Millisecond })
+	c, _, err := dialClient(s.url+"?user=dave", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.send(map[string]any{"op": "refresh", "id": "1", "token": "anything"})
+	c.waitFor(t, 5*time.Second, "refreshed", func(c *tclient) bool { return len(c.refreshed) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.refreshed[0]; r.ID != "1" || r.Exp != 0 || len(c.hints) != 0 || c.welcome["user"] != "dave" || s.tokens.entries() != 0 {
+		t.Fatalf("refreshed %+v, hints %d, welcome %v, wheel %d", r, len(c.hints), c.welcome, s.tokens.entries())
+	}
+}

@@ -16,6 +16,8 @@ func FuzzParseClientMsg(f *testing.F) {
 		`{"op":"publish","room":"r","event":{"type":"reaction","data":{"emoji":"👍"}}}`,
 		`{"op":"ping","id":7}`, `{"seq":-1}`, `[]`, `{`, `"x"`, ``, `{"id":"` + string(make([]byte, 70)) + `"}`,
 		`{"op":"subscribe","epoch":null,"seq":null}`, "{\"op\":\"\xff\"}",
+		`{"op":"refresh","id":"t1","token":"eyJhbGciOiJub25lIn0.e30."}`, `{"op":"refresh","token":7}`,
+		`{"op":"ping","x":[[[[[[[[[[[[1]]]]]]]]]]]]}`, `{"op":"ping","x":[1,2,3,4,5,6,7,8,9]}`,
 	} {
 		f.Add([]byte(s))
 	}
