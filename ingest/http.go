@@ -234,31 +234,45 @@ type depthWatch struct {
 }
 
 // scan feeds b and returns the offset in b of the first '{' or '[' that
-// opens a level deeper than an event may have, or -1.
+// opens a level deeper than an event may have, or -1. String contents,
+// most of a body, are skipped with IndexByte.
 func (d *depthWatch) scan(b []byte) int {
-	for i, c := range b {
-		if !d.started && c == '[' {
-			d.limit++ // a batch
-		}
-		d.started = d.started || c > ' '
-		switch {
-		case d.escaped:
+	for i := 0; i < len(b); i++ {
+		if d.escaped {
 			d.escaped = false
-		case d.inString:
-			switch c {
-			case '\\':
-				d.escaped = true
-			case '"':
+			continue
+		}
+		if d.inString {
+			q := bytes.IndexByte(b[i:], '"')
+			if q < 0 {
+				q = len(b) - i
+			}
+			if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
+				i += e
+				d.escaped = true // the next byte, here or in the next piece
+				continue
+			}
+			i += q
+			if i < len(b) {
 				d.inString = false
 			}
+			continue
+		}
+		switch c := b[i]; {
 		case c == '"':
 			d.inString = true
 		case c == '{' || c == '[':
+			if !d.started && c == '[' {
+				d.limit++ // a batch
+			}
+			d.started = true
 			if d.depth++; d.depth > d.limit {
 				return i
 			}
 		case c == '}' || c == ']':
 			d.depth--
+		case c > ' ':
+			d.started = true
 		}
 	}
 	return -1

@@ -61,6 +61,12 @@ func checkText(field, v string, min, max int, bytesLimit bool) error {
 	}
 	n, marks := 0, 0
 	for i, r := range v {
+		if r >= 0x20 && r < 0x7f {
+			// Printable ASCII, most of most text: none of the rules below.
+			marks = 0
+			n++
+			continue
+		}
 		if unicode.IsControl(r) && !(field == "data.text" && (r == '\n' || r == '\t')) {
 			return &ValidationError{Field: field, Rule: RuleChars, Detail: fmt.Sprintf("control character U+%04X at byte %d", r, i)}
 		}
