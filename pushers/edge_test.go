@@ -99,7 +99,7 @@ func TestTokenExpiryOnOpenSocket(t *testing.T) {
 	s := startServer(t, brokers, topics, func(c *Config) { c.TokenLeeway, c.RefreshBefore = leeway, time.Second })
 	ticker(t, p, 50*time.Millisecond, "live")
 
-	exp := time.Now().Add(2500 * time.Millisecond).Truncate(time.Second)
+	exp := time.Now().Add(3500 * time.Millisecond).Truncate(time.Second)
 	rooms := subRooms("live")
 	expiring, _, err := dialClient(s.url, tokenAt(t, "eve", exp, rooms), nil)
 	if err != nil {
@@ -188,7 +188,7 @@ func TestTokenRefreshRefusals(t *testing.T) {
 	s := startServer(t, brokers, topics, func(c *Config) { c.Verifier, c.TokenLeeway, c.RefreshBefore = v, leeway, time.Second })
 	ticker(t, p, 50*time.Millisecond, "a")
 
-	exp := time.Now().Add(3 * time.Second).Truncate(time.Second)
+	exp := time.Now().Add(4 * time.Second).Truncate(time.Second)
 	later := exp.Add(time.Hour)
 	rooms := subRooms("a")
 	c, _, err := dialClient(s.url, tokenAt(t, "alice", exp, rooms), nil)
@@ -724,7 +724,7 @@ func TestTokenExpiryMany(t *testing.T) {
 	s := startServer(t, brokers, topics, func(c *Config) {
 		c.TokenLeeway, c.RefreshBefore, c.MaxConnsPerUser = leeway, time.Second, -1
 	})
-	exp := time.Now().Add(4 * time.Second).Truncate(time.Second)
+	exp := time.Now().Add(6 * time.Second).Truncate(time.Second)
 	tok := tokenAt(t, "many", exp, subRooms("r"))
 	before := runtime.NumGoroutine()
 	conns := make([]*tclient, n)
