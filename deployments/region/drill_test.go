@@ -54,9 +54,10 @@ const (
 // regions, EU killed with SIGKILL (every process and its Kafka), takeover
 // in US, counts compared event by event, then EU back and failback.
 //
-// It needs Java, Maven (or the cached jars) and kcat, and takes about
-// two to three minutes: it runs with OVATION_REGION_DRILL=1 (`make
-// test-region`) or OVATION_KAFKA_FAULT=1 (`make test`).
+// It needs Java, Maven and kcat and takes about two minutes (nothing
+// shorter shows a region lost under load and back): it runs with
+// OVATION_REGION_DRILL=1 (`make test-region`) or OVATION_KAFKA_FAULT=1
+// (`make test`). Then the mirror is re-seeded and checked.
 func TestRegionalFailoverDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regional drill: starts two Kafka clusters and MirrorMaker 2")
@@ -64,9 +65,9 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	if os.Getenv("OVATION_REGION_DRILL") == "" && os.Getenv("OVATION_KAFKA_FAULT") == "" {
 		t.Skip("regional drill: set OVATION_REGION_DRILL=1 (make test-region)")
 	}
-	for _, cmd := range []string{"java", "kcat"} {
+	for _, cmd := range []string{"java", "kcat", "mvn"} {
 		if _, err := exec.LookPath(cmd); err != nil {
-			t.Skipf("regional drill: %s not installed", cmd)
+			t.Skipf("regional drill: %s not installed (deployments/test-env.sh up installs it)", cmd)
 		}
 	}
 	root, err := scripttest.RepoRoot()
