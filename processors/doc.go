@@ -106,7 +106,7 @@
 // it changes anything. With the topics `ovation topics create` makes
 // (schemas.TopicMaxMessageBytes, 8 MiB) this never happens:
 // WorstCaseStateBytes, every room limit used with the worst escaping, is
-// 5,000,162 bytes. Should a record still be too large (or the broker
+// 5,024,866 bytes. Should a record still be too large (or the broker
 // refuse one), the transaction aborts once and the events of that room in
 // it are dead-lettered when they come again: no input aborts a partition
 // forever.
