@@ -85,6 +85,10 @@ type Config struct {
 
 	// testReadDelay slows every rebuild read (tests only).
 	testReadDelay time.Duration
+	// testProduceLimit, when set, is the size produce checks records
+	// against instead of MaxRecordBytes (tests only: it makes a record
+	// too large that the room bounds let through).
+	testProduceLimit int
 
 	// Log receives the processor's logs. Default: slog.Default().
 	Log *slog.Logger

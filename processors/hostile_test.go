@@ -472,3 +472,71 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, name string, want float6
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestRecordTooLargeDeadLettersItsRoom makes a record too large that the
+// room bounds let through (a test-only produce limit of 200 KB below the
+// topics' 8 MiB): the transaction aborts once, the events of that room in
+// it are dead-lettered (too_large) when they come again, the transaction
+// commits, and the neighbour in the same partition never stops.
+func TestRecordTooLargeDeadLettersItsRoom(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	tp := testTopics(t)
+	createTopics(t, brokers, tp, 1, 1)
+	group := "toolarge-" + tp.Events
+	reg := prometheus.NewRegistry()
+	runProcessor(t, Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group, Log: testLogger(t), Registerer: reg,
+		testProduceLimit: 200_000})
+	watch, stopWatch := watchFrames(t, brokers, tp.Frames, "calm")
+	defer stopWatch()
+	stopNeighbour := neighbour(t, brokers, tp.Events, "calm", 50)
+	time.Sleep(time.Second)
+	var feed []*schemas.Event
+	for i := range 200 {
+		feed = append(feed, ev(t, fmt.Sprintf("q%d", i), "hostile", fmt.Sprintf("asker%d", i/10), schemas.QAAsk, time.Now().UnixMilli(), schemas.QAAskData{Text: strings.Repeat("<", schemas.MaxQuestionLen)}))
+	}
+	produceEvents(t, brokers, tp.Events, feed)
+	time.Sleep(2 * time.Second)
+	calm := stopNeighbour()
+	waitCaughtUp(t, brokers, group, tp.Events, 60*time.Second)
+	stopWatch()
+
+	dead := map[string]bool{}
+	for _, r := range readAll(t, brokers, tp.DLQ).records {
+		var reason string
+		for _, h := range r.Headers {
+			if h.Key == schemas.HeaderDLQReason {
+				reason = string(h.Value)
+			}
+		}
+		e, err := schemas.ParseEvent(r.Value)
+		if err != nil || e.Room != "hostile" || !strings.HasPrefix(reason, string(ReasonTooLarge)+": ") {
+			t.Fatalf("dead letter %q of room %q: want only the hostile room's events, too_large", reason, e.Room)
+		}
+		dead[e.ID] = true
+	}
+	m := newModel()
+	for _, e := range feed {
+		if !dead[e.ID] {
+			m.apply(e)
+		}
+	}
+	for _, e := range calm {
+		m.apply(e)
+	}
+	verifyOutput(t, brokers, tp, m)
+	p99, n := watch.p99()
+	aborts := metricValue(reg, "ovation_processor_transactions_total", "abort")
+	tooLarge := metricValue(reg, "ovation_processor_records_too_large_total", "")
+	t.Logf("%d of 200 questions dead-lettered as too large (%v records refused, %v aborts), the rest applied; neighbour: %d frames, p99 delay %s", len(dead), tooLarge, aborts, n, p99)
+	if len(dead) == 0 || tooLarge == 0 || aborts == 0 {
+		t.Fatal("no record was too large: the test did not test")
+	}
+	if aborts > 5 || metricValue(reg, "ovation_processor_consecutive_aborts", "") != 0 {
+		t.Fatalf("%v aborts: an abort loop", aborts)
+	}
+	// One abort redoes the neighbour's events of that transaction too:
+	// its frames wait one restore longer than in the cases above.
+	if p99 >= 2*time.Second {
+		t.Fatalf("neighbour p99 %s", p99)
+	}
+}

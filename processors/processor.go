@@ -116,6 +116,8 @@ type session struct {
 	prodMu   sync.Mutex // guards what produce callbacks write
 	prodErr  error
 	oversize []roomAt // records refused as too large in the open txn
+	// limitChanged: the broker refused a record as too large.
+	limitChanged bool
 	evictAt  []roomAt // offsets of evicted rooms' core records
 }
 
@@ -591,9 +593,13 @@ func recordBytes(r *kgo.Record) int {
 // end), so no input can make a partition abort forever. The same happens
 // when the broker refuses a record as too large.
 func (s *session) produce(ctx context.Context, partition int32, kind recKind, r *kgo.Record) {
-	if n := recordBytes(r); n > s.p.cfg.MaxRecordBytes && kind != kindDLQ {
+	limit := s.p.cfg.MaxRecordBytes
+	if s.p.cfg.testProduceLimit > 0 {
+		limit = s.p.cfg.testProduceLimit
+	}
+	if n := recordBytes(r); n > limit && kind != kindDLQ {
 		s.p.m.tooLarge.WithLabelValues(kind.String()).Inc()
-		s.p.log.Error("record too large; aborting the transaction and dead-lettering the events of its room", "kind", kind.String(), "bytes", n, "limit", s.p.cfg.MaxRecordBytes, "room", truncate(roomOfKey(kind, r.Key), 70), "partition", partition)
+		s.p.log.Error("record too large; aborting the transaction and dead-lettering the events of its room", "kind", kind.String(), "bytes", n, "limit", limit, "room", truncate(roomOfKey(kind, r.Key), 70), "partition", partition)
 		s.prodMu.Lock()
 		s.oversize = append(s.oversize, roomAt{partition: partition, room: roomOfKey(kind, r.Key)})
 		s.prodMu.Unlock()
@@ -610,7 +616,11 @@ func (s *session) produce(ctx context.Context, partition int32, kind recKind, r 
 				s.evictAt = append(s.evictAt, roomAt{partition: partition, room: roomOfKey(kind, rec.Key), offset: rec.Offset})
 			}
 		case errors.Is(err, kerr.MessageTooLarge):
-			s.oversize = append(s.oversize, roomAt{partition: partition, room: roomOfKey(kind, rec.Key)})
+			// Every record is measured against the topics' limit, so the
+			// limit changed under the session (or a batch of small records
+			// passed it): which room made it cannot be told. A new session
+			// reads the limits again and sizes its batches to them.
+			s.limitChanged = true
 			fallthrough
 		default:
 			if s.prodErr == nil {
@@ -649,11 +659,15 @@ func (s *session) end(ctx context.Context) error {
 	s.p.m.commitSecs.Observe(time.Since(start).Seconds())
 	s.inTxn = false
 	s.prodMu.Lock()
-	oversize, evictAt := s.oversize, s.evictAt
+	oversize, evictAt, limitChanged := s.oversize, s.evictAt, s.limitChanged
 	s.oversize, s.evictAt = nil, nil
 	s.prodMu.Unlock()
 	if err != nil {
 		return err
+	}
+	if limitChanged && !committed {
+		s.aborted()
+		return fmt.Errorf("%w: a topic refused a record as larger than its max.message.bytes, which must have changed; a new session reads the limits again", ErrRecordTooLarge)
 	}
 	if committed {
 		s.p.m.txns.WithLabelValues("commit").Inc()
