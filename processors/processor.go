@@ -118,7 +118,7 @@ type session struct {
 	oversize []roomAt // records refused as too large in the open txn
 	// limitChanged: the broker refused a record as too large.
 	limitChanged bool
-	evictAt  []roomAt // offsets of evicted rooms' core records
+	evictAt      []roomAt // offsets of evicted rooms' core records
 }
 
 // roomAt names a room of a partition and an offset.
