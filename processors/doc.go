@@ -106,10 +106,12 @@
 // it changes anything. With the topics `ovation topics create` makes
 // (schemas.TopicMaxMessageBytes, 8 MiB) this never happens:
 // WorstCaseStateBytes, every room limit used with the worst escaping, is
-// 5,024,866 bytes. Should a record still be too large (or the broker
-// refuse one), the transaction aborts once and the events of that room in
-// it are dead-lettered when they come again: no input aborts a partition
-// forever.
+// 5,024,866 bytes. Should a record still be too large, it is not
+// produced: the transaction aborts once and the events of that room in it
+// are dead-lettered (too_large) when they come again, so no input aborts a
+// partition forever. A broker refusing a record as too large means a
+// topic's max.message.bytes changed under the session: the session ends
+// and the next one reads the limits again.
 //
 // # Room lifecycle
 //
