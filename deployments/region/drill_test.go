@@ -216,7 +216,10 @@ func TestRegionalFailoverDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.run(all) // publishing goes on in US while EU comes back
-	time.Sleep(2 * time.Second)
+	// EU's processors, started with its Kafka, rejoin their group once the
+	// sessions of the members killed with EU expire (10 s): an operator
+	// fails back later than that.
+	time.Sleep(12 * time.Second)
 	failbackAt := time.Now()
 	out = runLogged(t, 3*time.Minute, script, "failback", dir, "eu", "--no-progress")
 	t.Logf("failback done in %s:\n%s", time.Since(failbackAt).Round(time.Millisecond), summary(out))

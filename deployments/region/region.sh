@@ -19,7 +19,8 @@
 #                                          stack for REGION's rooms, run
 #                                          `ovation takeover` (ARGS passed on)
 #   region.sh restart-kafka DIR REGION     bring REGION's Kafka back (its data
-#                                          as it was), and its MirrorMaker
+#                                          as it was), its MirrorMaker and its
+#                                          processors (no pushers or ingest)
 #   region.sh failback DIR REGION [ARGS]   start REGION's processors, stop the
 #                                          takeover's ingest, run `ovation
 #                                          failback` (ARGS passed on), start
@@ -446,6 +447,11 @@ cmd_restart_kafka() {
 	load_env "$dir"
 	"$KAFKA" start-broker "$dir/$r/kafka" 1
 	start_mm2 "$dir" "$r"
+	# r's processors too, ahead of the failback: they restore from r's own
+	# changelog and wait out the group session of the members killed with
+	# the region, while the takeover still serves r's rooms. No pushers or
+	# ingest yet, so nobody sees r's state from before the loss.
+	start_stack "$dir" "$r" process
 }
 
 cmd_failback() {
@@ -456,9 +462,8 @@ cmd_failback() {
 	load_env "$dir"
 	local s
 	s=$(other "$r")
-	# 1. r's processors back (they restore from r's own changelog); no
-	# pushers or ingest yet, so nobody sees r's state from before the loss.
-	start_stack "$dir" "$r" process
+	# 1. r's processors back, if restart-kafka did not start them.
+	is_ours "$(cat "$dir/$r/process.pid" 2>/dev/null || true)" "$dir" || start_stack "$dir" "$r" process
 	# 2. No more writes for r's rooms in s.
 	stop_named "$dir" "$s" "takeover-$r-ingest"
 	# 3. Copy the events the takeover accepted back home and rebuild r's
