@@ -99,6 +99,8 @@ type coreRecord struct {
 	Closed bool `json:"closed,omitempty"`
 	// EmojiBy names who opened each emoji slot (the per-user cap).
 	EmojiBy map[string]string `json:"emoji_by,omitempty"`
+	// LastChat is each user's last chat line ts while slow mode is on.
+	LastChat map[string]int64 `json:"last_chat,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -123,6 +125,8 @@ type coreRecordIn struct {
 	Closed bool `json:"closed,omitempty"`
 	// EmojiBy names who opened each emoji slot (the per-user cap).
 	EmojiBy map[string]string `json:"emoji_by,omitempty"`
+	// LastChat is each user's last chat line ts while slow mode is on.
+	LastChat map[string]int64 `json:"last_chat,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -306,6 +310,9 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 	if len(r.emojiBy) > 0 {
 		c.EmojiBy = r.emojiBy
 	}
+	if len(r.lastChat) > 0 {
+		c.LastChat = r.lastChat
+	}
 	if len(r.quizzes) > 0 {
 		c.Correct = make(map[string]int, len(r.quizzes))
 		for id, z := range r.quizzes {
@@ -483,6 +490,7 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	for n := range r.nodes {
 		r.size += nodeBytes(n)
 	}
+	r.restoreMod(c.LastChat)
 	for e := range r.pub.Reactions {
 		if _, ok := r.emojiBy[e]; !ok {
 			mk(&r.emojiBy)[e] = "" // a record from before the per-user cap

@@ -233,5 +233,6 @@ func diffState(a, b schemas.RoomState) string {
 	add("totals", a.Totals, b.Totals)
 	add("closed", a.Closed, b.Closed)
 	add("viewers", a.Viewers, b.Viewers)
+	add("mod", a.Mod, b.Mod)
 	return strings.Join(out, "\n")
 }

@@ -37,7 +37,8 @@ var deadLetterReasons = []Reason{ReasonInvalid, ReasonWrongKey, ReasonWrongParti
 
 // ignoreReasons lists every ignore reason, for the same reason.
 var ignoreReasons = []Reason{ReasonDuplicate, ReasonClosed, ReasonSameVote, ReasonUpvoted, ReasonAnswered,
-	ReasonRevealed, ReasonUnknownChat, ReasonAlreadyClosed, ReasonNoRoom, ReasonRoomClosed}
+	ReasonRevealed, ReasonUnknownChat, ReasonAlreadyClosed, ReasonNoRoom, ReasonRoomClosed,
+	ReasonBanned, ReasonTimedOut, ReasonSlowMode, ReasonChatOff, ReasonReactionsOff, ReasonQuestionsOff, ReasonEmoteOnly}
 
 // Reasons an event is ignored (counted, not dead-lettered): races that a
 // live show produces on its own, such as a vote that arrives just after
@@ -53,6 +54,15 @@ const (
 	ReasonAlreadyClosed Reason = "already_done"     // close/reveal/answered twice
 	ReasonNoRoom        Reason = "no_room"          // presence for a room no event created: presence never creates one
 	ReasonRoomClosed    Reason = "room_closed"      // any event after room.close
+	// Moderation (docs/moderation.md): the event's user is sanctioned at
+	// the event's position, or a room control refuses it by its ts.
+	ReasonBanned       Reason = "banned"        // the user is banned in the room
+	ReasonTimedOut     Reason = "timed_out"     // the user's timeout runs past the event's ts
+	ReasonSlowMode     Reason = "slow_mode"     // a chat line sooner than slow_mode seconds after the user's last
+	ReasonChatOff      Reason = "chat_off"      // chat.message while chat is off
+	ReasonReactionsOff Reason = "reactions_off" // reaction while reactions are off
+	ReasonQuestionsOff Reason = "questions_off" // qa.ask while questions are off
+	ReasonEmoteOnly    Reason = "emote_only"    // a chat line that is not only emoji in an emote-only room
 )
 
 // Outcome is what applying one event did.

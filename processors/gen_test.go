@@ -3,6 +3,7 @@ package processors
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -16,10 +17,13 @@ import (
 // quizzes answered and revealed, client retries (a repeated id), and now
 // and then an event naming a poll, quiz or question that does not exist.
 type gen struct {
-	rnd   *rand.Rand
-	rooms []*genRoom
-	n     int
-	last  []*schemas.Event
+	// moderation mixes in bans, timeouts, unbans and room controls
+	// (off by default, so the streams of existing seeds stay the same).
+	moderation bool
+	rnd        *rand.Rand
+	rooms      []*genRoom
+	n          int
+	last       []*schemas.Event
 }
 
 type genRoom struct {
@@ -56,6 +60,32 @@ func (g *gen) next(t testing.TB, ts int64) *schemas.Event {
 	user := fmt.Sprintf("user%d", g.rnd.IntN(30))
 	var typ schemas.Type
 	var data any
+	if g.moderation && g.rnd.IntN(1000) < 40 {
+		target := fmt.Sprintf("user%d", g.rnd.IntN(30))
+		switch k := g.rnd.IntN(8); {
+		case k < 1:
+			typ, data = schemas.ModBan, schemas.ModBanData{Target: target, Reason: "spam", Hide: g.rnd.IntN(2) == 0}
+		case k < 4:
+			typ, data = schemas.ModTimeout, schemas.ModTimeoutData{Target: target, Seconds: 1 + g.rnd.IntN(5), Hide: g.rnd.IntN(4) == 0}
+		case k < 6:
+			typ, data = schemas.ModUnban, schemas.ModUnbanData{Target: target}
+		default:
+			c := schemas.Controls{SlowMode: []int{0, 0, 1, 2, 3}[g.rnd.IntN(5)]}
+			switch g.rnd.IntN(10) {
+			case 0:
+				c.ChatOff = true
+			case 1:
+				c.ReactionsOff = true
+			case 2:
+				c.QuestionsOff = true
+			case 3:
+				c.EmoteOnly = true
+			}
+			typ, data = schemas.RoomControls, c
+		}
+		e := ev(t, id, r.id, "mod", typ, ts, data)
+		return e
+	}
 	switch k := g.rnd.IntN(100); {
 	case k < 3 && r.nPoll < 20:
 		r.nPoll++
@@ -78,7 +108,11 @@ func (g *gen) next(t testing.TB, ts int64) *schemas.Event {
 		typ, data = schemas.Reaction, schemas.ReactionData{Emoji: []string{"👏", "🔥", "😂", "❤️"}[g.rnd.IntN(4)]}
 	case k < 70:
 		r.msgs = append(r.msgs, id)
-		typ, data = schemas.ChatMessage, schemas.ChatMessageData{Text: "message " + id, Name: strings.ToUpper(user)}
+		text := "message " + id
+		if g.moderation && g.rnd.IntN(4) == 0 {
+			text = "👏 🔥"
+		}
+		typ, data = schemas.ChatMessage, schemas.ChatMessageData{Text: text, Name: strings.ToUpper(user)}
 	case k < 72:
 		typ, data = schemas.ChatDelete, schemas.ChatDeleteData{MessageID: g.pick(r.msgs)}
 	case k < 76:
@@ -134,6 +168,12 @@ type mroom struct {
 	openQs  map[string]int    // user → open questions (the per-user cap)
 	emojiBy map[string]string // emoji slot → who opened it
 	closed  bool
+	// Moderation, naively: sanctions by user, the controls, each user's
+	// last chat line ts; refused counts moderation refusals by reason.
+	sanctions map[string]schemas.Sanction
+	controls  schemas.Controls
+	lastChat  map[string]int64
+	refused   map[string]int
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
@@ -156,6 +196,13 @@ func (m *model) apply(e *schemas.Event) bool {
 		return false
 	}
 	s := &r.st
+	if reason := r.moderated(e); reason != "" {
+		if r.refused == nil {
+			r.refused = map[string]int{}
+		}
+		r.refused[reason]++
+		return false
+	}
 	switch d := e.Body.(type) {
 	case *schemas.ChatMessageData:
 		// Line ids stay unique: another user's id gets a derived one.
@@ -174,6 +221,12 @@ func (m *model) apply(e *schemas.Event) bool {
 			return false
 		}
 		s.Chat = append(s.Chat, schemas.ChatLine{ID: id, User: e.User, Name: d.Name, Text: d.Text, TS: e.TS})
+		if r.controls.SlowMode > 0 {
+			if r.lastChat == nil {
+				r.lastChat = map[string]int64{}
+			}
+			r.lastChat[e.User] = e.TS
+		}
 		if len(s.Chat) > schemas.ChatHistory {
 			s.Chat = s.Chat[1:]
 		}
@@ -260,6 +313,26 @@ func (m *model) apply(e *schemas.Event) bool {
 	case *schemas.RoomCloseData:
 		r.closed = true
 		s.Closed = true
+	case *schemas.ModBanData:
+		if !r.sanction(e, d.Target, schemas.Sanction{Kind: schemas.SanctionBan, By: e.User, TS: e.TS, Reason: d.Reason}, d.Hide) {
+			return false
+		}
+	case *schemas.ModTimeoutData:
+		if !r.sanction(e, d.Target, schemas.Sanction{Kind: schemas.SanctionTimeout, Until: e.TS + int64(d.Seconds)*1000, By: e.User, TS: e.TS, Reason: d.Reason}, d.Hide) {
+			return false
+		}
+	case *schemas.ModUnbanData:
+		if _, ok := r.sanctions[d.Target]; !ok {
+			return false
+		}
+		delete(r.sanctions, d.Target)
+		r.syncMod()
+	case *schemas.Controls:
+		r.controls = *d
+		if d.SlowMode == 0 {
+			r.lastChat = nil
+		}
+		r.syncMod()
 	case *schemas.QAUpvoteData:
 		q := s.Questions[d.QuestionID]
 		if q == nil || r.ups[d.QuestionID][e.User] {
@@ -325,4 +398,77 @@ func (m *model) apply(e *schemas.Event) bool {
 	r.seen[e.User+"\x00"+e.ID] = true
 	m.rooms[e.Room] = r
 	return true
+}
+
+// moderated is the model's moderation check: sanctions by the event's ts,
+// then the controls, then slow mode.
+func (r *mroom) moderated(e *schemas.Event) string {
+	if sn, ok := r.sanctions[e.User]; ok && (sn.Until == 0 || e.TS < sn.Until) {
+		if sn.Kind == schemas.SanctionTimeout {
+			return "timed_out"
+		}
+		return "banned"
+	}
+	switch d := e.Body.(type) {
+	case *schemas.ChatMessageData:
+		switch {
+		case r.controls.ChatOff:
+			return "chat_off"
+		case r.controls.EmoteOnly && !schemas.IsEmoteOnly(d.Text):
+			return "emote_only"
+		}
+		if last, ok := r.lastChat[e.User]; ok && r.controls.SlowMode > 0 && e.TS-last < int64(r.controls.SlowMode)*1000 {
+			return "slow_mode"
+		}
+	case *schemas.ReactionData:
+		if r.controls.ReactionsOff {
+			return "reactions_off"
+		}
+	case *schemas.QAAskData:
+		if r.controls.QuestionsOff {
+			return "questions_off"
+		}
+	}
+	return ""
+}
+
+// sanction bans or times out target; ended timeouts leave first.
+func (r *mroom) sanction(e *schemas.Event, target string, sn schemas.Sanction, hide bool) bool {
+	for u, old := range r.sanctions {
+		if old.Until != 0 && old.Until <= e.TS {
+			delete(r.sanctions, u)
+		}
+	}
+	if _, had := r.sanctions[target]; !had && len(r.sanctions) >= schemas.MaxSanctionsPerRoom {
+		return false
+	}
+	if r.sanctions == nil {
+		r.sanctions = map[string]schemas.Sanction{}
+	}
+	r.sanctions[target] = sn
+	if hide {
+		s := &r.st
+		s.Chat = slices.DeleteFunc(s.Chat, func(l schemas.ChatLine) bool { return l.User == target })
+		for id, q := range s.Questions {
+			if q.User != target {
+				continue
+			}
+			if !q.Answered {
+				r.openQs[q.User]--
+			}
+			delete(s.Questions, id)
+			delete(r.ups, id)
+		}
+	}
+	r.syncMod()
+	return true
+}
+
+// syncMod writes the model's moderation into its public state.
+func (r *mroom) syncMod() {
+	m := &schemas.Moderation{Controls: r.controls}
+	if len(r.sanctions) > 0 {
+		m.Sanctions = maps.Clone(r.sanctions)
+	}
+	r.st.Mod = m
 }

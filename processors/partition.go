@@ -96,7 +96,7 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	if _, dup := r.dedup[idKey{ev.User, ev.ID}]; dup {
 		return Ignored, ReasonDuplicate
 	}
-	if ev.Type == schemas.ChatDelete && len(r.pend.Chat) > 0 {
+	if cutsChat(ev) && len(r.pend.Chat) > 0 {
 		// Apply appends a delta's chat, then deletes, then trims to
 		// ChatHistory; a delete after new lines in one delta could keep a
 		// line that event-by-event trimming dropped. Closing the frame
@@ -455,7 +455,7 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 		if _, dup := nr.dedup[idKey{ev.User, ev.ID}]; dup {
 			continue
 		}
-		if ev.Type == schemas.ChatDelete && len(nr.pend.Chat) > 0 {
+		if cutsChat(ev) && len(nr.pend.Chat) > 0 {
 			nr.pub.Apply(&nr.pend) // as Apply does live: see there
 			nr.pend, nr.pendBytes = schemas.Delta{}, 0
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"strings"
 
@@ -37,6 +38,13 @@ type room struct {
 	lastActive int64 // processor clock (ms) of the last flush with an event
 	closed     bool  // room.close: every later event is ignored
 	active     bool  // an event since the last flush
+
+	// Moderation (moderation.go): the sanctions and controls in force
+	// including pend (pub.Mod is as of the last frame), and each user's
+	// last chat line ts while slow mode is on.
+	sanctions map[string]schemas.Sanction
+	controls  schemas.Controls
+	lastChat  map[string]int64
 
 	emojiBy map[string]string // emoji slot → user who opened it (per-user cap)
 	openQs  map[string]int    // user → questions asked and not answered or removed
@@ -138,6 +146,9 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 	if r.closed && ev.Type != schemas.Presence {
 		return Ignored, ReasonRoomClosed
 	}
+	if reason := r.moderated(ev); reason != "" {
+		return Ignored, reason
+	}
 	fits := func(n int) bool { return stateFixedBytes+r.size+n <= cfg.MaxRecordBytes }
 	switch d := ev.Body.(type) {
 	case *schemas.ChatMessageData:
@@ -145,7 +156,13 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if !ok {
 			return Ignored, ReasonDuplicate
 		}
+		if r.controls.SlowMode > 0 && !r.slowModeFits(cfg, ev.User, ev.TS) {
+			return Ignored, ReasonSlowMode // the room's slow-mode book is full until entries age out
+		}
 		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: id, User: ev.User, Name: d.Name, Text: d.Text, TS: ev.TS})
+		if r.controls.SlowMode > 0 {
+			mk(&r.lastChat)[ev.User] = ev.TS
+		}
 		r.totals().Chat++
 		// The line, and its id again should a later line evict it.
 		r.pendBytes += chatLineBytes(id, ev.User, d.Name, d.Text) + jsonStringLen(id) + 1
@@ -334,33 +351,20 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		r.closed = true
 		r.pend.Closed = true
 	case *schemas.QARemoveData:
-		q := r.questions[d.QuestionID]
-		if q == nil {
+		if !r.removeQuestion(d.QuestionID) {
 			return Ignored, ReasonAlreadyClosed // removed already (two moderators), or never asked
 		}
-		var user, text string
-		if pq := r.pub.Questions[d.QuestionID]; pq != nil {
-			user, text = pq.User, pq.Text
-			r.pend.QuestionsRemoved = append(r.pend.QuestionsRemoved, d.QuestionID)
+	case *schemas.ModBanData:
+		return r.sanction(cfg, ev, d.Target, schemas.Sanction{Kind: schemas.SanctionBan, By: ev.User, TS: ev.TS, Reason: d.Reason}, d.Hide)
+	case *schemas.ModTimeoutData:
+		return r.sanction(cfg, ev, d.Target, schemas.Sanction{Kind: schemas.SanctionTimeout, Until: ev.TS + int64(d.Seconds)*1000, By: ev.User, TS: ev.TS, Reason: d.Reason}, d.Hide)
+	case *schemas.ModUnbanData:
+		if _, ok := r.sanctions[d.Target]; !ok {
+			return Ignored, ReasonAlreadyClosed
 		}
-		if qd := r.pend.Questions[d.QuestionID]; qd != nil {
-			if qd.Text != "" {
-				user, text = qd.User, qd.Text
-			}
-			// Removals apply before a delta's additions: what this delta
-			// added to the question goes with it.
-			delete(r.pend.Questions, d.QuestionID)
-		}
-		r.size -= questionBytes(d.QuestionID, user, text)
-		r.pendBytes += jsonStringLen(d.QuestionID) + 1
-		if !q.answered {
-			r.closeQuestion(q)
-		}
-		delete(r.questions, d.QuestionID)
-		// Its upvotes leave the private state: the next checkpoint
-		// supersedes the l/ records that name it.
-		r.logUps = slices.DeleteFunc(r.logUps, func(u upRec) bool { return u.Q == d.QuestionID })
-		r.forceCk = true
+		r.lift(d.Target)
+	case *schemas.Controls:
+		r.setControls(*d)
 	case *schemas.ReactionRemoveData:
 		opener, ok := r.emojiBy[d.Emoji]
 		if !ok {
@@ -633,5 +637,12 @@ func fullDelta(s *schemas.RoomState) schemas.Delta {
 	t := s.Totals
 	d.Totals = &t
 	d.Closed = s.Closed
+	if s.Mod != nil {
+		c := s.Mod.Controls
+		d.Mod = &schemas.ModDelta{Controls: &c}
+		if len(s.Mod.Sanctions) > 0 {
+			d.Mod.Sanctions = maps.Clone(s.Mod.Sanctions)
+		}
+	}
 	return d
 }

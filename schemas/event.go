@@ -47,6 +47,9 @@ const (
 	ReactionRemove Type = "reaction.remove"
 )
 
+// The moderation types ModBan, ModTimeout, ModUnban and RoomControls are
+// in moderation.go.
+
 // Types lists every event type in a stable order (docs, schemas, tests).
 var Types = []Type{
 	ChatMessage, ChatDelete, Reaction,
@@ -55,6 +58,7 @@ var Types = []Type{
 	QuizAsk, QuizAnswer, QuizReveal,
 	Presence,
 	RoomClose, QARemove, ReactionRemove,
+	ModBan, ModTimeout, ModUnban, RoomControls,
 }
 
 // Capability names a permission a token grants in a room.
@@ -76,7 +80,7 @@ func RequiredCapability(t Type) Capability {
 	switch t {
 	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered, RoomClose:
 		return CapHost
-	case ChatDelete, QARemove, ReactionRemove:
+	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls:
 		return CapModerate
 	case Presence:
 		return CapSystem
@@ -248,6 +252,14 @@ func newPayload(t Type) Payload {
 		return &QARemoveData{}
 	case ReactionRemove:
 		return &ReactionRemoveData{}
+	case ModBan:
+		return &ModBanData{}
+	case ModTimeout:
+		return &ModTimeoutData{}
+	case ModUnban:
+		return &ModUnbanData{}
+	case RoomControls:
+		return &Controls{}
 	}
 	return nil
 }

@@ -129,5 +129,29 @@ func frameCases() []frameCase {
 				Closed: true,
 			},
 		},
+		{
+			Name: "moderation: sanctions set, lifted and set again; controls replace; a hidden user's lines deleted",
+			Frames: []Frame{
+				frame(1, Delta{
+					Chat: []ChatLine{{ID: "m1", User: "troll", Text: "spam", TS: t0}, {ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}},
+					Totals: &Totals{Chat: 2},
+				}),
+				frame(2, Delta{Mod: &ModDelta{
+					Controls:  &Controls{SlowMode: 30, EmoteOnly: true},
+					Sanctions: map[string]Sanction{"troll": {Kind: SanctionBan, By: "mod-1", TS: t0 + 2, Reason: "spam"}, "bob": {Kind: SanctionTimeout, Until: t0 + 600_000, By: "mod-1", TS: t0 + 2}},
+				}, ChatDeleted: []string{"m1"}}),
+				frame(3, Delta{Mod: &ModDelta{Lifted: []string{"bob", "troll"}, Sanctions: map[string]Sanction{"troll": {Kind: SanctionTimeout, Until: t0 + 60_000, By: "mod-2", TS: t0 + 3}}}}),
+				frame(4, Delta{Mod: &ModDelta{Controls: &Controls{ReactionsOff: true}}}),
+			},
+			State: RoomState{
+				Mod: &Moderation{
+					Controls:  Controls{ReactionsOff: true},
+					Sanctions: map[string]Sanction{"troll": {Kind: SanctionTimeout, Until: t0 + 60_000, By: "mod-2", TS: t0 + 3}},
+				},
+				Reactions: map[string]int64{}, Chat: []ChatLine{{ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}}, Polls: map[string]*Poll{},
+				Questions: map[string]*Question{}, Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
+				Totals: Totals{Chat: 2},
+			},
+		},
 	}
 }

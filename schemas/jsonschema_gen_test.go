@@ -145,6 +145,10 @@ func typeSchemas() map[Type]struct {
 		{"description", fmt.Sprintf("Exactly one fully-qualified emoji of Unicode's RGI emoji set (Emoji %s): a single emoji, keycap, flag, skin-tone or ZWJ sequence, at most %d code points and %d bytes of UTF-8. JSON Schema can only check the characters and the length; see docs/events.md.", EmojiVersion, MaxEmojiCodePoints, MaxEmojiBytes)},
 		{"type", "string"}, {"pattern", emojiCharPattern}, {"minLength", 1}, {"maxLength", MaxEmojiCodePoints},
 	}
+	target := envRef("user", kv{"description", "The user the sanction is about (a token's sub)."})
+	reason := text("optionalLine", 0, MaxReasonLen, "Why, shown to moderators and viewers.")
+	flag := func(desc string) obj { return obj{{"description", desc}, {"type", "boolean"}} }
+	hide := flag("Also remove the user's chat lines and questions the room still shows.")
 	return map[Type]ts{
 		ChatMessage: {"A chat message; the message id is the event id.", []field{
 			{"text", true, text("text", 1, MaxChatLen, "Message text: tab and newline allowed, no other control characters, not blank.")},
@@ -203,6 +207,33 @@ func typeSchemas() map[Type]struct {
 		}},
 		ReactionRemove: {"A moderator removes an emoji slot (and its count) from the room.", []field{
 			{"emoji", true, emojiField},
+		}},
+		ModBan: {"A moderator bans a user from the room until mod.unban; the user's later events are refused and ignored (docs/moderation.md).", []field{
+			{"target", true, target},
+			{"reason", false, reason},
+			{"hide", false, hide},
+		}},
+		ModTimeout: {"A moderator bans a user from the room for a number of seconds from the event's ts.", []field{
+			{"target", true, target},
+			{"seconds", true, obj{
+				{"description", fmt.Sprintf("Length of the timeout, 1 to %d seconds.", MaxTimeoutSeconds)},
+				{"type", "integer"}, {"minimum", 1}, {"maximum", MaxTimeoutSeconds},
+			}},
+			{"reason", false, reason},
+			{"hide", false, hide},
+		}},
+		ModUnban: {"A moderator lifts a user's ban or timeout.", []field{
+			{"target", true, target},
+		}},
+		RoomControls: {"A moderator sets the room's live controls, all at once: a field left out is off.", []field{
+			{"slow_mode", false, obj{
+				{"description", fmt.Sprintf("Least seconds between two chat lines of one user, 0 (off) to %d.", MaxSlowModeSeconds)},
+				{"type", "integer"}, {"minimum", 0}, {"maximum", MaxSlowModeSeconds},
+			}},
+			{"chat_off", false, flag("No chat lines are taken.")},
+			{"reactions_off", false, flag("No reactions are taken.")},
+			{"questions_off", false, flag("No new questions are taken.")},
+			{"emote_only", false, flag("Only chat lines made of emoji and spaces are taken.")},
 		}},
 		Presence: {"A pusher node reports its current viewer count for the room (trusted producers only).", []field{
 			{"node", true, idField("The pusher node id.")},

@@ -224,8 +224,11 @@ func TestSchemaMatchesGo(t *testing.T) {
 		QuizAsk: {{d + "question/maxLength", MaxQuestionLen}, {d + "options/minItems", MinOptions}, {d + "options/maxItems", MaxOptions},
 			{d + "options/items/maxLength", MaxOptionLen}, {d + "correct/minimum", 0}, {d + "correct/maximum", MaxOptions - 1},
 			{d + "points/minimum", 0}, {d + "points/maximum", MaxQuizPoints}},
-		QuizAnswer: {{d + "option/minimum", 0}, {d + "option/maximum", MaxOptions - 1}},
-		Presence:   {{d + "viewers/minimum", 0}, {d + "viewers/maximum", MaxPresenceCount}},
+		QuizAnswer:   {{d + "option/minimum", 0}, {d + "option/maximum", MaxOptions - 1}},
+		Presence:     {{d + "viewers/minimum", 0}, {d + "viewers/maximum", MaxPresenceCount}},
+		ModBan:       {{d + "reason/maxLength", MaxReasonLen}},
+		ModTimeout:   {{d + "reason/maxLength", MaxReasonLen}, {d + "seconds/minimum", 1}, {d + "seconds/maximum", MaxTimeoutSeconds}},
+		RoomControls: {{d + "slow_mode/minimum", 0}, {d + "slow_mode/maximum", MaxSlowModeSeconds}},
 	}
 	refs := map[Type]map[string]string{
 		ChatMessage: {"text": "text", "name": "optionalLine"},
@@ -241,6 +244,9 @@ func TestSchemaMatchesGo(t *testing.T) {
 		QuizReveal:  {"quiz_id": "id"},
 		Presence:    {"node": "id"},
 		QARemove:    {"question_id": "id"},
+		ModBan:      {"target": "user", "reason": "optionalLine"},
+		ModTimeout:  {"target": "user", "reason": "optionalLine"},
+		ModUnban:    {"target": "user"},
 	}
 	for _, ty := range Types {
 		name := string(ty) + ".json"

@@ -42,6 +42,11 @@ type Snapshot struct {
 
 // RoomState is the public state of a room: what every viewer sees.
 type RoomState struct {
+	// Mod is the room's moderation state (controls and sanctions), absent
+	// until a moderator first acts. It is the first field so that readers
+	// that want only it (ingest's moderation view) find it at the start
+	// of a snapshot's state.
+	Mod         *Moderation          `json:"mod,omitempty"`
 	Reactions   map[string]int64     `json:"reactions"`
 	Chat        []ChatLine           `json:"chat"`
 	Polls       map[string]*Poll     `json:"polls"`
@@ -126,6 +131,9 @@ type Totals struct {
 // not compose with deletions, so a merged delta that relied on it would
 // keep a line the room had already dropped).
 type Delta struct {
+	// Mod is the change of the moderation state; first, like
+	// RoomState.Mod, so a frame that carries one is found by its prefix.
+	Mod         *ModDelta                 `json:"mod,omitempty"`
 	Reactions   map[string]int64          `json:"reactions,omitempty"`
 	Chat        []ChatLine                `json:"chat,omitempty"`
 	ChatDeleted []string                  `json:"chat_deleted,omitempty"` // deleted and evicted line ids
@@ -190,13 +198,16 @@ func (d *Delta) IsEmpty() bool {
 	return len(d.Reactions) == 0 && len(d.Chat) == 0 && len(d.ChatDeleted) == 0 &&
 		len(d.Polls) == 0 && len(d.Questions) == 0 && len(d.Quizzes) == 0 &&
 		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil &&
-		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed
+		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed && d.Mod.isEmpty()
 }
 
 // Apply folds d into s. It is the one definition of what a delta means:
 // processors, pushers, tests and (ported) the TypeScript SDK use it.
 func (s *RoomState) Apply(d *Delta) {
 	s.ensure()
+	if !d.Mod.isEmpty() {
+		s.applyMod(d.Mod)
+	}
 	for _, e := range d.ReactionsRemoved {
 		delete(s.Reactions, e)
 	}
@@ -355,6 +366,7 @@ func Merge(a, b *Delta) Delta {
 		}
 	}
 	m.Closed = a.Closed || b.Closed
+	m.Mod = mergeMod(a.Mod, b.Mod)
 	m.Reactions = mergeCounts(aReactions, b.Reactions)
 	m.Chat = append(slices.Clone(a.Chat), b.Chat...)
 	m.ChatDeleted = append(slices.Clone(a.ChatDeleted), b.ChatDeleted...)
@@ -535,6 +547,7 @@ func (s *RoomState) Clone() RoomState {
 		c.Leaderboard = []LeaderEntry{}
 	}
 	c.Viewers, c.Totals, c.Closed = s.Viewers, s.Totals, s.Closed
+	c.Mod = s.Mod.clone()
 	return c
 }
 
@@ -566,6 +579,17 @@ func UnmarshalFrame(b []byte) (Frame, error) {
 // empty options list would otherwise reset a poll, an empty leaderboard
 // clear it).
 func (d *Delta) normalize() error {
+	if d.Mod != nil {
+		if len(d.Mod.Sanctions) == 0 {
+			d.Mod.Sanctions = nil
+		}
+		if len(d.Mod.Lifted) == 0 {
+			d.Mod.Lifted = nil
+		}
+		if d.Mod.isEmpty() {
+			d.Mod = nil
+		}
+	}
 	if len(d.Reactions) == 0 {
 		d.Reactions = nil
 	}

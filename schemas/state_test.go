@@ -201,6 +201,26 @@ func (m *roomModel) delta() Delta {
 		d.Totals = &Totals{Chat: int64(len(d.Chat)), Reactions: int64(r.IntN(9)), Votes: int64(r.IntN(9)), Questions: int64(r.IntN(2)), Upvotes: int64(r.IntN(3)), Answers: int64(r.IntN(3))}
 	}
 	d.Closed = r.IntN(50) == 0
+	if r.IntN(4) == 0 {
+		// Sanctions set and lifted among a few users, so one user is
+		// sanctioned, lifted and sanctioned again across deltas.
+		d.Mod = &ModDelta{}
+		users := []string{"u1", "u2", "u3"}
+		for _, u := range users {
+			switch r.IntN(4) {
+			case 0:
+				d.Mod.Lifted = append(d.Mod.Lifted, u)
+			case 1:
+				if d.Mod.Sanctions == nil {
+					d.Mod.Sanctions = map[string]Sanction{}
+				}
+				d.Mod.Sanctions[u] = Sanction{Kind: SanctionTimeout, Until: int64(r.IntN(1000)), By: "m", TS: 1}
+			}
+		}
+		if r.IntN(2) == 0 {
+			d.Mod.Controls = &Controls{SlowMode: r.IntN(3), ChatOff: r.IntN(2) == 0}
+		}
+	}
 	return d
 }
 

@@ -22,6 +22,9 @@ export const LIMITS = {
   maxEmojiCodePoints: 12,
   maxQuizPoints: 1000,
   maxPresenceCount: 10_000_000,
+  maxReasonLen: 200,
+  maxTimeoutSeconds: 7 * 86400,
+  maxSlowModeSeconds: 3600,
 } as const;
 
 /**
@@ -62,6 +65,14 @@ export type RoomCloseData = Record<string, never>;
 export interface QARemoveData { question_id: string }
 /** ReactionRemoveData is the body of reaction.remove: the emoji slot to remove. */
 export interface ReactionRemoveData { emoji: string }
+/** ModBanData is the body of mod.ban: hide also removes the user's chat lines and questions. */
+export interface ModBanData { target: string; reason?: string; hide?: boolean }
+/** ModTimeoutData is the body of mod.timeout: a ban for seconds from the event's ts. */
+export interface ModTimeoutData { target: string; seconds: number; reason?: string; hide?: boolean }
+/** ModUnbanData is the body of mod.unban. */
+export interface ModUnbanData { target: string }
+/** Controls are a room's live controls, the body of room.controls; a field left out is off. */
+export interface Controls { slow_mode?: number; chat_off?: boolean; reactions_off?: boolean; questions_off?: boolean; emote_only?: boolean }
 
 /** EventDataMap maps each event type to its body. */
 export interface EventDataMap {
@@ -81,6 +92,10 @@ export interface EventDataMap {
   "room.close": RoomCloseData;
   "qa.remove": QARemoveData;
   "reaction.remove": ReactionRemoveData;
+  "mod.ban": ModBanData;
+  "mod.timeout": ModTimeoutData;
+  "mod.unban": ModUnbanData;
+  "room.controls": Controls;
 }
 
 /** EventType names an engagement event type. */
@@ -94,6 +109,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "quiz.ask", "quiz.answer", "quiz.reveal",
   "presence",
   "room.close", "qa.remove", "reaction.remove",
+  "mod.ban", "mod.timeout", "mod.unban", "room.controls",
 ];
 
 /** PublishInput is what a client publishes: ingest fills v, room, user and ts. */
@@ -268,7 +284,7 @@ function checkEmoji(v: string, field = "data.emoji"): void {
 
 // Field kinds of the envelope and of each body: what Go's struct decoding
 // accepts for each field (DisallowUnknownFields, case-sensitive names).
-type Kind = "string" | "int" | "strings" | "raw";
+type Kind = "string" | "int" | "strings" | "bool" | "raw";
 const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "chat.message": { text: "string", name: "string" },
   "chat.delete": { message_id: "string" },
@@ -286,6 +302,10 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "room.close": {},
   "qa.remove": { question_id: "string" },
   "reaction.remove": { emoji: "string" },
+  "mod.ban": { target: "string", reason: "string", hide: "bool" },
+  "mod.timeout": { target: "string", seconds: "int", reason: "string", hide: "bool" },
+  "mod.unban": { target: "string" },
+  "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool" },
 };
 // Numbers whose absence is an error: a missing number reads as 0, which is
 // a valid value (schemas requiredNumbers).
@@ -294,6 +314,7 @@ const REQUIRED_NUMBERS: Partial<Record<EventType, string[]>> = {
   "quiz.ask": ["correct"],
   "quiz.answer": ["option"],
   presence: ["viewers"],
+  "mod.timeout": ["seconds"],
 };
 const ENVELOPE_FIELDS: Record<string, Kind> = {
   v: "int", id: "string", room: "string", user: "string", type: "string", ts: "int", data: "raw",
@@ -340,6 +361,10 @@ function decodeObject(v: JValue, fields: Record<string, Kind>, path: string): Re
         break;
       case "int":
         out[key] = intOf(val, join(key));
+        break;
+      case "bool":
+        if (val.k !== "bool") throw new EventValidationError(join(key), "type", `expected a boolean, got ${KIND_NAME[val.k]}`);
+        out[key] = val.v;
         break;
       case "strings":
         if (val.k !== "arr") throw new EventValidationError(join(key), "type", `expected an array, got ${KIND_NAME[val.k]}`);
@@ -416,6 +441,18 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
       return checkOption(n("option"));
     case "quiz.reveal":
       return checkID(s("quiz_id"), "data.quiz_id");
+    case "mod.ban":
+      checkText("data.target", s("target"), 1, LIMITS.maxUserLen, true);
+      return checkText("data.reason", s("reason"), 0, LIMITS.maxReasonLen, false);
+    case "mod.timeout":
+      checkText("data.target", s("target"), 1, LIMITS.maxUserLen, true);
+      if (n("seconds") < 1 || n("seconds") > LIMITS.maxTimeoutSeconds) throw new EventValidationError("data.seconds", "range", `seconds ${n("seconds")} is outside 1..${LIMITS.maxTimeoutSeconds}`);
+      return checkText("data.reason", s("reason"), 0, LIMITS.maxReasonLen, false);
+    case "mod.unban":
+      return checkText("data.target", s("target"), 1, LIMITS.maxUserLen, true);
+    case "room.controls":
+      if (n("slow_mode") < 0 || n("slow_mode") > LIMITS.maxSlowModeSeconds) throw new EventValidationError("data.slow_mode", "range", `slow_mode ${n("slow_mode")} is outside 0..${LIMITS.maxSlowModeSeconds} seconds`);
+      return;
     case "presence":
       checkID(s("node"), "data.node");
       if (n("viewers") < 0 || n("viewers") > LIMITS.maxPresenceCount) throw new EventValidationError("data.viewers", "range", `viewers ${n("viewers")} is outside 0..${LIMITS.maxPresenceCount}`);

@@ -63,8 +63,43 @@ export interface Totals {
   answers: number;
 }
 
+/** Sanction is a ban or timeout of one user in a room (docs/moderation.md). */
+export interface Sanction {
+  kind: "ban" | "timeout";
+  /** until (ms) ends a timeout; a ban has none. */
+  until?: number;
+  by: string;
+  ts: number;
+  reason?: string;
+}
+
+/** RoomControls are the room's live controls; an absent field is off. */
+export interface RoomControls {
+  slow_mode?: number;
+  chat_off?: boolean;
+  reactions_off?: boolean;
+  questions_off?: boolean;
+  emote_only?: boolean;
+}
+
+/** Moderation is a room's public moderation state. */
+export interface Moderation {
+  controls: RoomControls;
+  /** sanctions by user; a timeout whose until has passed no longer applies. */
+  sanctions?: Record<string, Sanction> | null;
+}
+
+/** ModDelta changes the moderation state: lifted first, then sanctions set, controls replace. */
+export interface ModDelta {
+  controls?: RoomControls | null;
+  sanctions?: Record<string, Sanction> | null;
+  lifted?: string[] | null;
+}
+
 /** RoomState is the public state of a room: what every viewer sees. */
 export interface RoomState {
+  /** mod is the room's moderation state, absent until a moderator acts. */
+  mod?: Moderation | null;
   reactions: Record<string, number>;
   chat: ChatLine[];
   polls: Record<string, Poll>;
@@ -111,6 +146,7 @@ export interface QuizDelta {
  * same delta's reactions and questions add.
  */
 export interface Delta {
+  mod?: ModDelta | null;
   reactions?: Record<string, number> | null;
   chat?: ChatLine[] | null;
   chat_deleted?: string[] | null;
@@ -219,6 +255,15 @@ export function normalizeState(s: Partial<RoomState> | null | undefined): RoomSt
  */
 export function applyDelta(s: RoomState, d: Delta): RoomState {
   normalizeState(s);
+  if (d.mod != null) {
+    const m: Moderation = s.mod ?? { controls: {} };
+    const sanctions: Record<string, Sanction> = { ...(m.sanctions ?? {}) };
+    for (const u of d.mod.lifted ?? []) delete sanctions[u];
+    for (const [u, sn] of entries(d.mod.sanctions)) put(sanctions, u, { ...sn });
+    m.sanctions = Object.keys(sanctions).length > 0 ? sanctions : undefined;
+    if (d.mod.controls != null) m.controls = { ...d.mod.controls };
+    s.mod = m;
+  }
   for (const e of d.reactions_removed ?? []) delete s.reactions[e];
   for (const id of d.questions_removed ?? []) delete s.questions[id];
   for (const [e, n] of entries(d.reactions)) {
