@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -451,9 +452,12 @@ func (b *batch) reset() {
 	b.events, b.frames, b.bytes = b.events[:0], b.frames[:0], 0
 }
 
-// add decodes one record into a row. Records that fail validation are
-// skipped and counted, as every consumer of the events topic does (the
-// processors dead-letter them), so no count includes them.
+// add decodes one record into a row. Events count by the rule every
+// consumer of the events topic shares (schemas.CountedEvent): records
+// that fail validation are skipped and counted (the processors
+// dead-letter them), so no count includes them; an event the processors
+// rerouted is read twice, as its source and its copy, with one identity
+// (room, user, id), and collapses to one row like a client's retry.
 func (b *batch) add(r *kgo.Record) {
 	switch r.Topic {
 	case b.topics.Events:
@@ -474,8 +478,15 @@ func (b *batch) addAs(r *kgo.Record, isEvent bool) {
 	src := source{topic: r.Topic, partition: r.Partition, offset: r.Offset}
 	switch isEvent {
 	case true:
-		ev, err := schemas.ParseEvent(r.Value)
-		if err != nil {
+		pr := r
+		if t, ok := strings.CutPrefix(r.Topic, ReplayTopicPrefix); ok {
+			// An id left out is derived from the record's real source.
+			c := *r
+			c.Topic = t
+			pr = &c
+		}
+		ev, ok := schemas.CountedEvent(pr)
+		if !ok {
 			b.m.skipped.WithLabelValues("events").Inc()
 			return
 		}

@@ -46,13 +46,24 @@
 //
 // # Semantics and validation
 //
-// Every record is validated with schemas.ParseEvent. What a correct
-// producer never writes is dead-lettered (topic Topics.DLQ, same
+// Every record is validated with schemas.ParseRecord (schemas.ParseEvent,
+// with "id" and "ts" filled in when a trusted producer left them out: the
+// id derived from the record's topic/partition@offset, ts from the record
+// timestamp) and placed with schemas.Place, the rule every consumer of
+// the events topic shares. An event keyed otherwise than by its room, or
+// in another partition than murmur2(room) picks (librdkafka's default
+// CRC32 partitioner, a user key, no key), is rerouted: copied, keyed by
+// its room, into its room's partition with header schemas.HeaderRerouted
+// = its source, in the transaction that consumes it, so exactly one copy
+// is committed and counted (by the room's owner, when it reads it) and
+// copies keep the order of their source partition; the original counts
+// nowhere. A copy that is still misplaced (the partition count changed)
+// is not rerouted twice but dead-lettered (ReasonWrongKey,
+// ReasonWrongPartition). What a correct producer never writes is
+// dead-lettered (topic Topics.DLQ, same
 // transaction, header schemas.HeaderDLQReason = "<reason>: <detail>",
 // schemas.HeaderDLQSource = "topic/partition@offset"): invalid records
-// (ReasonInvalid), a key that is not the room (ReasonWrongKey) or a room
-// in another partition than murmur2(room) picks (ReasonWrongPartition —
-// either would give a room two owners), references to a poll, quiz or
+// (ReasonInvalid), references to a poll, quiz or
 // question that never existed, an option outside the poll or quiz,
 // poll.open / quiz.ask of an id already used, events that would pass
 // a schemas.Max* room limit (ReasonLimit), a user's share of one

@@ -11,6 +11,7 @@ const (
 	kindSnapshot
 	kindChangelog
 	kindDLQ
+	kindReroute // an event copied into its room's partition
 )
 
 func (k recKind) String() string {
@@ -21,6 +22,8 @@ func (k recKind) String() string {
 		return "snapshot"
 	case kindChangelog:
 		return "changelog"
+	case kindReroute:
+		return "reroute"
 	default:
 		return "dlq"
 	}
@@ -29,7 +32,7 @@ func (k recKind) String() string {
 // ledger counts what the open transaction produced; the counts reach the
 // metrics only when it commits, so the metrics count committed records.
 type ledger struct {
-	frames, snapshots, changelog, changeBytes int
+	frames, snapshots, changelog, changeBytes, rerouted int
 }
 
 func (l *ledger) add(k recKind, r *kgo.Record) {
@@ -41,6 +44,8 @@ func (l *ledger) add(k recKind, r *kgo.Record) {
 	case kindChangelog:
 		l.changelog++
 		l.changeBytes += len(r.Value)
+	case kindReroute:
+		l.rerouted++
 	}
 }
 
@@ -50,6 +55,7 @@ func (l *ledger) commit(m *metrics) {
 	m.snapshots.Add(float64(l.snapshots))
 	m.changelog.Add(float64(l.changelog))
 	m.changeBytes.Add(float64(l.changeBytes))
+	m.rerouted.Add(float64(l.rerouted))
 	l.reset()
 }
 
@@ -59,7 +65,7 @@ func (l *ledger) reset() { *l = ledger{} }
 // snapshots are keyed by room, changelog keys name it after their kind
 // ("s/R", "l/R/N", …); the offset record belongs to none.
 func roomOfKey(k recKind, key []byte) string {
-	if k != kindChangelog {
+	if k != kindChangelog { // frames, snapshots and rerouted events
 		return string(key)
 	}
 	s := string(key)

@@ -8,6 +8,7 @@ type metrics struct {
 	applied     prometheus.Counter
 	ignored     *prometheus.CounterVec
 	dlq         *prometheus.CounterVec
+	rerouted    prometheus.Counter
 	frames      prometheus.Counter
 	snapshots   prometheus.Counter
 	changelog   prometheus.Counter
@@ -36,6 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		applied:     prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "events_applied_total", Help: "Events that changed a room, in committed and aborted transactions alike (see transactions_total)."}),
 		ignored:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "events_ignored_total", Help: "Valid events that changed nothing (duplicates, votes on closed polls, …), by reason."}, []string{"reason"}),
 		dlq:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "events_dead_lettered_total", Help: "Records written to the dead-letter topic, by reason."}, []string{"reason"}),
+		rerouted:    prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "events_rerouted_total", Help: "Events read in another partition than their room's (another partitioner or key) and copied into it, in committed transactions."}),
 		frames:      prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "frames_written_total", Help: "Frames produced into committed transactions."}),
 		snapshots:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "snapshots_written_total", Help: "Snapshots produced into committed transactions."}),
 		changelog:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "changelog_records_total", Help: "Changelog records produced into committed transactions."}),
@@ -57,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rooms:        prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "rooms_in_memory", Help: "Rooms whose state is in memory (active within the idle time)."}),
 		evicted:      prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "rooms_evicted", Help: "Rooms known only by where their state is in the changelog."}),
 	}
-	reg.MustRegister(m.applied, m.ignored, m.dlq, m.frames, m.snapshots, m.changelog, m.changeBytes,
+	reg.MustRegister(m.applied, m.ignored, m.dlq, m.rerouted, m.frames, m.snapshots, m.changelog, m.changeBytes,
 		m.txns, m.commitSecs, m.restoreSecs, m.restoreRecs, m.rebuilds, m.lag, m.partitions, m.sessions,
 		m.consecAborts, m.tooLarge, m.evictions, m.loads, m.loadSecs, m.rooms, m.evicted)
 	// Labelled counters start at zero, so an alert on rate() fires on

@@ -485,17 +485,33 @@ func (s *session) record(ctx context.Context, pt *part, rec *kgo.Record) error {
 		}
 		return s.rebuild(ctx, pt, rec, req)
 	}
-	ev, err := schemas.ParseEvent(rec.Value)
+	ev, filled, err := schemas.ParseRecord(rec)
 	if err != nil {
 		s.deadLetter(ctx, pt, rec, ReasonInvalid, err.Error())
 		return nil
 	}
-	if reason, detail := s.misplaced(rec, &ev); reason != "" {
+	switch place, detail := schemas.Place(rec, ev.Room, s.nparts); place {
+	case schemas.Reroute:
+		s.reroute(ctx, pt, rec, &ev, filled)
+		return nil
+	case schemas.MisplacedAgain:
+		reason := ReasonWrongPartition
+		if string(rec.Key) != ev.Room {
+			reason = ReasonWrongKey
+		}
 		s.deadLetter(ctx, pt, rec, reason, detail)
 		return nil
 	}
+	value := rec.Value
+	if filled {
+		// The stash and rebuild reads keep the value alone: keep the
+		// id and ts it was given here.
+		if value, err = ev.Marshal(); err != nil {
+			return err
+		}
+	}
 	if pt.core.Rebuilding(ev.Room) {
-		pt.core.Stash(ev.Room, rec.Offset, rec.Value, &pt.batch)
+		pt.core.Stash(ev.Room, rec.Offset, value, &pt.batch)
 		return nil
 	}
 	if upto, ok := s.quarantine[pt.id][ev.Room]; ok && rec.Offset <= upto {
@@ -520,17 +536,38 @@ func (s *session) record(ctx context.Context, pt *part, rec *kgo.Record) error {
 	return nil
 }
 
-// misplaced checks that a record sits where the room's other events do:
-// keyed by its room, in the partition Kafka's default partitioner picks.
-// Anything else would give a room two owners and two seq streams.
-func (s *session) misplaced(rec *kgo.Record, ev *schemas.Event) (Reason, string) {
-	if string(rec.Key) != ev.Room {
-		return ReasonWrongKey, fmt.Sprintf("record key %q is not the event's room %q", truncate(string(rec.Key), 70), ev.Room)
+// reroute copies an event its producer put in another partition (or
+// under another key) into its room's partition, keyed by the room and
+// marked with schemas.HeaderRerouted, in the open transaction: the copy
+// is committed exactly when the source offset is, so it is counted once,
+// by whoever owns the room, when it is read there. Copies keep the order
+// they are read in, so a source partition's order per room is kept.
+func (s *session) reroute(ctx context.Context, pt *part, rec *kgo.Record, ev *schemas.Event, filled bool) {
+	if upto, ok := s.quarantine[pt.id][ev.Room]; ok && rec.Offset <= upto {
+		s.deadLetter(ctx, pt, rec, ReasonTooLarge, fmt.Sprintf("%s event %s: its rerouted copy passed %d bytes", ev.Type, ev.ID, s.p.cfg.MaxRecordBytes))
+		return
 	}
-	if want := s.hasher.Partition(&kgo.Record{Key: rec.Key}, s.nparts); int32(want) != rec.Partition {
-		return ReasonWrongPartition, fmt.Sprintf("room %q belongs in partition %d (murmur2 of the key, as Kafka's Java client and franz-go pick it; with kcat or librdkafka set partitioner=murmur2_random), not %d", ev.Room, want, rec.Partition)
+	value := rec.Value
+	if filled {
+		// The copy carries the id and ts derived from the source, so it
+		// means the same wherever it is read.
+		b, err := ev.Marshal()
+		if err != nil {
+			s.deadLetter(ctx, pt, rec, ReasonInvalid, err.Error())
+			return
+		}
+		value = b
 	}
-	return "", ""
+	out := &kgo.Record{
+		Topic: rec.Topic, Partition: schemas.RoomPartition(ev.Room, s.nparts),
+		Key: []byte(ev.Room), Value: value, Timestamp: rec.Timestamp,
+		Headers: append(append([]kgo.RecordHeader(nil), rec.Headers...),
+			kgo.RecordHeader{Key: schemas.HeaderRerouted, Value: []byte(schemas.RecordSource(rec))}),
+	}
+	// The copy is measured like every record (produce): one too large
+	// aborts the transaction and its room's events here are then
+	// dead-lettered (quarantine), so no input stalls the partition.
+	s.produce(ctx, pt.id, kindReroute, out)
 }
 
 func truncate(s string, n int) string {

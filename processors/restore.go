@@ -158,9 +158,12 @@ func (s *session) startRead(ctx context.Context, pt *part, room string, req Rebu
 			if _, ok := controlOf(r); ok {
 				return nil
 			}
-			ev, err := schemas.ParseEvent(r.Value)
+			ev, _, err := schemas.ParseRecord(r)
 			if err != nil || ev.Room != room {
 				return nil // dead-lettered when it was live
+			}
+			if p, _ := schemas.Place(r, room, s.nparts); p != schemas.Placed {
+				return nil // rerouted when it was live: its copy counts
 			}
 			j.events = append(j.events, &ev)
 			return nil
