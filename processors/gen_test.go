@@ -174,6 +174,8 @@ type mroom struct {
 	controls  schemas.Controls
 	lastChat  map[string]int64
 	refused   map[string]int
+	// refusedIDs holds (user, id) of every event moderation refused.
+	refusedIDs map[string]bool
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
@@ -198,9 +200,10 @@ func (m *model) apply(e *schemas.Event) bool {
 	s := &r.st
 	if reason := r.moderated(e); reason != "" {
 		if r.refused == nil {
-			r.refused = map[string]int{}
+			r.refused, r.refusedIDs = map[string]int{}, map[string]bool{}
 		}
 		r.refused[reason]++
+		r.refusedIDs[e.User+"\x00"+e.ID] = true
 		return false
 	}
 	switch d := e.Body.(type) {
