@@ -55,6 +55,7 @@ type Server struct {
 	upgrader   websocket.Upgrader
 	bufPool    sync.Pool
 	fetchSlots chan struct{} // bounds Kafka reads for old positions
+	states     stateCache    // GET /v1/rooms/{room}/state answers (state.go)
 }
 
 // New validates cfg and returns a Server.

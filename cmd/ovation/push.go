@@ -127,6 +127,7 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ready.set(false, "reading Kafka")
 	mux := adminMux(reg, ready)
 	mux.Handle("GET /v1/stream", srv)
+	mux.Handle("GET /v1/rooms/{room}/state", srv.StateHandler())
 
 	// The HTTP server outlives ctx: during the drain /readyz must answer
 	// 503 and late connections must get the reconnect close code.
@@ -208,6 +209,7 @@ func devPush(_ context.Context, env *devEnv) error {
 		return err
 	}
 	env.mux.Handle("GET /v1/stream", srv)
+	env.mux.Handle("GET /v1/rooms/{room}/state", srv.StateHandler())
 	env.goes("push", srv.Run)
 	env.stopHooks = append(env.stopHooks, func(ctx context.Context) {
 		srv.Drain(ctx)
