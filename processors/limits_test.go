@@ -2,7 +2,6 @@ package processors
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
@@ -405,7 +404,11 @@ func TestRebuildSurvivesRestore(t *testing.T) {
 		t.Fatalf("restored rebuilds %v", jobs)
 	}
 	h.p = rp
-	_, stash := h.p.FinishRebuild("r", slices.Values(hist), &h.batch)
+	f := newFold(h.cfg, "r", h.p.RebuildEpoch("r"))
+	for _, e := range hist {
+		f.add(e)
+	}
+	_, stash := h.p.FinishRebuild("r", f, &h.batch)
 	h.collect()
 	if len(stash) != 1 || stash[0].Offset != 6 {
 		t.Fatalf("stash %v", stash)

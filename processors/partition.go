@@ -445,35 +445,60 @@ func (r *room) expireDedup(cfg *Config, clock int64, b *Batch) {
 // a snapshot and a checkpoint are written with it. It returns how many
 // events the fold applied.
 func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], b *Batch) int {
-	nr := newRoom(id, epoch)
-	applied := 0
-	var foldTS int64
+	f := newFold(p.cfg, id, epoch)
 	for ev := range history {
-		if ev.Room != id {
-			continue
-		}
-		if _, dup := nr.dedup[idKey{ev.User, ev.ID}]; dup {
-			continue
-		}
-		if cutsChat(ev) && len(nr.pend.Chat) > 0 {
-			nr.pub.Apply(&nr.pend) // as Apply does live: see there
-			nr.pend, nr.pendBytes = schemas.Delta{}, 0
-		}
-		if out, _ := nr.apply(p.cfg, ev); out != Applied {
-			continue
-		}
-		nr.accept(ev)
-		applied++
-		foldTS = max(foldTS, nr.pendTS)
-		if c := &nr.dchunks[len(nr.dchunks)-1]; c.bytes >= p.cfg.chunkBytes() {
-			nr.dchunks = append(nr.dchunks, dedupChunk{})
-			nr.expireDedup(p.cfg, nr.maxTS, nil)
-		}
-		if nr.pendBytes >= p.cfg.frameBytes() {
-			nr.pub.Apply(&nr.pend)
-			nr.pend, nr.pendBytes = schemas.Delta{}, 0
-		}
+		f.add(ev)
 	}
+	return p.install(f, b)
+}
+
+// fold builds a rebuilt room from its history, one event at a time. It
+// touches nothing of the Partition, so it may run in another goroutine
+// while the partition goes on (see rebuild.go); install puts it in place.
+type fold struct {
+	cfg     *Config
+	nr      *room
+	applied int
+	foldTS  int64
+}
+
+func newFold(cfg *Config, id, epoch string) *fold {
+	return &fold{cfg: cfg, nr: newRoom(id, epoch)}
+}
+
+// add folds one event of the history (events of other rooms are skipped).
+func (f *fold) add(ev *schemas.Event) {
+	nr := f.nr
+	if ev.Room != nr.id {
+		return
+	}
+	if _, dup := nr.dedup[idKey{ev.User, ev.ID}]; dup {
+		return
+	}
+	if cutsChat(ev) && len(nr.pend.Chat) > 0 {
+		nr.pub.Apply(&nr.pend) // as Apply does live: see there
+		nr.pend, nr.pendBytes = schemas.Delta{}, 0
+	}
+	if out, _ := nr.apply(f.cfg, ev); out != Applied {
+		return
+	}
+	nr.accept(ev)
+	f.applied++
+	f.foldTS = max(f.foldTS, nr.pendTS)
+	if c := &nr.dchunks[len(nr.dchunks)-1]; c.bytes >= f.cfg.chunkBytes() {
+		nr.dchunks = append(nr.dchunks, dedupChunk{})
+		nr.expireDedup(f.cfg, nr.maxTS, nil)
+	}
+	if nr.pendBytes >= f.cfg.frameBytes() {
+		nr.pub.Apply(&nr.pend)
+		nr.pend, nr.pendBytes = schemas.Delta{}, 0
+	}
+}
+
+// install replaces the fold's room in the partition under its new epoch
+// and returns how many history events the fold applied.
+func (p *Partition) install(f *fold, b *Batch) int {
+	nr, id, applied, foldTS := f.nr, f.nr.id, f.applied, f.foldTS
 	nr.pub.Apply(&nr.pend)
 	nr.pend = schemas.Delta{}
 	nr.logVotes, nr.logUps, nr.logAns = nr.logVotes[:0], nr.logUps[:0], nr.logAns[:0]

@@ -88,10 +88,14 @@ type part struct {
 	jobs    map[string]*readJob // rebuild reads under way, by room
 }
 
-// drop cancels what the partition has running.
+// drop stops what the partition has running and waits for it: a read
+// honours its context at once, so this is short.
 func (pt *part) drop() {
 	for _, j := range pt.jobs {
 		j.cancel()
+	}
+	for _, j := range pt.jobs {
+		<-j.done
 	}
 }
 

@@ -2,13 +2,10 @@ package processors
 
 import (
 	"fmt"
-	"iter"
 	"slices"
 	"strconv"
 
 	"github.com/segmentio/encoding/json"
-
-	"github.com/ovation-live/ovation/schemas"
 )
 
 // A rebuild reads the room's history from the events topic, which can
@@ -84,13 +81,16 @@ func (p *Partition) Stash(room string, offset int64, value []byte, b *Batch) {
 	b.Changelog = append(b.Changelog, Rec{Key: stashKey(room, offset), Value: value})
 }
 
-// FinishRebuild folds history into room's new epoch (see Rebuild) and
-// returns the stashed events, in order, for the caller to apply. It
-// returns how many history events the fold applied.
-func (p *Partition) FinishRebuild(room string, history iter.Seq[*schemas.Event], b *Batch) (int, []stashed) {
+// RebuildEpoch returns the epoch room's rebuild goes to.
+func (p *Partition) RebuildEpoch(room string) string { return p.rebuilds[room].Epoch }
+
+// FinishRebuild installs the fold of room's history as its new epoch (see
+// Rebuild) and returns the stashed events, in order, for the caller to
+// apply. It returns how many history events the fold applied.
+func (p *Partition) FinishRebuild(room string, f *fold, b *Batch) (int, []stashed) {
 	j := p.rebuilds[room]
 	delete(p.rebuilds, room)
-	n := p.Rebuild(room, j.Epoch, history, b)
+	n := p.install(f, b)
 	b.Changelog = append(b.Changelog, Rec{Key: rebuildKey(room)})
 	for _, s := range j.stash {
 		b.Changelog = append(b.Changelog, Rec{Key: stashKey(room, s.Offset)})

@@ -3,7 +3,6 @@ package processors
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -105,7 +104,8 @@ type readJob struct {
 	room   string
 	cancel context.CancelFunc
 	done   chan struct{}
-	events []*schemas.Event
+	fold   *fold // the history folded as it is read: never all in memory
+	read   int
 	err    error
 	start  time.Time
 }
@@ -138,9 +138,11 @@ func (s *session) rebuild(ctx context.Context, pt *part, rec *kgo.Record, req Re
 func (s *session) startRead(ctx context.Context, pt *part, room string, req RebuildRequest, to int64) {
 	if j := pt.jobs[room]; j != nil {
 		j.cancel()
+		<-j.done
 	}
 	jctx, cancel := context.WithTimeout(ctx, s.p.cfg.RestoreTimeout)
-	j := &readJob{room: room, cancel: cancel, done: make(chan struct{}), start: time.Now()}
+	j := &readJob{room: room, cancel: cancel, done: make(chan struct{}), start: time.Now(),
+		fold: newFold(&s.p.cfg, room, pt.core.RebuildEpoch(room))}
 	pt.jobs[room] = j
 	topic := s.p.cfg.Topics.Events
 	go func() {
@@ -165,7 +167,8 @@ func (s *session) startRead(ctx context.Context, pt *part, room string, req Rebu
 			if p, _ := schemas.Place(r, room, s.nparts); p != schemas.Placed {
 				return nil // rerouted when it was live: its copy counts
 			}
-			j.events = append(j.events, &ev)
+			j.read++
+			j.fold.add(&ev)
 			return nil
 		})
 	}()
@@ -197,7 +200,7 @@ func (s *session) finishRebuilds(ctx context.Context) error {
 				continue
 			}
 			pt.touched = true
-			n, stash := pt.core.FinishRebuild(room, slices.Values(j.events), &pt.batch)
+			n, stash := pt.core.FinishRebuild(room, j.fold, &pt.batch)
 			for _, st := range stash {
 				rec := &kgo.Record{Topic: s.p.cfg.Topics.Events, Partition: pt.id, Offset: st.Offset, Key: []byte(room), Value: st.Value}
 				if err := s.record(ctx, pt, rec); err != nil {
@@ -206,7 +209,7 @@ func (s *session) finishRebuilds(ctx context.Context) error {
 			}
 			s.produceBatch(ctx, pt)
 			s.p.m.rebuilds.Inc()
-			s.p.log.Info("room rebuilt into a new epoch", "room", room, "events_read", len(j.events), "events_applied", n, "events_waited", len(stash), "took", time.Since(j.start).Round(time.Millisecond))
+			s.p.log.Info("room rebuilt into a new epoch", "room", room, "events_read", j.read, "events_applied", n, "events_waited", len(stash), "took", time.Since(j.start).Round(time.Millisecond))
 		}
 	}
 	return nil
