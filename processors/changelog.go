@@ -304,7 +304,7 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 		Epoch: r.epoch, Seq: r.seq, TS: r.ts, MaxTS: r.maxTS, SnapSeq: r.snapSeq,
 		LSeq: r.lseq, DSeq: r.dseq,
 		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
-		State: state, Nodes: r.nodes,
+		State: statePlaceholder, Nodes: r.nodes,
 		At: r.lastActive, Closed: r.closed, Evicted: evicted,
 	}
 	if len(r.emojiBy) > 0 {
@@ -319,7 +319,7 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 			c.Correct[id] = z.correct
 		}
 	}
-	return encodeJSON(&c)
+	return withState(encodeJSON(&c), state)
 }
 
 // Restorer rebuilds a Partition from its changelog records, read in

@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"bytes"
 	"fmt"
 	"iter"
 	"slices"
@@ -413,7 +414,28 @@ type snapshotOut struct {
 }
 
 func (r *room) snapshot(state []byte) []byte {
-	return encodeJSON(&snapshotOut{Room: r.id, Epoch: r.epoch, Seq: r.seq, TS: r.ts, State: state})
+	return withState(encodeJSON(&snapshotOut{Room: r.id, Epoch: r.epoch, Seq: r.seq, TS: r.ts, State: statePlaceholder}), state)
+}
+
+// statePlaceholder stands for the encoded state in a record that
+// withState completes: the codec re-scans a RawMessage it is given (24×
+// slower than copying it), and a big room's state is megabytes, written
+// twice a transaction.
+var statePlaceholder = json.RawMessage("0")
+
+// withState puts state where enc has `"state":0`: the first such
+// sequence, which is the state field (the fields before it are ids and
+// numbers, and text inside strings has its quotes escaped).
+func withState(enc, state []byte) []byte {
+	const ph = `"state":0`
+	i := bytes.Index(enc, []byte(ph))
+	if i < 0 {
+		panic("processors: record without a state placeholder")
+	}
+	out := make([]byte, 0, len(enc)+len(state))
+	out = append(out, enc[:i+len(ph)-1]...)
+	out = append(out, state...)
+	return append(out, enc[i+len(ph):]...)
 }
 
 // expireDedup drops whole dedup records once every id in them is older

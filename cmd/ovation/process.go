@@ -40,7 +40,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&f.maxDedup, "max-dedup-ids", 200_000, "most event ids a room remembers, whatever the window")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "how long a pusher's viewer report counts")
 	fs.IntVar(&f.snapshotEvery, "snapshot-every", 1, "write a room's snapshot every N frames (and always on an epoch's first frame)")
-	fs.IntVar(&f.maxPoll, "max-poll-records", 10_000, "records taken per poll")
+	fs.IntVar(&f.maxPoll, "max-poll-records", 1_000, "records taken per poll (a poll is applied whole before a transaction ends: this bounds how long one room's backlog delays the others)")
 	fs.DurationVar(&f.roomIdle, "room-idle", 10*time.Minute, "evict a room from memory after this long without events (its state stays in the changelog and comes back on its next event)")
 	fs.IntVar(&f.emojisPerUser, "max-emojis-per-user", 4, "emoji slots of a room one user may open")
 	fs.IntVar(&f.openQs, "max-open-questions-per-user", 10, "questions one user may have open (not answered or removed) in a room")
