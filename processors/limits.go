@@ -103,10 +103,12 @@ var (
 	stateFixedBytes = schemas.ChatHistory*(worstChatLine+1) + schemas.LeaderboardSize*(worstLeader+1) + 16*intBytes + 1024
 )
 
-// WorstCaseStateBytes is an upper bound of a room's core changelog record
-// (its snapshot is smaller) when every room limit is used with the
-// longest, most escaped text: the largest record a room's state can make.
-// Config.MaxPresenceNodes reports are included.
+// WorstCaseStateBytes is an upper bound of a room's snapshot, and of its
+// core changelog record but for slow mode's last-line times (which the
+// core record keeps only as far as the record limit allows), when every
+// room limit is used with the longest, most escaped text.
+// Config.MaxPresenceNodes reports and schemas.MaxSanctionsPerRoom
+// sanctions are included.
 func WorstCaseStateBytes(cfg *Config) int {
 	id := strings.Repeat("a", schemas.MaxIDLen)
 	lt := func(n int) string { return strings.Repeat("<", n) }
@@ -120,6 +122,8 @@ func WorstCaseStateBytes(cfg *Config) int {
 	n += schemas.MaxQuizzesPerRoom * (jsonStringLen(id) + intBytes + 2) // correct options
 	n += schemas.MaxQuestionsInRoom * (questionBytes(id, lt(schemas.MaxUserLen), lt(schemas.MaxQuestionLen)) + 1)
 	n += cfg.MaxPresenceNodes * (nodeBytes(id) + 1)
+	worstSanction := schemas.Sanction{Kind: schemas.SanctionTimeout, Until: 1 << 62, By: lt(schemas.MaxUserLen), TS: 1 << 62, Reason: lt(schemas.MaxReasonLen)}
+	n += schemas.MaxSanctionsPerRoom*(sanctionBytes(lt(schemas.MaxUserLen), worstSanction)+1) + controlsBytes
 	return n
 }
 

@@ -71,6 +71,9 @@ func worstRoom(t *testing.T, cfg *Config) *harness {
 	for i := range schemas.ChatHistory {
 		must(ev(t, id("m", i), "w", user(i), schemas.ChatMessage, 8, schemas.ChatMessageData{Text: lt(schemas.MaxChatLen), Name: lt(schemas.MaxNameLen)}))
 	}
+	for i := range schemas.MaxSanctionsPerRoom {
+		must(ev(t, id("b", i), "w", lt(schemas.MaxUserLen), schemas.ModTimeout, 9, schemas.ModTimeoutData{Target: user(1000 + i), Seconds: 3600, Reason: lt(schemas.MaxReasonLen)}))
+	}
 	for i := range cfg.MaxPresenceNodes {
 		must(ev(t, id("n", i), "w", "pusher", schemas.Presence, h.now, schemas.PresenceData{Node: id("node", i), Viewers: schemas.MaxPresenceCount}))
 	}
