@@ -11,7 +11,7 @@ import (
 )
 
 // TestSnapshotLargerThanQueue: a room's snapshot may be larger than a
-// connection's queue bound (a room at its limits encodes to ~5 MB, the
+// connection's queue bound (a room at its limits encodes to ~6 MB, the
 // default bound is 1 MiB). A subscriber with nothing else queued gets it,
 // rather than 4009 and a reconnect loop.
 func TestSnapshotLargerThanQueue(t *testing.T) {

@@ -120,7 +120,7 @@ func (c *Conn) sendFrame(f *frameMsg) {
 // sendPrepared queues a room's snapshot. It counts at most MergeBytes
 // toward the queue bound: a snapshot is encoded once for every subscriber
 // and may alone be larger than MaxQueueBytes (a room at its limits is
-// ~5 MB, docs/processors.md), so counting it whole would close every new
+// ~6 MB, docs/processors.md), so counting it whole would close every new
 // subscriber of a big room with 4009, over and over. The bound still
 // closes a client whose frames pile up behind it.
 func (c *Conn) sendPrepared(room string, pm *websocket.PreparedMessage, size int) {
