@@ -239,6 +239,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}
 	dropped := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		if len(m) == 0 {
+			return // franz-go also calls this at the end of a session that lost nothing
+		}
 		count(m, -1)
 		lagMu.Lock()
 		for t, ps := range m {
