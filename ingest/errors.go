@@ -38,6 +38,7 @@ var Codes = []string{
 	CodeEventTooLarge, CodeBatchTooLarge, CodeRequestTooLarge, CodeUnsupportedContentType,
 	CodeUnauthorized, CodeTokenExpired, CodeForbidden, CodeTooManyRooms,
 	CodeRateLimited, CodeBackpressure, CodeKafkaUnavailable, CodeMirrorTimeout, CodeInternal,
+	CodeBanned, CodeSlowMode, CodeChatOff, CodeReactionsOff, CodeQuestionsOff, CodeEmoteOnly,
 }
 
 // ErrInvalidConfig is wrapped by Config.Validate errors.

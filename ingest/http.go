@@ -171,6 +171,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		items[i] = it
 	}
 	s.produce(r.Context(), items)
+	s.noteSlow(req, items)
 	accepted := s.count(transportHTTP, items)
 	if accepted < len(items) {
 		s.logRefusal(r.RemoteAddr, claims, room, len(items), items)

@@ -51,6 +51,7 @@ type Service struct {
 	now       func() time.Time
 	bufs      sync.Pool    // *bytes.Buffer for request bodies
 	mirror    *MirrorWatch // "ack after mirror" (mirror.go); nil: ack after local commit
+	modView   *ModView     // moderation pre-check (moderation.go); nil: none
 	// shape bounds each event of a request body before it is decoded:
 	// schemas.EventShape, except that one string may be as large as the
 	// body, so an oversized event is still answered event_too_large.
@@ -115,6 +116,7 @@ func (s *Service) Publish(ctx context.Context, claims *auth.Claims, room string,
 	s.limit(req, it, "")
 	items := []*item{it}
 	s.produce(ctx, items)
+	s.noteSlow(req, items)
 	s.count(transportWS, items)
 	if it.err != nil {
 		s.logs.refused("ws", claims, room, it.err, "", 1, 1)
@@ -131,6 +133,7 @@ type item struct {
 	typ   schemas.Type
 	rec   *kgo.Record
 	err   *schemas.PublishError
+	slow  bool // a chat line under slow mode: note it once accepted
 }
 
 // checkRequest applies the checks that hold for every event of a request.
@@ -252,6 +255,14 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s needs the %s capability in this room", ev.Type, need)
 		}
 		return
+	}
+	if s.modView != nil {
+		pe, slow := s.modView.check(room, ev.User, ev.Type, ev.Body, ev.TS)
+		if pe != nil {
+			it.err = pe
+			return
+		}
+		it.slow = slow
 	}
 	value := req.encode(&ev)
 	if len(value) > s.cfg.MaxEventBytes {
@@ -432,6 +443,16 @@ func (s *Service) produce(ctx context.Context, items []*item) {
 		})
 	}
 	wg.Wait()
+}
+
+// noteSlow tells the moderation view about the accepted chat lines of
+// rooms under slow mode.
+func (s *Service) noteSlow(req *request, items []*item) {
+	for _, it := range items {
+		if it.slow && it.err == nil {
+			s.modView.noteChat(req.room, req.claims.User(), req.now.UnixMilli())
+		}
+	}
 }
 
 // count records the outcome of a request's items in the metrics and

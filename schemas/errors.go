@@ -185,6 +185,9 @@ type PublishError struct {
 	Message    string `json:"message"`
 	Field      string `json:"field,omitempty"`
 	RetryAfter int    `json:"retry_after,omitempty"` // seconds
+	// Until (ms) is when a timeout that refused the event ends (code
+	// banned; docs/moderation.md).
+	Until int64 `json:"until,omitempty"`
 }
 
 func (e *PublishError) Error() string {

@@ -133,7 +133,7 @@ func frameCases() []frameCase {
 			Name: "moderation: sanctions set, lifted and set again; controls replace; a hidden user's lines deleted",
 			Frames: []Frame{
 				frame(1, Delta{
-					Chat: []ChatLine{{ID: "m1", User: "troll", Text: "spam", TS: t0}, {ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}},
+					Chat:   []ChatLine{{ID: "m1", User: "troll", Text: "spam", TS: t0}, {ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}},
 					Totals: &Totals{Chat: 2},
 				}),
 				frame(2, Delta{Mod: &ModDelta{

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/rivo/uniseg"
+	"github.com/segmentio/encoding/json"
 )
 
 // Moderation event types (docs/moderation.md). They are events in the
@@ -252,4 +254,61 @@ func (m *Moderation) clone() *Moderation {
 		c.Sanctions = maps.Clone(m.Sanctions)
 	}
 	return c
+}
+
+// prefixLen is how far into a frame or snapshot record the mod key is
+// looked for: it follows room (at most 64 bytes), epoch, seq and ts, and
+// the encoders write it first in the delta and in the state.
+const prefixLen = 512
+
+var (
+	frameModKey = []byte(`,"delta":{"mod":`)
+	stateKey    = []byte(`,"state":`)
+	stateModKey = []byte(`,"state":{"mod":`)
+)
+
+// SnapshotHeader is a snapshot record's position.
+type SnapshotHeader struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+	TS    int64  `json:"ts"`
+}
+
+// PeekFrameMod decodes a frame record value only if its delta changes the
+// moderation state (found by the delta's first key, in the record's first
+// bytes: a frame without one costs a short search). ok is false for
+// every other frame and for one that does not decode.
+func PeekFrameMod(b []byte) (f Frame, ok bool) {
+	if !bytes.Contains(b[:min(len(b), prefixLen)], frameModKey) {
+		return f, false
+	}
+	f, err := UnmarshalFrame(b)
+	if err != nil || f.Delta.Mod == nil {
+		return f, false
+	}
+	return f, true
+}
+
+// PeekSnapshotMod decodes only a snapshot record's header and its state's
+// moderation (nil when the room has none): mod is the state's first
+// field, so the rest of the state is never read. ok is false when the
+// header or the mod object does not decode.
+func PeekSnapshotMod(b []byte) (h SnapshotHeader, mod *Moderation, ok bool) {
+	i := bytes.Index(b[:min(len(b), prefixLen)], stateKey)
+	if i < 0 {
+		return h, nil, false
+	}
+	hb := append(bytes.Clone(b[:i]), '}')
+	if err := decodeStrict(hb, &h, ""); err != nil || CheckRoom(h.Room) != nil {
+		return h, nil, false
+	}
+	if !bytes.HasPrefix(b[i:], stateModKey) {
+		return h, nil, true
+	}
+	var m Moderation
+	if _, err := json.Parse(b[i+len(stateModKey):], &m, parseFlags); err != nil {
+		return h, nil, false
+	}
+	return h, &m, true
 }

@@ -19,6 +19,7 @@ type ingestFlags struct {
 	cfg    ingest.Config
 	grace  time.Duration
 	mirror mirrorFlags
+	mod    moderationFlags
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.cfg.MaxBufferedRecords, "max-buffered-records", ingest.DefaultMaxBufferedRecords, "producer buffer bound in records; when full, ingest answers 503 backpressure")
 	fs.IntVar(&f.cfg.MaxBufferedBytes, "max-buffered-bytes", ingest.DefaultMaxBufferedBytes, "producer buffer bound in bytes; when full, ingest answers 503 backpressure")
 	f.mirror.register(fs)
+	f.mod.register(fs)
 	fs.DurationVar(&f.grace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight requests may take to get their Kafka acknowledgements")
 }
 
@@ -79,6 +81,11 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	// Stopped after the HTTP server: in-flight requests may still wait on it.
 	defer stopMirror()
+	stopMod, err := startModeration(f.mod.on, c.brokerList(), c.topics, svc, log)
+	if err != nil {
+		return err
+	}
+	defer stopMod()
 
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = cl.Ping(pctx)
@@ -135,12 +142,18 @@ func devIngest(_ context.Context, env *devEnv) error {
 	}
 	svc.Register(env.mux)
 	env.publish = svc.Publish
+	stopMod, err := startModeration(true, env.brokers, env.topics, svc, log)
+	if err != nil {
+		cl.Close()
+		return err
+	}
 	// The client lives until dev stops. The HTTP server drains its
 	// requests in parallel (3 s); flushing first lets those finish their
 	// produce before the client closes under them.
 	env.goes("ingest", func(ctx context.Context) error {
 		<-ctx.Done()
 		flushAndLog(cl, log, 4*time.Second)
+		stopMod()
 		cl.Close()
 		return nil
 	})

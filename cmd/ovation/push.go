@@ -25,6 +25,7 @@ type pushFlags struct {
 	origins string
 	publish bool
 	mirror  mirrorFlags
+	mod     moderationFlags
 }
 
 func (f *pushFlags) register(fs *flag.FlagSet) {
@@ -33,6 +34,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated origins allowed besides the same origin (scheme://host[:port]), or *")
 	fs.BoolVar(&f.publish, "publish", true, "accept publish over the WebSocket (runs the ingest path in this process)")
 	f.mirror.register(fs)
+	f.mod.register(fs)
 	fs.DurationVar(&c.Window, "window", 2*time.Minute, "how long frames stay in memory for resumes")
 	fs.IntVar(&c.RoomWindowBytes, "room-window-bytes", 1<<20, "memory bound of one room's resume window")
 	fs.Int64Var(&c.MaxWindowBytes, "max-window-bytes", 256<<20, "memory bound of all rooms' windows; idle rooms give theirs up first (older positions are then read from Kafka)")
@@ -117,6 +119,11 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 		defer stopMirror()
+		stopMod, err := startModeration(f.mod.on, c.brokerList(), c.topics, svc, log)
+		if err != nil {
+			return err
+		}
+		defer stopMod()
 		f.cfg.Publish = svc.Publish
 	}
 	srv, err := pushers.New(f.cfg)
