@@ -21,6 +21,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/pushers/client"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -165,55 +166,30 @@ func (a *simAudience) snapshot() (schemas.RoomState, bool) {
 	return a.state.Clone(), a.ready
 }
 
-// observe keeps a.state in step with the room over the stream protocol
-// (docs/protocol.md), reconnecting and resuming until ctx ends.
+// observe keeps a.state in step with the room with the Go client of the
+// stream protocol (pushers/client: subscribe, fold, reconnect and resume)
+// until ctx ends.
 func (a *simAudience) observe(ctx context.Context) {
-	var epoch string
-	var seq uint64
-	have := false
-	backoff := 250 * time.Millisecond
-	for ctx.Err() == nil {
-		_, user := simViewer(0)
-		err := a.follow(ctx, user, func(conn *websocket.Conn) error {
-			sub := map[string]any{"op": "subscribe", "room": a.room}
-			if have {
-				sub["epoch"], sub["seq"] = epoch, seq
+	_, user := simViewer(0)
+	c := client.New(client.Config{
+		URLs:       []string{a.stream + "?user=" + url.QueryEscape(user)},
+		BackoffMin: 250 * time.Millisecond,
+		OnUpdate: func(room, _ string, _ uint64, st *schemas.RoomState) {
+			if room != a.room {
+				return
 			}
-			return conn.WriteJSON(sub)
-		}, func(m *simMsg) bool {
-			switch m.Type {
-			case "snapshot":
-				st := m.State
-				a.mu.Lock()
-				a.state, a.ready = st, true
-				a.mu.Unlock()
-				epoch, seq, have = m.Epoch, m.Seq, true
-			case "frame":
-				from := m.Seq
-				if m.FromSeq != 0 {
-					from = m.FromSeq
-				}
-				if !have || !(m.Epoch == epoch && from == seq+1 || epoch == "" && seq == 0 && from == 1) {
-					if have && m.Epoch == epoch && m.Seq <= seq {
-						return true // duplicate
-					}
-					return false // gap: reconnect and resume
-				}
-				a.mu.Lock()
-				a.state.Apply(&m.Delta)
-				a.mu.Unlock()
-				epoch, seq = m.Epoch, m.Seq
-			}
-			return true
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		a.log.Debug("observer reconnecting", "err", err)
-		if !simSleep(ctx, backoff+rand.N(backoff)) {
-			return
-		}
-		backoff = min(2*backoff, 5*time.Second)
+			cp := st.Clone()
+			a.mu.Lock()
+			a.state, a.ready = cp, true
+			a.mu.Unlock()
+		},
+	})
+	if err := c.Subscribe(a.room); err != nil {
+		a.log.Warn("observer cannot subscribe", "room", a.room, "err", err)
+		return
+	}
+	if err := c.Run(ctx); err != nil {
+		a.log.Warn("observer stopped", "err", err)
 	}
 }
 
