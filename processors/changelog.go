@@ -499,6 +499,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	}
 	for pid, pp := range r.pub.Polls {
 		r.size += pollBytes(pid, pp.Question, pp.Options)
+		if pp.Kind != "" {
+			r.size += pollKindBytes(pp.Kind, pp.Scale, len(pp.Options))
+		}
 	}
 	for zid, z := range r.pub.Quizzes {
 		r.size += pollBytes(zid, z.Question, z.Options) + jsonStringLen(zid) + intBytes + 2
@@ -510,7 +513,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		}
 	}
 	for pid, pp := range r.pub.Polls {
-		mk(&r.polls)[pid] = &pollPriv{opts: len(pp.Options), closed: pp.Closed, votes: map[string]int{}}
+		p := newPollPriv(pp.Kind, pp.Scale, len(pp.Options), pp.MaxPicks)
+		p.closed = pp.Closed
+		mk(&r.polls)[pid] = p
 	}
 	for qid, q := range r.pub.Questions {
 		mk(&r.questions)[qid] = &questionPriv{user: q.User, answered: q.Answered, upvoters: map[string]struct{}{}}

@@ -176,6 +176,7 @@ type mroom struct {
 	refused   map[string]int
 	// refusedIDs holds (user, id) of every event moderation refused.
 	refusedIDs map[string]bool
+	kinds      *kindModel // poll kinds (interactions_test.go)
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
@@ -259,11 +260,15 @@ func (m *model) apply(e *schemas.Event) bool {
 		if s.Polls[d.PollID] != nil {
 			return false
 		}
+		if d.Kind != "" {
+			r.openKind(d)
+			break
+		}
 		s.Polls[d.PollID] = &schemas.Poll{Question: d.Question, Options: d.Options, Votes: make([]int64, len(d.Options))}
 		r.votes[d.PollID] = map[string]int{}
 	case *schemas.PollVoteData:
 		p := s.Polls[d.PollID]
-		if p == nil || p.Closed || d.Option >= len(p.Options) {
+		if p == nil || p.Closed || d.Option >= len(p.Options) || p.Kind != "" {
 			return false
 		}
 		prev, had := r.votes[d.PollID][e.User]
@@ -395,6 +400,10 @@ func (m *model) apply(e *schemas.Event) bool {
 		}
 		slices.SortFunc(all, compareLeader)
 		s.Leaderboard = all[:min(len(all), schemas.LeaderboardSize)]
+	case *schemas.PollPickData, *schemas.PollRankData, *schemas.PollRateData, *schemas.PollTextData:
+		if !r.voteKind(e) {
+			return false
+		}
 	default:
 		return false
 	}

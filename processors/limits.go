@@ -118,8 +118,9 @@ func WorstCaseStateBytes(cfg *Config) int {
 	}
 	n := stateFixedBytes
 	n += schemas.MaxEmojisPerRoom * (emojiSlotBytes(lt(schemas.MaxEmojiBytes), lt(schemas.MaxUserLen)) + 2) // reactions + who opened each slot
-	n += (schemas.MaxPollsPerRoom + schemas.MaxQuizzesPerRoom) * (pollBytes(id, lt(schemas.MaxQuestionLen), opts) + 1)
-	n += schemas.MaxQuizzesPerRoom * (jsonStringLen(id) + intBytes + 2) // correct options
+	n += schemas.MaxQuizzesPerRoom * (pollBytes(id, lt(schemas.MaxQuestionLen), opts) + 1)
+	n += schemas.MaxPollsPerRoom * (worstPollBytes(id, lt(schemas.MaxQuestionLen), opts) + 1) // the largest kind (interactions.go)
+	n += schemas.MaxQuizzesPerRoom * (jsonStringLen(id) + intBytes + 2)                       // correct options
 	n += schemas.MaxQuestionsInRoom * (questionBytes(id, lt(schemas.MaxUserLen), lt(schemas.MaxQuestionLen)) + 1)
 	n += cfg.MaxPresenceNodes * (nodeBytes(id) + 1)
 	worstSanction := schemas.Sanction{Kind: schemas.SanctionTimeout, Until: 1 << 62, By: lt(schemas.MaxUserLen), TS: 1 << 62, Reason: lt(schemas.MaxReasonLen)}

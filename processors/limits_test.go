@@ -53,8 +53,27 @@ func worstRoom(t *testing.T, cfg *Config) *harness {
 	for i := range schemas.MaxEmojisPerRoom {
 		must(ev(t, id("r", i), "w", user(i/cfg.MaxEmojisPerUser), schemas.Reaction, 2, schemas.ReactionData{Emoji: string(rune(0x1F600 + i))}))
 	}
+	// Polls of every kind at their largest: ranking polls with a ballot
+	// (the full ranks matrix), text polls with a full window of the
+	// longest answers, and the rest single choice.
+	order := []int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}
 	for i := range schemas.MaxPollsPerRoom {
-		must(ev(t, id("po", i), "w", "host", schemas.PollOpen, 3, schemas.PollOpenData{PollID: id("p", i), Question: lt(schemas.MaxQuestionLen), Options: opts}))
+		o := schemas.PollOpenData{PollID: id("p", i), Question: lt(schemas.MaxQuestionLen), Options: opts}
+		switch i % 3 {
+		case 1:
+			o.Kind = schemas.PollRanking
+		case 2:
+			o.Kind, o.Options = schemas.PollOpenText, nil
+		}
+		must(ev(t, id("po", i), "w", "host", schemas.PollOpen, 3, o))
+		switch o.Kind {
+		case schemas.PollRanking:
+			must(ev(t, id("pr", i), "w", user(i), schemas.PollRank, 3, schemas.PollRankData{PollID: o.PollID, Order: order}))
+		case schemas.PollOpenText:
+			for j := range schemas.PollTextWindow {
+				must(ev(t, id(fmt.Sprintf("pt%d-", j), i), "w", user(j), schemas.PollTextAnswer, 3, schemas.PollTextData{PollID: o.PollID, Answer: lt(schemas.MaxPollTextLen)}))
+			}
+		}
 	}
 	for i := range schemas.MaxQuizzesPerRoom {
 		must(ev(t, id("za", i), "w", "host", schemas.QuizAsk, 4, schemas.QuizAskData{QuizID: id("z", i), Question: lt(schemas.MaxQuestionLen), Options: opts, Correct: 1, Points: schemas.MaxQuizPoints}))

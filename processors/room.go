@@ -82,7 +82,11 @@ type room struct {
 type pollPriv struct {
 	opts   int
 	closed bool
-	votes  map[string]int // user → option
+	votes  map[string]int // user → option (or the kind's code: interactions.go)
+	kind   string         // "" for single choice
+	picks  int            // multi: the most options one pick may hold
+	values int            // counters in the public Votes
+	lo, hi int            // rating: the scale's range
 }
 
 type questionPriv struct {
@@ -203,19 +207,34 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return DeadLettered, ReasonLimit
 		}
 		n := pollBytes(d.PollID, d.Question, d.Options)
+		if d.Kind != "" {
+			n += pollKindBytes(d.Kind, d.Scale, len(d.Options))
+		}
 		if !fits(n) {
 			return DeadLettered, ReasonTooLarge
 		}
 		r.size += n
-		mk(&r.polls)[d.PollID] = &pollPriv{opts: len(d.Options), votes: map[string]int{}}
-		pd := r.pollDelta(d.PollID, len(d.Options))
+		p := newPollPriv(d.Kind, d.Scale, len(d.Options), d.MaxPicks)
+		mk(&r.polls)[d.PollID] = p
+		pd := r.pollDelta(d.PollID, p.values)
 		pd.Question, pd.Options = d.Question, d.Options
+		pd.Kind, pd.MaxPicks, pd.Scale = d.Kind, d.MaxPicks, d.Scale
+		if d.Kind == schemas.PollRanking {
+			// The whole matrix from the start: every state of the poll
+			// has the same shape, whatever ballots came.
+			pd.Ranks = make([][]int64, len(d.Options))
+			for i := range pd.Ranks {
+				pd.Ranks[i] = make([]int64, len(d.Options))
+			}
+		}
 		r.pendBytes += n
 	case *schemas.PollVoteData:
 		p := r.polls[d.PollID]
 		switch {
 		case p == nil:
 			return DeadLettered, ReasonUnknownPoll
+		case p.kind != "":
+			return DeadLettered, ReasonWrongKind
 		case d.Option >= p.opts:
 			return DeadLettered, ReasonBadOption
 		case p.closed:
@@ -233,6 +252,8 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		p.votes[ev.User] = d.Option
 		r.totals().Votes++
 		r.logVotes = append(r.logVotes, voteRec{P: d.PollID, U: ev.User, O: d.Option})
+	case *schemas.PollPickData, *schemas.PollRankData, *schemas.PollRateData, *schemas.PollTextData:
+		return r.applyPollKind(ev)
 	case *schemas.PollCloseData:
 		p := r.polls[d.PollID]
 		if p == nil {
@@ -242,7 +263,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return Ignored, ReasonAlreadyClosed
 		}
 		p.closed = true
-		r.pollDelta(d.PollID, p.opts).Closed = true
+		r.pollDelta(d.PollID, p.values).Closed = true
 	case *schemas.QAAskData:
 		id := ev.ID
 		if q, ok := r.questions[id]; ok {
@@ -609,7 +630,7 @@ func fullDelta(s *schemas.RoomState) schemas.Delta {
 	if len(s.Polls) > 0 {
 		d.Polls = make(map[string]*schemas.PollDelta, len(s.Polls))
 		for id, p := range s.Polls {
-			d.Polls[id] = &schemas.PollDelta{Question: p.Question, Options: slices.Clone(p.Options), Votes: slices.Clone(p.Votes), Closed: p.Closed}
+			d.Polls[id] = &schemas.PollDelta{Question: p.Question, Options: slices.Clone(p.Options), Votes: slices.Clone(p.Votes), Closed: p.Closed, PollKindState: p.PollKindState.Clone()}
 		}
 	}
 	if len(s.Questions) > 0 {

@@ -28,6 +28,7 @@ const (
 	RuleRange    Rule = "range"    // a number outside its range
 	RuleSize     Rule = "size"     // the whole event is over MaxEventBytes
 	RuleEmoji    Rule = "emoji"    // not exactly one fully-qualified RGI emoji
+	RuleUnique   Rule = "unique"   // a list names the same entry twice (poll picks, ranking)
 )
 
 // ValidationError says which field of an event broke which rule.

@@ -59,6 +59,7 @@ var Types = []Type{
 	Presence,
 	RoomClose, QARemove, ReactionRemove,
 	ModBan, ModTimeout, ModUnban, RoomControls,
+	PollPick, PollRank, PollRate, PollTextAnswer,
 }
 
 // Capability names a permission a token grants in a room.
@@ -142,11 +143,17 @@ type ReactionData struct {
 	Emoji string `json:"emoji"`
 }
 
-// PollOpenData is the body of poll.open.
+// PollOpenData is the body of poll.open. Kind is one of PollKinds (absent
+// means single); options are required except on rating and text polls,
+// which have none; MaxPicks (multi only, 0 = every option) and Scale
+// (rating only, required there) are kind-specific (interactions.go).
 type PollOpenData struct {
 	PollID   string   `json:"poll_id"`
 	Question string   `json:"question"`
-	Options  []string `json:"options"`
+	Options  []string `json:"options,omitempty"`
+	Kind     string   `json:"kind,omitempty"`
+	MaxPicks int      `json:"max_picks,omitempty"`
+	Scale    string   `json:"scale,omitempty"`
 }
 
 // PollVoteData is the body of poll.vote; Option is a zero-based index.
@@ -260,6 +267,14 @@ func newPayload(t Type) Payload {
 		return &ModUnbanData{}
 	case RoomControls:
 		return &Controls{}
+	case PollPick:
+		return &PollPickData{}
+	case PollRank:
+		return &PollRankData{}
+	case PollRate:
+		return &PollRateData{}
+	case PollTextAnswer:
+		return &PollTextData{}
 	}
 	return nil
 }

@@ -30,6 +30,13 @@ func frameCases() []frameCase {
 		kept = append(kept, line(n))
 	}
 	five := []ChatLine{line(101), line(102), line(103), line(104), line(105)}
+	texts := func(from, to int) []PollText {
+		var out []PollText
+		for n := from; n <= to; n++ {
+			out = append(out, PollText{User: fmt.Sprintf("u%d", n), Text: fmt.Sprintf("word %d", n), TS: t0 + int64(n)})
+		}
+		return out
+	}
 
 	return []frameCase{
 		{
@@ -151,6 +158,39 @@ func frameCases() []frameCase {
 				Reactions: map[string]int64{}, Chat: []ChatLine{{ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}}, Polls: map[string]*Poll{},
 				Questions: map[string]*Question{}, Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
 				Totals: Totals{Chat: 2},
+			},
+		},
+		{
+			Name: "poll kinds: multi, ranking, rating, text (window of the latest answers)",
+			Frames: []Frame{
+				frame(1, Delta{
+					Polls: map[string]*PollDelta{
+						"m": {Question: "Which talks?", Options: []string{"A", "B", "C"}, Votes: []int64{1, 1, 0}, PollKindState: PollKindState{Kind: PollMulti, MaxPicks: 2, Voters: 1}},
+						"r": {Question: "Order them", Options: []string{"A", "B", "C"}, Votes: []int64{1, 2, 0}, PollKindState: PollKindState{Kind: PollRanking, Voters: 1, Ranks: [][]int64{{0, 1}, {1}}}},
+						"n": {Question: "Recommend us?", Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 2}},
+						"t": {Question: "One word?", PollKindState: PollKindState{Kind: PollOpenText, Voters: 8, Texts: texts(1, 8)}},
+					},
+					Totals: &Totals{Votes: 12},
+				}),
+				frame(2, Delta{
+					Polls: map[string]*PollDelta{
+						"m": {Votes: []int64{-1, 0, 1}},
+						"r": {Votes: []int64{2, 0, 1}, PollKindState: PollKindState{Voters: 1, Ranks: [][]int64{{1}, {0, 0, 1}, {0, 1}}}},
+						"n": {Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}, PollKindState: PollKindState{Voters: -1}},
+						"t": {PollKindState: PollKindState{Voters: 4, Texts: texts(9, 12)}, Closed: true},
+					},
+					Totals: &Totals{Votes: 4},
+				}),
+			},
+			State: RoomState{
+				Reactions: map[string]int64{}, Chat: []ChatLine{}, Questions: map[string]*Question{}, Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
+				Polls: map[string]*Poll{
+					"m": {Question: "Which talks?", Options: []string{"A", "B", "C"}, Votes: []int64{0, 1, 1}, PollKindState: PollKindState{Kind: PollMulti, MaxPicks: 2, Voters: 1}},
+					"r": {Question: "Order them", Options: []string{"A", "B", "C"}, Votes: []int64{3, 2, 1}, PollKindState: PollKindState{Kind: PollRanking, Voters: 2, Ranks: [][]int64{{1, 1}, {1, 0, 1}, {0, 1}}}},
+					"n": {Question: "Recommend us?", Options: []string{}, Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 1}},
+					"t": {Question: "One word?", Options: []string{}, Votes: []int64{}, Closed: true, PollKindState: PollKindState{Kind: PollOpenText, Voters: 12, Texts: texts(3, 12)}},
+				},
+				Totals: Totals{Votes: 16},
 			},
 		},
 	}

@@ -15,7 +15,7 @@ import (
 
 var knownRules = map[Rule]bool{
 	RuleJSON: true, RuleType: true, RuleUnknown: true, RuleRequired: true, RuleVersion: true, RuleEnum: true,
-	RuleUTF8: true, RuleChars: true, RuleLength: true, RuleRange: true, RuleSize: true, RuleEmoji: true,
+	RuleUTF8: true, RuleChars: true, RuleLength: true, RuleRange: true, RuleSize: true, RuleEmoji: true, RuleUnique: true,
 }
 
 // checkRejection asserts the shape every decoder error must have: a

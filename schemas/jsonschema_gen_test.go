@@ -141,6 +141,13 @@ func typeSchemas() map[Type]struct {
 		{"description", fmt.Sprintf("Zero-based option index, 0 to %d (the processor also checks it against the poll's options).", MaxOptions-1)},
 		{"type", "integer"}, {"minimum", 0}, {"maximum", MaxOptions - 1},
 	}
+	picks := func(desc string) obj {
+		return obj{
+			{"description", desc},
+			{"type", "array"}, {"minItems", 1}, {"maxItems", MaxOptions}, {"uniqueItems", true},
+			{"items", obj{{"type", "integer"}, {"minimum", 0}, {"maximum", MaxOptions - 1}}},
+		}
+	}
 	emojiField := obj{
 		{"description", fmt.Sprintf("Exactly one fully-qualified emoji of Unicode's RGI emoji set (Emoji %s): a single emoji, keycap, flag, skin-tone or ZWJ sequence, at most %d code points and %d bytes of UTF-8. JSON Schema can only check the characters and the length; see docs/events.md.", EmojiVersion, MaxEmojiCodePoints, MaxEmojiBytes)},
 		{"type", "string"}, {"pattern", emojiCharPattern}, {"minLength", 1}, {"maxLength", MaxEmojiCodePoints},
@@ -163,7 +170,38 @@ func typeSchemas() map[Type]struct {
 		PollOpen: {"A host opens a poll.", []field{
 			{"poll_id", true, idField("Poll id chosen by the host, unique in the room.")},
 			{"question", true, text("line", 1, MaxQuestionLen, "Poll question, single-line, not blank.")},
-			{"options", true, options},
+			{"options", false, options},
+			{"kind", false, obj{
+				{"description", "Poll kind: single (absent means single), multi (poll.pick), ranking (poll.rank), rating (poll.rate) or text (poll.text). Rating and text polls have no options; the others require them."},
+				{"enum", PollKinds},
+			}},
+			{"max_picks", false, obj{
+				{"description", "Multi polls only: the most options a viewer may pick, 1 to the number of options (absent: all)."},
+				{"type", "integer"}, {"minimum", 1}, {"maximum", MaxOptions},
+			}},
+			{"scale", false, obj{
+				{"description", "Rating polls only, and required there: 1-5, 1-10 or nps (0 to 10)."},
+				{"enum", Scales},
+			}},
+		}},
+		PollPick: {"A viewer picks options in a multi poll; a new pick replaces the previous one until the poll closes.", []field{
+			{"poll_id", true, idField("The poll voted in.")},
+			{"options", true, picks("Zero-based option indexes, distinct, at most the poll's max_picks (the processor checks them against the poll).")},
+		}},
+		PollRank: {"A viewer orders options in a ranking poll, best first; a new order replaces the previous one until the poll closes.", []field{
+			{"poll_id", true, idField("The poll voted in.")},
+			{"order", true, picks("Zero-based option indexes, best first, distinct; options left out score nothing.")},
+		}},
+		PollRate: {"A viewer rates on a rating poll's scale; a new rating moves the previous one until the poll closes.", []field{
+			{"poll_id", true, idField("The poll voted in.")},
+			{"rating", true, obj{
+				{"description", fmt.Sprintf("A value of the poll's scale: 1-5, 1-10 or 0-10 for nps (JSON Schema can only bound it by 0 to %d).", MaxRating)},
+				{"type", "integer"}, {"minimum", 0}, {"maximum", MaxRating},
+			}},
+		}},
+		PollTextAnswer: {"A viewer answers an open-text poll (the first answer per user counts).", []field{
+			{"poll_id", true, idField("The poll answered.")},
+			{"answer", true, text("line", 1, MaxPollTextLen, "The answer: single-line, not blank.")},
 		}},
 		PollVote: {"A viewer votes; a new vote by the same user moves the vote.", []field{
 			{"poll_id", true, idField("The poll voted in.")},
@@ -245,6 +283,23 @@ func typeSchemas() map[Type]struct {
 	}
 }
 
+// pollOpenRules are poll.open's kind rules: options required unless the
+// kind is rating or text (which have none), scale required on rating
+// polls and absent otherwise, max_picks only on multi polls. That
+// max_picks is at most the number of options is beyond JSON Schema.
+func pollOpenRules() []any {
+	kindIs := func(kinds ...string) obj {
+		return obj{{"properties", obj{{"kind", obj{{"enum", kinds}}}}}, {"required", []string{"kind"}}}
+	}
+	absent := func(f string) obj { return obj{{"not", obj{{"required", []string{f}}}}} }
+	present := func(f string) obj { return obj{{"required", []string{f}}} }
+	return []any{
+		obj{{"if", kindIs(PollRating, PollOpenText)}, {"then", absent("options")}, {"else", present("options")}},
+		obj{{"if", kindIs(PollRating)}, {"then", present("scale")}, {"else", absent("scale")}},
+		obj{{"if", kindIs(PollMulti)}, {"else", absent("max_picks")}},
+	}
+}
+
 func typeSchema(t Type) obj {
 	ts := typeSchemas()[t]
 	req := []string{}
@@ -256,6 +311,9 @@ func typeSchema(t Type) obj {
 		}
 	}
 	data := obj{{"type", "object"}, {"required", req}, {"additionalProperties", false}, {"properties", props}}
+	if t == PollOpen {
+		data = append(data, kv{"allOf", pollOpenRules()})
+	}
 	return obj{
 		{"$schema", "https://json-schema.org/draft/2020-12/schema"},
 		{"$id", schemaBase + string(t) + ".json"},

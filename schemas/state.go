@@ -76,6 +76,28 @@ type Poll struct {
 	Options  []string `json:"options"`
 	Votes    []int64  `json:"votes"`
 	Closed   bool     `json:"closed"`
+	PollKindState
+}
+
+// PollKindState is what the poll kinds of issue 16 add to a poll
+// (interactions.go); all of it is absent on a single-choice poll.
+//
+//   - multi: Votes[i] counts the voters whose pick holds option i;
+//     Voters counts the voters with a pick.
+//   - ranking: Votes[i] is option i's Borda score (an option at position
+//     p of a ballot over n options scores n-1-p; options left out score
+//     0); Ranks[i][p] counts the ballots with option i at position p.
+//   - rating: Votes[j] counts the ratings lo+j of the scale; the mean is
+//     the sum of (lo+j)*Votes[j] over Voters (PollMean).
+//   - text: Voters counts the answers; Texts holds the latest
+//     PollTextWindow of them, oldest first.
+type PollKindState struct {
+	Kind     string     `json:"kind,omitempty"`
+	MaxPicks int        `json:"max_picks,omitempty"`
+	Scale    string     `json:"scale,omitempty"`
+	Voters   int64      `json:"voters,omitempty"`
+	Ranks    [][]int64  `json:"ranks,omitempty"`
+	Texts    []PollText `json:"texts,omitempty"`
 }
 
 // Question is a Q&A question's public state.
@@ -153,11 +175,18 @@ type Delta struct {
 
 // PollDelta is a poll's change. Question and Options are set when the poll
 // was opened inside the delta; Votes[i] is the change of option i.
+//
+// The PollKindState fields: Kind, MaxPicks and Scale are set with the
+// poll's opening (a rating or text poll has no options, so Kind marks
+// it); Voters and Ranks add; Texts append, and a poll keeps the last
+// PollTextWindow (trimming the end of a list composes with appending, so
+// Merge stays exact).
 type PollDelta struct {
 	Question string   `json:"question,omitempty"`
 	Options  []string `json:"options,omitempty"`
 	Votes    []int64  `json:"votes,omitempty"`
 	Closed   bool     `json:"closed,omitempty"`
+	PollKindState
 }
 
 // QuestionDelta is a question's change. User, Text and TS are set when it
@@ -226,19 +255,22 @@ func (s *RoomState) Apply(d *Delta) {
 			p = &Poll{}
 			s.Polls[id] = p
 		}
-		if pd.Options != nil {
+		if pd.Options != nil || pd.Kind != "" {
 			p.Question = pd.Question
 			p.Options = slices.Clone(pd.Options)
-			if len(p.Votes) < len(p.Options) {
-				p.Votes = append(p.Votes, make([]int64, len(p.Options)-len(p.Votes))...)
+			p.Kind, p.MaxPicks, p.Scale = pd.Kind, pd.MaxPicks, pd.Scale
+			if n := PollValues(p.Kind, p.Scale, len(p.Options)); len(p.Votes) < n {
+				p.Votes = append(p.Votes, make([]int64, n-len(p.Votes))...)
+			}
+			if p.Options == nil {
+				p.Options = []string{} // rating and text polls
+			}
+			if p.Votes == nil {
+				p.Votes = []int64{} // text polls
 			}
 		}
-		for i, n := range pd.Votes {
-			for len(p.Votes) <= i {
-				p.Votes = append(p.Votes, 0)
-			}
-			p.Votes[i] += n
-		}
+		p.Votes = addCounts(p.Votes, pd.Votes)
+		applyPollKind(&p.PollKindState, &pd.PollKindState)
 		p.Closed = p.Closed || pd.Closed
 	}
 	for id, qd := range d.Questions {
@@ -382,15 +414,12 @@ func Merge(a, b *Delta) Delta {
 					cur = &PollDelta{}
 					m.Polls[id] = cur
 				}
-				if pd.Options != nil {
+				if pd.Options != nil || pd.Kind != "" {
 					cur.Question, cur.Options = pd.Question, slices.Clone(pd.Options)
+					cur.Kind, cur.MaxPicks, cur.Scale = pd.Kind, pd.MaxPicks, pd.Scale
 				}
-				for i, n := range pd.Votes {
-					for len(cur.Votes) <= i {
-						cur.Votes = append(cur.Votes, 0)
-					}
-					cur.Votes[i] += n
-				}
+				cur.Votes = addCounts(cur.Votes, pd.Votes)
+				applyPollKind(&cur.PollKindState, &pd.PollKindState)
 				cur.Closed = cur.Closed || pd.Closed
 			}
 		}
@@ -521,6 +550,7 @@ func (s *RoomState) Clone() RoomState {
 		}
 		cp := *p
 		cp.Options, cp.Votes = slices.Clone(p.Options), slices.Clone(p.Votes)
+		cp.PollKindState = p.PollKindState.Clone()
 		c.Polls[id] = &cp
 	}
 	for id, q := range s.Questions {
@@ -621,6 +651,7 @@ func (d *Delta) normalize() error {
 		if len(p.Votes) == 0 {
 			p.Votes = nil
 		}
+		p.PollKindState.normalize()
 	}
 	if len(d.Questions) == 0 {
 		d.Questions = nil

@@ -19,6 +19,7 @@ type roomModel struct {
 	next    int
 	chat    []string
 	polls   map[string]int // options
+	kinds   map[string]string
 	quizzes map[string]int
 	qs      []string
 	// removedQs are question ids removed and not asked again yet.
@@ -27,7 +28,7 @@ type roomModel struct {
 }
 
 func newRoomModel(seed uint64) *roomModel {
-	return &roomModel{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), polls: map[string]int{}, quizzes: map[string]int{}, ts: 1767225600000}
+	return &roomModel{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), polls: map[string]int{}, kinds: map[string]string{}, quizzes: map[string]int{}, ts: 1767225600000}
 }
 
 func (m *roomModel) id(prefix string) string {
@@ -106,8 +107,23 @@ func (m *roomModel) delta() Delta {
 		if r.IntN(3) == 0 {
 			n := r.IntN(MaxOptions-MinOptions+1) + MinOptions
 			id := m.id("p")
-			m.polls[id] = n
-			d.Polls[id] = &PollDelta{Question: "q " + id, Options: slices.Repeat([]string{"o"}, n)}
+			kind := PollKinds[r.IntN(len(PollKinds))]
+			pd := &PollDelta{Question: "q " + id, Options: slices.Repeat([]string{"o"}, n)}
+			switch kind {
+			case PollSingle:
+				kind = "" // the original form
+			case PollMulti:
+				pd.MaxPicks = r.IntN(n) + 1
+			case PollRating:
+				pd.Scale = Scales[r.IntN(len(Scales))]
+				pd.Options = nil
+			case PollOpenText:
+				pd.Options = nil
+			}
+			pd.Kind = kind
+			m.polls[id] = PollValues(kind, pd.Scale, n)
+			m.kinds[id] = kind
+			d.Polls[id] = pd
 		}
 		for _, id := range m.keys(m.polls) {
 			if r.IntN(2) == 0 {
@@ -119,9 +135,31 @@ func (m *roomModel) delta() Delta {
 				d.Polls[id] = pd
 			}
 			n := m.polls[id]
-			pd.Votes = make([]int64, r.IntN(n)+1)
-			for i := range pd.Votes {
-				pd.Votes[i] = int64(r.IntN(7) - 3)
+			if n > 0 {
+				pd.Votes = make([]int64, r.IntN(n)+1)
+				for i := range pd.Votes {
+					pd.Votes[i] = int64(r.IntN(7) - 3)
+				}
+			}
+			switch m.kinds[id] {
+			case "":
+			case PollOpenText:
+				for range r.IntN(2 * PollTextWindow) {
+					m.ts++
+					pd.Texts = append(pd.Texts, PollText{User: m.id("u"), Text: m.id("t"), TS: m.ts})
+				}
+				pd.Voters += int64(len(pd.Texts))
+			case PollRanking:
+				pd.Ranks = make([][]int64, r.IntN(n)+1)
+				for i := range pd.Ranks {
+					pd.Ranks[i] = make([]int64, r.IntN(n)+1)
+					for j := range pd.Ranks[i] {
+						pd.Ranks[i][j] = int64(r.IntN(5) - 2)
+					}
+				}
+				pd.Voters += int64(r.IntN(3))
+			default:
+				pd.Voters += int64(r.IntN(5) - 1)
 			}
 			pd.Closed = r.IntN(6) == 0
 		}
@@ -244,6 +282,8 @@ func canon(s RoomState) RoomState {
 	for _, p := range c.Polls {
 		norm(&p.Options)
 		norm(&p.Votes)
+		norm(&p.Ranks)
+		norm(&p.Texts)
 	}
 	for _, z := range c.Quizzes {
 		norm(&z.Options)

@@ -213,7 +213,7 @@ func (d *PollOpenData) validate(f *fieldPath) error {
 	if err := checkText(f.name("question"), d.Question, 1, MaxQuestionLen, false); err != nil {
 		return err
 	}
-	return checkOptions(f, d.Options)
+	return d.validatePollKind(f)
 }
 
 func (d *PollVoteData) validate(f *fieldPath) error {

@@ -25,7 +25,26 @@ export const LIMITS = {
   maxReasonLen: 200,
   maxTimeoutSeconds: 7 * 86400,
   maxSlowModeSeconds: 3600,
+  maxPollTextLen: 140,
+  pollTextWindow: 10,
+  maxRating: 10,
 } as const;
+
+/** PollKind is a poll's kind (schemas.PollKinds); absent means single. */
+export type PollKind = "single" | "multi" | "ranking" | "rating" | "text";
+/** POLL_KINDS lists the poll kinds in the order of schemas.PollKinds. */
+export const POLL_KINDS: readonly PollKind[] = ["single", "multi", "ranking", "rating", "text"];
+/** RatingScale is a rating poll's scale: 1-5, 1-10, or nps (0-10). */
+export type RatingScale = "1-5" | "1-10" | "nps";
+/** scaleRange returns a rating scale's lowest and highest value (schemas.ScaleRange). */
+export function scaleRange(scale: string): [number, number] | undefined {
+  switch (scale) {
+    case "1-5": return [1, 5];
+    case "1-10": return [1, 10];
+    case "nps": return [0, 10];
+  }
+  return undefined;
+}
 
 /**
  * EVENT_SHAPE is the structure one event may have (schemas.EventShape),
@@ -39,8 +58,20 @@ export interface ChatMessageData { text: string; name?: string }
 export interface ChatDeleteData { message_id: string }
 /** ReactionData is the body of reaction. */
 export interface ReactionData { emoji: string }
-/** PollOpenData is the body of poll.open. */
-export interface PollOpenData { poll_id: string; question: string; options: string[] }
+/**
+ * PollOpenData is the body of poll.open. options are required except on
+ * rating and text polls (which have none); max_picks is for multi polls,
+ * scale for (and required on) rating polls.
+ */
+export interface PollOpenData { poll_id: string; question: string; options?: string[]; kind?: PollKind; max_picks?: number; scale?: RatingScale }
+/** PollPickData is the body of poll.pick: the user's whole choice in a multi poll. */
+export interface PollPickData { poll_id: string; options: number[] }
+/** PollRankData is the body of poll.rank: options best first. */
+export interface PollRankData { poll_id: string; order: number[] }
+/** PollRateData is the body of poll.rate: a value of the poll's scale. */
+export interface PollRateData { poll_id: string; rating: number }
+/** PollTextData is the body of poll.text: a short single-line answer. */
+export interface PollTextData { poll_id: string; answer: string }
 /** PollVoteData is the body of poll.vote; option is zero-based. */
 export interface PollVoteData { poll_id: string; option: number }
 /** PollCloseData is the body of poll.close. */
@@ -96,6 +127,10 @@ export interface EventDataMap {
   "mod.timeout": ModTimeoutData;
   "mod.unban": ModUnbanData;
   "room.controls": Controls;
+  "poll.pick": PollPickData;
+  "poll.rank": PollRankData;
+  "poll.rate": PollRateData;
+  "poll.text": PollTextData;
 }
 
 /** EventType names an engagement event type. */
@@ -110,6 +145,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "presence",
   "room.close", "qa.remove", "reaction.remove",
   "mod.ban", "mod.timeout", "mod.unban", "room.controls",
+  "poll.pick", "poll.rank", "poll.rate", "poll.text",
 ];
 
 /** PublishInput is what a client publishes: ingest fills v, room, user and ts. */
@@ -125,7 +161,7 @@ export type Event = {
 /** Rule names the validation rule an event broke (schemas.Rule). */
 export type Rule =
   | "json" | "type" | "unknown" | "required" | "version" | "enum"
-  | "utf8" | "chars" | "length" | "range" | "size" | "emoji";
+  | "utf8" | "chars" | "length" | "range" | "size" | "emoji" | "unique";
 
 /** EventValidationError says which field of an event broke which rule. */
 export class EventValidationError extends Error {
@@ -284,12 +320,12 @@ function checkEmoji(v: string, field = "data.emoji"): void {
 
 // Field kinds of the envelope and of each body: what Go's struct decoding
 // accepts for each field (DisallowUnknownFields, case-sensitive names).
-type Kind = "string" | "int" | "strings" | "bool" | "raw";
+type Kind = "string" | "int" | "strings" | "ints" | "bool" | "raw";
 const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "chat.message": { text: "string", name: "string" },
   "chat.delete": { message_id: "string" },
   reaction: { emoji: "string" },
-  "poll.open": { poll_id: "string", question: "string", options: "strings" },
+  "poll.open": { poll_id: "string", question: "string", options: "strings", kind: "string", max_picks: "int", scale: "string" },
   "poll.vote": { poll_id: "string", option: "int" },
   "poll.close": { poll_id: "string" },
   "qa.ask": { text: "string" },
@@ -306,6 +342,10 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "mod.timeout": { target: "string", seconds: "int", reason: "string", hide: "bool" },
   "mod.unban": { target: "string" },
   "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool" },
+  "poll.pick": { poll_id: "string", options: "ints" },
+  "poll.rank": { poll_id: "string", order: "ints" },
+  "poll.rate": { poll_id: "string", rating: "int" },
+  "poll.text": { poll_id: "string", answer: "string" },
 };
 // Numbers whose absence is an error: a missing number reads as 0, which is
 // a valid value (schemas requiredNumbers).
@@ -315,6 +355,7 @@ const REQUIRED_NUMBERS: Partial<Record<EventType, string[]>> = {
   "quiz.answer": ["option"],
   presence: ["viewers"],
   "mod.timeout": ["seconds"],
+  "poll.rate": ["rating"],
 };
 const ENVELOPE_FIELDS: Record<string, Kind> = {
   v: "int", id: "string", room: "string", user: "string", type: "string", ts: "int", data: "raw",
@@ -374,6 +415,10 @@ function decodeObject(v: JValue, fields: Record<string, Kind>, path: string): Re
           return x.v;
         });
         break;
+      case "ints":
+        if (val.k !== "arr") throw new EventValidationError(join(key), "type", `expected an array, got ${KIND_NAME[val.k]}`);
+        out[key] = val.items.map((x, i) => (x.k === "null" ? 0 : intOf(x, `${join(key)}[${i}]`)));
+        break;
     }
   }
   return out;
@@ -391,6 +436,50 @@ function checkOptions(opts: string[] | undefined): void {
 function checkOption(opt: number): void {
   if (opt < 0 || opt >= LIMITS.maxOptions) {
     throw new EventValidationError("data.option", "range", `option ${opt} is outside 0..${LIMITS.maxOptions - 1}`);
+  }
+}
+
+// checkPicks is schemas checkPicks: 1..maxOptions distinct option indexes.
+function checkPicks(field: string, opts: number[] | undefined): void {
+  if (opts === undefined) throw new EventValidationError(field, "required", `${field} is missing`);
+  if (opts.length < 1 || opts.length > LIMITS.maxOptions) {
+    throw new EventValidationError(field, "length", `${opts.length} entries, allowed are 1 to ${LIMITS.maxOptions}`);
+  }
+  const seen = new Set<number>();
+  opts.forEach((o, i) => {
+    const f = `${field}[${i}]`;
+    if (o < 0 || o >= LIMITS.maxOptions) throw new EventValidationError(f, "range", `option ${o} is outside 0..${LIMITS.maxOptions - 1}`);
+    if (seen.has(o)) throw new EventValidationError(f, "unique", `option ${o} is listed twice`);
+    seen.add(o);
+  });
+}
+
+// checkPollKind is schemas PollOpenData.validatePollKind.
+function checkPollKind(d: Record<string, unknown>): void {
+  const kind = (d.kind as string | undefined) ?? "";
+  const opts = d.options as string[] | undefined;
+  switch (kind) {
+    case "": case "single": case "multi": case "ranking":
+      checkOptions(opts);
+      break;
+    case "rating": case "text":
+      if (opts !== undefined) throw new EventValidationError("data.options", "unknown", `a ${kind} poll has no options`);
+      break;
+    default:
+      throw new EventValidationError("data.kind", "enum", `unknown poll kind ${JSON.stringify(truncate(kind, 40))} (allowed: single, multi, ranking, rating, text)`);
+  }
+  const mp = (d.max_picks as number | undefined) ?? 0;
+  if (mp !== 0) {
+    if (kind !== "multi") throw new EventValidationError("data.max_picks", "unknown", "max_picks is only for multi polls");
+    const n = opts?.length ?? 0;
+    if (mp < 1 || mp > n) throw new EventValidationError("data.max_picks", "range", `max_picks ${mp} is outside 1..${n} (the number of options)`);
+  }
+  const scale = (d.scale as string | undefined) ?? "";
+  if (kind === "rating") {
+    if (scale === "") throw new EventValidationError("data.scale", "required", "a rating poll needs a scale (1-5, 1-10 or nps)");
+    if (scaleRange(scale) === undefined) throw new EventValidationError("data.scale", "enum", `unknown scale ${JSON.stringify(truncate(scale, 40))} (allowed: 1-5, 1-10, nps)`);
+  } else if (scale !== "") {
+    throw new EventValidationError("data.scale", "unknown", "scale is only for rating polls");
   }
 }
 
@@ -416,7 +505,20 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
     case "poll.open":
       checkID(s("poll_id"), "data.poll_id");
       checkText("data.question", s("question"), 1, LIMITS.maxQuestionLen, false);
-      return checkOptions(d.options as string[] | undefined);
+      return checkPollKind(d);
+    case "poll.pick":
+      checkID(s("poll_id"), "data.poll_id");
+      return checkPicks("data.options", d.options as number[] | undefined);
+    case "poll.rank":
+      checkID(s("poll_id"), "data.poll_id");
+      return checkPicks("data.order", d.order as number[] | undefined);
+    case "poll.rate":
+      checkID(s("poll_id"), "data.poll_id");
+      if (n("rating") < 0 || n("rating") > LIMITS.maxRating) throw new EventValidationError("data.rating", "range", `rating ${n("rating")} is outside 0..${LIMITS.maxRating}`);
+      return;
+    case "poll.text":
+      checkID(s("poll_id"), "data.poll_id");
+      return checkText("data.answer", s("answer"), 1, LIMITS.maxPollTextLen, false);
     case "poll.vote":
       checkID(s("poll_id"), "data.poll_id");
       return checkOption(n("option"));

@@ -19,12 +19,83 @@ export interface ChatLine {
   ts: number;
 }
 
-/** Poll is a poll's public state; votes[i] counts the current voters of option i. */
-export interface Poll {
+/**
+ * Poll is a poll's public state (schemas.Poll). For a single-choice poll
+ * votes[i] counts the current voters of option i. The kinds of issue 16
+ * (PollKindState; absent on single-choice polls):
+ *  - multi: votes[i] counts the voters whose pick holds option i; voters
+ *    counts the voters with a pick;
+ *  - ranking: votes[i] is option i's Borda score (position p of a ballot
+ *    over n options scores n-1-p); ranks[i][p] counts the ballots with
+ *    option i at position p;
+ *  - rating: votes[j] counts the ratings lo+j of the scale (pollMean);
+ *  - text: voters counts the answers; texts holds the latest
+ *    POLL_TEXT_WINDOW, oldest first.
+ */
+export interface Poll extends PollKindState {
   question: string;
   options: string[];
   votes: number[];
   closed: boolean;
+}
+
+/** POLL_TEXT_WINDOW is how many open-text answers a poll keeps (schemas.PollTextWindow). */
+export const POLL_TEXT_WINDOW = 10;
+
+/** PollText is one open-text answer in a poll's state. */
+export interface PollText {
+  user: string;
+  text: string;
+  ts: number;
+}
+
+/** PollKindState is what the poll kinds add to a poll and a poll delta. */
+export interface PollKindState {
+  kind?: "single" | "multi" | "ranking" | "rating" | "text";
+  max_picks?: number;
+  scale?: "1-5" | "1-10" | "nps";
+  voters?: number;
+  ranks?: (number[] | null)[] | null;
+  texts?: PollText[] | null;
+}
+
+/** pollMean returns a rating poll's mean rating, or undefined without ratings (schemas.PollMean). */
+export function pollMean(p: Poll): number | undefined {
+  const lo = p.scale === "nps" ? 0 : p.scale === "1-5" || p.scale === "1-10" ? 1 : undefined;
+  if (lo === undefined || !p.voters) return undefined;
+  let sum = 0;
+  p.votes.forEach((n, j) => (sum += (lo + j) * n));
+  return sum / p.voters;
+}
+
+// pollValues is schemas.PollValues: the counters a poll of kind has.
+function pollValues(kind: string | undefined, scale: string | undefined, options: number): number {
+  if (kind === "rating") return scale === "1-5" ? 5 : scale === "1-10" ? 10 : 11;
+  if (kind === "text") return 0;
+  return options;
+}
+
+// applyPollKind is schemas applyPollKind: voters and ranks add, texts
+// append and keep the latest POLL_TEXT_WINDOW. Absent means zero or
+// empty, as the Go encoder omits them.
+function applyPollKind(p: PollKindState, d: PollKindState): void {
+  const voters = (p.voters ?? 0) + (d.voters ?? 0);
+  if (voters !== 0) p.voters = voters;
+  else delete p.voters;
+  (d.ranks ?? []).forEach((row, i) => {
+    p.ranks ??= [];
+    while (p.ranks.length <= i) p.ranks.push([]);
+    const cur = (p.ranks[i] ??= []);
+    (row ?? []).forEach((n, j) => {
+      while (cur.length <= j) cur.push(0);
+      cur[j] += n;
+    });
+  });
+  if (d.texts && d.texts.length > 0) {
+    p.texts = [...(p.texts ?? []), ...d.texts.map((t) => ({ ...t }))];
+    const over = p.texts.length - POLL_TEXT_WINDOW;
+    if (over > 0) p.texts.splice(0, over);
+  }
 }
 
 /** Question is a Q&A question's public state. */
@@ -112,8 +183,12 @@ export interface RoomState {
   closed?: boolean;
 }
 
-/** PollDelta is a poll's change; votes[i] is the change of option i. */
-export interface PollDelta {
+/**
+ * PollDelta is a poll's change; votes[i] is the change of option i. kind,
+ * max_picks and scale come with the opening (a rating or text poll has no
+ * options, so kind marks it); voters and ranks add; texts append.
+ */
+export interface PollDelta extends PollKindState {
   question?: string;
   options?: string[] | null;
   votes?: number[] | null;
@@ -276,15 +351,20 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
       p = { question: "", options: [], votes: [], closed: false };
       put(s.polls, id, p);
     }
-    if (pd.options != null) {
+    if (pd.options != null || pd.kind) {
       p.question = pd.question ?? "";
-      p.options = pd.options.slice();
-      while (p.votes.length < p.options.length) p.votes.push(0);
+      p.options = (pd.options ?? []).slice();
+      if (pd.kind) p.kind = pd.kind;
+      if (pd.max_picks) p.max_picks = pd.max_picks;
+      if (pd.scale) p.scale = pd.scale;
+      const n = pollValues(pd.kind, pd.scale, p.options.length);
+      while (p.votes.length < n) p.votes.push(0);
     }
     (pd.votes ?? []).forEach((n, i) => {
       while (p.votes.length <= i) p.votes.push(0);
       p.votes[i] += n;
     });
+    applyPollKind(p, pd);
     p.closed = p.closed || !!pd.closed;
   }
   for (const [id, qd] of entries(d.questions)) {
@@ -373,6 +453,11 @@ export function normalizeDelta(d: Delta): Delta {
       const o = e as PollDelta & QuizDelta;
       if (k !== "questions" && Array.isArray(o.options) && o.options.length === 0) delete o.options;
       if (k === "polls" && Array.isArray(o.votes) && o.votes.length === 0) delete o.votes;
+      if (k === "polls") {
+        const pk = e as PollKindState;
+        if (Array.isArray(pk.ranks) && pk.ranks.length === 0) delete pk.ranks;
+        if (Array.isArray(pk.texts) && pk.texts.length === 0) delete pk.texts;
+      }
     }
   }
   return d;
