@@ -56,6 +56,7 @@ type Server struct {
 	bufPool    sync.Pool
 	fetchSlots chan struct{} // bounds Kafka reads for old positions
 	states     stateCache    // GET /v1/rooms/{room}/state answers (state.go)
+	sse        sseBridge     // GET /v1/sse's in-process WebSocket server (sse.go)
 }
 
 // New validates cfg and returns a Server.

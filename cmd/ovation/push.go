@@ -135,6 +135,7 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mux := adminMux(reg, ready)
 	mux.Handle("GET /v1/stream", srv)
 	mux.Handle("GET /v1/rooms/{room}/state", srv.StateHandler())
+	mux.Handle("GET /v1/sse", srv.SSEHandler())
 
 	// The HTTP server outlives ctx: during the drain /readyz must answer
 	// 503 and late connections must get the reconnect close code.
@@ -217,6 +218,7 @@ func devPush(_ context.Context, env *devEnv) error {
 	}
 	env.mux.Handle("GET /v1/stream", srv)
 	env.mux.Handle("GET /v1/rooms/{room}/state", srv.StateHandler())
+	env.mux.Handle("GET /v1/sse", srv.SSEHandler())
 	env.goes("push", srv.Run)
 	env.stopHooks = append(env.stopHooks, func(ctx context.Context) {
 		srv.Drain(ctx)
