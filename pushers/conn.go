@@ -487,6 +487,10 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 		c.sendError(&wireError{ID: m.ID, Code: CodeUnavailable, Room: m.Room, RetryAfter: 1, Message: "this pusher is not ready; retry or connect elsewhere"})
 		return
 	}
+	if until, banned := c.srv.hub.bannedUntil(m.Room, c.user); banned {
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBanned, Room: m.Room, Until: until, Message: bannedMessage(until)})
+		return
+	}
 	c.roomsMu.Lock()
 	_, has := c.rooms[m.Room]
 	n := len(c.rooms)
@@ -547,7 +551,7 @@ func (c *Conn) onPublish(m *clientMsg) {
 		if err != nil {
 			var pe *schemas.PublishError
 			if errors.As(err, &pe) {
-				c.sendError(&wireError{ID: id, Code: pe.Code, Message: pe.Message, Field: pe.Field, Room: room, RetryAfter: pe.RetryAfter})
+				c.sendError(&wireError{ID: id, Code: pe.Code, Message: pe.Message, Field: pe.Field, Room: room, RetryAfter: pe.RetryAfter, Until: pe.Until})
 				return
 			}
 			c.srv.refusals.warn("publish failed", "room", room, "err", err)

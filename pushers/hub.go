@@ -27,6 +27,8 @@ type frameMsg struct {
 	// delta is kept only on merged frames, so merging again does not
 	// re-decode; shared frames decode from wire on the (rare) merge path.
 	delta *schemas.Delta
+	// mod is the frame's moderation change, if any (moderation.go).
+	mod *schemas.ModDelta
 
 	pmOnce sync.Once
 	pm     *websocket.PreparedMessage
@@ -77,6 +79,10 @@ type snapMsg struct {
 	bytes int // memory it holds while warm
 	cold  bool
 	recTS int64 // Kafka record timestamp (ms)
+	// modKnown: sanctions are the state's (schemas.PeekSnapshotMod); a
+	// cold index entry has none and leaves the room's as they are.
+	modKnown  bool
+	sanctions map[string]schemas.Sanction
 
 	once sync.Once
 	pm   *websocket.PreparedMessage
@@ -163,6 +169,8 @@ type room struct {
 	// subscribe or an unsubscribe; Config.RoomIdle after it, a room with
 	// nothing else holding it is evicted.
 	active int64
+	// mod is what the room's frames and snapshots said of its sanctions.
+	mod roomMod
 }
 
 const numShards = 64
@@ -439,6 +447,9 @@ func (h *hub) addFrame(f *frameMsg) {
 			h.resync(r, c, s)
 		}
 	}
+	if f.mod != nil {
+		h.applyFrameMod(r, f)
+	}
 	if r.pending > 0 {
 		h.retryPending(r)
 	}
@@ -530,6 +541,7 @@ func (h *hub) addSnapshot(sn *snapMsg) {
 		h.snapTotal.Add(int64(sn.bytes))
 	}
 	r.snap = sn
+	r.applySnapMod(sn)
 	if r.pending > 0 {
 		h.retryPending(r)
 	}
@@ -544,6 +556,7 @@ func (h *hub) warmed(r *room, cold, warm *snapMsg) {
 	if warm != nil && r.snap == cold {
 		r.snap = warm
 		h.snapTotal.Add(int64(warm.bytes))
+		r.applySnapMod(warm)
 	}
 	if r.pending > 0 {
 		h.retryPending(r)

@@ -224,6 +224,7 @@ func (s *Server) onFrameRecord(r *kgo.Record) {
 func newFrameMsg(f *schemas.Frame, r *kgo.Record) *frameMsg {
 	fm := &frameMsg{room: f.Room, epoch: f.Epoch, seq: f.Seq, ts: f.TS, recTS: r.Timestamp.UnixMilli(), part: r.Partition, off: r.Offset}
 	fm.wire = mustJSON(&wireFrame{Type: "frame", Room: f.Room, Epoch: f.Epoch, Seq: f.Seq, TS: f.TS, Delta: &f.Delta})
+	fm.mod = f.Delta.Mod
 	return fm
 }
 
@@ -321,8 +322,10 @@ func (s *Server) onSnapshotRecord(r *kgo.Record) {
 		return
 	}
 	// Copy: the record's value pins its whole fetch buffer.
-	s.hub.addSnapshot(&snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value),
-		part: r.Partition, off: r.Offset, bytes: len(r.Value), recTS: r.Timestamp.UnixMilli()})
+	sn := &snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value),
+		part: r.Partition, off: r.Offset, bytes: len(r.Value), recTS: r.Timestamp.UnixMilli()}
+	sn.peekMod()
+	s.hub.addSnapshot(sn)
 }
 
 // tickLoop sweeps windows and pending subscribes every second and pings
@@ -454,6 +457,7 @@ func (s *Server) readSnapshot(sn *snapMsg) (*snapMsg, error) {
 			return nil
 		}
 		found = &snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value), part: r.Partition, off: r.Offset, bytes: len(r.Value)}
+		found.peekMod()
 		return kread.Stop
 	})
 	if err != nil {

@@ -93,6 +93,8 @@ type wireUnsubscribed struct {
 	Room    string `json:"room"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Until (ms) ends the timeout that ended the subscription (code banned).
+	Until int64 `json:"until,omitempty"`
 }
 
 // wireRefreshHint asks the client to refresh its token: Exp is the
@@ -131,6 +133,7 @@ type wireError struct {
 	Field      string `json:"field,omitempty"`
 	Room       string `json:"room,omitempty"`
 	RetryAfter int    `json:"retry_after,omitempty"`
+	Until      int64  `json:"until,omitempty"` // ms; a timeout's end (code banned)
 }
 
 // wireFrame is the frame message; Delta is exactly schemas.Delta.

@@ -1,0 +1,126 @@
+package pushers
+
+import (
+	"time"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// Moderation on the pushers (docs/moderation.md): a frame whose delta
+// sanctions users ends those users' subscriptions to the room, on every
+// pusher, with an unsubscribed message carrying code banned (and until,
+// for a timeout); the frame itself, which shows the sanction in
+// state.mod, is delivered first. A sanctioned user's subscribe is refused
+// with an error of the same code while the sanction is in force, as far
+// as this pusher knows the room's moderation (from its snapshots and
+// frames). The processors' fold stays the authority: nothing the user
+// publishes after the sanction counts, whatever a pusher knew.
+
+// CodeBanned ends a subscription (unsubscribed) or refuses a subscribe
+// (error) of a user banned or timed out in the room.
+const CodeBanned = "banned"
+
+// roomMod is what a pusher room knows of its moderation: the position it
+// is from and each sanctioned user's end (0: a ban).
+type roomMod struct {
+	epoch  string
+	seq    uint64
+	banned map[string]int64
+}
+
+func sanctionEnds(m map[string]schemas.Sanction) map[string]int64 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(m))
+	for u, s := range m {
+		out[u] = s.Until
+	}
+	return out
+}
+
+// applySnapMod takes a snapshot's moderation if it is newer than what r
+// has. r.mu is held.
+func (r *room) applySnapMod(sn *snapMsg) {
+	if !sn.modKnown {
+		return
+	}
+	if r.mod.epoch == sn.epoch && sn.seq <= r.mod.seq {
+		return
+	}
+	r.mod = roomMod{epoch: sn.epoch, seq: sn.seq, banned: sanctionEnds(sn.sanctions)}
+}
+
+// applyFrameMod folds a frame's moderation change into r and ends the
+// subscriptions of the users it sanctions. r.mu is held.
+func (h *hub) applyFrameMod(r *room, f *frameMsg) {
+	d := f.mod
+	switch {
+	case r.mod.epoch != f.epoch:
+		r.mod = roomMod{epoch: f.epoch}
+		fallthrough
+	case f.seq > r.mod.seq:
+		// Not yet in what a snapshot told (the snapshots topic is read
+		// apart from the frames, often ahead).
+		r.mod.seq = f.seq
+		for _, u := range d.Lifted {
+			delete(r.mod.banned, u)
+		}
+		for u, s := range d.Sanctions {
+			if r.mod.banned == nil {
+				r.mod.banned = map[string]int64{}
+			}
+			r.mod.banned[u] = s.Until
+		}
+	}
+	if len(d.Sanctions) == 0 {
+		return
+	}
+	// Subscribers get the frame, then lose the subscription, whatever a
+	// snapshot said first.
+	now := time.Now().UnixMilli()
+	for c, s := range r.subs {
+		sn, ok := d.Sanctions[c.user]
+		if !ok || !sn.Active(now) {
+			continue
+		}
+		if s.pending {
+			r.pending--
+		}
+		delete(r.subs, c)
+		h.srv.m.subscriptions.Dec()
+		c.sendRaw(r.id, mustJSON(&wireUnsubscribed{Type: "unsubscribed", Room: r.id, Code: CodeBanned, Until: sn.Until, Message: bannedMessage(sn.Until)}))
+		c.forgetRoom(r)
+	}
+}
+
+func bannedMessage(until int64) string {
+	if until == 0 {
+		return "you are banned in this room"
+	}
+	return "you are timed out in this room until " + time.UnixMilli(until).UTC().Format(time.RFC3339)
+}
+
+// bannedUntil reports whether user is sanctioned in room id as far as this
+// pusher knows, and until when (0: a ban).
+func (h *hub) bannedUntil(id, user string) (until int64, banned bool) {
+	r := h.lock(id)
+	defer r.mu.Unlock()
+	until, ok := r.mod.banned[user]
+	if !ok || until != 0 && until <= time.Now().UnixMilli() {
+		return 0, false
+	}
+	return until, true
+}
+
+// peekMod reads the snapshot's sanctions from its raw value.
+func (sn *snapMsg) peekMod() {
+	h, m, ok := schemas.PeekSnapshotMod(sn.raw)
+	if !ok || h.Room != sn.room || h.Epoch != sn.epoch || h.Seq != sn.seq {
+		return
+	}
+	sn.modKnown = true
+	if m != nil {
+		sn.sanctions = m.Sanctions
+	}
+}
