@@ -463,6 +463,9 @@ func (s *Restorer) Partition() (*Partition, error) {
 		if len(r.nodes) > 0 {
 			p.watched[r] = struct{}{}
 		}
+		if r.hasTimer() {
+			p.timed[r] = struct{}{}
+		}
 	}
 	if err := s.restoreRebuilds(p); err != nil {
 		return nil, err
@@ -514,7 +517,7 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	}
 	for pid, pp := range r.pub.Polls {
 		p := newPollPriv(pp.Kind, pp.Scale, len(pp.Options), pp.MaxPicks)
-		p.closed = pp.Closed
+		p.closed, p.closesAt = pp.Closed, pp.ClosesAt
 		mk(&r.polls)[pid] = p
 	}
 	for qid, q := range r.pub.Questions {
@@ -525,7 +528,7 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		if !ok {
 			return nil, fmt.Errorf("quiz %s has no correct option in the core record", zid)
 		}
-		mk(&r.quizzes)[zid] = &quizPriv{opts: len(z.Options), correct: correct, points: z.Points, revealed: z.Revealed, answers: map[string]answer{}}
+		mk(&r.quizzes)[zid] = &quizPriv{opts: len(z.Options), correct: correct, points: z.Points, revealed: z.Revealed, answers: map[string]answer{}, askTS: z.AskTS, closesAt: z.ClosesAt}
 	}
 	for i := range c.Ckpt.Chunks {
 		v := s.ckpts[id][i]

@@ -43,6 +43,7 @@ type harness struct {
 	batch     Batch
 	now       int64
 	loads     int
+	events    []*schemas.Event // events the partition wrote (timer closes)
 }
 
 func testConfig() *Config {
@@ -111,6 +112,13 @@ func (h *harness) collect() {
 			h.t.Fatalf("snapshot does not decode: %v", err)
 		}
 		h.snapshots[s.Room] = s
+	}
+	for _, r := range h.batch.Events {
+		e, err := schemas.ParseEvent(r.Value)
+		if err != nil || e.Room != string(r.Key) {
+			h.t.Fatalf("event the partition wrote does not parse or is keyed %q: %v", r.Key, err)
+		}
+		h.events = append(h.events, &e)
 	}
 	for _, r := range h.batch.Changelog {
 		if isEvictedCore(&kgo.Record{Key: r.Key, Value: r.Value}) {

@@ -81,7 +81,7 @@ func worstPollBytes(id, question string, opts []string) int {
 
 // pollFor returns the poll a vote names, or why it is refused: unknown,
 // of another kind, or closed.
-func (r *room) pollFor(id, kind string) (*pollPriv, Outcome, Reason) {
+func (r *room) pollFor(id, kind string, ts int64) (*pollPriv, Outcome, Reason) {
 	p := r.polls[id]
 	switch {
 	case p == nil:
@@ -90,6 +90,8 @@ func (r *room) pollFor(id, kind string) (*pollPriv, Outcome, Reason) {
 		return nil, DeadLettered, ReasonWrongKind
 	case p.closed:
 		return nil, Ignored, ReasonClosed
+	case timeUp(p.closesAt, ts):
+		return nil, Ignored, ReasonTimeUp
 	}
 	return p, Applied, ""
 }
@@ -98,7 +100,7 @@ func (r *room) pollFor(id, kind string) (*pollPriv, Outcome, Reason) {
 func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 	switch d := ev.Body.(type) {
 	case *schemas.PollPickData:
-		p, out, why := r.pollFor(d.PollID, schemas.PollMulti)
+		p, out, why := r.pollFor(d.PollID, schemas.PollMulti, ev.TS)
 		if p == nil {
 			return out, why
 		}
@@ -130,7 +132,7 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 		}
 		r.vote(p, d.PollID, ev.User, mask)
 	case *schemas.PollRankData:
-		p, out, why := r.pollFor(d.PollID, schemas.PollRanking)
+		p, out, why := r.pollFor(d.PollID, schemas.PollRanking, ev.TS)
 		if p == nil {
 			return out, why
 		}
@@ -154,7 +156,7 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 		rankBallot(pd, p.opts, d.Order, 1)
 		r.vote(p, d.PollID, ev.User, code)
 	case *schemas.PollRateData:
-		p, out, why := r.pollFor(d.PollID, schemas.PollRating)
+		p, out, why := r.pollFor(d.PollID, schemas.PollRating, ev.TS)
 		if p == nil {
 			return out, why
 		}
@@ -174,7 +176,7 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 		pd.Votes[d.Rating-p.lo]++
 		r.vote(p, d.PollID, ev.User, d.Rating)
 	case *schemas.PollTextData:
-		p, out, why := r.pollFor(d.PollID, schemas.PollOpenText)
+		p, out, why := r.pollFor(d.PollID, schemas.PollOpenText, ev.TS)
 		if p == nil {
 			return out, why
 		}

@@ -12,6 +12,7 @@ const (
 	kindChangelog
 	kindDLQ
 	kindReroute // an event copied into its room's partition
+	kindTimer   // the close a timer writes (timers.go)
 )
 
 func (k recKind) String() string {
@@ -24,6 +25,8 @@ func (k recKind) String() string {
 		return "changelog"
 	case kindReroute:
 		return "reroute"
+	case kindTimer:
+		return "timer"
 	default:
 		return "dlq"
 	}
@@ -65,7 +68,7 @@ func (l *ledger) reset() { *l = ledger{} }
 // snapshots are keyed by room, changelog keys name it after their kind
 // ("s/R", "l/R/N", …); the offset record belongs to none.
 func roomOfKey(k recKind, key []byte) string {
-	if k != kindChangelog { // frames, snapshots and rerouted events
+	if k != kindChangelog { // frames, snapshots, rerouted events and timer closes
 		return string(key)
 	}
 	s := string(key)

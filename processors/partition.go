@@ -25,12 +25,15 @@ type Batch struct {
 	Frames    []Rec
 	Snapshots []Rec
 	Changelog []Rec
+	// Events are events the partition writes itself, keyed by room, for
+	// the room's events partition: the closes of timers (timers.go).
+	Events []Rec
 }
 
 // Reset empties b, keeping its capacity unless a burst (a mass eviction,
 // a restore) grew it far past a usual transaction's.
 func (b *Batch) Reset() {
-	for _, s := range []*[]Rec{&b.Frames, &b.Snapshots, &b.Changelog} {
+	for _, s := range []*[]Rec{&b.Frames, &b.Snapshots, &b.Changelog, &b.Events} {
 		if cap(*s) > batchKeep {
 			*s = nil
 			continue
@@ -44,7 +47,9 @@ func (b *Batch) Reset() {
 const batchKeep = 4096
 
 // Len is the number of records in b.
-func (b *Batch) Len() int { return len(b.Frames) + len(b.Snapshots) + len(b.Changelog) }
+func (b *Batch) Len() int {
+	return len(b.Frames) + len(b.Snapshots) + len(b.Changelog) + len(b.Events)
+}
 
 // Partition is the aggregation state of one events partition: every room
 // whose events live there. It is pure code: events in (Apply, Rebuild),
@@ -66,11 +71,12 @@ type Partition struct {
 	peak        int                    // most rooms since the map was last copied
 	watchedPeak int                    // the same for watched
 	rebuilds    map[string]*rebuildJob // rooms being rebuilt (see rebuild.go)
+	timed       map[*room]struct{}     // rooms with a pending timer (timers.go)
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
 func NewPartition(cfg *Config) *Partition {
-	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}}
+	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}, timed: map[*room]struct{}{}}
 }
 
 // Apply folds one valid event (from schemas.ParseEvent) into its room.
@@ -180,6 +186,9 @@ func (p *Partition) Flush(now int64, b *Batch) {
 		}
 	}
 	for _, r := range p.changed {
+		if r.hasTimer() {
+			p.timed[r] = struct{}{}
+		}
 		if v := r.liveViewers(now, ttl); v != r.pub.Viewers {
 			r.pend.Viewers = &v
 			r.pendAny = true
@@ -201,6 +210,7 @@ func (p *Partition) Flush(now int64, b *Batch) {
 	}
 	clear(p.changed)
 	p.changed = p.changed[:0]
+	p.fireTimers(now, b)
 }
 
 // writeState writes r's snapshot (when due) and core record.
@@ -230,7 +240,7 @@ func (p *Partition) Evict(now int64, b *Batch) int {
 	for id, r := range p.rooms {
 		// A room with presence reports is watched (and flushed when they
 		// expire); it is evicted once they have.
-		if r.changed || r.pendAny || r.lastActive > now-idle || len(r.nodes) > 0 || p.rebuilds[id] != nil {
+		if _, timed := p.timed[r]; r.changed || r.pendAny || r.lastActive > now-idle || len(r.nodes) > 0 || p.rebuilds[id] != nil || timed {
 			continue
 		}
 		if r.lastActive == 0 {

@@ -616,6 +616,11 @@ func (s *session) produceBatch(ctx context.Context, pt *part) {
 	for _, r := range pt.batch.Changelog {
 		s.produce(ctx, pt.id, kindChangelog, &kgo.Record{Topic: t.Changelog, Partition: pt.id, Key: r.Key, Value: r.Value})
 	}
+	for _, r := range pt.batch.Events {
+		// Timer closes go to the room's own events partition (the topics
+		// are co-partitioned), to be folded when read back.
+		s.produce(ctx, pt.id, kindTimer, &kgo.Record{Topic: t.Events, Partition: pt.id, Key: r.Key, Value: r.Value})
+	}
 	pt.batch.Reset()
 }
 

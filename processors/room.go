@@ -53,6 +53,7 @@ type room struct {
 	questions map[string]*questionPriv
 	quizzes   map[string]*quizPriv
 	scores    map[string]*schemas.LeaderEntry
+	ranked    *standings // every player's place, built on demand (timers.go)
 	nodes     map[string]nodeReport
 	viewers   int64 // sum of live node reports, as last put in a delta
 
@@ -87,6 +88,9 @@ type pollPriv struct {
 	picks  int            // multi: the most options one pick may hold
 	values int            // counters in the public Votes
 	lo, hi int            // rating: the scale's range
+
+	closesAt  int64 // timed poll: the deadline (event time, ms); 0 without a timer
+	timerSent bool  // the timer's poll.close was written (timers.go)
 }
 
 type questionPriv struct {
@@ -101,6 +105,9 @@ type quizPriv struct {
 	points   int
 	revealed bool
 	answers  map[string]answer
+
+	askTS, closesAt int64 // timed question: ask time and deadline (event time)
+	timerSent       bool  // the timer's quiz.reveal was written (timers.go)
 }
 
 type answer struct {
@@ -219,6 +226,10 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		pd := r.pollDelta(d.PollID, p.values)
 		pd.Question, pd.Options = d.Question, d.Options
 		pd.Kind, pd.MaxPicks, pd.Scale = d.Kind, d.MaxPicks, d.Scale
+		if d.Seconds > 0 {
+			p.closesAt = ev.TS + int64(d.Seconds)*1000
+			pd.ClosesAt = p.closesAt
+		}
 		if d.Kind == schemas.PollRanking {
 			// The whole matrix from the start: every state of the poll
 			// has the same shape, whatever ballots came.
@@ -239,6 +250,8 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return DeadLettered, ReasonBadOption
 		case p.closed:
 			return Ignored, ReasonClosed
+		case timeUp(p.closesAt, ev.TS):
+			return Ignored, ReasonTimeUp
 		}
 		prev, had := p.votes[ev.User]
 		if had && prev == d.Option {
@@ -331,9 +344,14 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if pts == 0 {
 			pts = 1
 		}
-		mk(&r.quizzes)[d.QuizID] = &quizPriv{opts: len(d.Options), correct: d.Correct, points: pts, answers: map[string]answer{}}
+		z := &quizPriv{opts: len(d.Options), correct: d.Correct, points: pts, answers: map[string]answer{}}
+		mk(&r.quizzes)[d.QuizID] = z
 		zd := r.quizDelta(d.QuizID)
 		zd.Question, zd.Options, zd.Points = d.Question, d.Options, pts
+		if d.Seconds > 0 {
+			z.askTS, z.closesAt = ev.TS, ev.TS+int64(d.Seconds)*1000
+			zd.AskTS, zd.ClosesAt = z.askTS, z.closesAt
+		}
 	case *schemas.QuizAnswerData:
 		z := r.quizzes[d.QuizID]
 		switch {
@@ -343,6 +361,8 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return DeadLettered, ReasonBadOption
 		case z.revealed:
 			return Ignored, ReasonRevealed
+		case timeUp(z.closesAt, ev.TS):
+			return Ignored, ReasonTimeUp
 		}
 		if _, ok := z.answers[ev.User]; ok {
 			return Ignored, ReasonAnswered
@@ -559,9 +579,10 @@ func (r *room) score(z *quizPriv) {
 			s = &schemas.LeaderEntry{User: u}
 			mk(&r.scores)[u] = s
 		}
-		s.Score += int64(z.points)
+		s.Score += schemas.QuizPoints(z.points, z.askTS, z.closesAt, a.ts)
 		s.LastTS = max(s.LastTS, a.ts)
 	}
+	r.ranked = nil
 }
 
 // leaderboard returns the top schemas.LeaderboardSize scores: by score
@@ -642,7 +663,7 @@ func fullDelta(s *schemas.RoomState) schemas.Delta {
 	if len(s.Quizzes) > 0 {
 		d.Quizzes = make(map[string]*schemas.QuizDelta, len(s.Quizzes))
 		for id, z := range s.Quizzes {
-			zd := &schemas.QuizDelta{Question: z.Question, Options: slices.Clone(z.Options), Points: z.Points, Answers: z.Answers, Revealed: z.Revealed}
+			zd := &schemas.QuizDelta{Question: z.Question, Options: slices.Clone(z.Options), Points: z.Points, Answers: z.Answers, Revealed: z.Revealed, AskTS: z.AskTS, ClosesAt: z.ClosesAt}
 			if z.Correct != nil {
 				c := *z.Correct
 				zd.Correct = &c

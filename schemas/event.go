@@ -154,6 +154,10 @@ type PollOpenData struct {
 	Kind     string   `json:"kind,omitempty"`
 	MaxPicks int      `json:"max_picks,omitempty"`
 	Scale    string   `json:"scale,omitempty"`
+	// Seconds makes the poll timed (timers.go): votes are taken until
+	// ts + Seconds, and the processor writes the poll.close itself when
+	// the time is up.
+	Seconds int `json:"seconds,omitempty"`
 }
 
 // PollVoteData is the body of poll.vote; Option is a zero-based index.
@@ -190,6 +194,10 @@ type QuizAskData struct {
 	Options  []string `json:"options"`
 	Correct  int      `json:"correct"`
 	Points   int      `json:"points,omitempty"`
+	// Seconds makes the question timed (timers.go): answers are taken
+	// until ts + Seconds, scored by speed, and the processor writes the
+	// quiz.reveal itself when the time is up.
+	Seconds int `json:"seconds,omitempty"`
 }
 
 // QuizAnswerData is the body of quiz.answer; Option is a zero-based index.

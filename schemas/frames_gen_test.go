@@ -161,16 +161,17 @@ func frameCases() []frameCase {
 			},
 		},
 		{
-			Name: "poll kinds: multi, ranking, rating, text (window of the latest answers)",
+			Name: "poll kinds: multi, ranking, rating, text (window of the latest answers); a timed poll and quiz",
 			Frames: []Frame{
 				frame(1, Delta{
 					Polls: map[string]*PollDelta{
 						"m": {Question: "Which talks?", Options: []string{"A", "B", "C"}, Votes: []int64{1, 1, 0}, PollKindState: PollKindState{Kind: PollMulti, MaxPicks: 2, Voters: 1}},
 						"r": {Question: "Order them", Options: []string{"A", "B", "C"}, Votes: []int64{1, 2, 0}, PollKindState: PollKindState{Kind: PollRanking, Voters: 1, Ranks: [][]int64{{0, 1}, {1}}}},
-						"n": {Question: "Recommend us?", Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 2}},
+						"n": {Question: "Recommend us?", Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 2, ClosesAt: t0 + 30_000}},
 						"t": {Question: "One word?", PollKindState: PollKindState{Kind: PollOpenText, Voters: 8, Texts: texts(1, 8)}},
 					},
-					Totals: &Totals{Votes: 12},
+					Quizzes: map[string]*QuizDelta{"z": {Question: "Fast?", Options: []string{"a", "b"}, Points: 1000, AskTS: t0, ClosesAt: t0 + 20_000}},
+					Totals:  &Totals{Votes: 12},
 				}),
 				frame(2, Delta{
 					Polls: map[string]*PollDelta{
@@ -179,18 +180,20 @@ func frameCases() []frameCase {
 						"n": {Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}, PollKindState: PollKindState{Voters: -1}},
 						"t": {PollKindState: PollKindState{Voters: 4, Texts: texts(9, 12)}, Closed: true},
 					},
-					Totals: &Totals{Votes: 4},
+					Quizzes: map[string]*QuizDelta{"z": {Answers: 2, Revealed: true, Correct: intp(1)}},
+					Totals:  &Totals{Votes: 4, Answers: 2},
 				}),
 			},
 			State: RoomState{
-				Reactions: map[string]int64{}, Chat: []ChatLine{}, Questions: map[string]*Question{}, Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
+				Reactions: map[string]int64{}, Chat: []ChatLine{}, Questions: map[string]*Question{}, Leaderboard: []LeaderEntry{},
+				Quizzes: map[string]*Quiz{"z": {Question: "Fast?", Options: []string{"a", "b"}, Points: 1000, Answers: 2, Revealed: true, Correct: intp(1), AskTS: t0, ClosesAt: t0 + 20_000}},
 				Polls: map[string]*Poll{
 					"m": {Question: "Which talks?", Options: []string{"A", "B", "C"}, Votes: []int64{0, 1, 1}, PollKindState: PollKindState{Kind: PollMulti, MaxPicks: 2, Voters: 1}},
 					"r": {Question: "Order them", Options: []string{"A", "B", "C"}, Votes: []int64{3, 2, 1}, PollKindState: PollKindState{Kind: PollRanking, Voters: 2, Ranks: [][]int64{{1, 1}, {1, 0, 1}, {0, 1}}}},
-					"n": {Question: "Recommend us?", Options: []string{}, Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 1}},
+					"n": {Question: "Recommend us?", Options: []string{}, Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 1, ClosesAt: t0 + 30_000}},
 					"t": {Question: "One word?", Options: []string{}, Votes: []int64{}, Closed: true, PollKindState: PollKindState{Kind: PollOpenText, Voters: 12, Texts: texts(3, 12)}},
 				},
-				Totals: Totals{Votes: 16},
+				Totals: Totals{Votes: 16, Answers: 2},
 			},
 		},
 	}

@@ -148,6 +148,12 @@ func typeSchemas() map[Type]struct {
 			{"items", obj{{"type", "integer"}, {"minimum", 0}, {"maximum", MaxOptions - 1}}},
 		}
 	}
+	seconds := func(closer string) obj {
+		return obj{
+			{"description", fmt.Sprintf("A timer, 0 to %d seconds (0 or absent: none): answers after ts + seconds are refused, and the processor writes the %s itself when the time is up.", MaxTimerSeconds, closer)},
+			{"type", "integer"}, {"minimum", 0}, {"maximum", MaxTimerSeconds},
+		}
+	}
 	emojiField := obj{
 		{"description", fmt.Sprintf("Exactly one fully-qualified emoji of Unicode's RGI emoji set (Emoji %s): a single emoji, keycap, flag, skin-tone or ZWJ sequence, at most %d code points and %d bytes of UTF-8. JSON Schema can only check the characters and the length; see docs/events.md.", EmojiVersion, MaxEmojiCodePoints, MaxEmojiBytes)},
 		{"type", "string"}, {"pattern", emojiCharPattern}, {"minLength", 1}, {"maxLength", MaxEmojiCodePoints},
@@ -183,6 +189,7 @@ func typeSchemas() map[Type]struct {
 				{"description", "Rating polls only, and required there: 1-5, 1-10 or nps (0 to 10)."},
 				{"enum", Scales},
 			}},
+			{"seconds", false, seconds("poll.close")},
 		}},
 		PollPick: {"A viewer picks options in a multi poll; a new pick replaces the previous one until the poll closes.", []field{
 			{"poll_id", true, idField("The poll voted in.")},
@@ -231,6 +238,7 @@ func typeSchemas() map[Type]struct {
 				{"description", fmt.Sprintf("Points for a correct answer, 0 to %d; 0 or absent means 1.", MaxQuizPoints)},
 				{"type", "integer"}, {"minimum", 0}, {"maximum", MaxQuizPoints},
 			}},
+			{"seconds", false, seconds("quiz.reveal")},
 		}},
 		QuizAnswer: {"A viewer answers a quiz question (first answer per user counts).", []field{
 			{"quiz_id", true, idField("The quiz question answered.")},

@@ -98,6 +98,8 @@ type PollKindState struct {
 	Voters   int64      `json:"voters,omitempty"`
 	Ranks    [][]int64  `json:"ranks,omitempty"`
 	Texts    []PollText `json:"texts,omitempty"`
+	// ClosesAt (event time, ms) is set on a timed poll (timers.go).
+	ClosesAt int64 `json:"closes_at,omitempty"`
 }
 
 // Question is a Q&A question's public state.
@@ -117,6 +119,10 @@ type Quiz struct {
 	Answers  int64    `json:"answers"`
 	Revealed bool     `json:"revealed"`
 	Correct  *int     `json:"correct,omitempty"`
+	// AskTS and ClosesAt (event time, ms) are set on a timed question:
+	// answers count until ClosesAt and score by speed (QuizPoints).
+	AskTS    int64 `json:"ask_ts,omitempty"`
+	ClosesAt int64 `json:"closes_at,omitempty"`
 }
 
 // LeaderEntry is one row of the quiz leaderboard, ordered by Score
@@ -208,6 +214,8 @@ type QuizDelta struct {
 	Answers  int64    `json:"answers,omitempty"`
 	Revealed bool     `json:"revealed,omitempty"`
 	Correct  *int     `json:"correct,omitempty"`
+	AskTS    int64    `json:"ask_ts,omitempty"`
+	ClosesAt int64    `json:"closes_at,omitempty"`
 }
 
 // NewRoomState returns an empty room state with its maps allocated.
@@ -258,7 +266,7 @@ func (s *RoomState) Apply(d *Delta) {
 		if pd.Options != nil || pd.Kind != "" {
 			p.Question = pd.Question
 			p.Options = slices.Clone(pd.Options)
-			p.Kind, p.MaxPicks, p.Scale = pd.Kind, pd.MaxPicks, pd.Scale
+			p.Kind, p.MaxPicks, p.Scale, p.ClosesAt = pd.Kind, pd.MaxPicks, pd.Scale, pd.ClosesAt
 			if n := PollValues(p.Kind, p.Scale, len(p.Options)); len(p.Votes) < n {
 				p.Votes = append(p.Votes, make([]int64, n-len(p.Votes))...)
 			}
@@ -299,6 +307,7 @@ func (s *RoomState) Apply(d *Delta) {
 		}
 		if zd.Options != nil {
 			z.Question, z.Options, z.Points = zd.Question, slices.Clone(zd.Options), zd.Points
+			z.AskTS, z.ClosesAt = zd.AskTS, zd.ClosesAt
 		}
 		z.Answers += zd.Answers
 		if zd.Revealed {
@@ -416,7 +425,7 @@ func Merge(a, b *Delta) Delta {
 				}
 				if pd.Options != nil || pd.Kind != "" {
 					cur.Question, cur.Options = pd.Question, slices.Clone(pd.Options)
-					cur.Kind, cur.MaxPicks, cur.Scale = pd.Kind, pd.MaxPicks, pd.Scale
+					cur.Kind, cur.MaxPicks, cur.Scale, cur.ClosesAt = pd.Kind, pd.MaxPicks, pd.Scale, pd.ClosesAt
 				}
 				cur.Votes = addCounts(cur.Votes, pd.Votes)
 				applyPollKind(&cur.PollKindState, &pd.PollKindState)
@@ -458,6 +467,7 @@ func Merge(a, b *Delta) Delta {
 				}
 				if zd.Options != nil {
 					cur.Question, cur.Options, cur.Points = zd.Question, slices.Clone(zd.Options), zd.Points
+					cur.AskTS, cur.ClosesAt = zd.AskTS, zd.ClosesAt
 				}
 				cur.Answers += zd.Answers
 				if zd.Revealed {

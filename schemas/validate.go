@@ -213,7 +213,10 @@ func (d *PollOpenData) validate(f *fieldPath) error {
 	if err := checkText(f.name("question"), d.Question, 1, MaxQuestionLen, false); err != nil {
 		return err
 	}
-	return d.validatePollKind(f)
+	if err := d.validatePollKind(f); err != nil {
+		return err
+	}
+	return checkSeconds(f, d.Seconds)
 }
 
 func (d *PollVoteData) validate(f *fieldPath) error {
@@ -253,7 +256,7 @@ func (d *QuizAskData) validate(f *fieldPath) error {
 	if d.Points < 0 || d.Points > MaxQuizPoints {
 		return &ValidationError{Field: f.name("points"), Rule: RuleRange, Detail: fmt.Sprintf("points %d is outside 0..%d (0 means 1)", d.Points, MaxQuizPoints)}
 	}
-	return nil
+	return checkSeconds(f, d.Seconds)
 }
 
 func (d *QuizAnswerData) validate(f *fieldPath) error {

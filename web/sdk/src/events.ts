@@ -28,7 +28,22 @@ export const LIMITS = {
   maxPollTextLen: 140,
   pollTextWindow: 10,
   maxRating: 10,
+  maxTimerSeconds: 86400,
 } as const;
+
+/** TIMER_USER is the user of the closes the processors write for timers (schemas.TimerUser). */
+export const TIMER_USER = "system:timer";
+
+/**
+ * quizPoints is what a correct answer scores (schemas.QuizPoints): points,
+ * or on a timed question points decaying linearly to half at the deadline.
+ */
+export function quizPoints(points: number, askTS: number, closesAt: number, answerTS: number): number {
+  if (!closesAt || closesAt <= askTS) return points;
+  const d = closesAt - askTS;
+  const e = Math.min(Math.max(answerTS - askTS, 0), d);
+  return points - Math.floor((points * e) / (2 * d));
+}
 
 /** PollKind is a poll's kind (schemas.PollKinds); absent means single. */
 export type PollKind = "single" | "multi" | "ranking" | "rating" | "text";
@@ -63,7 +78,7 @@ export interface ReactionData { emoji: string }
  * rating and text polls (which have none); max_picks is for multi polls,
  * scale for (and required on) rating polls.
  */
-export interface PollOpenData { poll_id: string; question: string; options?: string[]; kind?: PollKind; max_picks?: number; scale?: RatingScale }
+export interface PollOpenData { poll_id: string; question: string; options?: string[]; kind?: PollKind; max_picks?: number; scale?: RatingScale; seconds?: number }
 /** PollPickData is the body of poll.pick: the user's whole choice in a multi poll. */
 export interface PollPickData { poll_id: string; options: number[] }
 /** PollRankData is the body of poll.rank: options best first. */
@@ -83,7 +98,7 @@ export interface QAUpvoteData { question_id: string }
 /** QAAnsweredData is the body of qa.answered. */
 export interface QAAnsweredData { question_id: string }
 /** QuizAskData is the body of quiz.ask; correct stays private until quiz.reveal. */
-export interface QuizAskData { quiz_id: string; question: string; options: string[]; correct: number; points?: number }
+export interface QuizAskData { quiz_id: string; question: string; options: string[]; correct: number; points?: number; seconds?: number }
 /** QuizAnswerData is the body of quiz.answer; option is zero-based. */
 export interface QuizAnswerData { quiz_id: string; option: number }
 /** QuizRevealData is the body of quiz.reveal. */
@@ -325,13 +340,13 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "chat.message": { text: "string", name: "string" },
   "chat.delete": { message_id: "string" },
   reaction: { emoji: "string" },
-  "poll.open": { poll_id: "string", question: "string", options: "strings", kind: "string", max_picks: "int", scale: "string" },
+  "poll.open": { poll_id: "string", question: "string", options: "strings", kind: "string", max_picks: "int", scale: "string", seconds: "int" },
   "poll.vote": { poll_id: "string", option: "int" },
   "poll.close": { poll_id: "string" },
   "qa.ask": { text: "string" },
   "qa.upvote": { question_id: "string" },
   "qa.answered": { question_id: "string" },
-  "quiz.ask": { quiz_id: "string", question: "string", options: "strings", correct: "int", points: "int" },
+  "quiz.ask": { quiz_id: "string", question: "string", options: "strings", correct: "int", points: "int", seconds: "int" },
   "quiz.answer": { quiz_id: "string", option: "int" },
   "quiz.reveal": { quiz_id: "string" },
   presence: { node: "string", viewers: "int" },
@@ -439,6 +454,11 @@ function checkOption(opt: number): void {
   }
 }
 
+// checkSeconds is schemas checkSeconds: a timer of 0 (none) to a day.
+function checkSeconds(v: number): void {
+  if (v < 0 || v > LIMITS.maxTimerSeconds) throw new EventValidationError("data.seconds", "range", `seconds ${v} is outside 0..${LIMITS.maxTimerSeconds} (0 means no timer)`);
+}
+
 // checkPicks is schemas checkPicks: 1..maxOptions distinct option indexes.
 function checkPicks(field: string, opts: number[] | undefined): void {
   if (opts === undefined) throw new EventValidationError(field, "required", `${field} is missing`);
@@ -505,7 +525,8 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
     case "poll.open":
       checkID(s("poll_id"), "data.poll_id");
       checkText("data.question", s("question"), 1, LIMITS.maxQuestionLen, false);
-      return checkPollKind(d);
+      checkPollKind(d);
+      return checkSeconds(n("seconds"));
     case "poll.pick":
       checkID(s("poll_id"), "data.poll_id");
       return checkPicks("data.options", d.options as number[] | undefined);
@@ -536,7 +557,7 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
       checkOptions(opts);
       if (n("correct") < 0 || n("correct") >= opts!.length) throw new EventValidationError("data.correct", "range", `correct option ${n("correct")} is outside 0..${opts!.length - 1}`);
       if (n("points") < 0 || n("points") > LIMITS.maxQuizPoints) throw new EventValidationError("data.points", "range", `points ${n("points")} is outside 0..${LIMITS.maxQuizPoints} (0 means 1)`);
-      return;
+      return checkSeconds(n("seconds"));
     }
     case "quiz.answer":
       checkID(s("quiz_id"), "data.quiz_id");

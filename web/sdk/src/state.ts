@@ -57,6 +57,8 @@ export interface PollKindState {
   voters?: number;
   ranks?: (number[] | null)[] | null;
   texts?: PollText[] | null;
+  /** closes_at (event time, ms) is set on a timed poll. */
+  closes_at?: number;
 }
 
 /** pollMean returns a rating poll's mean rating, or undefined without ratings (schemas.PollMean). */
@@ -115,6 +117,9 @@ export interface Quiz {
   answers: number;
   revealed: boolean;
   correct?: number;
+  /** ask_ts and closes_at (event time, ms) are set on a timed question. */
+  ask_ts?: number;
+  closes_at?: number;
 }
 
 /** LeaderEntry is one row of the quiz leaderboard. */
@@ -212,6 +217,8 @@ export interface QuizDelta {
   answers?: number;
   revealed?: boolean;
   correct?: number | null;
+  ask_ts?: number;
+  closes_at?: number;
 }
 
 /**
@@ -357,6 +364,7 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
       if (pd.kind) p.kind = pd.kind;
       if (pd.max_picks) p.max_picks = pd.max_picks;
       if (pd.scale) p.scale = pd.scale;
+      if (pd.closes_at) p.closes_at = pd.closes_at;
       const n = pollValues(pd.kind, pd.scale, p.options.length);
       while (p.votes.length < n) p.votes.push(0);
     }
@@ -393,6 +401,8 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
       z.question = zd.question ?? "";
       z.options = zd.options.slice();
       z.points = zd.points ?? 0;
+      if (zd.ask_ts) z.ask_ts = zd.ask_ts;
+      if (zd.closes_at) z.closes_at = zd.closes_at;
     }
     z.answers += zd.answers ?? 0;
     if (zd.revealed) {
