@@ -107,6 +107,11 @@ type Config struct {
 	// PingInterval is the period of server pings; a connection silent for
 	// two intervals is closed. Zero means 25s.
 	PingInterval time.Duration
+	// Compression negotiates permessage-deflate (RFC 7692, no context
+	// takeover) with clients that offer it. Off by default: on the frames
+	// pushers send it saves little and costs more CPU per frame than the
+	// whole uncompressed write (docs/benchmarks.md, Compression).
+	Compression bool
 	// SocketWriteBuffer sets SO_SNDBUF on accepted sockets; zero keeps
 	// the OS default. Small values make slow clients visible sooner.
 	SocketWriteBuffer int

@@ -78,6 +78,8 @@ func New(cfg Config) (*Server, error) {
 		WriteBufferPool: &sync.Pool{},
 		// Origin is checked after the upgrade, so browsers see 4003.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// permessage-deflate when configured and the client offers it.
+		EnableCompression: cfg.Compression,
 	}
 	return s, nil
 }
