@@ -231,3 +231,38 @@ func TestSSEResume(t *testing.T) {
 		t.Fatalf("forged token: closes %v, events %v", bc.closes, bc.types)
 	}
 }
+
+// FuzzSSEPositions: the positions decoder (Last-Event-ID, ?positions=)
+// never panics, accepts only valid room ids, and what it accepts encodes
+// back (sseID) to an id that decodes to the same positions.
+func FuzzSSEPositions(f *testing.F) {
+	for _, s := range []string{"show-42=e7+1203&lobby=+0", "r1=0193f6a2+5", "a=%20+1", "r1=x", "r1=e+1&r1=e+2", "%zz", "", "=+1", "r:1=e%2B1+18446744073709551615"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pos, err := ssePositions(s)
+		if err != nil {
+			return
+		}
+		m := map[string]*roomPos{}
+		for r, p := range pos {
+			if schemas.CheckRoom(r) != nil {
+				t.Fatalf("accepted room %q", r)
+			}
+			p.known = true
+			m[r] = &p
+		}
+		back, err := ssePositions(sseID(m))
+		if err != nil {
+			t.Fatalf("%q: its id %q does not decode: %v", s, sseID(m), err)
+		}
+		if len(back) != len(pos) {
+			t.Fatalf("%q: %d rooms, back %d", s, len(pos), len(back))
+		}
+		for r, p := range pos {
+			if b := back[r]; b.epoch != p.epoch || b.seq != p.seq {
+				t.Fatalf("%q: room %s %+v back as %+v", s, r, p, b)
+			}
+		}
+	})
+}
