@@ -59,6 +59,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refreshes:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ovation_push_token_refreshes_total", Help: "Refresh ops, by outcome (ok or the refusal code)."}, []string{"outcome"}),
 		tokenExpiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "ovation_push_token_expiry_closes_total", Help: "Connections closed with 4002 because their token expired while open."}),
 	}
+	// Every refresh outcome exists from the start, so rate() alerts see
+	// the first refusal.
+	for _, o := range []string{"ok", CodeInvalidToken, CodeTokenExpired, CodeTokenWrongUser, CodeTokenNotNewer} {
+		m.refreshes.WithLabelValues(o)
+	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.subscriptions, m.rooms, m.idleRooms, m.evictions, m.framesIn, m.badRecords, m.framesOut, m.bytesOut,
 			m.writes, m.queueBytes, m.windowBytes, m.merges, m.slowCloses, m.closes, m.resumes, m.resyncs, m.errors, m.latency, m.presence,
