@@ -10,8 +10,9 @@
 #   OVATION_BIN=path         use this ovation binary instead of building one
 #   OVATION_CHROMIUM=path    Chromium to drive (default /usr/bin/chromium)
 #   OVATION_E2E_HTTP_ADDR / OVATION_E2E_KAFKA_ADDR   ports of the dev server
-#   (the audience and token tests: OVATION_E2E_AUDIENCE_* and OVATION_E2E_TOKEN_*,
-#   default 127.0.0.1:18481/19481 and 127.0.0.1:18482/19482)
+#   (the audience, token and moderation tests: OVATION_E2E_AUDIENCE_*, OVATION_E2E_TOKEN_*
+#   and OVATION_E2E_MOD_*, default 127.0.0.1:18481/19481, 127.0.0.1:18482/19482 and
+#   127.0.0.1:18483/19483)
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -1,7 +1,8 @@
 // The audience page: what a viewer of a live show sees and clicks.
 
+import { PublishError } from "@ovation/sdk";
 import type { RoomState } from "@ovation/sdk";
-import { $, esc, fmt, header, hue, initials, latest, onState, publishing, start, timeAgo } from "./common.js";
+import { $, esc, fmt, header, hue, initials, latest, onState, publishing, start, timeAgo, toast } from "./common.js";
 
 /** EMOJI are the reaction buttons, in order. */
 const EMOJI = ["👏", "❤️", "🔥", "😂", "🎉", "😮"];
@@ -29,10 +30,13 @@ main.innerHTML = `
     <div class="card chat">
       <div class="card-head"><h2>Chat</h2><span class="muted" data-testid="chat-total">0 messages</span></div>
       <ol class="chat-list" id="chat" data-testid="chat"></ol>
+      <p class="controls muted small" data-testid="controls" hidden></p>
+      <p class="banned" data-testid="banned" hidden></p>
       <form class="composer" id="chat-form" autocomplete="off">
         <input name="text" maxlength="500" placeholder="Say something nice…" aria-label="chat message" data-testid="chat-input" />
-        <button type="submit" class="primary">Send</button>
+        <button type="submit" class="primary" data-testid="chat-send">Send</button>
       </form>
+      <p class="muted small" data-testid="slow-countdown" hidden></p>
     </div>
     <div class="card qa">
       <div class="card-head"><h2>Q&amp;A</h2><span class="muted" id="qa-count">0 questions</span></div>
@@ -97,8 +101,67 @@ $<HTMLFormElement>("#chat-form").addEventListener("submit", (ev) => {
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
-  publishing(s.room.publish({ type: "chat.message", data: { text, name: s.name } }));
+  const slow = s.room.state.mod?.controls.slow_mode ?? 0;
+  s.room.publish({ type: "chat.message", data: { text, name: s.name } }).then(
+    () => { if (slow > 0) countdown(slow); },
+    (err: Error) => {
+      if (err instanceof PublishError && err.code === "slow_mode" && err.retryAfter) countdown(err.retryAfter);
+      if (err instanceof PublishError && err.code === "banned") showBanned(err.until);
+      toast(err.message);
+    });
 });
+
+// Slow mode: after a line, the composer counts down to the next one.
+let slowUntil = 0;
+let slowTimer: ReturnType<typeof setInterval> | undefined;
+function countdown(seconds: number): void {
+  slowUntil = Date.now() + seconds * 1000;
+  const el = $("[data-testid=slow-countdown]");
+  const send = $<HTMLButtonElement>("[data-testid=chat-send]");
+  const tick = () => {
+    const left = Math.ceil((slowUntil - Date.now()) / 1000);
+    if (left <= 0) {
+      clearInterval(slowTimer);
+      el.hidden = true;
+      send.disabled = false;
+      return;
+    }
+    el.hidden = false;
+    el.textContent = `Slow mode: you can send again in ${left} s`;
+    send.disabled = true;
+  };
+  clearInterval(slowTimer);
+  slowTimer = setInterval(tick, 250);
+  tick();
+}
+
+function showBanned(until?: number): void {
+  const el = $("[data-testid=banned]");
+  el.hidden = false;
+  el.textContent = until ? `You are timed out in this room until ${new Date(until).toLocaleTimeString()}.` : "You are banned from this room.";
+  $<HTMLButtonElement>("[data-testid=chat-send]").disabled = true;
+}
+
+// A moderator's ban ends this page's subscription (code banned).
+s.room.on("error", (err) => {
+  if (err instanceof PublishError && err.code === "banned") showBanned(err.until);
+});
+
+function renderControls(st: RoomState): void {
+  const c = st.mod?.controls ?? {};
+  const parts = [
+    c.slow_mode ? `Slow mode: one message every ${c.slow_mode} s` : "",
+    c.chat_off ? "Chat is off" : "",
+    c.emote_only ? "Emote-only chat" : "",
+    c.reactions_off ? "Reactions are off" : "",
+    c.questions_off ? "Questions are closed" : "",
+  ].filter(Boolean);
+  const el = $("[data-testid=controls]");
+  el.hidden = parts.length === 0;
+  el.textContent = parts.join(" · ");
+  const mine = s.room.sanction(s.user);
+  if (mine) showBanned(mine.until);
+}
 
 $<HTMLFormElement>("#qa-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -229,6 +292,7 @@ function renderQA(st: RoomState): void {
 }
 
 function render(st: RoomState): void {
+  renderControls(st);
   renderReactions(st);
   renderPoll(st);
   renderQuiz(st);

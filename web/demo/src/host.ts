@@ -39,6 +39,22 @@ main.innerHTML = `
       <div class="card-head"><h2>Q&amp;A</h2><span class="muted" id="qa-count"></span></div>
       <ol class="qa-list" id="qa"></ol>
     </div>
+    <div class="card">
+      <div class="card-head"><h2>Room controls</h2></div>
+      <form id="controls-form" class="stack" autocomplete="off">
+        <div class="row"><label>Slow mode (s) <input name="slow_mode" type="number" min="0" max="3600" value="0" data-testid="slow-mode" /></label></div>
+        <div class="checks">
+          <label><input type="checkbox" name="chat_off" data-testid="chat-off" /> chat off</label>
+          <label><input type="checkbox" name="emote_only" data-testid="emote-only" /> emote-only</label>
+          <label><input type="checkbox" name="reactions_off" data-testid="reactions-off" /> reactions off</label>
+          <label><input type="checkbox" name="questions_off" data-testid="questions-off" /> questions off</label>
+        </div>
+        <button type="submit" class="primary" data-testid="apply-controls">Apply</button>
+      </form>
+      <p class="muted small" data-testid="controls-now"></p>
+      <h3>Sanctions</h3>
+      <ol class="host-list" id="sanctions" data-testid="sanctions"></ol>
+    </div>
     <div class="card chat">
       <div class="card-head"><h2>Chat moderation</h2><span class="muted" id="chat-count"></span></div>
       <ol class="chat-list" id="chat"></ol>
@@ -77,6 +93,14 @@ $<HTMLFormElement>("#quiz-form").addEventListener("submit", (ev) => {
   publishing(s.room.publish({ type: "quiz.ask", data: { quiz_id: quizId, question, options, correct, points } }).then(() => f.reset()));
 });
 
+$<HTMLFormElement>("#controls-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = ev.target as HTMLFormElement;
+  const box = (n: string) => (f.elements.namedItem(n) as HTMLInputElement).checked || undefined;
+  const slow = Number((f.elements.namedItem("slow_mode") as HTMLInputElement).value) || undefined;
+  publishing(s.room.setControls({ slow_mode: slow, chat_off: box("chat_off"), emote_only: box("emote_only"), reactions_off: box("reactions_off"), questions_off: box("questions_off") }));
+});
+
 main.addEventListener("click", (ev) => {
   const t = (ev.target as HTMLElement).closest<HTMLElement>("[data-action]");
   if (!t || (t as HTMLButtonElement).disabled) return;
@@ -97,6 +121,12 @@ main.addEventListener("click", (ev) => {
       return done(s.room.publish({ type: "qa.answered", data: { question_id: d.id! } }));
     case "delete":
       return done(s.room.publish({ type: "chat.delete", data: { message_id: d.id! } }));
+    case "ban":
+      return done(s.room.ban(d.user!, { hide: true, reason: "banned from the host console" }));
+    case "timeout":
+      return done(s.room.timeout(d.user!, 600, { hide: true }));
+    case "unban":
+      return done(s.room.unban(d.user!));
   }
 });
 
@@ -180,7 +210,20 @@ function render(st: RoomState): void {
       <span class="avatar" style="--h:${hue(l.user)}">${esc(initials(l.name || l.user))}</span>
       <div><span class="who">${esc(l.name || l.user)}</span><span class="when">${timeAgo(l.ts)}</span><p class="text">${esc(l.text)}</p></div>
       <button class="danger small" data-action="delete" data-id="${esc(l.id)}" aria-label="delete message">Delete</button>
+      <button class="small" data-action="timeout" data-user="${esc(l.user)}" data-testid="timeout" aria-label="time out ${esc(l.user)} for 10 minutes">10 min</button>
+      <button class="danger small" data-action="ban" data-user="${esc(l.user)}" data-testid="ban" aria-label="ban ${esc(l.user)}">Ban</button>
     </li>`).join("") : `<li class="empty">No messages yet.</li>`, () => {});
+
+  const c = st.mod?.controls ?? {};
+  $("[data-testid=controls-now]").textContent = [
+    c.slow_mode ? `slow mode ${c.slow_mode} s` : "", c.chat_off ? "chat off" : "", c.emote_only ? "emote-only" : "",
+    c.reactions_off ? "reactions off" : "", c.questions_off ? "questions off" : "",
+  ].filter(Boolean).join(" · ") || "no controls on";
+  const sanctions = Object.entries(st.mod?.sanctions ?? {}).filter(([, x]) => x.until === undefined || x.until > Date.now()).sort(([a], [b]) => (a < b ? -1 : 1));
+  keyed($("#sanctions"), sanctions, () => sanctions.length ? sanctions.map(([u, x]) => `
+    <li class="row" data-user="${esc(u)}"><span class="who">${esc(u)}</span>
+      <span class="muted small">${x.kind === "ban" ? "banned" : `timed out until ${new Date(x.until!).toLocaleTimeString()}`} by ${esc(x.by)}</span>
+      <button class="small" data-action="unban" data-user="${esc(u)}" data-testid="unban">Unban</button></li>`).join("") : `<li class="empty small">Nobody is banned or timed out.</li>`, () => {});
 }
 
 onState(s, render);

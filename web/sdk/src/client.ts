@@ -15,13 +15,13 @@ import type { BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClosedError, PublishError, QueueFullError } from "./errors.js";
 import { checkID, checkRoom, validateBody } from "./events.js";
-import type { PublishInput } from "./events.js";
+import type { Controls, PublishInput } from "./events.js";
 import { CLOSE, decodeServer, encodeClient, RETRYABLE_CODES } from "./protocol.js";
 import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protocol.js";
 import { RoomStream } from "./room.js";
 import type { FrameResult, Position } from "./room.js";
 import { normalizeDelta } from "./state.js";
-import type { ChatLine, RoomState } from "./state.js";
+import type { ChatLine, RoomState, Sanction } from "./state.js";
 
 /** WebSocketLike is the part of the browser WebSocket the client uses. */
 export interface WebSocketLike {
@@ -177,6 +177,36 @@ export class Room extends Emitter<RoomEvents> {
   /** publish sends an event into this room; see OvationClient.publish. */
   publish(input: PublishInput): Promise<PublishAck> {
     return this.client.publish(this.name, input);
+  }
+
+  /** ban bans user from the room until unban (needs moderate); hide also removes what they wrote. */
+  ban(user: string, opts: { reason?: string; hide?: boolean } = {}): Promise<PublishAck> {
+    return this.publish({ type: "mod.ban", data: { target: user, ...opts } });
+  }
+
+  /** timeout bans user from the room for seconds (1 to 604800). */
+  timeout(user: string, seconds: number, opts: { reason?: string; hide?: boolean } = {}): Promise<PublishAck> {
+    return this.publish({ type: "mod.timeout", data: { target: user, seconds, ...opts } });
+  }
+
+  /** unban lifts user's ban or timeout. */
+  unban(user: string): Promise<PublishAck> {
+    return this.publish({ type: "mod.unban", data: { target: user } });
+  }
+
+  /** setControls sets every live control of the room at once; a control left out is off. */
+  setControls(controls: Controls): Promise<PublishAck> {
+    return this.publish({ type: "room.controls", data: controls });
+  }
+
+  /**
+   * sanction returns user's ban or running timeout in the room (from the
+   * state every client has), or null.
+   */
+  sanction(user: string, now = Date.now()): Sanction | null {
+    const s = this.state.mod?.sanctions?.[user];
+    if (!s || !Object.prototype.hasOwnProperty.call(this.state.mod!.sanctions!, user)) return null;
+    return s.until !== undefined && s.until <= now ? null : s;
   }
 
   /** unsubscribe stops the room's updates. */
@@ -736,12 +766,12 @@ export class OvationClient extends Emitter<ClientEvents> {
       const t = await this.token();
       if (t) headers.authorization = `Bearer ${t}`;
       const res = await f(this.publishURL(o.room), { method: "POST", headers, body: JSON.stringify(o.event) });
-      const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; field?: string; retry_after?: number }; results?: { error?: { code: string; message: string; field?: string; retry_after?: number } }[] };
+      const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; field?: string; retry_after?: number; until?: number }; results?: { error?: { code: string; message: string; field?: string; retry_after?: number; until?: number } }[] };
       const e = body.error ?? body.results?.[0]?.error;
       if (res.ok && !e) {
         this.settle(o.id)?.resolve({ id: o.id, room: o.room, attempts: o.attempts });
       } else if (e && !RETRYABLE_CODES.has(e.code) && res.status < 500) {
-        this.settle(o.id)?.reject(new PublishError(e.code, e.message, e.field, e.retry_after));
+        this.settle(o.id)?.reject(new PublishError(e.code, e.message, e.field, e.retry_after, e.until));
       } else {
         retryIn = e?.retry_after ? e.retry_after * 1000 : this.backoff.next();
       }
@@ -846,7 +876,7 @@ export class OvationClient extends Emitter<ClientEvents> {
           this.rooms.delete(m.room);
           this.clearRoomTimer(m.room);
           this.pendingSub.delete(m.room);
-          r._emit("error", new PublishError(m.code!, m.message ?? "the server ended the subscription"));
+          r._emit("error", new PublishError(m.code!, m.message ?? "the server ended the subscription", undefined, undefined, m.until));
         }
         return;
       }
@@ -856,7 +886,7 @@ export class OvationClient extends Emitter<ClientEvents> {
   }
 
   private handleError(m: Extract<ServerMsg, { type: "error" }>): void {
-    const err = new PublishError(m.code, m.message, m.field, m.retry_after);
+    const err = new PublishError(m.code, m.message, m.field, m.retry_after, m.until);
     const rf = m.id !== undefined ? this.refreshes.get(m.id) : undefined;
     if (rf) {
       this.refreshes.delete(m.id!);

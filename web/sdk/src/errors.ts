@@ -3,12 +3,15 @@ export class PublishError extends Error {
   readonly code: string;
   readonly field?: string;
   readonly retryAfter?: number;
-  constructor(code: string, message: string, field?: string, retryAfter?: number) {
+  /** until (Unix ms) ends the timeout behind code "banned"; absent for a ban. */
+  readonly until?: number;
+  constructor(code: string, message: string, field?: string, retryAfter?: number, until?: number) {
     super(field ? `${code}: ${field}: ${message}` : `${code}: ${message}`);
     this.name = "PublishError";
     this.code = code;
     this.field = field;
     this.retryAfter = retryAfter;
+    this.until = until;
   }
 }
 

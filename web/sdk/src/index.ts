@@ -5,9 +5,9 @@ export type { ClientOptions, ClientEvents, PublishAck, RoomChange, RoomEvents, S
 export { RoomStream } from "./room.js";
 export type { FrameResult, Position, StreamFrame, StreamSnapshot } from "./room.js";
 export { applyDelta, cloneState, newRoomState, normalizeDelta, normalizeState, pollMean, CHAT_HISTORY, LEADERBOARD_SIZE, POLL_TEXT_WINDOW } from "./state.js";
-export type { ChatLine, Delta, Frame, LeaderEntry, Poll, PollDelta, PollKindState, PollText, Question, QuestionDelta, Quiz, QuizDelta, RoomState, Snapshot, Totals } from "./state.js";
+export type { ChatLine, Delta, Frame, LeaderEntry, ModDelta, Moderation, RoomControls, Sanction, Poll, PollDelta, PollKindState, PollText, Question, QuestionDelta, Quiz, QuizDelta, RoomState, Snapshot, Totals } from "./state.js";
 export { EVENT_TYPES, EventValidationError, LIMITS, POLL_KINDS, SCHEMA_VERSION, TIMER_USER, checkID, checkRoom, isEmoji, parseEvent, quizPoints, scaleRange, validateBody } from "./events.js";
-export type { Event, EventDataMap, EventType, PollKind, PollOpenData, PollPickData, PollRankData, PollRateData, PollTextData, PublishInput, RatingScale, Rule } from "./events.js";
+export type { Controls, ModBanData, ModTimeoutData, ModUnbanData, Event, EventDataMap, EventType, PollKind, PollOpenData, PollPickData, PollRankData, PollRateData, PollTextData, PublishInput, RatingScale, Rule } from "./events.js";
 export { ClosedError, PublishError, QueueFullError } from "./errors.js";
 export { Backoff } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";

@@ -97,6 +97,8 @@ export interface ServerUnsubscribed {
   room: string;
   code?: string;
   message?: string;
+  /** until (ms) ends the timeout behind code "banned". */
+  until?: number;
 }
 
 /** ServerRefreshHint says the token expires soon: the server closes with 4002 at close_at unless refreshed. */
@@ -138,6 +140,7 @@ export interface ServerError {
   field?: string;
   room?: string;
   retry_after?: number;
+  until?: number;
 }
 
 /** ServerMsg is anything the server sends. */
