@@ -127,6 +127,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle(RouteSummary, a.handle(schemas.CapHost, []string{"from", "to", "epoch"}, a.summary))
 	mux.Handle(RouteTimeseries, a.handle(schemas.CapHost, []string{"from", "to", "step", "type", "emoji", "epoch"}, a.timeseries))
 	mux.Handle(RouteChat, a.handle(schemas.CapSubscribe, []string{"before", "limit"}, a.chat))
+	mux.Handle(RouteModeration, a.handle(schemas.CapModerate, []string{"before", "limit"}, a.moderation))
 }
 
 // RegisterUnavailable mounts the API's routes answering 503 with reason,
@@ -135,7 +136,7 @@ func RegisterUnavailable(mux *http.ServeMux, reason string) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: reason})
 	})
-	for _, r := range []string{RouteSummary, RouteTimeseries, RouteChat} {
+	for _, r := range []string{RouteSummary, RouteTimeseries, RouteChat, RouteModeration} {
 		mux.Handle(r, h)
 	}
 }

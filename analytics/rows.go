@@ -69,6 +69,16 @@ func newEventRow(ev *schemas.Event, src source) eventRow {
 		r.ref = b.QuizID
 	case *schemas.PresenceData:
 		r.ref = b.Node
+	case *schemas.ModBanData:
+		r.ref, r.text = b.Target, b.Reason
+	case *schemas.ModTimeoutData:
+		r.ref, r.text = b.Target, b.Reason
+	case *schemas.ModUnbanData:
+		r.ref = b.Target
+	case *schemas.QARemoveData:
+		r.ref = b.QuestionID
+	case *schemas.ReactionRemoveData:
+		r.emoji = b.Emoji
 	}
 	return r
 }
