@@ -176,10 +176,13 @@ func readTopic(t testing.TB, brokers []string, topic string, committed bool) top
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	// Wait for the last transaction's markers: the group's offsets can be
-	// visible a moment before the markers of every partition it wrote.
+	// visible a moment before the markers of every partition it wrote, and
+	// a SIGKILLed processor's open transaction holds the last stable
+	// offset back until it times out (Config.TransactionTimeout) or its
+	// successor fences it.
 	var lso kadm.ListedOffsets
 	for i := 0; ; i++ {
 		var err error
@@ -197,8 +200,13 @@ func readTopic(t testing.TB, brokers []string, topic string, committed bool) top
 				stable = false
 			}
 		})
-		if stable || i == 40 {
+		if stable {
 			break
+		}
+		if i == 240 {
+			// Reading to a last stable offset short of the end would
+			// report the tail as lost: say what is really wrong.
+			t.Fatalf("read %s: transaction markers missing after 60s (last stable %v, end %v)", topic, lso, hwm)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
