@@ -242,5 +242,6 @@ func diffState(a, b schemas.RoomState) string {
 	add("closed", a.Closed, b.Closed)
 	add("viewers", a.Viewers, b.Viewers)
 	add("mod", a.Mod, b.Mod)
+	add("pinned", a.Pinned, b.Pinned)
 	return strings.Join(out, "\n")
 }

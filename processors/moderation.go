@@ -191,6 +191,9 @@ func (r *room) hideUser(user string) {
 			}
 		}
 	}
+	if p := r.pinned(); p != nil && p.User == user {
+		r.unpin()
+	}
 	for _, id := range slices.Sorted(maps.Keys(r.questions)) {
 		if r.questions[id].user == user {
 			r.removeQuestion(id)
@@ -264,4 +267,47 @@ func (r *room) restoreMod(lastChat map[string]int64) {
 			r.size += lastChatBytes(u)
 		}
 	}
+}
+
+// pinned returns the pinned chat line, pend included, or nil.
+func (r *room) pinned() *schemas.ChatLine {
+	switch {
+	case r.pend.Pinned != nil:
+		return r.pend.Pinned
+	case r.pend.Unpinned:
+		return nil
+	}
+	return r.pub.Pinned
+}
+
+// pinnedBytes bounds the pinned line's encoded size (0 without one).
+func (r *room) pinnedBytes() int {
+	if p := r.pinned(); p != nil {
+		return chatLineBytes(p.ID, p.User, p.Name, p.Text)
+	}
+	return 0
+}
+
+// unpin takes the pinned line down (chat.unpin, or the line is deleted
+// or its writer hidden).
+func (r *room) unpin() {
+	r.size -= r.pinnedBytes()
+	r.pend.Pinned, r.pend.Unpinned = nil, true
+	r.pendBytes += 16
+}
+
+// chatLine returns the history's line id (pend included, deleted ones
+// not), or nil.
+func (r *room) chatLine(id string) *schemas.ChatLine {
+	if slices.Contains(r.pend.ChatDeleted, id) {
+		return nil
+	}
+	for _, list := range [][]schemas.ChatLine{r.pend.Chat, r.pub.Chat} {
+		for i := range list {
+			if list[i].ID == id {
+				return &list[i]
+			}
+		}
+	}
+	return nil
 }

@@ -207,3 +207,57 @@ func TestModerationAgainstModel(t *testing.T) {
 	}
 	t.Logf("moderation refusals: %v", refused)
 }
+
+// TestPinFold: chat.pin pins a copy of a line in the history; deleting
+// the line or hiding its writer takes it down; the fold of frames, a
+// restore and a rebuild all agree, whatever the frame cuts.
+func TestPinFold(t *testing.T) {
+	chat := func(text string) any { return schemas.ChatMessageData{Text: text} }
+	steps := []modStep{
+		{"ann", schemas.ChatMessage, 1000, chat("welcome"), Applied, ""},
+		{"bob", schemas.ChatMessage, 1001, chat("buy now"), Applied, ""},
+		{"mod", schemas.ChatPin, 1002, schemas.ChatPinData{MessageID: "e0"}, Applied, ""},
+		{"mod", schemas.ChatPin, 1003, schemas.ChatPinData{MessageID: "nope"}, Ignored, ReasonUnknownChat},
+		{"mod", schemas.ChatDelete, 1004, schemas.ChatDeleteData{MessageID: "e0"}, Applied, ""},
+		{"mod", schemas.ChatUnpin, 1005, schemas.ChatUnpinData{}, Ignored, ReasonAlreadyClosed},
+		{"mod", schemas.ChatPin, 1006, schemas.ChatPinData{MessageID: "e1"}, Applied, ""},
+		{"mod", schemas.ModBan, 1007, schemas.ModBanData{Target: "bob", Hide: true}, Applied, ""},
+		{"cat", schemas.ChatMessage, 1008, chat("hello"), Applied, ""},
+		{"mod", schemas.ChatPin, 1009, schemas.ChatPinData{MessageID: "e8"}, Applied, ""},
+		{"mod", schemas.ChatUnpin, 1010, schemas.ChatUnpinData{}, Applied, ""},
+		{"mod", schemas.ChatPin, 1011, schemas.ChatPinData{MessageID: "e8"}, Applied, ""},
+	}
+	for _, every := range []int{1, 3, 1000} {
+		t.Run(fmt.Sprintf("flush every %d", every), func(t *testing.T) {
+			h := newHarness(t, nil)
+			var hist []*schemas.Event
+			for i, s := range steps {
+				e := ev(t, fmt.Sprintf("e%d", i), "r", s.user, s.typ, s.ts, s.data)
+				hist = append(hist, e)
+				if out, reason := h.apply(e); out != s.out || reason != s.reason {
+					t.Fatalf("step %d (%s): %v %q, want %v %q", i, s.typ, out, reason, s.out, s.reason)
+				}
+				if i%every == 0 {
+					h.flush()
+				}
+			}
+			h.flush()
+			h.checkFold()
+			st, _, _, _ := h.p.RoomState("r")
+			if st.Pinned == nil || st.Pinned.ID != "e8" || st.Pinned.Text != "hello" {
+				t.Fatalf("pinned %+v", st.Pinned)
+			}
+			rp := h.restored()
+			if rst, _, _, _ := rp.RoomState("r"); !equalState(rst, st) {
+				t.Fatalf("restored state differs:\n%s", diffState(rst, st))
+			}
+			h.p.Rebuild("r", "rebuilt", slices.Values(hist), &h.batch)
+			h.collect()
+			h.flush()
+			if rb, _, _, _ := h.p.RoomState("r"); !equalState(rb, st) {
+				t.Fatalf("rebuilt state differs:\n%s", diffState(rb, st))
+			}
+			h.checkFold()
+		})
+	}
+}

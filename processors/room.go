@@ -183,6 +183,9 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		}
 		r.pend.ChatDeleted = append(r.pend.ChatDeleted, d.MessageID)
 		r.pendBytes += jsonStringLen(d.MessageID) + 1
+		if p := r.pinned(); p != nil && p.ID == d.MessageID {
+			r.unpin()
+		}
 	case *schemas.ReactionData:
 		if r.pend.Reactions == nil {
 			r.pend.Reactions = map[string]int64{}
@@ -406,6 +409,24 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		r.lift(d.Target)
 	case *schemas.Controls:
 		r.setControls(*d)
+	case *schemas.ChatPinData:
+		l := r.chatLine(d.MessageID)
+		if l == nil {
+			return Ignored, ReasonUnknownChat
+		}
+		if !fits(chatLineBytes(l.ID, l.User, l.Name, l.Text) - r.pinnedBytes()) {
+			return DeadLettered, ReasonTooLarge
+		}
+		r.unpin()
+		c := *l
+		r.pend.Pinned = &c
+		r.size += r.pinnedBytes()
+		r.pendBytes += r.pinnedBytes()
+	case *schemas.ChatUnpinData:
+		if r.pinned() == nil {
+			return Ignored, ReasonAlreadyClosed
+		}
+		r.unpin()
 	case *schemas.ReactionRemoveData:
 		opener, ok := r.emojiBy[d.Emoji]
 		if !ok {
@@ -679,6 +700,10 @@ func fullDelta(s *schemas.RoomState) schemas.Delta {
 	t := s.Totals
 	d.Totals = &t
 	d.Closed = s.Closed
+	if s.Pinned != nil {
+		l := *s.Pinned
+		d.Pinned = &l
+	}
 	if s.Mod != nil {
 		c := s.Mod.Controls
 		d.Mod = &schemas.ModDelta{Controls: &c}

@@ -59,6 +59,7 @@ var Types = []Type{
 	Presence,
 	RoomClose, QARemove, ReactionRemove,
 	ModBan, ModTimeout, ModUnban, RoomControls,
+	ChatPin, ChatUnpin,
 	PollPick, PollRank, PollRate, PollTextAnswer,
 }
 
@@ -81,7 +82,7 @@ func RequiredCapability(t Type) Capability {
 	switch t {
 	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered, RoomClose:
 		return CapHost
-	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls:
+	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls, ChatPin, ChatUnpin:
 		return CapModerate
 	case Presence:
 		return CapSystem
@@ -275,6 +276,10 @@ func newPayload(t Type) Payload {
 		return &ModUnbanData{}
 	case RoomControls:
 		return &Controls{}
+	case ChatPin:
+		return &ChatPinData{}
+	case ChatUnpin:
+		return &ChatUnpinData{}
 	case PollPick:
 		return &PollPickData{}
 	case PollRank:

@@ -148,7 +148,8 @@ func frameCases() []frameCase {
 					Sanctions: map[string]Sanction{"troll": {Kind: SanctionBan, By: "mod-1", TS: t0 + 2, Reason: "spam"}, "bob": {Kind: SanctionTimeout, Until: t0 + 600_000, By: "mod-1", TS: t0 + 2}},
 				}, ChatDeleted: []string{"m1"}}),
 				frame(3, Delta{Mod: &ModDelta{Lifted: []string{"bob", "troll"}, Sanctions: map[string]Sanction{"troll": {Kind: SanctionTimeout, Until: t0 + 60_000, By: "mod-2", TS: t0 + 3}}}}),
-				frame(4, Delta{Mod: &ModDelta{Controls: &Controls{ReactionsOff: true}}}),
+				frame(4, Delta{Mod: &ModDelta{Controls: &Controls{ReactionsOff: true}}, Pinned: &ChatLine{ID: "m1", User: "troll", Text: "spam", TS: t0}}),
+				frame(5, Delta{Unpinned: true, Pinned: &ChatLine{ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}}),
 			},
 			State: RoomState{
 				Mod: &Moderation{
@@ -158,6 +159,7 @@ func frameCases() []frameCase {
 				Reactions: map[string]int64{}, Chat: []ChatLine{{ID: "m2", User: "ann", Text: "hi", TS: t0 + 1}}, Polls: map[string]*Poll{},
 				Questions: map[string]*Question{}, Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
 				Totals: Totals{Chat: 2},
+				Pinned: &ChatLine{ID: "m2", User: "ann", Text: "hi", TS: t0 + 1},
 			},
 		},
 		{

@@ -271,6 +271,10 @@ func typeSchemas() map[Type]struct {
 		ModUnban: {"A moderator lifts a user's ban or timeout.", []field{
 			{"target", true, target},
 		}},
+		ChatPin: {"A moderator pins a chat line of the room's history above the chat (a copy: it stays when the line scrolls away).", []field{
+			{"message_id", true, idField("The id of the chat line to pin.")},
+		}},
+		ChatUnpin: {"A moderator takes the pinned chat line down; data is an empty object.", nil},
 		RoomControls: {"A moderator sets the room's live controls, all at once: a field left out is off.", []field{
 			{"slow_mode", false, obj{
 				{"description", fmt.Sprintf("Least seconds between two chat lines of one user, 0 (off) to %d.", MaxSlowModeSeconds)},

@@ -247,6 +247,7 @@ func TestSchemaMatchesGo(t *testing.T) {
 		ModBan:      {"target": "user", "reason": "optionalLine"},
 		ModTimeout:  {"target": "user", "reason": "optionalLine"},
 		ModUnban:    {"target": "user"},
+		ChatPin:     {"message_id": "id"},
 	}
 	for _, ty := range Types {
 		name := string(ty) + ".json"

@@ -28,7 +28,23 @@ const (
 	// reactions off, emote-only, questions off), all at once: a field
 	// left out is off.
 	RoomControls Type = "room.controls"
+	// ChatPin pins a chat line of the room's history above the chat;
+	// ChatUnpin takes it down.
+	ChatPin   Type = "chat.pin"
+	ChatUnpin Type = "chat.unpin"
 )
+
+// ChatPinData is the body of chat.pin.
+type ChatPinData struct {
+	MessageID string `json:"message_id"`
+}
+
+// ChatUnpinData is the body of chat.unpin: an empty object.
+type ChatUnpinData struct{}
+
+func (d *ChatPinData) validate(f *fieldPath) error { return checkID(f.name("message_id"), d.MessageID) }
+
+func (d *ChatUnpinData) validate(*fieldPath) error { return nil }
 
 // Moderation limits; part of the contract like the other limits.
 const (

@@ -58,6 +58,9 @@ type RoomState struct {
 	// Closed is set once a host closed the room (room.close): the room
 	// takes no more events, and its state stays as it was.
 	Closed bool `json:"closed,omitempty"`
+	// Pinned is the chat line a moderator pinned (chat.pin), a copy that
+	// stays while the line scrolls out of Chat.
+	Pinned *ChatLine `json:"pinned,omitempty"`
 }
 
 // ChatLine is one chat message as viewers see it.
@@ -177,6 +180,10 @@ type Delta struct {
 	QuestionsRemoved []string `json:"questions_removed,omitempty"`
 	// Closed is set in the delta of the frame that closed the room.
 	Closed bool `json:"closed,omitempty"`
+	// Unpinned takes the pinned line down, before Pinned (when present)
+	// pins another.
+	Unpinned bool      `json:"unpinned,omitempty"`
+	Pinned   *ChatLine `json:"pinned,omitempty"`
 }
 
 // PollDelta is a poll's change. Question and Options are set when the poll
@@ -235,7 +242,8 @@ func (d *Delta) IsEmpty() bool {
 	return len(d.Reactions) == 0 && len(d.Chat) == 0 && len(d.ChatDeleted) == 0 &&
 		len(d.Polls) == 0 && len(d.Questions) == 0 && len(d.Quizzes) == 0 &&
 		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil &&
-		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed && d.Mod.isEmpty()
+		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed && d.Mod.isEmpty() &&
+		!d.Unpinned && d.Pinned == nil
 }
 
 // Apply folds d into s. It is the one definition of what a delta means:
@@ -340,6 +348,13 @@ func (s *RoomState) Apply(d *Delta) {
 		s.Totals.Answers += t.Answers
 	}
 	s.Closed = s.Closed || d.Closed
+	if d.Unpinned {
+		s.Pinned = nil
+	}
+	if d.Pinned != nil {
+		l := *d.Pinned
+		s.Pinned = &l
+	}
 }
 
 // ChatEvictions returns the ids of the chat lines, oldest first, that
@@ -408,6 +423,16 @@ func Merge(a, b *Delta) Delta {
 	}
 	m.Closed = a.Closed || b.Closed
 	m.Mod = mergeMod(a.Mod, b.Mod)
+	m.Unpinned = a.Unpinned || b.Unpinned
+	for _, p := range []*ChatLine{a.Pinned, b.Pinned} {
+		if p != nil {
+			l := *p
+			m.Pinned = &l
+		}
+	}
+	if b.Unpinned && b.Pinned == nil {
+		m.Pinned = nil
+	}
 	m.Reactions = mergeCounts(aReactions, b.Reactions)
 	m.Chat = append(slices.Clone(a.Chat), b.Chat...)
 	m.ChatDeleted = append(slices.Clone(a.ChatDeleted), b.ChatDeleted...)
@@ -588,6 +613,10 @@ func (s *RoomState) Clone() RoomState {
 	}
 	c.Viewers, c.Totals, c.Closed = s.Viewers, s.Totals, s.Closed
 	c.Mod = s.Mod.clone()
+	if s.Pinned != nil {
+		l := *s.Pinned
+		c.Pinned = &l
+	}
 	return c
 }
 

@@ -239,6 +239,15 @@ func (m *roomModel) delta() Delta {
 		d.Totals = &Totals{Chat: int64(len(d.Chat)), Reactions: int64(r.IntN(9)), Votes: int64(r.IntN(9)), Questions: int64(r.IntN(2)), Upvotes: int64(r.IntN(3)), Answers: int64(r.IntN(3))}
 	}
 	d.Closed = r.IntN(50) == 0
+	switch r.IntN(8) {
+	case 0:
+		d.Pinned = &ChatLine{ID: fmt.Sprint("pin-", r.IntN(5)), User: "u", Text: "pinned", TS: 1}
+	case 1:
+		d.Unpinned = true
+	case 2:
+		d.Unpinned = true
+		d.Pinned = &ChatLine{ID: "pin-x", User: "u", Text: "again", TS: 2}
+	}
 	if r.IntN(4) == 0 {
 		// Sanctions set and lifted among a few users, so one user is
 		// sanctioned, lifted and sanctioned again across deltas.

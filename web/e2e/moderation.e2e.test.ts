@@ -110,6 +110,10 @@ it("a ban from the host console refuses the user's next message, ends their subs
   await new Promise((r) => setTimeout(r, 1000));
   expect(await chatTexts(troll)).not.toContain("hello everyone");
   for (const p of [host, ann]) expect(await seenTexts(p)).not.toContain("i am back");
+
+  // A pinned line shows above the chat on the audience page.
+  await host.locator("li.chat-line", { hasText: "hello everyone" }).getByTestId("pin").click();
+  await expect.poll(() => ann.getByTestId("pinned").textContent(), { timeout: 15_000 }).toContain("Ann: hello everyone");
 }, 120_000);
 
 it("slow mode set from the console counts down on the audience page and refuses a second line", async () => {

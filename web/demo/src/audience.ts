@@ -29,6 +29,7 @@ main.innerHTML = `
   <section class="col">
     <div class="card chat">
       <div class="card-head"><h2>Chat</h2><span class="muted" data-testid="chat-total">0 messages</span></div>
+      <p class="pinned" data-testid="pinned" hidden></p>
       <ol class="chat-list" id="chat" data-testid="chat"></ol>
       <p class="controls muted small" data-testid="controls" hidden></p>
       <p class="banned" data-testid="banned" hidden></p>
@@ -159,6 +160,9 @@ function renderControls(st: RoomState): void {
   const el = $("[data-testid=controls]");
   el.hidden = parts.length === 0;
   el.textContent = parts.join(" · ");
+  const pin = $("[data-testid=pinned]");
+  pin.hidden = !st.pinned;
+  pin.textContent = st.pinned ? `📌 ${st.pinned.name || st.pinned.user}: ${st.pinned.text}` : "";
   const mine = s.room.sanction(s.user);
   if (mine) showBanned(mine.until);
 }

@@ -52,6 +52,7 @@ main.innerHTML = `
         <button type="submit" class="primary" data-testid="apply-controls">Apply</button>
       </form>
       <p class="muted small" data-testid="controls-now"></p>
+      <div class="row" id="pinned-now"></div>
       <h3>Sanctions</h3>
       <ol class="host-list" id="sanctions" data-testid="sanctions"></ol>
     </div>
@@ -127,6 +128,10 @@ main.addEventListener("click", (ev) => {
       return done(s.room.timeout(d.user!, 600, { hide: true }));
     case "unban":
       return done(s.room.unban(d.user!));
+    case "pin":
+      return done(s.room.pin(d.id!));
+    case "unpin":
+      return done(s.room.unpin());
   }
 });
 
@@ -210,6 +215,7 @@ function render(st: RoomState): void {
       <span class="avatar" style="--h:${hue(l.user)}">${esc(initials(l.name || l.user))}</span>
       <div><span class="who">${esc(l.name || l.user)}</span><span class="when">${timeAgo(l.ts)}</span><p class="text">${esc(l.text)}</p></div>
       <button class="danger small" data-action="delete" data-id="${esc(l.id)}" aria-label="delete message">Delete</button>
+      <button class="small" data-action="pin" data-id="${esc(l.id)}" data-testid="pin" aria-label="pin message">Pin</button>
       <button class="small" data-action="timeout" data-user="${esc(l.user)}" data-testid="timeout" aria-label="time out ${esc(l.user)} for 10 minutes">10 min</button>
       <button class="danger small" data-action="ban" data-user="${esc(l.user)}" data-testid="ban" aria-label="ban ${esc(l.user)}">Ban</button>
     </li>`).join("") : `<li class="empty">No messages yet.</li>`, () => {});
@@ -219,6 +225,10 @@ function render(st: RoomState): void {
     c.slow_mode ? `slow mode ${c.slow_mode} s` : "", c.chat_off ? "chat off" : "", c.emote_only ? "emote-only" : "",
     c.reactions_off ? "reactions off" : "", c.questions_off ? "questions off" : "",
   ].filter(Boolean).join(" · ") || "no controls on";
+  const pin = st.pinned;
+  keyed($("#pinned-now"), pin ? [pin.id] : [], () => pin
+    ? `<span class="small">📌 ${esc(pin.name || pin.user)}: ${esc(pin.text)}</span><button class="small" data-action="unpin" data-testid="unpin">Unpin</button>`
+    : "", () => {});
   const sanctions = Object.entries(st.mod?.sanctions ?? {}).filter(([, x]) => x.until === undefined || x.until > Date.now()).sort(([a], [b]) => (a < b ? -1 : 1));
   keyed($("#sanctions"), sanctions, () => sanctions.length ? sanctions.map(([u, x]) => `
     <li class="row" data-user="${esc(u)}"><span class="who">${esc(u)}</span>

@@ -189,6 +189,16 @@ export class Room extends Emitter<RoomEvents> {
     return this.publish({ type: "mod.timeout", data: { target: user, seconds, ...opts } });
   }
 
+  /** pin pins the chat line messageID above the chat (needs moderate). */
+  pin(messageID: string): Promise<PublishAck> {
+    return this.publish({ type: "chat.pin", data: { message_id: messageID } });
+  }
+
+  /** unpin takes the pinned chat line down. */
+  unpin(): Promise<PublishAck> {
+    return this.publish({ type: "chat.unpin", data: {} });
+  }
+
   /** unban lifts user's ban or timeout. */
   unban(user: string): Promise<PublishAck> {
     return this.publish({ type: "mod.unban", data: { target: user } });

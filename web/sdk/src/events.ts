@@ -115,6 +115,10 @@ export interface ReactionRemoveData { emoji: string }
 export interface ModBanData { target: string; reason?: string; hide?: boolean }
 /** ModTimeoutData is the body of mod.timeout: a ban for seconds from the event's ts. */
 export interface ModTimeoutData { target: string; seconds: number; reason?: string; hide?: boolean }
+/** ChatPinData is the body of chat.pin: the chat line to pin. */
+export interface ChatPinData { message_id: string }
+/** ChatUnpinData is the body of chat.unpin: an empty object. */
+export type ChatUnpinData = Record<string, never>;
 /** ModUnbanData is the body of mod.unban. */
 export interface ModUnbanData { target: string }
 /** Controls are a room's live controls, the body of room.controls; a field left out is off. */
@@ -142,6 +146,8 @@ export interface EventDataMap {
   "mod.timeout": ModTimeoutData;
   "mod.unban": ModUnbanData;
   "room.controls": Controls;
+  "chat.pin": ChatPinData;
+  "chat.unpin": ChatUnpinData;
   "poll.pick": PollPickData;
   "poll.rank": PollRankData;
   "poll.rate": PollRateData;
@@ -160,6 +166,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "presence",
   "room.close", "qa.remove", "reaction.remove",
   "mod.ban", "mod.timeout", "mod.unban", "room.controls",
+  "chat.pin", "chat.unpin",
   "poll.pick", "poll.rank", "poll.rate", "poll.text",
 ];
 
@@ -357,6 +364,8 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "mod.timeout": { target: "string", seconds: "int", reason: "string", hide: "bool" },
   "mod.unban": { target: "string" },
   "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool" },
+  "chat.pin": { message_id: "string" },
+  "chat.unpin": {},
   "poll.pick": { poll_id: "string", options: "ints" },
   "poll.rank": { poll_id: "string", order: "ints" },
   "poll.rate": { poll_id: "string", rating: "int" },
@@ -573,6 +582,10 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
       return checkText("data.reason", s("reason"), 0, LIMITS.maxReasonLen, false);
     case "mod.unban":
       return checkText("data.target", s("target"), 1, LIMITS.maxUserLen, true);
+    case "chat.pin":
+      return checkID(s("message_id"), "data.message_id");
+    case "chat.unpin":
+      return;
     case "room.controls":
       if (n("slow_mode") < 0 || n("slow_mode") > LIMITS.maxSlowModeSeconds) throw new EventValidationError("data.slow_mode", "range", `slow_mode ${n("slow_mode")} is outside 0..${LIMITS.maxSlowModeSeconds} seconds`);
       return;

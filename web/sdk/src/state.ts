@@ -176,6 +176,8 @@ export interface ModDelta {
 export interface RoomState {
   /** mod is the room's moderation state, absent until a moderator acts. */
   mod?: Moderation | null;
+  /** pinned is the chat line a moderator pinned (a copy), if any. */
+  pinned?: ChatLine | null;
   reactions: Record<string, number>;
   chat: ChatLine[];
   polls: Record<string, Poll>;
@@ -229,6 +231,9 @@ export interface QuizDelta {
  */
 export interface Delta {
   mod?: ModDelta | null;
+  /** unpinned takes the pinned line down before pinned (if present) pins another. */
+  unpinned?: boolean;
+  pinned?: ChatLine | null;
   reactions?: Record<string, number> | null;
   chat?: ChatLine[] | null;
   chat_deleted?: string[] | null;
@@ -429,6 +434,8 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
     s.totals.answers += t.answers ?? 0;
   }
   if (d.closed) s.closed = true;
+  if (d.unpinned) s.pinned = undefined;
+  if (d.pinned != null) s.pinned = { ...d.pinned };
   return s;
 }
 
