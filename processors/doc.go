@@ -117,7 +117,7 @@
 // it changes anything. With the topics `ovation topics create` makes
 // (schemas.TopicMaxMessageBytes, 8 MiB) this never happens:
 // WorstCaseStateBytes, every room limit used with the worst escaping, is
-// 7,584,426 bytes. Should a record still be too large, it is not
+// 7,588,767 bytes. Should a record still be too large, it is not
 // produced: the transaction aborts once and the events of that room in it
 // are dead-lettered (too_large) when they come again, so no input aborts a
 // partition forever. A broker refusing a record as too large means a

@@ -98,9 +98,11 @@ var (
 	worstChatLine = chatLineBytes(strings.Repeat("a", schemas.MaxIDLen), strings.Repeat("<", schemas.MaxUserLen),
 		strings.Repeat("<", schemas.MaxNameLen), strings.Repeat("<", schemas.MaxChatLen))
 	worstLeader = jsonStringLen(strings.Repeat("<", schemas.MaxUserLen)) + 2*intBytes + objFixed
-	// stateFixedBytes bounds chat + leaderboard + totals + viewers + the
+	// stateFixedBytes bounds chat (and its pinned line) + leaderboard +
+	// totals + viewers + the
 	// core record's and snapshot's own fields (epoch, seqs, counters).
-	stateFixedBytes = schemas.ChatHistory*(worstChatLine+1) + schemas.LeaderboardSize*(worstLeader+1) + 16*intBytes + 1024
+	// The chat window has one more line: the pinned copy (chat.pin).
+	stateFixedBytes = (schemas.ChatHistory+1)*(worstChatLine+1) + schemas.LeaderboardSize*(worstLeader+1) + 16*intBytes + 1024
 )
 
 // WorstCaseStateBytes is an upper bound of a room's snapshot, and of its
