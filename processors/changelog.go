@@ -466,6 +466,9 @@ func (s *Restorer) Partition() (*Partition, error) {
 		if r.hasTimer() {
 			p.timed[r] = struct{}{}
 		}
+		if r.rankDirty {
+			p.scored = append(p.scored, r)
+		}
 	}
 	if err := s.restoreRebuilds(p); err != nil {
 		return nil, err

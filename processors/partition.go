@@ -72,6 +72,7 @@ type Partition struct {
 	watchedPeak int                    // the same for watched
 	rebuilds    map[string]*rebuildJob // rooms being rebuilt (see rebuild.go)
 	timed       map[*room]struct{}     // rooms with a pending timer (timers.go)
+	scored      []*room                // rooms scored since TakeStandings (standings.go)
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
@@ -188,6 +189,9 @@ func (p *Partition) Flush(now int64, b *Batch) {
 	for _, r := range p.changed {
 		if r.hasTimer() {
 			p.timed[r] = struct{}{}
+		}
+		if r.rankDirty && !slices.Contains(p.scored, r) {
+			p.scored = append(p.scored, r)
 		}
 		if v := r.liveViewers(now, ttl); v != r.pub.Viewers {
 			r.pend.Viewers = &v

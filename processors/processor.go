@@ -33,8 +33,9 @@ type Processor struct {
 	m     *metrics
 	ready atomic.Bool
 
-	mu      sync.Mutex
-	revoked []int32 // partitions revoked or lost since the loop last looked
+	mu        sync.Mutex
+	revoked   []int32                       // partitions revoked or lost since the loop last looked
+	standings map[string]publishedStandings // quiz rankings by room (standings.go)
 }
 
 // New validates cfg and returns a Processor; Run starts it.
@@ -186,10 +187,14 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 	defer p.mu.Unlock()
 	for _, ps := range m {
 		p.revoked = append(p.revoked, ps...)
+		p.withdrawStandings(ps)
 	}
 }
 
 func (s *session) close() {
+	s.p.mu.Lock()
+	s.p.withdrawStandings(nil)
+	s.p.mu.Unlock()
 	for _, pt := range s.parts {
 		pt.drop()
 	}
@@ -284,7 +289,7 @@ func (s *session) loop(ctx context.Context) error {
 		if s.inTxn {
 			pctx, cancel = context.WithDeadline(ctx, deadline)
 		} else {
-			pctx, cancel = context.WithTimeout(ctx, time.Second)
+			pctx, cancel = context.WithTimeout(ctx, s.idleWait())
 		}
 		fetches := s.pollRecords(pctx, cfg.MaxPollRecords)
 		cancel()
@@ -318,7 +323,7 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		if !s.inTxn && time.Since(lastIdle) >= time.Second {
+		if !s.inTxn && (time.Since(lastIdle) >= time.Second || s.timerDue()) {
 			lastIdle = time.Now()
 			if err := s.idleFlush(ctx); err != nil {
 				return err
@@ -725,6 +730,7 @@ func (s *session) end(ctx context.Context) error {
 			}
 		}
 		for id, pt := range s.parts {
+			s.p.publishStandings(id, pt.core.TakeStandings())
 			pt.touched = false
 			for room, upto := range s.quarantine[id] {
 				if pt.next > upto {
@@ -856,7 +862,7 @@ func (s *session) idleFlush(ctx context.Context) error {
 	due := false
 	sweep := time.Since(s.lastSweep) >= s.p.cfg.sweepEvery()
 	for _, pt := range s.parts {
-		if pt.core.presenceDue(now, ttl) || sweep && pt.core.idleRooms(now) > 0 {
+		if pt.core.presenceDue(now, ttl) || sweep && pt.core.idleRooms(now) > 0 || pt.core.nextTimer() > 0 && pt.core.nextTimer() <= now {
 			due = true
 			break
 		}

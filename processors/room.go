@@ -54,6 +54,7 @@ type room struct {
 	quizzes   map[string]*quizPriv
 	scores    map[string]*schemas.LeaderEntry
 	ranked    *standings // every player's place, built on demand (timers.go)
+	rankDirty bool       // scored since the last TakeStandings (standings.go)
 	nodes     map[string]nodeReport
 	viewers   int64 // sum of live node reports, as last put in a delta
 
@@ -603,7 +604,7 @@ func (r *room) score(z *quizPriv) {
 		s.Score += schemas.QuizPoints(z.points, z.askTS, z.closesAt, a.ts)
 		s.LastTS = max(s.LastTS, a.ts)
 	}
-	r.ranked = nil
+	r.ranked, r.rankDirty = nil, true
 }
 
 // leaderboard returns the top schemas.LeaderboardSize scores: by score

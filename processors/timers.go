@@ -3,6 +3,7 @@ package processors
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/segmentio/encoding/json"
 
@@ -124,19 +125,56 @@ func (p *Partition) Standing(room, user string) (s Standing, ok bool) {
 		return s, false
 	}
 	if r.ranked == nil {
-		st := &standings{order: make([]schemas.LeaderEntry, 0, len(r.scores)), at: make(map[string]int, len(r.scores))}
-		for _, e := range r.scores {
-			st.order = append(st.order, *e)
-		}
-		slices.SortFunc(st.order, compareLeader)
-		for i, e := range st.order {
-			st.at[e.User] = i
-		}
-		r.ranked = st
+		r.ranked = r.buildStandings()
 	}
-	i, ok := r.ranked.at[user]
-	if !ok {
-		return Standing{Players: len(r.ranked.order)}, false
+	return r.ranked.lookup(user)
+}
+
+// nextTimer returns the earliest deadline whose close p has not written,
+// or 0 when there is none.
+func (p *Partition) nextTimer() int64 {
+	var next int64
+	for r := range p.timed {
+		for _, pp := range r.polls {
+			if pp.closesAt > 0 && !pp.closed && !pp.timerSent && (next == 0 || pp.closesAt < next) {
+				next = pp.closesAt
+			}
+		}
+		for _, z := range r.quizzes {
+			if z.closesAt > 0 && !z.revealed && !z.timerSent && (next == 0 || z.closesAt < next) {
+				next = z.closesAt
+			}
+		}
 	}
-	return Standing{Rank: i + 1, Score: r.ranked.order[i].Score, Players: len(r.ranked.order)}, true
+	return next
+}
+
+// nextTimer is the earliest pending deadline of the session's partitions
+// (0: none).
+func (s *session) nextTimer() int64 {
+	var next int64
+	for _, pt := range s.parts {
+		if n := pt.core.nextTimer(); n > 0 && (next == 0 || n < next) {
+			next = n
+		}
+	}
+	return next
+}
+
+// idleWait is how long an idle loop waits for records: a second, or less
+// when a timer is due sooner, so a close is written within a tick of its
+// deadline even when no event comes.
+func (s *session) idleWait() time.Duration {
+	wait := time.Second
+	if n := s.nextTimer(); n > 0 {
+		wait = min(wait, max(time.Until(time.UnixMilli(n)), time.Millisecond))
+	}
+	return wait
+}
+
+// timerDue reports whether a deadline has passed whose close is not
+// written yet.
+func (s *session) timerDue() bool {
+	n := s.nextTimer()
+	return n > 0 && n <= time.Now().UnixMilli()
 }

@@ -89,7 +89,9 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 			}
 		}
 	})
-	g.Go(func() error { return c.serveHTTP(gctx, adminMux(reg, ready), log, 3*time.Second) })
+	mux := adminMux(reg, ready)
+	mux.Handle("GET /v1/rooms/{room}/quiz/standing", p.StandingHandler())
+	g.Go(func() error { return c.serveHTTP(gctx, mux, log, 3*time.Second) })
 	log.Info("ovation process starting", "brokers", cfg.Brokers, "group", f.group, "http", c.httpAddr)
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
@@ -109,6 +111,7 @@ func devProcess(_ context.Context, env *devEnv) error {
 	if err != nil {
 		return err
 	}
+	env.mux.Handle("GET /v1/rooms/{room}/quiz/standing", p.StandingHandler())
 	env.goes("processors", func(ctx context.Context) error {
 		return p.Run(ctx, processKafkaOpts(env.brokers, env.log, env.reg)...)
 	})
