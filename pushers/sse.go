@@ -29,8 +29,8 @@ import (
 // frame events carry an id holding every room's position, so a browser's
 // EventSource resumes by itself (Last-Event-ID) on any pusher.
 
-// sseHeartbeat is how often an idle stream gets a comment line, so
-// proxies do not time it out.
+// sseHeartbeat is how often the stream gets a ping event, so proxies do
+// not time it out and clients can tell a live stream from a dead one.
 const sseHeartbeat = 15 * time.Second
 
 // sseWriteTimeout bounds one write to an SSE client; a client that does
@@ -240,7 +240,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			case <-hbDone:
 				return
 			case <-t.C:
-				if write([]byte(": ping\n\n")) != nil {
+				if write([]byte("event: ping\ndata: {}\n\n")) != nil {
 					ws.Close()
 					return
 				}

@@ -27,10 +27,11 @@ export interface DevServer {
  * startDev builds the binary (unless OVATION_BIN names one) and runs
  * `ovation dev` on non-default ports (OVATION_E2E_HTTP_ADDR, default
  * 127.0.0.1:18480; OVATION_E2E_KAFKA_ADDR, default 127.0.0.1:19480) with a
- * fresh data directory, and waits until /readyz answers 200. args are
- * extra flags of `ovation dev` (e.g. --auth).
+ * fresh data directory (or dataDir, to restart on the same broker data),
+ * and waits until /readyz answers 200. args are extra flags of
+ * `ovation dev` (e.g. --auth).
  */
-export async function startDev(opts: { httpAddr?: string; kafkaAddr?: string; audience?: number; args?: string[] } = {}): Promise<DevServer> {
+export async function startDev(opts: { httpAddr?: string; kafkaAddr?: string; audience?: number; args?: string[]; dataDir?: string } = {}): Promise<DevServer> {
   const dir = mkdtempSync(join(tmpdir(), "ovation-e2e-"));
   let bin = process.env.OVATION_BIN ?? "";
   if (!bin) {
@@ -42,7 +43,7 @@ export async function startDev(opts: { httpAddr?: string; kafkaAddr?: string; au
   const kafkaAddr = opts.kafkaAddr ?? process.env.OVATION_E2E_KAFKA_ADDR ?? "127.0.0.1:19480";
   const log = join(dir, "ovation-dev.log");
   const out = createWriteStream(log);
-  const proc = spawn(bin, ["dev", "--http-addr", httpAddr, "--kafka-listen", kafkaAddr, "--data-dir", join(dir, "data"), "--audience", String(opts.audience ?? 0),
+  const proc = spawn(bin, ["dev", "--http-addr", httpAddr, "--kafka-listen", kafkaAddr, "--data-dir", opts.dataDir ?? join(dir, "data"), "--audience", String(opts.audience ?? 0),
     "--clickhouse-addr", "127.0.0.1:1", ...(opts.args ?? [])], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.pipe(out);
   proc.stderr!.pipe(out);

@@ -20,6 +20,8 @@ import { CLOSE, decodeServer, encodeClient, RETRYABLE_CODES } from "./protocol.j
 import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protocol.js";
 import { RoomStream } from "./room.js";
 import type { FrameResult, Position } from "./room.js";
+import { SSESocket } from "./sse.js";
+import type { EventSourceFactory } from "./sse.js";
 import { normalizeDelta } from "./state.js";
 import type { ChatLine, RoomState, Sanction } from "./state.js";
 
@@ -93,6 +95,22 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** random is the jitter source (tests); default Math.random. */
   random?: () => number;
+  /**
+   * sse chooses the transport (docs/protocol.md §13): "auto" (default)
+   * moves to server-sent events (GET /v1/sse) after sseAfter WebSocket
+   * connects in a row fail (a proxy that refuses upgrades), publishes over
+   * HTTP meanwhile, and returns to the WebSocket as soon as a probe socket
+   * gets the server's welcome (probes start upgradeProbeMs after the
+   * move and double up to 60 s); false: WebSocket only; true: SSE only.
+   * "auto" needs EventSource (browsers) or the eventSource option.
+   */
+  sse?: boolean | "auto";
+  /** sseAfter is how many failed WebSocket connects in a row move to SSE; default 2. */
+  sseAfter?: number;
+  /** upgradeProbeMs is the first wait before trying the WebSocket again while on SSE; default 2 s. */
+  upgradeProbeMs?: number;
+  /** eventSource opens event streams (tests, Node); default: globalThis.EventSource. */
+  eventSource?: EventSourceFactory;
 }
 
 /** Status is the connection's state. */
@@ -113,6 +131,8 @@ export type ClientEvents = {
   error: [err: Error];
   /** queue: the number of unacknowledged events changed. */
   queue: [pending: number];
+  /** transport: the client moved to "sse" (WebSocket refused) or back to "ws". */
+  transport: [transport: "ws" | "sse"];
   /** welcome: the server's first message on each connection. */
   welcome: [welcome: ServerWelcome];
   /** region: the client moved to another stream URL (fallbackURLs). */
@@ -248,6 +268,9 @@ interface Outgoing {
 
 const OPEN = 1;
 
+/** EventSourceLikeCtor is what new EventSource(url) returns, as the SDK uses it. */
+type EventSourceLikeCtor = import("./sse.js").EventSourceLike;
+
 /** newEventId returns a random idempotency key valid under schemas.CheckID. */
 export function newEventId(): string {
   const c = globalThis.crypto;
@@ -258,7 +281,7 @@ export function newEventId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-type Opts = Required<Omit<ClientOptions, "token" | "user" | "backoff" | "webSocket" | "publishURL" | "fetch" | "fallbackURLs">> &
+type Opts = Required<Omit<ClientOptions, "token" | "user" | "backoff" | "webSocket" | "publishURL" | "fetch" | "fallbackURLs" | "eventSource">> &
   Pick<ClientOptions, "token" | "user" | "publishURL" | "fetch">;
 
 /**
@@ -310,6 +333,14 @@ export class OvationClient extends Emitter<ClientEvents> {
   private urlIndex = 0;
   private failedConnects = 0;
   private welcomedGen = 0;
+  // Transport: WebSocket, or SSE after sseAfter failed WebSocket connects
+  // in a row; while on SSE a probe socket tries the WebSocket again.
+  private readonly esFactory: EventSourceFactory | null;
+  private transportNow: "ws" | "sse" = "ws";
+  private wsFailures = 0;
+  private probeDelay = 0;
+  private probeTimer: ReturnType<typeof setTimeout> | null = null;
+  private probe: WebSocketLike | null = null;
 
   constructor(options: ClientOptions) {
     super();
@@ -328,7 +359,13 @@ export class OvationClient extends Emitter<ClientEvents> {
       fetch: options.fetch,
       random: options.random ?? Math.random,
       failoverAfter: Math.max(1, options.failoverAfter ?? 3),
+      sse: options.sse ?? "auto",
+      sseAfter: Math.max(1, options.sseAfter ?? 2),
+      upgradeProbeMs: options.upgradeProbeMs ?? 2000,
     };
+    const ES = (globalThis as unknown as { EventSource?: new (u: string) => EventSourceLikeCtor }).EventSource;
+    this.esFactory = options.eventSource ?? (ES ? (url) => new ES(url) : null);
+    if (this.opts.sse === true && this.esFactory) this.transportNow = "sse";
     this.urls = [options.url, ...(options.fallbackURLs ?? [])];
     this.tokens = this.opts.maxSendRate;
     this.factory = options.webSocket ?? ((url) => new (globalThis as unknown as { WebSocket: new (u: string) => WebSocketLike }).WebSocket(url));
@@ -344,6 +381,11 @@ export class OvationClient extends Emitter<ClientEvents> {
   /** url is the stream URL in use: url, or one of fallbackURLs after a region move. */
   get url(): string {
     return this.urls[this.urlIndex];
+  }
+
+  /** transport is the transport in use: "ws" or "sse" (the fallback). */
+  get transport(): "ws" | "sse" {
+    return this.transportNow;
   }
 
   /** status is the connection's state. */
@@ -434,6 +476,7 @@ export class OvationClient extends Emitter<ClientEvents> {
     this.failRefreshes(new ClosedError());
     this.sendQueue.length = 0;
     this.stopPing();
+    this.stopProbe();
     for (const name of [...this.roomTimers.keys()]) this.clearRoomTimer(name);
     for (const o of this.outbox.values()) {
       if (o.timer) clearTimeout(o.timer);
@@ -564,7 +607,7 @@ export class OvationClient extends Emitter<ClientEvents> {
       if (t) u.searchParams.set("token", t);
       if (this.opts.user) u.searchParams.set("user", this.opts.user);
       if (this.closed || this.ws) return;
-      ws = this.factory(u.toString());
+      ws = this.transportNow === "sse" && this.esFactory ? new SSESocket(u.toString(), this.esFactory) : this.factory(u.toString());
     } catch (err) {
       this.emit("error", err as Error);
       this.connectFailed();
@@ -573,6 +616,8 @@ export class OvationClient extends Emitter<ClientEvents> {
     }
     const gen = ++this.generation;
     this.ws = ws;
+    const via = this.transportNow;
+    const openedAt = Date.now();
     ws.onopen = () => {
       if (gen !== this.generation) return;
       this.connects++;
@@ -602,6 +647,7 @@ export class OvationClient extends Emitter<ClientEvents> {
     ws.onclose = (ev) => {
       if (gen !== this.generation) return;
       if (this.welcomedGen !== gen) this.connectFailed();
+      this.transportEnded(via, this.welcomedGen === gen, Date.now() - openedAt);
       this.onSocketGone(ev.code, ev.reason);
     };
   }
@@ -817,6 +863,7 @@ export class OvationClient extends Emitter<ClientEvents> {
         this.failedConnects = 0;
         this.welcomedGen = this.generation;
         this.welcome = m;
+        if (this.transportNow === "sse" && this.opts.sse === "auto") this.scheduleProbe();
         this.emit("welcome", m);
         return;
       case "subscribed": {
@@ -946,6 +993,108 @@ export class OvationClient extends Emitter<ClientEvents> {
       return;
     }
     this.emit("error", err);
+  }
+
+  /**
+   * transportEnded counts WebSocket connections that failed (no welcome,
+   * or dropped within 5 s of opening) while the browser is online;
+   * sseAfter in a row move the client to SSE. A failed SSE connect moves it back, so a pusher that is
+   * simply down is not mistaken for a proxy that refuses upgrades.
+   */
+  private transportEnded(via: "ws" | "sse", welcomed: boolean, lived: number): void {
+    if (this.opts.sse !== "auto" || !this.esFactory || this.closed) return;
+    if (via === "sse") {
+      if (!welcomed) this.setTransport("ws");
+      return;
+    }
+    if (welcomed && lived >= 5000) {
+      this.wsFailures = 0;
+      return;
+    }
+    // Offline, every transport fails: that says nothing about proxies.
+    if ((globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false) return;
+    if (++this.wsFailures >= this.opts.sseAfter) {
+      this.wsFailures = 0;
+      this.probeDelay = this.opts.upgradeProbeMs;
+      this.setTransport("sse");
+    }
+  }
+
+  private setTransport(t: "ws" | "sse"): void {
+    if (this.transportNow === t) return;
+    this.transportNow = t;
+    if (t === "ws") this.stopProbe();
+    this.emit("transport", t);
+  }
+
+  /** scheduleProbe tries a WebSocket after probeDelay (doubling to 60 s). */
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.probe || this.closed) return;
+    const delay = this.probeDelay || this.opts.upgradeProbeMs;
+    this.probeDelay = Math.min(60_000, delay * 2);
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.runProbe();
+    }, delay);
+  }
+
+  private async runProbe(): Promise<void> {
+    if (this.closed || this.transportNow !== "sse") return;
+    let p: WebSocketLike;
+    try {
+      const u = new URL(this.url, this.baseHref());
+      const t = await this.token();
+      if (t) u.searchParams.set("token", t);
+      if (this.opts.user) u.searchParams.set("user", this.opts.user);
+      p = this.factory(u.toString());
+    } catch {
+      this.scheduleProbe();
+      return;
+    }
+    this.probe = p;
+    const done = (upgraded: boolean): void => {
+      if (this.probe !== p) return;
+      this.probe = null;
+      p.onopen = p.onmessage = p.onclose = p.onerror = null;
+      try {
+        p.close(CLOSE.normal, "probe");
+      } catch {
+        // already closed
+      }
+      if (this.closed || this.transportNow !== "sse") return;
+      if (!upgraded) {
+        this.scheduleProbe();
+        return;
+      }
+      // The WebSocket gets through again: move back to it, resuming
+      // every room from its position.
+      this.setTransport("ws");
+      const ws = this.ws;
+      if (ws) {
+        this.generation++;
+        ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+        ws.close(CLOSE.normal, "upgrading to WebSocket");
+        this.onSocketGone(CLOSE.normal, "upgrading to WebSocket");
+      }
+    };
+    p.onmessage = () => done(true); // the first message is the welcome
+    p.onclose = () => done(false);
+    p.onerror = () => {};
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    const p = this.probe;
+    this.probe = null;
+    if (p) {
+      p.onopen = p.onmessage = p.onclose = p.onerror = null;
+      try {
+        p.close(CLOSE.normal, "probe");
+      } catch {
+        // already closed
+      }
+    }
   }
 
   private clearRoomTimer(name: string): void {

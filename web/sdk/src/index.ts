@@ -2,6 +2,8 @@
 
 export { OvationClient, Room, newEventId } from "./client.js";
 export type { ClientOptions, ClientEvents, PublishAck, RoomChange, RoomEvents, Status, WebSocketFactory, WebSocketLike } from "./client.js";
+export { SSESocket, sseURL } from "./sse.js";
+export type { EventSourceFactory, EventSourceLike } from "./sse.js";
 export { RoomStream } from "./room.js";
 export type { FrameResult, Position, StreamFrame, StreamSnapshot } from "./room.js";
 export { applyDelta, cloneState, newRoomState, normalizeDelta, normalizeState, pollMean, CHAT_HISTORY, LEADERBOARD_SIZE, POLL_TEXT_WINDOW } from "./state.js";
