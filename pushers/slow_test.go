@@ -27,6 +27,11 @@ func TestSlowClient(t *testing.T) {
 		c.SocketWriteBuffer = 8 << 10
 		c.MergeBytes = 16 << 10
 		c.MaxQueueBytes = 64 << 10
+		// The slow client stays paused while 150 frames are produced,
+		// which on a loaded machine can outlast the default 10 s write
+		// timeout; the test is about the queue bound (merge, then 4009),
+		// so a blocked write must not end the connection first.
+		c.WriteTimeout = 2 * time.Minute
 	})
 	run := fmt.Sprint(time.Now().UnixNano())
 	const normal = 50
