@@ -73,6 +73,12 @@ type dedupRecord struct {
 	T []int64  `json:"t"`
 }
 
+// filterRec is a room's word filter in the core record.
+type filterRec struct {
+	K []string `json:"k"`
+	M bool     `json:"m,omitempty"`
+}
+
 type ckptRef struct {
 	LSeq   uint64 `json:"lseq"`
 	Chunks int    `json:"chunks"`
@@ -101,6 +107,8 @@ type coreRecord struct {
 	EmojiBy map[string]string `json:"emoji_by,omitempty"`
 	// LastChat is each user's last chat line ts while slow mode is on.
 	LastChat map[string]int64 `json:"last_chat,omitempty"`
+	// Filter is the room's word filter (private: never in a snapshot).
+	Filter *filterRec `json:"filter,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -127,6 +135,8 @@ type coreRecordIn struct {
 	EmojiBy map[string]string `json:"emoji_by,omitempty"`
 	// LastChat is each user's last chat line ts while slow mode is on.
 	LastChat map[string]int64 `json:"last_chat,omitempty"`
+	// Filter is the room's word filter (private: never in a snapshot).
+	Filter *filterRec `json:"filter,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -313,6 +323,9 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 	if len(r.lastChat) > 0 {
 		c.LastChat = r.lastChat
 	}
+	if len(r.filter) > 0 {
+		c.Filter = &filterRec{K: r.filter, M: r.filterMask}
+	}
 	if len(r.quizzes) > 0 {
 		c.Correct = make(map[string]int, len(r.quizzes))
 		for id, z := range r.quizzes {
@@ -497,6 +510,10 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		r.size += nodeBytes(n)
 	}
 	r.restoreMod(c.LastChat)
+	if c.Filter != nil {
+		r.filter, r.filterMask = c.Filter.K, c.Filter.M
+		r.size += r.filterBytes()
+	}
 	if p := r.pub.Pinned; p != nil {
 		r.size += chatLineBytes(p.ID, p.User, p.Name, p.Text)
 	}

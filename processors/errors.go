@@ -38,7 +38,7 @@ var deadLetterReasons = []Reason{ReasonInvalid, ReasonWrongKey, ReasonWrongParti
 // ignoreReasons lists every ignore reason, for the same reason.
 var ignoreReasons = []Reason{ReasonDuplicate, ReasonClosed, ReasonSameVote, ReasonUpvoted, ReasonAnswered,
 	ReasonRevealed, ReasonUnknownChat, ReasonAlreadyClosed, ReasonNoRoom, ReasonRoomClosed,
-	ReasonBanned, ReasonTimedOut, ReasonSlowMode, ReasonChatOff, ReasonReactionsOff, ReasonQuestionsOff, ReasonEmoteOnly}
+	ReasonBanned, ReasonTimedOut, ReasonSlowMode, ReasonChatOff, ReasonReactionsOff, ReasonQuestionsOff, ReasonEmoteOnly, ReasonFiltered}
 
 // Reasons an event is ignored (counted, not dead-lettered): races that a
 // live show produces on its own, such as a vote that arrives just after
@@ -63,6 +63,7 @@ const (
 	ReasonReactionsOff Reason = "reactions_off" // reaction while reactions are off
 	ReasonQuestionsOff Reason = "questions_off" // qa.ask while questions are off
 	ReasonEmoteOnly    Reason = "emote_only"    // a chat line that is not only emoji in an emote-only room
+	ReasonFiltered     Reason = "filtered"      // a chat line or question matching the room's refusing word filter
 )
 
 // Outcome is what applying one event did.

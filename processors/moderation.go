@@ -311,3 +311,26 @@ func (r *room) chatLine(id string) *schemas.ChatLine {
 	}
 	return nil
 }
+
+// filtered applies the room's word filter to text: ok is false when a
+// refusing filter matched, else text comes back, masked if a masking
+// filter matched.
+func (r *room) filtered(text string) (string, bool) {
+	masked, hit := schemas.FilterText(text, r.filter)
+	if !hit {
+		return text, true
+	}
+	if !r.filterMask {
+		return "", false
+	}
+	return masked, true
+}
+
+// filterBytes bounds the filter's share of the core record.
+func (r *room) filterBytes() int {
+	n := 0
+	for _, k := range r.filter {
+		n += jsonStringLen(k) + 1
+	}
+	return n
+}

@@ -3,6 +3,7 @@ package processors
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -258,6 +259,80 @@ func TestPinFold(t *testing.T) {
 				t.Fatalf("rebuilt state differs:\n%s", diffState(rb, st))
 			}
 			h.checkFold()
+		})
+	}
+}
+
+// TestFilterFold: a refusing word filter ignores matching lines and
+// questions (normalised: width, case, look-alikes), a masking one stars
+// the words out; the list never reaches a frame or snapshot; a restore
+// and a rebuild go on filtering the same way.
+func TestFilterFold(t *testing.T) {
+	chat := func(text string) any { return schemas.ChatMessageData{Text: text} }
+	steps := []modStep{
+		{"ann", schemas.ChatMessage, 1000, chat("you idiot"), Applied, ""},
+		{"mod", schemas.ModFilters, 1001, schemas.ModFiltersData{Words: []string{"Idiot", "spam"}, Action: schemas.FilterRefuse}, Applied, ""},
+		{"ann", schemas.ChatMessage, 1002, chat("you IDIOT"), Ignored, ReasonFiltered},
+		{"ann", schemas.ChatMessage, 1003, chat("ｉｄｉｏｔ"), Ignored, ReasonFiltered},
+		{"ann", schemas.ChatMessage, 1004, chat("іd1ot!"), Ignored, ReasonFiltered},
+		{"ann", schemas.QAAsk, 1005, schemas.QAAskData{Text: "why the spam?"}, Ignored, ReasonFiltered},
+		{"ann", schemas.ChatMessage, 1006, chat("idiotic but fine"), Applied, ""},
+		{"mod", schemas.ModFilters, 1007, schemas.ModFiltersData{Words: []string{"idiot", "spam"}, Action: schemas.FilterMask}, Applied, ""},
+		{"bob", schemas.ChatMessage, 1008, chat("what an Idiot, spam!"), Applied, ""},
+		{"bob", schemas.QAAsk, 1009, schemas.QAAskData{Text: "spam?"}, Applied, ""},
+	}
+	for _, every := range []int{1, 4, 1000} {
+		t.Run(fmt.Sprintf("flush every %d", every), func(t *testing.T) {
+			h := newHarness(t, nil)
+			var hist []*schemas.Event
+			for i, s := range steps {
+				e := ev(t, fmt.Sprintf("e%d", i), "r", s.user, s.typ, s.ts, s.data)
+				hist = append(hist, e)
+				if out, reason := h.apply(e); out != s.out || reason != s.reason {
+					t.Fatalf("step %d (%s): %v %q, want %v %q", i, s.typ, out, reason, s.out, s.reason)
+				}
+				if i%every == 0 {
+					h.flush()
+				}
+			}
+			h.flush()
+			h.checkFold()
+			st, _, _, _ := h.p.RoomState("r")
+			var lines []string
+			for _, l := range st.Chat {
+				lines = append(lines, l.Text)
+			}
+			if want := []string{"you idiot", "idiotic but fine", "what an *****, ****!"}; !slices.Equal(lines, want) {
+				t.Fatalf("chat %q, want %q", lines, want)
+			}
+			if q := st.Questions["e9"]; q == nil || q.Text != "****?" || len(st.Questions) != 1 {
+				t.Fatalf("questions %s", js(st.Questions))
+			}
+			// The list is private: no frame or snapshot names it.
+			for _, f := range h.frames {
+				if b := js(f); strings.Contains(b, `"spam"`) || strings.Contains(b, "refuse") {
+					t.Fatalf("a frame shows the filter: %s", b)
+				}
+			}
+			if b := js(h.snapshots["r"]); strings.Contains(b, `"spam"`) {
+				t.Fatalf("the snapshot shows the filter: %s", b)
+			}
+			// A restore keeps masking.
+			p := h.restored()
+			b := &Batch{}
+			if out, _ := p.Apply(ev(t, "after", "r", "cat", schemas.ChatMessage, 2000, chat("spam")), b); out != Applied {
+				t.Fatal("restored room refused a maskable line")
+			}
+			p.Flush(3000, b)
+			if rst, _, _, _ := p.RoomState("r"); rst.Chat[len(rst.Chat)-1].Text != "****" {
+				t.Fatalf("restored room did not mask: %q", rst.Chat[len(rst.Chat)-1].Text)
+			}
+			h.p.Rebuild("r", "rebuilt", slices.Values(hist), &h.batch)
+			h.collect()
+			h.flush()
+			if rb, _, _, _ := h.p.RoomState("r"); !equalState(rb, st) {
+				t.Fatalf("rebuilt state differs:\n%s", diffState(rb, st))
+			}
 		})
 	}
 }

@@ -45,6 +45,10 @@ type room struct {
 	sanctions map[string]schemas.Sanction
 	controls  schemas.Controls
 	lastChat  map[string]int64
+	// filter is the room's word filter (FilterKey forms, sorted): private
+	// state, in the core record only; filterMask masks instead of refusing.
+	filter     []string
+	filterMask bool
 
 	emojiBy map[string]string // emoji slot → user who opened it (per-user cap)
 	openQs  map[string]int    // user → questions asked and not answered or removed
@@ -168,16 +172,20 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if !ok {
 			return Ignored, ReasonDuplicate
 		}
+		text, ok := r.filtered(d.Text)
+		if !ok {
+			return Ignored, ReasonFiltered
+		}
 		if r.controls.SlowMode > 0 && !r.slowModeFits(cfg, ev.User, ev.TS) {
 			return Ignored, ReasonSlowMode // the room's slow-mode book is full until entries age out
 		}
-		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: id, User: ev.User, Name: d.Name, Text: d.Text, TS: ev.TS})
+		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: id, User: ev.User, Name: d.Name, Text: text, TS: ev.TS})
 		if r.controls.SlowMode > 0 {
 			mk(&r.lastChat)[ev.User] = ev.TS
 		}
 		r.totals().Chat++
 		// The line, and its id again should a later line evict it.
-		r.pendBytes += chatLineBytes(id, ev.User, d.Name, d.Text) + jsonStringLen(id) + 1
+		r.pendBytes += chatLineBytes(id, ev.User, d.Name, text) + jsonStringLen(id) + 1
 	case *schemas.ChatDeleteData:
 		if slices.Contains(r.pend.ChatDeleted, d.MessageID) || !r.hasChat(d.MessageID) {
 			return Ignored, ReasonUnknownChat
@@ -292,7 +300,11 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 				return Ignored, ReasonDuplicate
 			}
 		}
-		n := questionBytes(id, ev.User, d.Text)
+		text, ok := r.filtered(d.Text)
+		if !ok {
+			return Ignored, ReasonFiltered
+		}
+		n := questionBytes(id, ev.User, text)
 		switch {
 		case len(r.questions) >= schemas.MaxQuestionsInRoom:
 			return DeadLettered, ReasonLimit
@@ -305,7 +317,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		mk(&r.questions)[id] = &questionPriv{user: ev.User, upvoters: map[string]struct{}{}}
 		mk(&r.openQs)[ev.User]++
 		qd := r.questionDelta(id)
-		qd.User, qd.Text, qd.TS = ev.User, d.Text, ev.TS
+		qd.User, qd.Text, qd.TS = ev.User, text, ev.TS
 		r.totals().Questions++
 		r.pendBytes += n
 	case *schemas.QAUpvoteData:
@@ -423,6 +435,24 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		r.pend.Pinned = &c
 		r.size += r.pinnedBytes()
 		r.pendBytes += r.pinnedBytes()
+	case *schemas.ModFiltersData:
+		keys := make([]string, 0, len(d.Words))
+		n := 0
+		for _, w := range d.Words {
+			if k := schemas.FilterKey(w); !slices.Contains(keys, k) {
+				keys = append(keys, k)
+				n += jsonStringLen(k) + 1
+			}
+		}
+		slices.Sort(keys)
+		if !fits(n - r.filterBytes()) {
+			return DeadLettered, ReasonTooLarge
+		}
+		r.size += n - r.filterBytes()
+		r.filter, r.filterMask = keys, d.Action == schemas.FilterMask
+		if len(keys) == 0 {
+			r.filter = nil
+		}
 	case *schemas.ChatUnpinData:
 		if r.pinned() == nil {
 			return Ignored, ReasonAlreadyClosed

@@ -59,7 +59,7 @@ var Types = []Type{
 	Presence,
 	RoomClose, QARemove, ReactionRemove,
 	ModBan, ModTimeout, ModUnban, RoomControls,
-	ChatPin, ChatUnpin,
+	ChatPin, ChatUnpin, ModFilters,
 	PollPick, PollRank, PollRate, PollTextAnswer,
 }
 
@@ -82,7 +82,7 @@ func RequiredCapability(t Type) Capability {
 	switch t {
 	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered, RoomClose:
 		return CapHost
-	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls, ChatPin, ChatUnpin:
+	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls, ChatPin, ChatUnpin, ModFilters:
 		return CapModerate
 	case Presence:
 		return CapSystem
@@ -280,6 +280,8 @@ func newPayload(t Type) Payload {
 		return &ChatPinData{}
 	case ChatUnpin:
 		return &ChatUnpinData{}
+	case ModFilters:
+		return &ModFiltersData{}
 	case PollPick:
 		return &PollPickData{}
 	case PollRank:

@@ -275,6 +275,14 @@ func typeSchemas() map[Type]struct {
 			{"message_id", true, idField("The id of the chat line to pin.")},
 		}},
 		ChatUnpin: {"A moderator takes the pinned chat line down; data is an empty object.", nil},
+		ModFilters: {"A moderator sets the room's word filter (private: never in frames or snapshots); an empty list turns it off.", []field{
+			{"words", true, obj{
+				{"description", fmt.Sprintf("Up to %d words, each one word of 1 to %d characters; matched on whole words after normalisation (case, width, marks, look-alikes).", MaxFilterWords, MaxFilterWordLen)},
+				{"type", "array"}, {"maxItems", MaxFilterWords},
+				{"items", envRef("line", kv{"minLength", 1}, kv{"maxLength", MaxFilterWordLen})},
+			}},
+			{"action", true, obj{{"description", "refuse: the line or question is ignored; mask: the matching words are replaced by asterisks."}, {"type", "string"}, {"enum", []string{FilterRefuse, FilterMask}}}},
+		}},
 		RoomControls: {"A moderator sets the room's live controls, all at once: a field left out is off.", []field{
 			{"slow_mode", false, obj{
 				{"description", fmt.Sprintf("Least seconds between two chat lines of one user, 0 (off) to %d.", MaxSlowModeSeconds)},

@@ -214,6 +214,11 @@ export class Room extends Emitter<RoomEvents> {
     return this.publish({ type: "chat.pin", data: { message_id: messageID } });
   }
 
+  /** setFilter replaces the room's word filter (private to the processors); no words turn it off. */
+  setFilter(words: string[], action: "refuse" | "mask"): Promise<PublishAck> {
+    return this.publish({ type: "mod.filters", data: { words, action } });
+  }
+
   /** unpin takes the pinned chat line down. */
   unpin(): Promise<PublishAck> {
     return this.publish({ type: "chat.unpin", data: {} });

@@ -25,6 +25,8 @@ export const LIMITS = {
   maxReasonLen: 200,
   maxTimeoutSeconds: 7 * 86400,
   maxSlowModeSeconds: 3600,
+  maxFilterWords: 200,
+  maxFilterWordLen: 50,
   maxPollTextLen: 140,
   pollTextWindow: 10,
   maxRating: 10,
@@ -117,6 +119,8 @@ export interface ModBanData { target: string; reason?: string; hide?: boolean }
 export interface ModTimeoutData { target: string; seconds: number; reason?: string; hide?: boolean }
 /** ChatPinData is the body of chat.pin: the chat line to pin. */
 export interface ChatPinData { message_id: string }
+/** ModFiltersData is the body of mod.filters: the room's word filter (private to the processors). */
+export interface ModFiltersData { words: string[]; action: "refuse" | "mask" }
 /** ChatUnpinData is the body of chat.unpin: an empty object. */
 export type ChatUnpinData = Record<string, never>;
 /** ModUnbanData is the body of mod.unban. */
@@ -148,6 +152,7 @@ export interface EventDataMap {
   "room.controls": Controls;
   "chat.pin": ChatPinData;
   "chat.unpin": ChatUnpinData;
+  "mod.filters": ModFiltersData;
   "poll.pick": PollPickData;
   "poll.rank": PollRankData;
   "poll.rate": PollRateData;
@@ -166,7 +171,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "presence",
   "room.close", "qa.remove", "reaction.remove",
   "mod.ban", "mod.timeout", "mod.unban", "room.controls",
-  "chat.pin", "chat.unpin",
+  "chat.pin", "chat.unpin", "mod.filters",
   "poll.pick", "poll.rank", "poll.rate", "poll.text",
 ];
 
@@ -366,6 +371,7 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool" },
   "chat.pin": { message_id: "string" },
   "chat.unpin": {},
+  "mod.filters": { words: "strings", action: "string" },
   "poll.pick": { poll_id: "string", options: "ints" },
   "poll.rank": { poll_id: "string", order: "ints" },
   "poll.rate": { poll_id: "string", rating: "int" },
@@ -586,6 +592,18 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
       return checkID(s("message_id"), "data.message_id");
     case "chat.unpin":
       return;
+    case "mod.filters": {
+      const words = (d.words as string[] | undefined) ?? [];
+      if (words.length > LIMITS.maxFilterWords) throw new EventValidationError("data.words", "length", `${words.length} words, the limit is ${LIMITS.maxFilterWords}`);
+      words.forEach((w, i) => {
+        const field = `data.words[${i}]`;
+        checkText(field, w, 1, LIMITS.maxFilterWordLen, false);
+        if (/\s/u.test(w)) throw new EventValidationError(field, "chars", "a filter word is one word: no white space");
+        if (!/[\p{L}\p{N}\p{Mn}@$]/u.test(w)) throw new EventValidationError(field, "chars", "a filter word needs letters or digits");
+      });
+      if (s("action") !== "refuse" && s("action") !== "mask") throw new EventValidationError("data.action", "enum", 'action is "refuse" or "mask"');
+      return;
+    }
     case "room.controls":
       if (n("slow_mode") < 0 || n("slow_mode") > LIMITS.maxSlowModeSeconds) throw new EventValidationError("data.slow_mode", "range", `slow_mode ${n("slow_mode")} is outside 0..${LIMITS.maxSlowModeSeconds} seconds`);
       return;
