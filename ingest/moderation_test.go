@@ -229,7 +229,8 @@ func FuzzModView(f *testing.F) {
 // same batch of 100 events prepared by a Service without a view and by
 // one whose view holds 1,000 moderated rooms, the published room among
 // them with 100 sanctions and controls set (none refusing these events).
-// It reports ns/event of each and the overhead in percent.
+// It reports ns/event of each (the fastest batch of each) and the
+// overhead in percent.
 func BenchmarkModerationPreCheck(b *testing.B) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1")) // never dialled
 	if err != nil {
@@ -281,20 +282,23 @@ func BenchmarkModerationPreCheck(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	var tOff, tOn time.Duration
+	// The fastest batch of each, over every iteration: on a shared
+	// machine a batch is only ever slowed down by others, so the minimum
+	// is the cost of the code (sums and means move with the neighbours).
+	minOff, minOn := time.Duration(1<<62), time.Duration(1<<62)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		// Alternate which goes first, so neither always finds warm caches.
+		var a, c time.Duration
 		if i%2 == 0 {
-			tOff += run(off)
-			tOn += run(on)
+			a, c = run(off), run(on)
 		} else {
-			tOn += run(on)
-			tOff += run(off)
+			c, a = run(on), run(off)
 		}
+		minOff, minOn = min(minOff, a), min(minOn, c)
 	}
-	n := float64(b.N * len(raws))
-	b.ReportMetric(float64(tOff.Nanoseconds())/n, "ns/event-off")
-	b.ReportMetric(float64(tOn.Nanoseconds())/n, "ns/event-on")
-	b.ReportMetric(100*(float64(tOn)-float64(tOff))/float64(tOff), "overhead-%")
+	n := float64(len(raws))
+	b.ReportMetric(float64(minOff.Nanoseconds())/n, "ns/event-off")
+	b.ReportMetric(float64(minOn.Nanoseconds())/n, "ns/event-on")
+	b.ReportMetric(100*(float64(minOn)-float64(minOff))/float64(minOff), "overhead-%")
 }
