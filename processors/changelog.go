@@ -54,9 +54,10 @@ type ansRec struct {
 }
 
 type logRecord struct {
-	V []voteRec `json:"v,omitempty"`
-	U []upRec   `json:"u,omitempty"`
-	A []ansRec  `json:"a,omitempty"`
+	V []voteRec  `json:"v,omitempty"`
+	U []upRec    `json:"u,omitempty"`
+	A []ansRec   `json:"a,omitempty"`
+	C []cloudRec `json:"c,omitempty"`
 }
 
 type ckptRecord struct {
@@ -65,6 +66,8 @@ type ckptRecord struct {
 	V []voteRec `json:"v,omitempty"`
 	U []upRec   `json:"u,omitempty"`
 	A []ansRec  `json:"a,omitempty"`
+	// C is the words counted for each user of each cloud poll.
+	C []cloudRec `json:"c,omitempty"`
 }
 
 type dedupRecord struct {
@@ -185,7 +188,7 @@ func OffsetRecord(next int64) Rec {
 // into records of at most cfg.chunkBytes (a frame of 20k votes is
 // several records; restore replays them in order).
 func (r *room) writeLog(cfg *Config, b *Batch) {
-	if len(r.logVotes)+len(r.logUps)+len(r.logAns) == 0 {
+	if len(r.logVotes)+len(r.logUps)+len(r.logAns)+len(r.logCloud) == 0 {
 		return
 	}
 	var cur logRecord
@@ -221,9 +224,18 @@ func (r *room) writeLog(cfg *Config, b *Batch) {
 		}
 		cur.A = append(cur.A, a)
 	}
-	if len(cur.V)+len(cur.U)+len(cur.A) > 0 {
+	for _, c := range r.logCloud {
+		if n += cloudBytes(&c); n > limit {
+			emit()
+			n += cloudBytes(&c)
+		}
+		cur.C = append(cur.C, c)
+	}
+	if len(cur.V)+len(cur.U)+len(cur.A)+len(cur.C) > 0 {
 		emit()
 	}
+	clear(r.logCloud)
+	r.logCloud = r.logCloud[:0]
 	clear(r.logVotes)
 	clear(r.logUps)
 	clear(r.logAns)
@@ -272,6 +284,13 @@ func (r *room) checkpoint(cfg *Config, b *Batch) {
 			v := voteRec{P: pid, U: u, O: o}
 			add(voteBytes(&v))
 			cur.V = append(cur.V, v)
+		}
+		if p.cloud != nil {
+			for u, ws := range p.cloud.users {
+				c := cloudRec{P: pid, U: u, W: ws}
+				add(cloudBytes(&c))
+				cur.C = append(cur.C, c)
+			}
 		}
 	}
 	for qid, q := range r.questions {
@@ -541,6 +560,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	for pid, pp := range r.pub.Polls {
 		p := newPollPriv(pp.Kind, pp.Scale, len(pp.Options), pp.MaxPicks)
 		p.closed, p.closesAt = pp.Closed, pp.ClosesAt
+		if pp.Kind == schemas.PollCloud {
+			p.cloud = newCloud(pp.StopWords)
+		}
 		mk(&r.polls)[pid] = p
 	}
 	for qid, q := range r.pub.Questions {
@@ -568,6 +590,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		if err := r.replay(ck.V, ck.U, ck.A); err != nil {
 			return nil, err
 		}
+		if err := r.replayCloud(ck.C); err != nil {
+			return nil, err
+		}
 	}
 	ns := sortedKeys(s.logs[id])
 	for _, n := range ns {
@@ -582,6 +607,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 			return nil, fmt.Errorf("log %d: %w", n, err)
 		}
 		if err := r.replay(l.V, l.U, l.A); err != nil {
+			return nil, err
+		}
+		if err := r.replayCloud(l.C); err != nil {
 			return nil, err
 		}
 		r.logBytes += len(v)
@@ -606,6 +634,11 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	for _, z := range r.quizzes {
 		if z.revealed {
 			r.score(z)
+		}
+	}
+	for _, p := range r.polls {
+		if p.cloud != nil {
+			p.cloud.resort()
 		}
 	}
 	return r, nil

@@ -51,6 +51,8 @@ func pollKindBytes(kind, scale string, options int) int {
 		n += schemas.PollValues(kind, scale, options) * (intBytes + 1)
 	case schemas.PollOpenText:
 		n += schemas.PollTextWindow * (worstPollText + 1)
+	case schemas.PollCloud:
+		n += cloudWordsBytes + 64 // and the stop_words languages
 	}
 	return n
 }
@@ -176,6 +178,12 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 		pd.Votes[d.Rating-p.lo]++
 		r.vote(p, d.PollID, ev.User, d.Rating)
 	case *schemas.PollTextData:
+		if p := r.polls[d.PollID]; p != nil && p.kind == schemas.PollCloud {
+			if _, out, why := r.pollFor(d.PollID, schemas.PollCloud, ev.TS); out != Applied {
+				return out, why
+			}
+			return r.applyCloud(p, d.PollID, ev, d.Answer)
+		}
 		p, out, why := r.pollFor(d.PollID, schemas.PollOpenText, ev.TS)
 		if p == nil {
 			return out, why

@@ -3,6 +3,7 @@ package processors
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +17,14 @@ type kindModel struct {
 	polls   map[string]*schemas.PollOpenData
 	ballots map[string]map[string][]int // poll → user → picks / order / [rating] / [] (text)
 	texts   map[string][]schemas.PollText
+	words   map[string]map[string][]string // cloud poll → user → words counted
+	answers map[string]map[string]int      // cloud poll → user → answers
 }
 
 func (r *mroom) kindModel() *kindModel {
 	if r.kinds == nil {
-		r.kinds = &kindModel{polls: map[string]*schemas.PollOpenData{}, ballots: map[string]map[string][]int{}, texts: map[string][]schemas.PollText{}}
+		r.kinds = &kindModel{polls: map[string]*schemas.PollOpenData{}, ballots: map[string]map[string][]int{}, texts: map[string][]schemas.PollText{},
+			words: map[string]map[string][]string{}, answers: map[string]map[string]int{}}
 	}
 	return r.kinds
 }
@@ -52,6 +56,9 @@ func (r *mroom) voteKind(e *schemas.Event) bool {
 		pid, kind, ballot = d.PollID, schemas.PollRating, []int{d.Rating}
 	case *schemas.PollTextData:
 		pid, kind, ballot = d.PollID, schemas.PollOpenText, []int{}
+		if o := k.polls[pid]; o != nil && o.Kind == schemas.PollCloud {
+			return r.cloudAnswer(e, o, d.Answer)
+		}
 	}
 	o := k.polls[pid]
 	p := r.st.Polls[pid]
@@ -81,12 +88,55 @@ func (r *mroom) voteKind(e *schemas.Event) bool {
 	return true
 }
 
+// cloudAnswer folds a cloud answer: words once per user, the top from
+// all counts sorted.
+func (r *mroom) cloudAnswer(e *schemas.Event, o *schemas.PollOpenData, answer string) bool {
+	k := r.kinds
+	p := r.st.Polls[o.PollID]
+	if p.Closed || (p.ClosesAt > 0 && e.TS > p.ClosesAt) || k.answers[o.PollID][e.User] >= schemas.MaxCloudAnswers {
+		return false
+	}
+	if k.words[o.PollID] == nil {
+		k.words[o.PollID], k.answers[o.PollID] = map[string][]string{}, map[string]int{}
+	}
+	k.answers[o.PollID][e.User]++
+	for _, w := range schemas.NewWordFolder().Words(answer, o.StopWords) {
+		if !slices.Contains(k.words[o.PollID][e.User], w) {
+			k.words[o.PollID][e.User] = append(k.words[o.PollID][e.User], w)
+		}
+	}
+	counts := map[string]int64{}
+	for _, ws := range k.words[o.PollID] {
+		for _, w := range ws {
+			counts[w]++
+		}
+	}
+	var all []schemas.WordCount
+	for w, n := range counts {
+		all = append(all, schemas.WordCount{Word: w, Count: n})
+	}
+	slices.SortFunc(all, func(a, b schemas.WordCount) int {
+		if a.Count != b.Count {
+			return int(b.Count - a.Count)
+		}
+		return strings.Compare(a.Word, b.Word)
+	})
+	p.Words = all[:min(len(all), schemas.CloudTop)]
+	if len(p.Words) == 0 {
+		p.Words = nil
+	}
+	p.Voters = int64(len(k.answers[o.PollID]))
+	r.votes[o.PollID][e.User] = 0
+	r.st.Totals.Votes++
+	return true
+}
+
 // recount sets a poll's public counters from every ballot.
 func (r *mroom) recount(pid string) {
 	k := r.kinds
 	o, p := k.polls[pid], r.st.Polls[pid]
 	n := len(o.Options)
-	p.Kind, p.MaxPicks, p.Scale = o.Kind, o.MaxPicks, o.Scale
+	p.Kind, p.MaxPicks, p.Scale, p.StopWords = o.Kind, o.MaxPicks, o.Scale, o.StopWords
 	p.Votes = make([]int64, schemas.PollValues(o.Kind, o.Scale, n))
 	p.Voters = int64(len(k.ballots[pid]))
 	p.Ranks = nil
@@ -309,6 +359,7 @@ func runPollKinds(t *testing.T, ops []byte) {
 		{PollID: "f", Question: "q", Kind: schemas.PollRating, Scale: schemas.Scale5},
 		{PollID: "t", Question: "q", Kind: schemas.PollOpenText},
 		{PollID: "s", Question: "q", Options: []string{"a", "b"}, Kind: schemas.PollSingle},
+		{PollID: "c", Question: "q", Kind: schemas.PollCloud, StopWords: []string{"en"}},
 	}
 	for i := 0; i < len(ops); i++ {
 		b, p1, p2 := ops[i], at(i+1), at(i+2)
@@ -341,7 +392,10 @@ func runPollKinds(t *testing.T, ops []byte) {
 		case 5:
 			typ, data = schemas.PollRate, schemas.PollRateData{PollID: poll, Rating: int(p2) % 11}
 		case 6:
-			typ, data = schemas.PollTextAnswer, schemas.PollTextData{PollID: poll, Answer: "w" + id}
+			// Words from a small vocabulary so users share them, in
+			// varying case, width and punctuation.
+			vocab := []string{"Great", "great!", "ＧＲＥＡＴ", "the", "talk", "Talk.", "demo", "wow", "Straße", "STRASSE", "w" + id}
+			typ, data = schemas.PollTextAnswer, schemas.PollTextData{PollID: poll, Answer: vocab[int(p2)%len(vocab)] + " " + vocab[int(p1)%len(vocab)] + ", " + vocab[i%len(vocab)]}
 		case 7:
 			if p2%4 != 0 {
 				continue

@@ -537,7 +537,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 	nr, id, applied, foldTS := f.nr, f.nr.id, f.applied, f.foldTS
 	nr.pub.Apply(&nr.pend)
 	nr.pend = schemas.Delta{}
-	nr.logVotes, nr.logUps, nr.logAns = nr.logVotes[:0], nr.logUps[:0], nr.logAns[:0]
+	nr.logVotes, nr.logUps, nr.logAns, nr.logCloud = nr.logVotes[:0], nr.logUps[:0], nr.logAns[:0], nr.logCloud[:0]
 	nr.expireDedup(p.cfg, nr.maxTS, nil)
 
 	if old := p.rooms[id]; old != nil {

@@ -79,6 +79,7 @@ type room struct {
 	logVotes []voteRec
 	logUps   []upRec
 	logAns   []ansRec
+	logCloud []cloudRec
 
 	changed  bool // in Partition.changed
 	newEpoch bool // epoch began in the open transaction: snapshot and checkpoint
@@ -94,8 +95,9 @@ type pollPriv struct {
 	values int            // counters in the public Votes
 	lo, hi int            // rating: the scale's range
 
-	closesAt  int64 // timed poll: the deadline (event time, ms); 0 without a timer
-	timerSent bool  // the timer's poll.close was written (timers.go)
+	cloud     *cloudPriv // cloud polls (cloud.go)
+	closesAt  int64      // timed poll: the deadline (event time, ms); 0 without a timer
+	timerSent bool       // the timer's poll.close was written (timers.go)
 }
 
 type questionPriv struct {
@@ -234,10 +236,13 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		}
 		r.size += n
 		p := newPollPriv(d.Kind, d.Scale, len(d.Options), d.MaxPicks)
+		if d.Kind == schemas.PollCloud {
+			p.cloud = newCloud(d.StopWords)
+		}
 		mk(&r.polls)[d.PollID] = p
 		pd := r.pollDelta(d.PollID, p.values)
 		pd.Question, pd.Options = d.Question, d.Options
-		pd.Kind, pd.MaxPicks, pd.Scale = d.Kind, d.MaxPicks, d.Scale
+		pd.Kind, pd.MaxPicks, pd.Scale, pd.StopWords = d.Kind, d.MaxPicks, d.Scale, d.StopWords
 		if d.Seconds > 0 {
 			p.closesAt = ev.TS + int64(d.Seconds)*1000
 			pd.ClosesAt = p.closesAt

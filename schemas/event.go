@@ -155,6 +155,9 @@ type PollOpenData struct {
 	Kind     string   `json:"kind,omitempty"`
 	MaxPicks int      `json:"max_picks,omitempty"`
 	Scale    string   `json:"scale,omitempty"`
+	// StopWords (cloud polls only) names the languages whose stop words
+	// the cloud drops (StopLanguages).
+	StopWords []string `json:"stop_words,omitempty"`
 	// Seconds makes the poll timed (timers.go): votes are taken until
 	// ts + Seconds, and the processor writes the poll.close itself when
 	// the time is up.

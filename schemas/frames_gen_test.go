@@ -163,7 +163,7 @@ func frameCases() []frameCase {
 			},
 		},
 		{
-			Name: "poll kinds: multi, ranking, rating, text (window of the latest answers); a timed poll and quiz",
+			Name: "poll kinds: multi, ranking, rating, text (window of the latest answers), cloud (top replaced); a timed poll and quiz",
 			Frames: []Frame{
 				frame(1, Delta{
 					Polls: map[string]*PollDelta{
@@ -171,6 +171,7 @@ func frameCases() []frameCase {
 						"r": {Question: "Order them", Options: []string{"A", "B", "C"}, Votes: []int64{1, 2, 0}, PollKindState: PollKindState{Kind: PollRanking, Voters: 1, Ranks: [][]int64{{0, 1}, {1}}}},
 						"n": {Question: "Recommend us?", Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 2, ClosesAt: t0 + 30_000}},
 						"t": {Question: "One word?", PollKindState: PollKindState{Kind: PollOpenText, Voters: 8, Texts: texts(1, 8)}},
+						"c": {Question: "Cloud?", PollKindState: PollKindState{Kind: PollCloud, StopWords: []string{"en"}, Voters: 2, Words: []WordCount{{"great", 2}, {"talk", 1}}}},
 					},
 					Quizzes: map[string]*QuizDelta{"z": {Question: "Fast?", Options: []string{"a", "b"}, Points: 1000, AskTS: t0, ClosesAt: t0 + 20_000}},
 					Totals:  &Totals{Votes: 12},
@@ -181,6 +182,7 @@ func frameCases() []frameCase {
 						"r": {Votes: []int64{2, 0, 1}, PollKindState: PollKindState{Voters: 1, Ranks: [][]int64{{1}, {0, 0, 1}, {0, 1}}}},
 						"n": {Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}, PollKindState: PollKindState{Voters: -1}},
 						"t": {PollKindState: PollKindState{Voters: 4, Texts: texts(9, 12)}, Closed: true},
+						"c": {PollKindState: PollKindState{Voters: 1, Words: []WordCount{{"great", 3}, {"demo", 2}, {"talk", 1}}}},
 					},
 					Quizzes: map[string]*QuizDelta{"z": {Answers: 2, Revealed: true, Correct: intp(1)}},
 					Totals:  &Totals{Votes: 4, Answers: 2},
@@ -194,6 +196,7 @@ func frameCases() []frameCase {
 					"r": {Question: "Order them", Options: []string{"A", "B", "C"}, Votes: []int64{3, 2, 1}, PollKindState: PollKindState{Kind: PollRanking, Voters: 2, Ranks: [][]int64{{1, 1}, {1, 0, 1}, {0, 1}}}},
 					"n": {Question: "Recommend us?", Options: []string{}, Votes: []int64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, PollKindState: PollKindState{Kind: PollRating, Scale: ScaleNPS, Voters: 1, ClosesAt: t0 + 30_000}},
 					"t": {Question: "One word?", Options: []string{}, Votes: []int64{}, Closed: true, PollKindState: PollKindState{Kind: PollOpenText, Voters: 12, Texts: texts(3, 12)}},
+					"c": {Question: "Cloud?", Options: []string{}, Votes: []int64{}, PollKindState: PollKindState{Kind: PollCloud, StopWords: []string{"en"}, Voters: 3, Words: []WordCount{{"great", 3}, {"demo", 2}, {"talk", 1}}}},
 				},
 				Totals: Totals{Votes: 16, Answers: 2},
 			},

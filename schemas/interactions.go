@@ -24,7 +24,7 @@ const (
 )
 
 // PollKinds lists the poll kinds in a stable order.
-var PollKinds = []string{PollSingle, PollMulti, PollRanking, PollRating, PollOpenText}
+var PollKinds = []string{PollSingle, PollMulti, PollRanking, PollRating, PollOpenText, PollCloud}
 
 // The vote events of the new poll kinds.
 const (
@@ -167,12 +167,12 @@ func (d *PollOpenData) validatePollKind(f *fieldPath) error {
 		if err := checkOptions(f, d.Options); err != nil {
 			return err
 		}
-	case PollRating, PollOpenText:
+	case PollRating, PollOpenText, PollCloud:
 		if d.Options != nil {
 			return &ValidationError{Field: f.name("options"), Rule: RuleUnknown, Detail: fmt.Sprintf("a %s poll has no options", d.Kind)}
 		}
 	default:
-		return &ValidationError{Field: f.name("kind"), Rule: RuleEnum, Detail: fmt.Sprintf("unknown poll kind %q (allowed: single, multi, ranking, rating, text)", truncate(d.Kind, 40))}
+		return &ValidationError{Field: f.name("kind"), Rule: RuleEnum, Detail: fmt.Sprintf("unknown poll kind %q (allowed: single, multi, ranking, rating, text, cloud)", truncate(d.Kind, 40))}
 	}
 	if d.MaxPicks != 0 {
 		if d.Kind != PollMulti {
@@ -192,7 +192,7 @@ func (d *PollOpenData) validatePollKind(f *fieldPath) error {
 	} else if d.Scale != "" {
 		return &ValidationError{Field: f.name("scale"), Rule: RuleUnknown, Detail: "scale is only for rating polls"}
 	}
-	return nil
+	return checkStopWords(f, d.StopWords, d.Kind)
 }
 
 // PollPicks returns the most options a user may pick in a poll: max_picks,
@@ -211,7 +211,7 @@ func PollValues(kind, scale string, options int) int {
 	case PollRating:
 		lo, hi, _ := ScaleRange(scale)
 		return hi - lo + 1
-	case PollOpenText:
+	case PollOpenText, PollCloud:
 		return 0
 	}
 	return options
@@ -238,6 +238,9 @@ func applyPollKind(s, d *PollKindState) {
 		}
 		s.Ranks[i] = addCounts(s.Ranks[i], row)
 	}
+	if d.Words != nil {
+		s.Words = slices.Clone(d.Words)
+	}
 	if len(d.Texts) > 0 {
 		s.Texts = append(s.Texts, d.Texts...)
 		if n := len(s.Texts) - PollTextWindow; n > 0 {
@@ -250,6 +253,8 @@ func applyPollKind(s, d *PollKindState) {
 func (s PollKindState) Clone() PollKindState {
 	c := s
 	c.Texts = slices.Clone(s.Texts)
+	c.Words = slices.Clone(s.Words)
+	c.StopWords = slices.Clone(s.StopWords)
 	if s.Ranks != nil {
 		c.Ranks = make([][]int64, len(s.Ranks))
 		for i, r := range s.Ranks {
@@ -266,6 +271,12 @@ func (s *PollKindState) normalize() {
 	}
 	if len(s.Texts) == 0 {
 		s.Texts = nil
+	}
+	if len(s.Words) == 0 {
+		s.Words = nil
+	}
+	if len(s.StopWords) == 0 {
+		s.StopWords = nil
 	}
 }
 

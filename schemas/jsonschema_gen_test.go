@@ -178,7 +178,7 @@ func typeSchemas() map[Type]struct {
 			{"question", true, text("line", 1, MaxQuestionLen, "Poll question, single-line, not blank.")},
 			{"options", false, options},
 			{"kind", false, obj{
-				{"description", "Poll kind: single (absent means single), multi (poll.pick), ranking (poll.rank), rating (poll.rate) or text (poll.text). Rating and text polls have no options; the others require them."},
+				{"description", "Poll kind: single (absent means single), multi (poll.pick), ranking (poll.rank), rating (poll.rate), text or cloud (poll.text). Rating, text and cloud polls have no options; the others require them."},
 				{"enum", PollKinds},
 			}},
 			{"max_picks", false, obj{
@@ -188,6 +188,11 @@ func typeSchemas() map[Type]struct {
 			{"scale", false, obj{
 				{"description", "Rating polls only, and required there: 1-5, 1-10 or nps (0 to 10)."},
 				{"enum", Scales},
+			}},
+			{"stop_words", false, obj{
+				{"description", "Cloud polls only: languages whose stop words the cloud drops."},
+				{"type", "array"}, {"minItems", 1}, {"maxItems", MaxStopLanguages}, {"uniqueItems", true},
+				{"items", obj{{"enum", StopLanguages}}},
 			}},
 			{"seconds", false, seconds("poll.close")},
 		}},
@@ -314,7 +319,8 @@ func pollOpenRules() []any {
 	absent := func(f string) obj { return obj{{"not", obj{{"required", []string{f}}}}} }
 	present := func(f string) obj { return obj{{"required", []string{f}}} }
 	return []any{
-		obj{{"if", kindIs(PollRating, PollOpenText)}, {"then", absent("options")}, {"else", present("options")}},
+		obj{{"if", kindIs(PollRating, PollOpenText, PollCloud)}, {"then", absent("options")}, {"else", present("options")}},
+		obj{{"if", kindIs(PollCloud)}, {"else", absent("stop_words")}},
 		obj{{"if", kindIs(PollRating)}, {"then", present("scale")}, {"else", absent("scale")}},
 		obj{{"if", kindIs(PollMulti)}, {"else", absent("max_picks")}},
 	}

@@ -101,6 +101,11 @@ type PollKindState struct {
 	Voters   int64      `json:"voters,omitempty"`
 	Ranks    [][]int64  `json:"ranks,omitempty"`
 	Texts    []PollText `json:"texts,omitempty"`
+	// Words is a cloud poll's top CloudTop words, by count descending
+	// then word; in a delta it replaces the list when present.
+	Words []WordCount `json:"words,omitempty"`
+	// StopWords is a cloud poll's stop-word languages, set at open.
+	StopWords []string `json:"stop_words,omitempty"`
 	// ClosesAt (event time, ms) is set on a timed poll (timers.go).
 	ClosesAt int64 `json:"closes_at,omitempty"`
 }
@@ -275,6 +280,7 @@ func (s *RoomState) Apply(d *Delta) {
 			p.Question = pd.Question
 			p.Options = slices.Clone(pd.Options)
 			p.Kind, p.MaxPicks, p.Scale, p.ClosesAt = pd.Kind, pd.MaxPicks, pd.Scale, pd.ClosesAt
+			p.StopWords = slices.Clone(pd.StopWords)
 			if n := PollValues(p.Kind, p.Scale, len(p.Options)); len(p.Votes) < n {
 				p.Votes = append(p.Votes, make([]int64, n-len(p.Votes))...)
 			}
@@ -451,6 +457,7 @@ func Merge(a, b *Delta) Delta {
 				if pd.Options != nil || pd.Kind != "" {
 					cur.Question, cur.Options = pd.Question, slices.Clone(pd.Options)
 					cur.Kind, cur.MaxPicks, cur.Scale, cur.ClosesAt = pd.Kind, pd.MaxPicks, pd.Scale, pd.ClosesAt
+					cur.StopWords = slices.Clone(pd.StopWords)
 				}
 				cur.Votes = addCounts(cur.Votes, pd.Votes)
 				applyPollKind(&cur.PollKindState, &pd.PollKindState)

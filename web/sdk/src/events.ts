@@ -48,9 +48,11 @@ export function quizPoints(points: number, askTS: number, closesAt: number, answ
 }
 
 /** PollKind is a poll's kind (schemas.PollKinds); absent means single. */
-export type PollKind = "single" | "multi" | "ranking" | "rating" | "text";
+export type PollKind = "single" | "multi" | "ranking" | "rating" | "text" | "cloud";
 /** POLL_KINDS lists the poll kinds in the order of schemas.PollKinds. */
-export const POLL_KINDS: readonly PollKind[] = ["single", "multi", "ranking", "rating", "text"];
+export const POLL_KINDS: readonly PollKind[] = ["single", "multi", "ranking", "rating", "text", "cloud"];
+/** STOP_LANGUAGES are the languages a cloud poll may drop stop words of (schemas.StopLanguages). */
+export const STOP_LANGUAGES: readonly string[] = ["de", "en", "es", "fr"];
 /** RatingScale is a rating poll's scale: 1-5, 1-10, or nps (0-10). */
 export type RatingScale = "1-5" | "1-10" | "nps";
 /** scaleRange returns a rating scale's lowest and highest value (schemas.ScaleRange). */
@@ -80,7 +82,7 @@ export interface ReactionData { emoji: string }
  * rating and text polls (which have none); max_picks is for multi polls,
  * scale for (and required on) rating polls.
  */
-export interface PollOpenData { poll_id: string; question: string; options?: string[]; kind?: PollKind; max_picks?: number; scale?: RatingScale; seconds?: number }
+export interface PollOpenData { poll_id: string; question: string; options?: string[]; kind?: PollKind; max_picks?: number; scale?: RatingScale; stop_words?: string[]; seconds?: number }
 /** PollPickData is the body of poll.pick: the user's whole choice in a multi poll. */
 export interface PollPickData { poll_id: string; options: number[] }
 /** PollRankData is the body of poll.rank: options best first. */
@@ -352,7 +354,7 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "chat.message": { text: "string", name: "string" },
   "chat.delete": { message_id: "string" },
   reaction: { emoji: "string" },
-  "poll.open": { poll_id: "string", question: "string", options: "strings", kind: "string", max_picks: "int", scale: "string", seconds: "int" },
+  "poll.open": { poll_id: "string", question: "string", options: "strings", kind: "string", max_picks: "int", scale: "string", stop_words: "strings", seconds: "int" },
   "poll.vote": { poll_id: "string", option: "int" },
   "poll.close": { poll_id: "string" },
   "qa.ask": { text: "string" },
@@ -497,11 +499,11 @@ function checkPollKind(d: Record<string, unknown>): void {
     case "": case "single": case "multi": case "ranking":
       checkOptions(opts);
       break;
-    case "rating": case "text":
+    case "rating": case "text": case "cloud":
       if (opts !== undefined) throw new EventValidationError("data.options", "unknown", `a ${kind} poll has no options`);
       break;
     default:
-      throw new EventValidationError("data.kind", "enum", `unknown poll kind ${JSON.stringify(truncate(kind, 40))} (allowed: single, multi, ranking, rating, text)`);
+      throw new EventValidationError("data.kind", "enum", `unknown poll kind ${JSON.stringify(truncate(kind, 40))} (allowed: single, multi, ranking, rating, text, cloud)`);
   }
   const mp = (d.max_picks as number | undefined) ?? 0;
   if (mp !== 0) {
@@ -515,6 +517,16 @@ function checkPollKind(d: Record<string, unknown>): void {
     if (scaleRange(scale) === undefined) throw new EventValidationError("data.scale", "enum", `unknown scale ${JSON.stringify(truncate(scale, 40))} (allowed: 1-5, 1-10, nps)`);
   } else if (scale !== "") {
     throw new EventValidationError("data.scale", "unknown", "scale is only for rating polls");
+  }
+  const stop = d.stop_words as string[] | undefined;
+  if (stop !== undefined) {
+    if (kind !== "cloud") throw new EventValidationError("data.stop_words", "unknown", "stop_words is only for cloud polls");
+    if (stop.length < 1 || stop.length > 4) throw new EventValidationError("data.stop_words", "length", `${stop.length} languages, allowed are 1 to 4`);
+    stop.forEach((l, i) => {
+      const f = `data.stop_words[${i}]`;
+      if (!STOP_LANGUAGES.includes(l)) throw new EventValidationError(f, "enum", `no stop words for language ${JSON.stringify(truncate(l, 20))} (known: de, en, es, fr)`);
+      if (stop.slice(0, i).includes(l)) throw new EventValidationError(f, "unique", "language listed twice");
+    });
   }
 }
 

@@ -50,13 +50,23 @@ export interface PollText {
 }
 
 /** PollKindState is what the poll kinds add to a poll and a poll delta. */
+/** WordCount is one word of a cloud poll with the number of users who wrote it. */
+export interface WordCount {
+  word: string;
+  count: number;
+}
+
 export interface PollKindState {
-  kind?: "single" | "multi" | "ranking" | "rating" | "text";
+  kind?: "single" | "multi" | "ranking" | "rating" | "text" | "cloud";
   max_picks?: number;
   scale?: "1-5" | "1-10" | "nps";
   voters?: number;
   ranks?: (number[] | null)[] | null;
   texts?: PollText[] | null;
+  /** words: a cloud poll's top 50 words (count descending, then word); a delta's list replaces it. */
+  words?: WordCount[] | null;
+  /** stop_words: a cloud poll's stop-word languages. */
+  stop_words?: string[] | null;
   /** closes_at (event time, ms) is set on a timed poll. */
   closes_at?: number;
 }
@@ -73,7 +83,7 @@ export function pollMean(p: Poll): number | undefined {
 // pollValues is schemas.PollValues: the counters a poll of kind has.
 function pollValues(kind: string | undefined, scale: string | undefined, options: number): number {
   if (kind === "rating") return scale === "1-5" ? 5 : scale === "1-10" ? 10 : 11;
-  if (kind === "text") return 0;
+  if (kind === "text" || kind === "cloud") return 0;
   return options;
 }
 
@@ -93,6 +103,7 @@ function applyPollKind(p: PollKindState, d: PollKindState): void {
       cur[j] += n;
     });
   });
+  if (d.words != null) p.words = d.words.map((w) => ({ ...w }));
   if (d.texts && d.texts.length > 0) {
     p.texts = [...(p.texts ?? []), ...d.texts.map((t) => ({ ...t }))];
     const over = p.texts.length - POLL_TEXT_WINDOW;
@@ -370,6 +381,7 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
       if (pd.max_picks) p.max_picks = pd.max_picks;
       if (pd.scale) p.scale = pd.scale;
       if (pd.closes_at) p.closes_at = pd.closes_at;
+      if (pd.stop_words && pd.stop_words.length > 0) p.stop_words = pd.stop_words.slice();
       const n = pollValues(pd.kind, pd.scale, p.options.length);
       while (p.votes.length < n) p.votes.push(0);
     }
@@ -474,6 +486,8 @@ export function normalizeDelta(d: Delta): Delta {
         const pk = e as PollKindState;
         if (Array.isArray(pk.ranks) && pk.ranks.length === 0) delete pk.ranks;
         if (Array.isArray(pk.texts) && pk.texts.length === 0) delete pk.texts;
+        if (Array.isArray(pk.words) && pk.words.length === 0) delete pk.words;
+        if (Array.isArray(pk.stop_words) && pk.stop_words.length === 0) delete pk.stop_words;
       }
     }
   }
