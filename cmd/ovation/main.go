@@ -36,6 +36,7 @@ func commands() []command {
 		{"push", "serve the WebSocket endpoint /v1/stream to viewers", runPush},
 		{"sink", "write events and frames into ClickHouse and serve the analytics API", runSink},
 		{"analytics", "serve the analytics API alone (stateless, scale by count)", runAnalytics},
+		{"webhooks", "deliver room events to an HTTP endpoint: signed, retried, ordered per room", runWebhooks},
 		{"replay", "re-read a topic into ClickHouse or into a fresh processor epoch", runReplay},
 		{"takeover", "in the surviving region, rebuild a lost region's rooms from their mirrored events", runTakeover},
 		{"failback", "give a region its rooms back after a takeover: copy the takeover's events home, rebuild", runFailback},
