@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,10 +57,23 @@ func TestTopicsMaxMessageBytes(t *testing.T) {
 		t.Fatalf("describe: %v\n%s", err, out.String())
 	}
 	// Lowered by hand: describe says so.
-	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: maxMessageBytes, Value: strp("1048588")}}, tp.Frames); err != nil {
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: maxMessageBytes, Value: strp("1048588")}}, tp.Frames)
+	if err == nil {
+		for _, r := range rs {
+			err = errors.Join(err, r.Err)
+		}
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	err = describeTopics(ctx, adm, tp, &out)
+	// A config change reaches describe asynchronously; wait for it.
+	for wait := time.Now().Add(30 * time.Second); ; {
+		err = describeTopics(ctx, adm, tp, &out)
+		if err != nil || time.Now().After(wait) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err == nil || !strings.Contains(err.Error(), tp.Frames+"=1048588") {
 		t.Fatalf("describe with a small max.message.bytes: %v", err)
 	}
