@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,8 @@ type rrCount struct {
 // ts) and a franz-go producer with the default murmur2 partitioner, while
 // one of two `ovation process` children is SIGKILLed and restarted. The
 // misplaced events are rerouted into their rooms' partitions exactly once
-// (one committed copy per source record), nothing is dead-lettered, and
+// (one committed copy per source record, a room's copies from one source
+// partition in their source order), nothing is dead-lettered, and
 // the snapshots, the frames and ClickHouse (an analytics sink running
 // throughout) all hold exactly the counts the producers sent. About 40 s.
 func TestRerouteProducers(t *testing.T) {
@@ -233,6 +235,22 @@ func TestRerouteProducers(t *testing.T) {
 		if string(r.Key) != e.Room || r.Partition != schemas.RoomPartition(e.Room, nparts) || e.ID == "" {
 			t.Fatalf("rerouted copy of %s at %d/%d: key %q room %q id %q", src, r.Partition, r.Offset, r.Key, e.Room, e.ID)
 		}
+	}
+	// Order per source partition: a room's copies from one source
+	// partition sit in the room's partition in their source order.
+	lastSrc := map[string]int64{}
+	for _, r := range evs.records {
+		src := schemas.Rerouted(r)
+		if src == "" {
+			continue
+		}
+		part, off, _ := strings.Cut(src[strings.LastIndexByte(src, '/')+1:], "@")
+		o, _ := strconv.ParseInt(off, 10, 64)
+		k := string(r.Key) + "/" + part
+		if prev, ok := lastSrc[k]; ok && o <= prev {
+			t.Fatalf("room %s: the copy of source offset %d (partition %s) comes after that of %d", r.Key, o, part, prev)
+		}
+		lastSrc[k] = o
 	}
 	if len(sources) != misplaced {
 		t.Fatalf("%d rerouted copies committed, %d records were misplaced", len(sources), misplaced)
