@@ -95,9 +95,13 @@ func (v *ModView) ApplyFrame(b []byte) bool {
 		r.mod = schemas.Moderation{} // a new epoch's first frame carries the whole state
 	}
 	r.epoch, r.seq = f.Epoch, f.Seq
-	st := schemas.RoomState{Mod: &r.mod}
+	mod := r.mod
+	st := schemas.RoomState{Mod: &mod}
 	st.Apply(&schemas.Delta{Mod: f.Delta.Mod})
-	r.mod = *st.Mod
+	r.mod = schemas.Moderation{} // nil: nothing moderated any more; the position stays
+	if st.Mod != nil {
+		r.mod = *st.Mod
+	}
 	return true
 }
 
@@ -113,9 +117,16 @@ func (v *ModView) ApplySnapshot(b []byte) bool {
 	defer v.mu.Unlock()
 	r := v.rooms[h.Room]
 	if m == nil {
-		// A room whose new epoch has no moderation state loses its entry.
-		if r != nil && r.epoch != h.Epoch {
+		// A room whose new epoch has no moderation state loses its entry;
+		// in the same epoch, a newer snapshot says nothing is moderated.
+		switch {
+		case r == nil:
+			return false
+		case r.epoch != h.Epoch:
 			delete(v.rooms, h.Room)
+			return true
+		case h.Seq > r.seq:
+			r.seq, r.mod = h.Seq, schemas.Moderation{}
 			return true
 		}
 		return false

@@ -533,9 +533,6 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		r.filter, r.filterMask = c.Filter.K, c.Filter.M
 		r.size += r.filterBytes()
 	}
-	if p := r.pub.Pinned; p != nil {
-		r.size += chatLineBytes(p.ID, p.User, p.Name, p.Text)
-	}
 	for e := range r.pub.Reactions {
 		if _, ok := r.emojiBy[e]; !ok {
 			mk(&r.emojiBy)[e] = "" // a record from before the per-user cap

@@ -89,7 +89,8 @@ func FuzzPartition(f *testing.F) {
 			ts := h.now + int64(i)
 			var typ schemas.Type
 			var data any
-			switch b % 19 {
+			target := fmt.Sprintf("u%d", p1%4)
+			switch b % 23 {
 			case 0:
 				typ, data = schemas.ChatMessage, schemas.ChatMessageData{Text: "t" + id}
 			case 1:
@@ -123,6 +124,14 @@ func FuzzPartition(f *testing.F) {
 					continue
 				}
 				typ, data = schemas.RoomClose, schemas.RoomCloseData{}
+			case 19:
+				typ, data = schemas.ModBan, schemas.ModBanData{Target: target, Hide: p2&1 == 1}
+			case 20:
+				typ, data = schemas.ModTimeout, schemas.ModTimeoutData{Target: target, Seconds: 1, Hide: p2&2 == 2}
+			case 21:
+				typ, data = schemas.ModUnban, schemas.ModUnbanData{Target: target}
+			case 22:
+				typ, data = schemas.RoomControls, schemas.Controls{SlowMode: int(p2 % 3), ChatOff: p1%7 == 0, EmoteOnly: p1%11 == 0}
 			case 12:
 				h.flush()
 				checkInvariants(t, h, m)

@@ -482,5 +482,8 @@ func (r *mroom) syncMod() {
 	if len(r.sanctions) > 0 {
 		m.Sanctions = maps.Clone(r.sanctions)
 	}
+	if m.Controls == (schemas.Controls{}) && m.Sanctions == nil {
+		m = nil
+	}
 	r.st.Mod = m
 }

@@ -16,8 +16,15 @@ import (
 // counted nowhere and do not enter the dedup window (a retry after the
 // sanction ends is a new event).
 
-// controlsBytes bounds the encoded controls object with its key.
+// controlsBytes bounds the encoded mod object's controls with their keys:
+// counted as fixed, like stateFixedBytes (WorstCaseStateBytes adds it).
 const controlsBytes = 160
+
+// fits reports whether n more bytes keep the core record and snapshot
+// below the record limit.
+func (r *room) fits(cfg *Config, n int) bool {
+	return stateFixedBytes+controlsBytes+r.size+n <= cfg.MaxRecordBytes
+}
 
 // sanctionBytes bounds one sanctions entry (key included).
 func sanctionBytes(user string, s schemas.Sanction) int {
@@ -70,7 +77,7 @@ func (r *room) slowModeFits(cfg *Config, user string, ts int64) bool {
 		return true
 	}
 	n := lastChatBytes(user)
-	if stateFixedBytes+r.size+n > cfg.MaxRecordBytes || len(r.lastChat) >= 1024 && len(r.lastChat)&1023 == 0 {
+	if !r.fits(cfg, n) || len(r.lastChat) >= 1024 && len(r.lastChat)&1023 == 0 {
 		cut := ts - int64(r.controls.SlowMode)*1000
 		for u, last := range r.lastChat {
 			if last <= cut {
@@ -79,7 +86,7 @@ func (r *room) slowModeFits(cfg *Config, user string, ts int64) bool {
 			}
 		}
 	}
-	if stateFixedBytes+r.size+n > cfg.MaxRecordBytes {
+	if !r.fits(cfg, n) {
 		return false
 	}
 	r.size += n
@@ -105,10 +112,7 @@ func (r *room) sanction(cfg *Config, ev *schemas.Event, target string, s schemas
 	if !had && len(r.sanctions) >= schemas.MaxSanctionsPerRoom {
 		return DeadLettered, ReasonLimit
 	}
-	if !r.hasMod() {
-		grow += controlsBytes
-	}
-	if stateFixedBytes+r.size+grow > cfg.MaxRecordBytes {
+	if !r.fits(cfg, grow) {
 		return DeadLettered, ReasonTooLarge
 	}
 	r.size += grow
@@ -125,9 +129,6 @@ func (r *room) sanction(cfg *Config, ev *schemas.Event, target string, s schemas
 	return Applied, ""
 }
 
-// hasMod reports whether the room's state has a mod object (whose
-// controls are counted in size once).
-func (r *room) hasMod() bool { return r.pub.Mod != nil || r.pend.Mod != nil }
 
 // lift ends target's sanction.
 func (r *room) lift(target string) {
@@ -163,9 +164,6 @@ func (r *room) pruneSanctions(ts int64) {
 
 // setControls applies room.controls.
 func (r *room) setControls(c schemas.Controls) {
-	if !r.hasMod() {
-		r.size += controlsBytes
-	}
 	r.controls = c
 	cc := c
 	r.modDelta().Controls = &cc
@@ -255,7 +253,6 @@ func (r *room) restoreMod(lastChat map[string]int64) {
 	if m == nil {
 		return
 	}
-	r.size += controlsBytes
 	r.controls = m.Controls
 	for u, s := range m.Sanctions {
 		mk(&r.sanctions)[u] = s
@@ -291,7 +288,6 @@ func (r *room) pinnedBytes() int {
 // unpin takes the pinned line down (chat.unpin, or the line is deleted
 // or its writer hidden).
 func (r *room) unpin() {
-	r.size -= r.pinnedBytes()
 	r.pend.Pinned, r.pend.Unpinned = nil, true
 	r.pendBytes += 16
 }

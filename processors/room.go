@@ -167,7 +167,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 	if reason := r.moderated(ev); reason != "" {
 		return Ignored, reason
 	}
-	fits := func(n int) bool { return stateFixedBytes+r.size+n <= cfg.MaxRecordBytes }
+	fits := func(n int) bool { return r.fits(cfg, n) }
 	switch d := ev.Body.(type) {
 	case *schemas.ChatMessageData:
 		id, ok := r.chatID(ev)
@@ -432,13 +432,10 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if l == nil {
 			return Ignored, ReasonUnknownChat
 		}
-		if !fits(chatLineBytes(l.ID, l.User, l.Name, l.Text) - r.pinnedBytes()) {
-			return DeadLettered, ReasonTooLarge
-		}
+		// stateFixedBytes counts a pinned line of the longest kind.
 		r.unpin()
 		c := *l
 		r.pend.Pinned = &c
-		r.size += r.pinnedBytes()
 		r.pendBytes += r.pinnedBytes()
 	case *schemas.ModFiltersData:
 		keys := make([]string, 0, len(d.Words))

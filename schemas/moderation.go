@@ -220,6 +220,10 @@ func (s *RoomState) applyMod(d *ModDelta) {
 	if d.Controls != nil {
 		s.Mod.Controls = *d.Controls
 	}
+	if s.Mod.Controls == (Controls{}) && len(s.Mod.Sanctions) == 0 {
+		// "Nothing moderated" has one form, whatever deltas led there.
+		s.Mod = nil
+	}
 }
 
 // mergeMod returns one moderation delta equal to a then b, or nil.

@@ -360,7 +360,8 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
     for (const [u, sn] of entries(d.mod.sanctions)) put(sanctions, u, { ...sn });
     m.sanctions = Object.keys(sanctions).length > 0 ? sanctions : undefined;
     if (d.mod.controls != null) m.controls = { ...d.mod.controls };
-    s.mod = m;
+    // "Nothing moderated" has one form, as in schemas applyMod.
+    s.mod = m.sanctions === undefined && Object.values(m.controls).every((v) => !v) ? undefined : m;
   }
   for (const e of d.reactions_removed ?? []) delete s.reactions[e];
   for (const id of d.questions_removed ?? []) delete s.questions[id];
