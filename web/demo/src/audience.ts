@@ -1,7 +1,8 @@
 // The audience page: what a viewer of a live show sees and clicks.
 
 import { PublishError } from "@ovation/sdk";
-import type { RoomState } from "@ovation/sdk";
+import { pollMean } from "@ovation/sdk";
+import type { Poll, RoomState } from "@ovation/sdk";
 import { $, esc, fmt, header, hue, initials, latest, onState, publishing, start, timeAgo, toast } from "./common.js";
 
 /** EMOJI are the reaction buttons, in order. */
@@ -55,6 +56,7 @@ app.append(main);
 const myVotes = new Map<string, number>();
 const myAnswers = new Map<string, number>();
 const myUpvotes = new Set<string>();
+const myPicks = new Map<string, number[]>(); // multi: picks; ranking: order; rating: [value]
 
 function floatEmoji(btn: HTMLElement, emoji: string): void {
   const f = document.createElement("span");
@@ -78,6 +80,38 @@ main.addEventListener("click", (ev) => {
       const option = Number(d.option);
       myVotes.set(d.poll!, option);
       publishing(s.room.publish({ type: "poll.vote", data: { poll_id: d.poll!, option } }));
+      render(s.room.state);
+      return;
+    }
+    case "pick": {
+      // Multiple choice: toggle, and send the whole pick at once.
+      const o = Number(d.option);
+      const cur = myPicks.get(d.poll!) ?? [];
+      const next = cur.includes(o) ? cur.filter((x) => x !== o) : [...cur, o];
+      if (next.length === 0 || next.length > Number(d.max)) return toast(next.length ? `Pick at most ${d.max}.` : "Pick at least one.");
+      myPicks.set(d.poll!, next);
+      publishing(s.room.publish({ type: "poll.pick", data: { poll_id: d.poll!, options: next } }));
+      render(s.room.state);
+      return;
+    }
+    case "rank": {
+      // Ranking: click options best first; each click sends the order so far.
+      const o = Number(d.option);
+      const cur = (myPicks.get(d.poll!) ?? []).filter((x) => x !== o);
+      const next = [...cur, o];
+      myPicks.set(d.poll!, next);
+      publishing(s.room.publish({ type: "poll.rank", data: { poll_id: d.poll!, order: next } }));
+      render(s.room.state);
+      return;
+    }
+    case "rank-reset":
+      myPicks.delete(d.poll!);
+      render(s.room.state);
+      return;
+    case "rate": {
+      const rating = Number(d.rating);
+      myPicks.set(d.poll!, [rating]);
+      publishing(s.room.publish({ type: "poll.rate", data: { poll_id: d.poll!, rating } }));
       render(s.room.state);
       return;
     }
@@ -195,6 +229,7 @@ function renderPoll(st: RoomState): void {
     return;
   }
   const [id, p] = cur;
+  if (p.kind && p.kind !== "single") return renderKind(el, id, p);
   const total = p.votes.reduce((a, b) => a + b, 0);
   const mine = myVotes.get(id);
   // Rebuild the buttons only when the poll itself changes; otherwise move
@@ -225,6 +260,86 @@ function renderPoll(st: RoomState): void {
       </button>`;
     }).join("")}</div>
     <p class="muted small"><span data-testid="poll-total">${total}</span> votes${mine !== undefined ? " · you can change your vote" : ""}</p>`;
+}
+
+const KIND_TITLE: Record<string, string> = { multi: "Multiple choice", ranking: "Ranking", rating: "Rating", text: "Open question", cloud: "Word cloud" };
+
+// renderKind draws a poll of the kinds beyond single choice. The controls
+// (buttons, the answer box) are rebuilt only when the poll itself
+// changes, so typing is never lost; the results redraw on every state.
+function renderKind(el: HTMLElement, id: string, p: Poll): void {
+  const mine = myPicks.get(id) ?? [];
+  const sig = JSON.stringify([id, p.kind, p.closed, p.options, mine]);
+  const timer = p.closes_at && !p.closed ? ` <span class="badge" data-testid="poll-timer">until ${esc(new Date(p.closes_at).toLocaleTimeString())}</span>` : "";
+  if (el.dataset.sig !== sig) {
+    el.dataset.sig = sig;
+    const dis = p.closed ? "disabled" : "";
+    let controls = "";
+    switch (p.kind) {
+      case "multi":
+        controls = `<div class="options">${p.options.map((o, i) => `<button class="option${mine.includes(i) ? " mine" : ""}" data-action="pick" data-poll="${esc(id)}" data-option="${i}" data-max="${p.max_picks ?? p.options.length}" ${dis}><span class="bar"></span><span class="label">${mine.includes(i) ? "☑" : "☐"} ${esc(o)}</span><span class="count"></span></button>`).join("")}</div>
+          <p class="muted small">Pick up to ${p.max_picks ?? p.options.length}; you can change your picks until the poll closes.</p>`;
+        break;
+      case "ranking":
+        controls = `<div class="options">${p.options.map((o, i) => {
+          const pos = mine.indexOf(i);
+          return `<button class="option${pos >= 0 ? " mine" : ""}" data-action="rank" data-poll="${esc(id)}" data-option="${i}" ${dis}><span class="bar"></span><span class="label">${pos >= 0 ? `#${pos + 1}` : "·"} ${esc(o)}</span><span class="count"></span></button>`;
+        }).join("")}</div>
+          <p class="muted small">Click the options best first. <button class="small" data-action="rank-reset" data-poll="${esc(id)}" ${dis}>Start over</button></p>`;
+        break;
+      case "rating": {
+        const [lo, hi] = p.scale === "nps" ? [0, 10] : p.scale === "1-10" ? [1, 10] : [1, 5];
+        controls = `<div class="scale">${Array.from({ length: hi - lo + 1 }, (_, j) => lo + j).map((v) => `<button class="${mine[0] === v ? "mine" : ""}" data-action="rate" data-poll="${esc(id)}" data-rating="${v}" data-testid="rate" ${dis}>${v}</button>`).join("")}</div>`;
+        break;
+      }
+      default:
+        controls = `<form class="composer" data-poll-form="${esc(id)}" autocomplete="off"><input name="answer" maxlength="140" placeholder="${p.kind === "cloud" ? "A few words…" : "Your answer…"}" aria-label="poll answer" data-testid="poll-answer" ${dis} /><button type="submit" class="primary" data-testid="poll-answer-send" ${dis}>Send</button></form>`;
+    }
+    el.innerHTML = `<div class="card-head"><h2>${KIND_TITLE[p.kind!] ?? "Poll"}</h2>${p.closed ? `<span class="badge">closed</span>` : `<span class="badge live">live</span>`}${timer}</div>
+      <p class="question">${esc(p.question)}</p>${controls}<div class="results" data-testid="poll-results"></div>`;
+    el.querySelector<HTMLFormElement>("form[data-poll-form]")?.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const f = ev.target as HTMLFormElement;
+      const input = f.elements.namedItem("answer") as HTMLInputElement;
+      const answer = input.value.trim();
+      if (!answer) return;
+      publishing(s.room.publish({ type: "poll.text", data: { poll_id: id, answer } }).then(() => { input.value = ""; }));
+    });
+  }
+  const res = $(".results", el);
+  const voters = p.voters ?? 0;
+  switch (p.kind) {
+    case "multi":
+    case "ranking": {
+      const max = Math.max(1, ...p.votes);
+      p.options.forEach((_, i) => {
+        const btn = el.querySelector<HTMLElement>(`.option[data-option="${i}"]`);
+        if (!btn) return;
+        btn.querySelector<HTMLElement>(".bar")!.style.width = `${(100 * (p.votes[i] ?? 0)) / max}%`;
+        btn.querySelector<HTMLElement>(".count")!.innerHTML = `<b data-testid="poll-votes" data-option="${i}">${p.votes[i] ?? 0}</b>${p.kind === "ranking" ? " pts" : ""}`;
+      });
+      res.innerHTML = `<p class="muted small"><span data-testid="poll-voters">${voters}</span> ${p.kind === "ranking" ? "ballots (Borda points)" : "voters"}</p>`;
+      break;
+    }
+    case "rating": {
+      const m = pollMean(p);
+      const lo = p.scale === "nps" ? 0 : 1;
+      const max = Math.max(1, ...p.votes);
+      res.innerHTML = `<div class="dist">${p.votes.map((n, j) => `<span title="${lo + j}: ${n}" style="height:${4 + (40 * n) / max}px"></span>`).join("")}</div>
+        <p class="muted small">mean <b data-testid="poll-mean">${m === undefined ? "–" : m.toFixed(2)}</b> · <span data-testid="poll-voters">${voters}</span> ratings</p>`;
+      break;
+    }
+    case "cloud": {
+      const words = p.words ?? [];
+      const max = Math.max(1, ...words.map((w) => w.count));
+      res.innerHTML = `<div class="cloud">${words.map((w) => `<span data-testid="cloud-word" data-word="${esc(w.word)}" data-count="${w.count}" style="font-size:${12 + (24 * w.count) / max}px;--h:${hue(w.word)}">${esc(w.word)}</span>`).join(" ") || `<span class="muted">No words yet.</span>`}</div>
+        <p class="muted small"><span data-testid="poll-voters">${voters}</span> people answered</p>`;
+      break;
+    }
+    default:
+      res.innerHTML = `<ol class="texts">${(p.texts ?? []).slice().reverse().map((t) => `<li data-testid="poll-text"><b>${esc(t.user)}</b> ${esc(t.text)}</li>`).join("")}</ol>
+        <p class="muted small"><span data-testid="poll-voters">${voters}</span> answers</p>`;
+  }
 }
 
 function renderQuiz(st: RoomState): void {

@@ -1,7 +1,8 @@
 // The host console: run the show. Open and close polls, ask and reveal quiz
 // questions, mark questions answered, delete chat messages.
 
-import type { RoomState } from "@ovation/sdk";
+import { pollMean } from "@ovation/sdk";
+import type { Poll, PollKind, PollOpenData, RatingScale, RoomState } from "@ovation/sdk";
 import { $, esc, fmt, header, hue, initials, newId, onState, publishing, start, timeAgo, toast } from "./common.js";
 
 const s = start("host");
@@ -16,7 +17,15 @@ main.innerHTML = `
       <div class="card-head"><h2>Polls</h2></div>
       <form id="poll-form" class="stack" autocomplete="off">
         <input name="question" maxlength="300" placeholder="Question, e.g. Which talk did you like most?" aria-label="poll question" data-testid="poll-question" required />
-        <textarea name="options" rows="3" placeholder="One option per line (2 to 10)" aria-label="poll options" data-testid="poll-options" required></textarea>
+        <textarea name="options" rows="3" placeholder="One option per line (2 to 10; none for rating, text and cloud)" aria-label="poll options" data-testid="poll-options"></textarea>
+        <div class="row">
+          <label>Kind <select name="kind" data-testid="poll-kind">
+            <option value="single">single choice</option><option value="multi">multiple choice</option><option value="ranking">ranking</option>
+            <option value="rating">rating</option><option value="text">open text</option><option value="cloud">word cloud</option>
+          </select></label>
+          <label>Scale <select name="scale" data-testid="poll-scale"><option value="1-5">1–5</option><option value="1-10">1–10</option><option value="nps">NPS 0–10</option></select></label>
+          <label>Timer <input name="seconds" type="number" min="0" max="86400" value="0" data-testid="poll-seconds" aria-label="poll timer in seconds" /> s</label>
+        </div>
         <button type="submit" class="primary" data-testid="open-poll">Open poll</button>
       </form>
       <ol class="host-list" id="polls"></ol>
@@ -27,6 +36,7 @@ main.innerHTML = `
         <input name="question" maxlength="300" placeholder="Question, e.g. What year was Kafka open-sourced?" aria-label="quiz question" required />
         <textarea name="options" rows="3" placeholder="One option per line; mark the right one with a leading *" aria-label="quiz options" required></textarea>
         <div class="row"><label>Points <input name="points" type="number" min="1" max="1000" value="10" /></label>
+        <label>Timer <input name="seconds" type="number" min="0" max="86400" value="0" data-testid="quiz-seconds" aria-label="quiz timer in seconds" /> s</label>
         <button type="submit" class="primary">Ask question</button></div>
       </form>
       <ol class="host-list" id="quizzes"></ol>
@@ -75,8 +85,20 @@ $<HTMLFormElement>("#poll-form").addEventListener("submit", (ev) => {
   const f = ev.target as HTMLFormElement;
   const question = (f.elements.namedItem("question") as HTMLInputElement).value.trim();
   const options = lines((f.elements.namedItem("options") as HTMLTextAreaElement).value);
-  if (options.length < 2 || options.length > 10) return toast("A poll needs 2 to 10 options, one per line.");
-  publishing(s.room.publish({ type: "poll.open", data: { poll_id: newId("poll"), question, options } }).then(() => f.reset()));
+  const kind = (f.elements.namedItem("kind") as HTMLSelectElement).value as PollKind;
+  const seconds = Number((f.elements.namedItem("seconds") as HTMLInputElement).value) || undefined;
+  const data: PollOpenData = { poll_id: newId("poll"), question, seconds };
+  if (kind === "rating") {
+    data.kind = kind;
+    data.scale = (f.elements.namedItem("scale") as HTMLSelectElement).value as RatingScale;
+  } else if (kind === "text" || kind === "cloud") {
+    data.kind = kind;
+  } else {
+    if (options.length < 2 || options.length > 10) return toast("A poll needs 2 to 10 options, one per line.");
+    data.options = options;
+    if (kind !== "single") data.kind = kind;
+  }
+  publishing(s.room.publish({ type: "poll.open", data }).then(() => f.reset()));
 });
 
 $<HTMLFormElement>("#quiz-form").addEventListener("submit", (ev) => {
@@ -89,9 +111,10 @@ $<HTMLFormElement>("#quiz-form").addEventListener("submit", (ev) => {
   if (options.length < 2 || options.length > 10) return toast("A quiz question needs 2 to 10 options, one per line.");
   if (correct < 0) return toast("Mark the right option with a leading *.");
   const points = Number((f.elements.namedItem("points") as HTMLInputElement).value) || 1;
+  const seconds = Number((f.elements.namedItem("seconds") as HTMLInputElement).value) || undefined;
   const quizId = newId("quiz");
   correctOf.set(quizId, correct);
-  publishing(s.room.publish({ type: "quiz.ask", data: { quiz_id: quizId, question, options, correct, points } }).then(() => f.reset()));
+  publishing(s.room.publish({ type: "quiz.ask", data: { quiz_id: quizId, question, options, correct, points, seconds } }).then(() => f.reset()));
 });
 
 $<HTMLFormElement>("#controls-form").addEventListener("submit", (ev) => {
@@ -156,21 +179,22 @@ function render(st: RoomState): void {
 
   const polls = byNewest(st.polls);
   const pollsEl = $("#polls");
-  keyed(pollsEl, polls.map(([id, p]) => [id, p.closed, p.options]), () => polls.length ? polls.map(([id, p]) => `
-    <li data-id="${esc(id)}">
-      <div class="row"><p class="question">${esc(p.question)}</p>${p.closed ? `<span class="badge">closed</span>` : `<button class="danger small" data-action="close-poll" data-id="${esc(id)}">Close</button>`}</div>
+  keyed(pollsEl, polls.map(([id, p]) => [id, p.closed, p.options, p.kind]), () => polls.length ? polls.map(([id, p]) => `
+    <li data-id="${esc(id)}" data-kind="${esc(p.kind ?? "single")}">
+      <div class="row"><p class="question">${esc(p.question)}</p><span class="badge">${esc(p.kind ?? "single")}</span>${p.closed ? `<span class="badge">closed</span>` : `<button class="danger small" data-action="close-poll" data-id="${esc(id)}">Close</button>`}</div>
       ${p.options.map((o, i) => `<div class="mini-bar"><span class="fill" data-i="${i}"></span><span class="label">${esc(o)}</span><b data-i="${i}"></b></div>`).join("")}
-      <p class="muted small"><span class="total"></span> votes</p>
+      <p class="muted small"><span class="total"></span> <span class="summary" data-testid="host-poll-summary"></span></p>
     </li>`).join("") : `<li class="empty">No polls yet. Open one above; the audience sees it at once.</li>`, () => {
     for (const [id, p] of polls) {
       const li = pollsEl.querySelector<HTMLElement>(`li[data-id="${CSS.escape(id)}"]`);
       if (!li) continue;
+      li.querySelector<HTMLElement>(".summary")!.textContent = pollSummary(p);
       const total = p.votes.reduce((a, b) => a + b, 0);
       p.options.forEach((_, i) => {
         li.querySelector<HTMLElement>(`.fill[data-i="${i}"]`)!.style.width = `${total ? (100 * (p.votes[i] ?? 0)) / total : 0}%`;
         li.querySelector<HTMLElement>(`b[data-i="${i}"]`)!.textContent = String(p.votes[i] ?? 0);
       });
-      li.querySelector<HTMLElement>(".total")!.textContent = String(total);
+      li.querySelector<HTMLElement>(".total")!.textContent = p.kind && p.kind !== "single" ? `${p.voters ?? 0} voters` : `${total} votes`;
     }
   });
 
@@ -237,3 +261,24 @@ function render(st: RoomState): void {
 }
 
 onState(s, render);
+
+// pollSummary says in one line what a poll of a kind beyond single choice
+// shows: the mean rating, the leading words, the latest answer, the
+// Borda leader, a timer.
+function pollSummary(p: Poll): string {
+  const parts: string[] = [];
+  if (p.kind === "rating") {
+    const m = pollMean(p);
+    parts.push(m === undefined ? "no ratings yet" : `mean ${m.toFixed(2)}`);
+  } else if (p.kind === "cloud") {
+    parts.push((p.words ?? []).slice(0, 5).map((w) => `${w.word} ×${w.count}`).join(", ") || "no words yet");
+  } else if (p.kind === "text") {
+    const last = (p.texts ?? []).at(-1);
+    parts.push(last ? `latest: “${last.text}”` : "no answers yet");
+  } else if (p.kind === "ranking") {
+    const best = p.votes.indexOf(Math.max(...p.votes));
+    parts.push(p.voters ? `leading: ${p.options[best]} (Borda ${p.votes[best]})` : "no ballots yet");
+  }
+  if (p.closes_at && !p.closed) parts.push(`closes ${new Date(p.closes_at).toLocaleTimeString()}`);
+  return parts.join(" · ");
+}
