@@ -114,6 +114,17 @@ it("a ban from the host console refuses the user's next message, ends their subs
   // A pinned line shows above the chat on the audience page.
   await host.locator("li.chat-line", { hasText: "hello everyone" }).getByTestId("pin").click();
   await expect.poll(() => ann.getByTestId("pinned").textContent(), { timeout: 15_000 }).toContain("Ann: hello everyone");
+
+  // A masking word filter, set from the console, stars the word out on
+  // every page; the list itself never reaches a page.
+  await host.getByTestId("filter-words").fill("idiot, spam");
+  await host.getByTestId("filter-action").selectOption("mask");
+  await host.getByTestId("apply-filter").click();
+  await new Promise((r) => setTimeout(r, 1000));
+  await say(ann, "what an ＩＤＩＯＴ");
+  for (const p of [host, ann]) await expect.poll(() => chatTexts(p), { timeout: 15_000 }).toContain("what an *****");
+  for (const p of [host, ann]) expect(await seenTexts(p)).not.toContain("what an ＩＤＩＯＴ");
+  expect(JSON.stringify(await ann.evaluate(() => (window as unknown as { ovation: { room: { state: unknown } } }).ovation.room.state))).not.toContain("spam");
 }, 120_000);
 
 it("slow mode set from the console counts down on the audience page and refuses a second line", async () => {

@@ -63,6 +63,11 @@ main.innerHTML = `
       </form>
       <p class="muted small" data-testid="controls-now"></p>
       <div class="row" id="pinned-now"></div>
+      <form id="filter-form" class="stack" autocomplete="off">
+        <input name="words" maxlength="2000" placeholder="Word filter: words separated by spaces or commas (private)" aria-label="filter words" data-testid="filter-words" />
+        <div class="row"><select name="action" aria-label="filter action" data-testid="filter-action"><option value="mask">mask with *</option><option value="refuse">refuse the line</option></select>
+        <button type="submit" data-testid="apply-filter">Set filter</button></div>
+      </form>
       <h3>Sanctions</h3>
       <ol class="host-list" id="sanctions" data-testid="sanctions"></ol>
     </div>
@@ -123,6 +128,14 @@ $<HTMLFormElement>("#controls-form").addEventListener("submit", (ev) => {
   const box = (n: string) => (f.elements.namedItem(n) as HTMLInputElement).checked || undefined;
   const slow = Number((f.elements.namedItem("slow_mode") as HTMLInputElement).value) || undefined;
   publishing(s.room.setControls({ slow_mode: slow, chat_off: box("chat_off"), emote_only: box("emote_only"), reactions_off: box("reactions_off"), questions_off: box("questions_off") }));
+});
+
+$<HTMLFormElement>("#filter-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = ev.target as HTMLFormElement;
+  const words = (f.elements.namedItem("words") as HTMLInputElement).value.split(/[\s,]+/).filter(Boolean);
+  const action = (f.elements.namedItem("action") as HTMLSelectElement).value as "refuse" | "mask";
+  publishing(s.room.setFilter(words, action).then(() => toast(words.length ? `Filter set: ${words.length} word(s), ${action}` : "Filter off", "info")));
 });
 
 main.addEventListener("click", (ev) => {
