@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ovation-live/ovation/webhooks"
+	"github.com/ovation-live/ovation/pushers/webhooks"
 )
 
 func runWebhooks(ctx context.Context, args []string, _, stderr io.Writer) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/auth"
@@ -180,7 +181,8 @@ func TestWebhooksFlakyReceiver(t *testing.T) {
 		Frames:    kafkatest.Topic(t, brokers, 3),
 		Snapshots: kafkatest.Topic(t, brokers, 3, "cleanup.policy=compact"),
 	}.WithDefaults()
-	dlq := kafkatest.Topic(t, brokers, 1)
+	// Not created here: Run creates its dead-letter topic when missing.
+	dlq := kafkatest.TopicName(t) + "-dlq"
 
 	// A pusher serves the rooms' state.
 	v, err := auth.NewVerifier(auth.Config{HMACSecrets: map[string][]byte{"": secret}})
@@ -225,6 +227,15 @@ func TestWebhooksFlakyReceiver(t *testing.T) {
 	ddone := make(chan error, 1)
 	go func() { ddone <- d.Run(dctx) }()
 
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		td, err := kadm.NewClient(kafkatest.Client(t, brokers)).ListTopics(ctx, dlq)
+		if err == nil && td[dlq].Err == nil && len(td[dlq].Partitions) > 0 {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("Run did not create its dead-letter topic %s: %v", dlq, err)
+		}
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID("wh-writer-"+tp.Frames), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
 		t.Fatal(err)

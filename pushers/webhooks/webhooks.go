@@ -43,6 +43,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -252,6 +254,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	d.cl = cl
 	defer cl.Close()
+	d.ensureDLQ(ctx)
 	cfg.Log.Info("webhooks delivering", "endpoint", redact(cfg.Endpoint), "kinds", cfg.Kinds, "group", cfg.Group)
 	var wg sync.WaitGroup
 	if d.wants(KindRoomSummary) {
@@ -294,6 +297,29 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		})
 		pw.Wait()
 		cl.AllowRebalance()
+	}
+}
+
+// ensureDLQ creates the dead-letter topic when it is missing, so a
+// deployment that never ran a hand-made create still keeps what could not
+// be delivered. Refusals (no ACL to create topics) are logged, not fatal:
+// the topic may be managed elsewhere.
+func (d *Deliverer) ensureDLQ(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	maxBytes := strconv.Itoa(schemas.TopicMaxMessageBytes)
+	policy := "delete"
+	resp, err := kadm.NewClient(d.cl).CreateTopic(cctx, 1, -1,
+		map[string]*string{"cleanup.policy": &policy, "max.message.bytes": &maxBytes}, d.cfg.DLQTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+		d.cfg.Log.Info("created the webhooks dead-letter topic", "topic", d.cfg.DLQTopic)
+	case errors.Is(err, kerr.TopicAlreadyExists):
+	default:
+		d.cfg.Log.Warn("could not create the webhooks dead-letter topic; create it before deliveries fail for good", "topic", d.cfg.DLQTopic, "err", err)
 	}
 }
 
