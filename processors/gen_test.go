@@ -260,15 +260,16 @@ func (m *model) apply(e *schemas.Event) bool {
 		if s.Polls[d.PollID] != nil {
 			return false
 		}
-		if d.Kind != "" {
-			r.openKind(d)
+		if d.Kind != "" || d.Seconds > 0 {
+			r.openKind(d, e.TS)
 			break
 		}
 		s.Polls[d.PollID] = &schemas.Poll{Question: d.Question, Options: d.Options, Votes: make([]int64, len(d.Options))}
 		r.votes[d.PollID] = map[string]int{}
 	case *schemas.PollVoteData:
 		p := s.Polls[d.PollID]
-		if p == nil || p.Closed || d.Option >= len(p.Options) || p.Kind != "" {
+		if p == nil || p.Closed || d.Option >= len(p.Options) || p.Kind != "" && p.Kind != schemas.PollSingle ||
+			p.ClosesAt > 0 && e.TS > p.ClosesAt {
 			return false
 		}
 		prev, had := r.votes[d.PollID][e.User]

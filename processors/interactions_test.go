@@ -29,7 +29,7 @@ func (r *mroom) kindModel() *kindModel {
 	return r.kinds
 }
 
-func (r *mroom) openKind(d *schemas.PollOpenData) {
+func (r *mroom) openKind(d *schemas.PollOpenData, ts int64) {
 	k := r.kindModel()
 	k.polls[d.PollID] = d
 	k.ballots[d.PollID] = map[string][]int{}
@@ -39,6 +39,9 @@ func (r *mroom) openKind(d *schemas.PollOpenData) {
 		opts = []string{}
 	}
 	r.st.Polls[d.PollID] = &schemas.Poll{Question: d.Question, Options: opts}
+	if d.Seconds > 0 {
+		r.st.Polls[d.PollID].ClosesAt = ts + int64(d.Seconds)*1000
+	}
 	r.recount(d.PollID)
 }
 
@@ -62,7 +65,7 @@ func (r *mroom) voteKind(e *schemas.Event) bool {
 	}
 	o := k.polls[pid]
 	p := r.st.Polls[pid]
-	if o == nil || o.Kind != kind || p.Closed {
+	if o == nil || o.Kind != kind || p.Closed || p.ClosesAt > 0 && e.TS > p.ClosesAt {
 		return false
 	}
 	lo, hi, _ := schemas.ScaleRange(o.Scale)
@@ -346,6 +349,7 @@ func runPollKinds(t *testing.T, ops []byte) {
 	cfg.DedupWindow = 24 * time.Hour
 	h := newHarness(t, cfg)
 	m := newModel()
+	fed := 0
 	at := func(i int) byte {
 		if i < len(ops) {
 			return ops[i]
@@ -353,8 +357,8 @@ func runPollKinds(t *testing.T, ops []byte) {
 		return 0
 	}
 	opens := []schemas.PollOpenData{
-		{PollID: "m", Question: "q", Options: []string{"a", "b", "c", "d"}, Kind: schemas.PollMulti, MaxPicks: 3},
-		{PollID: "k", Question: "q", Options: []string{"a", "b", "c", "d"}, Kind: schemas.PollRanking},
+		{PollID: "m", Question: "q", Options: []string{"a", "b", "c", "d"}, Kind: schemas.PollMulti, MaxPicks: 3, Seconds: 2},
+		{PollID: "k", Question: "q", Options: []string{"a", "b", "c", "d"}, Kind: schemas.PollRanking, Seconds: 3},
 		{PollID: "n", Question: "q", Kind: schemas.PollRating, Scale: schemas.ScaleNPS},
 		{PollID: "f", Question: "q", Kind: schemas.PollRating, Scale: schemas.Scale5},
 		{PollID: "t", Question: "q", Kind: schemas.PollOpenText},
@@ -403,11 +407,14 @@ func runPollKinds(t *testing.T, ops []byte) {
 			typ, data = schemas.PollClose, schemas.PollCloseData{PollID: poll}
 		case 8:
 			h.flush()
+			feedTimers(t, h, m, &fed)
 			checkKindInvariants(t, h, m)
 			continue
 		case 9:
 			h.flush()
 			h.now += cfg.RoomIdle.Milliseconds() + 1
+			h.flush() // due timers write their closes
+			feedTimers(t, h, m, &fed)
 			h.evict()
 			checkKindInvariants(t, h, m)
 			continue
@@ -417,7 +424,9 @@ func runPollKinds(t *testing.T, ops []byte) {
 			checkKindInvariants(t, h, m)
 			continue
 		}
-		e := ev(t, id, room, user, typ, h.now+int64(i), data)
+		// 200 ms of event time per op: the timed polls' 2 and 3 s pass
+		// inside a run, so votes after them are refused.
+		e := ev(t, id, room, user, typ, h.now+int64(i)*200, data)
 		o, why := h.apply(e)
 		if acc := m.apply(e); acc != (o == Applied) {
 			t.Fatalf("op %d (%s %s by %s): core %v %s, model accepted=%v", i, typ, id, user, o, why, acc)
@@ -425,7 +434,26 @@ func runPollKinds(t *testing.T, ops []byte) {
 		i += 2
 	}
 	h.flush()
+	feedTimers(t, h, m, &fed)
 	checkKindInvariants(t, h, m)
+}
+
+// feedTimers applies the closes the partition wrote since the last call,
+// as reading them back from the events topic would, to the core and the
+// model alike.
+func feedTimers(t *testing.T, h *harness, m *model, fed *int) {
+	t.Helper()
+	for ; *fed < len(h.events); *fed++ {
+		e := h.events[*fed]
+		if e.User != schemas.TimerUser || e.ID != schemas.TimerID(e.Body.(*schemas.PollCloseData).PollID) {
+			t.Fatalf("timer event %+v", e)
+		}
+		o, why := h.apply(e)
+		if acc := m.apply(e); acc != (o == Applied) {
+			t.Fatalf("timer close %s: core %v %s, model accepted=%v", e.ID, o, why, acc)
+		}
+	}
+	h.flush()
 }
 
 // checkKindInvariants checks the rooms against the model (the processor

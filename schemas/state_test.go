@@ -119,6 +119,11 @@ func (m *roomModel) delta() Delta {
 				pd.Options = nil
 			case PollOpenText:
 				pd.Options = nil
+			case PollCloud:
+				pd.Options, pd.StopWords = nil, []string{"en"}
+			}
+			if r.IntN(3) == 0 {
+				pd.ClosesAt = m.ts + 30_000
 			}
 			pd.Kind = kind
 			m.polls[id] = PollValues(kind, pd.Scale, n)
@@ -149,6 +154,12 @@ func (m *roomModel) delta() Delta {
 					pd.Texts = append(pd.Texts, PollText{User: m.id("u"), Text: m.id("t"), TS: m.ts})
 				}
 				pd.Voters += int64(len(pd.Texts))
+			case PollCloud:
+				// The top replaces: a fresh list, sometimes empty-free.
+				for j := range r.IntN(4) {
+					pd.Words = append(pd.Words, WordCount{Word: m.id("w"), Count: int64(10 - j)})
+				}
+				pd.Voters += int64(r.IntN(3))
 			case PollRanking:
 				pd.Ranks = make([][]int64, r.IntN(n)+1)
 				for i := range pd.Ranks {
@@ -293,6 +304,8 @@ func canon(s RoomState) RoomState {
 		norm(&p.Votes)
 		norm(&p.Ranks)
 		norm(&p.Texts)
+		norm(&p.Words)
+		norm(&p.StopWords)
 	}
 	for _, z := range c.Quizzes {
 		norm(&z.Options)
