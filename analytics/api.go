@@ -128,6 +128,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle(RouteTimeseries, a.handle(schemas.CapHost, []string{"from", "to", "step", "type", "emoji", "epoch"}, a.timeseries))
 	mux.Handle(RouteChat, a.handle(schemas.CapSubscribe, []string{"before", "limit"}, a.chat))
 	mux.Handle(RouteModeration, a.handle(schemas.CapModerate, []string{"before", "limit"}, a.moderation))
+	mux.Handle(RouteResults, a.handle(schemas.CapHost, []string{"poll", "quiz", "epoch", "format"}, a.results))
 }
 
 // RegisterUnavailable mounts the API's routes answering 503 with reason,
@@ -136,7 +137,7 @@ func RegisterUnavailable(mux *http.ServeMux, reason string) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: reason})
 	})
-	for _, r := range []string{RouteSummary, RouteTimeseries, RouteChat, RouteModeration} {
+	for _, r := range []string{RouteSummary, RouteTimeseries, RouteChat, RouteModeration, RouteResults} {
 		mux.Handle(r, h)
 	}
 }
@@ -192,6 +193,12 @@ func (a *API) handle(need schemas.Capability, allowed []string, fn handlerFunc) 
 				ae = &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "ClickHouse did not answer; try again"}
 			}
 			writeError(w, ae)
+			return
+		}
+		if c, ok := out.(csvBody); ok {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Write(c)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

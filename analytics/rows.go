@@ -140,7 +140,10 @@ func newFrameRow(f *schemas.Frame, src source) frameRow {
 	meta := d.Leaderboard != nil
 	for _, id := range sortedKeys(d.Polls) {
 		p := d.Polls[id]
-		if p.Options != nil || p.Closed {
+		// The poll kinds' state (voters, ranks, text answers, a cloud's
+		// top) is not in the counter columns: every frame that changes
+		// it keeps its delta, so the meta rows fold to it exactly.
+		if p.Options != nil || p.Closed || p.Kind != "" || p.Voters != 0 || len(p.Ranks) > 0 || len(p.Texts) > 0 || p.Words != nil {
 			meta = true
 		}
 		for i, n := range p.Votes {
