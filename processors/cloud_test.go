@@ -139,3 +139,33 @@ func TestWordCloudMillion(t *testing.T) {
 		t.Fatalf("the snapshot of a cloud room is %d bytes, documented under 8 KiB", len(snap))
 	}
 }
+
+// TestCloudWordFilter: the room's word filter applies to poll answers
+// before they are counted: refused answers count nothing, masked words
+// are not cloud words, and an open-text answer shows masked.
+func TestCloudWordFilter(t *testing.T) {
+	for _, action := range []string{schemas.FilterRefuse, schemas.FilterMask} {
+		h := newHarness(t, nil)
+		must := func(e *schemas.Event) (Outcome, Reason) { return h.apply(e) }
+		must(ev(t, "f", "r", "mod", schemas.ModFilters, h.now, schemas.ModFiltersData{Words: []string{"idiot"}, Action: action}))
+		must(ev(t, "c", "r", "host", schemas.PollOpen, h.now, schemas.PollOpenData{PollID: "c", Question: "q", Kind: schemas.PollCloud}))
+		must(ev(t, "t", "r", "host", schemas.PollOpen, h.now, schemas.PollOpenData{PollID: "t", Question: "q", Kind: schemas.PollOpenText}))
+		o1, why1 := must(ev(t, "a1", "r", "ann", schemas.PollTextAnswer, h.now, schemas.PollTextData{PollID: "c", Answer: "great IDIOT talk"}))
+		o2, _ := must(ev(t, "a2", "r", "ann", schemas.PollTextAnswer, h.now, schemas.PollTextData{PollID: "t", Answer: "what an idiot"}))
+		must(ev(t, "a3", "r", "bob", schemas.PollTextAnswer, h.now, schemas.PollTextData{PollID: "c", Answer: "great"}))
+		h.flush()
+		p := h.p.rooms["r"].pub.Polls
+		words := fmt.Sprint(p["c"].Words)
+		switch action {
+		case schemas.FilterRefuse:
+			if o1 != Ignored || why1 != ReasonFiltered || o2 != Ignored || words != "[{great 1}]" || len(p["t"].Texts) != 0 {
+				t.Fatalf("refuse: %v %s / %v; cloud %s; texts %v", o1, why1, o2, words, p["t"].Texts)
+			}
+		case schemas.FilterMask:
+			if o1 != Applied || o2 != Applied || words != "[{great 2} {talk 1}]" || len(p["t"].Texts) != 1 || strings.Contains(p["t"].Texts[0].Text, "idiot") {
+				t.Fatalf("mask: %v / %v; cloud %s; texts %v", o1, o2, words, p["t"].Texts)
+			}
+		}
+		h.checkFold()
+	}
+}

@@ -182,24 +182,36 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 			if _, out, why := r.pollFor(d.PollID, schemas.PollCloud, ev.TS); out != Applied {
 				return out, why
 			}
-			return r.applyCloud(p, d.PollID, ev, d.Answer)
+			// The room's word filter applies before anything is counted:
+			// a refusing filter drops the answer, a masking one masks the
+			// word, which the cloud then does not count (a mask is not a
+			// word).
+			answer, ok := r.filtered(d.Answer)
+			if !ok {
+				return Ignored, ReasonFiltered
+			}
+			return r.applyCloud(p, d.PollID, ev, answer)
 		}
 		p, out, why := r.pollFor(d.PollID, schemas.PollOpenText, ev.TS)
 		if p == nil {
 			return out, why
+		}
+		answer, ok := r.filtered(d.Answer)
+		if !ok {
+			return Ignored, ReasonFiltered
 		}
 		if _, had := p.votes[ev.User]; had {
 			return Ignored, ReasonAnswered
 		}
 		pd := r.pollDelta(d.PollID, 0)
 		pd.Voters++
-		pd.Texts = append(pd.Texts, schemas.PollText{User: ev.User, Text: d.Answer, TS: ev.TS})
+		pd.Texts = append(pd.Texts, schemas.PollText{User: ev.User, Text: answer, TS: ev.TS})
 		if n := len(pd.Texts) - schemas.PollTextWindow; n > 0 {
 			// Only the latest answers reach the state: cutting the pending
 			// list's front now is what Apply would do.
 			pd.Texts = append(pd.Texts[:0], pd.Texts[n:]...)
 		} else {
-			r.pendBytes += pollTextBytes(ev.User, d.Answer)
+			r.pendBytes += pollTextBytes(ev.User, answer)
 		}
 		r.vote(p, d.PollID, ev.User, 0)
 	default:
