@@ -129,7 +129,6 @@ func (r *room) sanction(cfg *Config, ev *schemas.Event, target string, s schemas
 	return Applied, ""
 }
 
-
 // lift ends target's sanction.
 func (r *room) lift(target string) {
 	old := r.sanctions[target]
