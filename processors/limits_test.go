@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/segmentio/encoding/json"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -368,38 +367,6 @@ func TestModeration(t *testing.T) {
 	}
 	if o, _ := rp.Apply(ev(t, "late2", "r", "alice", schemas.Reaction, 7, schemas.ReactionData{Emoji: "👍"}), &Batch{}); o != Ignored {
 		t.Fatal("a restored closed room took an event")
-	}
-}
-
-// TestQuietKafkaLogger: franz-go's per-transaction info lines go to debug,
-// everything else stays where it was.
-func TestQuietKafkaLogger(t *testing.T) {
-	rec := &recLogger{level: kgo.LogLevelInfo}
-	q := QuietKafkaLogger(rec)
-	for _, msg := range []string{"beginning transaction", "ending transaction", "end transaction response successfully received", "flushing"} {
-		q.Log(kgo.LogLevelInfo, msg)
-	}
-	q.Log(kgo.LogLevelInfo, "transact session in on_revoke; aborting next commit if we are currently in a transaction")
-	q.Log(kgo.LogLevelWarn, "ending transaction")
-	if len(rec.lines) != 2 || rec.lines[0] != "INFO transact session in on_revoke; aborting next commit if we are currently in a transaction" || rec.lines[1] != "WARN ending transaction" {
-		t.Fatalf("at info: %q", rec.lines)
-	}
-	rec = &recLogger{level: kgo.LogLevelDebug}
-	QuietKafkaLogger(rec).Log(kgo.LogLevelInfo, "beginning transaction")
-	if len(rec.lines) != 1 || rec.lines[0] != "DEBUG beginning transaction" {
-		t.Fatalf("at debug: %q", rec.lines)
-	}
-}
-
-type recLogger struct {
-	level kgo.LogLevel
-	lines []string
-}
-
-func (r *recLogger) Level() kgo.LogLevel { return r.level }
-func (r *recLogger) Log(l kgo.LogLevel, msg string, _ ...any) {
-	if l <= r.level {
-		r.lines = append(r.lines, l.String()+" "+msg)
 	}
 }
 

@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/internal/auth"
 	"github.com/ovation-live/ovation/internal/httpserver"
+	"github.com/ovation-live/ovation/internal/kquiet"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -182,7 +182,7 @@ func kafkaOpts(brokers []string, role string, log *slog.Logger, reg prometheus.R
 	return []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("ovation-" + role),
-		kgo.WithLogger(kslog.New(log.With("component", "kafka", "role", role))),
+		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", role))),
 		kgo.WithHooks(metrics),
 	}
 }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/ingest"
+	"github.com/ovation-live/ovation/internal/kquiet"
 )
 
 // mirrorFlags turn on "ack after mirror" (ingest/mirror.go) for the
@@ -38,7 +38,7 @@ func (f *mirrorFlags) start(ctx context.Context, svc *ingest.Service, log *slog.
 	}
 	mc := ingest.MirrorConfig{Brokers: splitList(f.brokers), Topic: f.topic, Timeout: f.timeout}
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	mw, err := ingest.NewMirrorWatch(wctx, mc, log, reg, kgo.WithLogger(kslog.New(log.With("component", "kafka", "role", "ingest-mirror"))))
+	mw, err := ingest.NewMirrorWatch(wctx, mc, log, reg, kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "ingest-mirror"))))
 	wcancel()
 	if err != nil {
 		return nil, err

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ovation-live/ovation/ingest"
+	"github.com/ovation-live/ovation/internal/kquiet"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -28,7 +28,7 @@ func startModeration(on bool, brokers []string, topics schemas.Topics, svc *inge
 	}
 	view := ingest.NewModView()
 	w, err := ingest.NewModWatch(brokers, topics.Frames, topics.Snapshots, view, log,
-		kgo.WithLogger(kslog.New(log.With("component", "kafka", "role", "ingest-moderation"))))
+		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "ingest-moderation"))))
 	if err != nil {
 		return nil, err
 	}

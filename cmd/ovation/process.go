@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/ovation-live/ovation/internal/kquiet"
 	"github.com/ovation-live/ovation/processors"
 	"golang.org/x/sync/errgroup"
 )
@@ -122,5 +122,5 @@ func devProcess(_ context.Context, env *devEnv) error {
 // lines moved to debug: a processor ends twenty transactions a second.
 func processKafkaOpts(brokers []string, log *slog.Logger, reg prometheus.Registerer) []kgo.Opt {
 	return append(kafkaOpts(brokers, "process", log, reg),
-		kgo.WithLogger(processors.QuietKafkaLogger(kslog.New(log.With("component", "kafka", "role", "process")))))
+		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "process"))))
 }

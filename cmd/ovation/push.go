@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/ingest"
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/kquiet"
 	"github.com/ovation-live/ovation/pushers"
 )
 
@@ -81,7 +81,7 @@ func pushKafkaOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("ovation-push"),
-		kgo.WithLogger(kslog.New(log.With("component", "kafka", "role", "push"))),
+		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "push"))),
 	}
 }
 

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/analytics"
+	"github.com/ovation-live/ovation/internal/kquiet"
 )
 
 // clickhouseFlags are the flags of every command that talks to ClickHouse.
@@ -76,7 +76,7 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg.Log = log.With("role", "sink")
 	cfg.Registerer = reg
 	cfg.KafkaOpts = append(kafkaOpts(cfg.Brokers, "sink", log, reg),
-		kgo.WithLogger(analytics.QuietKafkaLogger(kslog.New(log.With("component", "kafka", "role", "sink")))))
+		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "sink"))))
 	sink, err := analytics.NewSink(cfg)
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func devSink(_ context.Context, env *devEnv) error {
 	sink, err := analytics.NewSink(analytics.SinkConfig{
 		Brokers: env.brokers, Topics: env.topics, ClickHouse: ch, Log: log, Registerer: env.reg,
 		KafkaOpts: append(kafkaOpts(env.brokers, "sink", env.log, env.reg),
-			kgo.WithLogger(analytics.QuietKafkaLogger(kslog.New(env.log.With("component", "kafka", "role", "sink"))))),
+			kgo.WithLogger(kquiet.New(env.log.With("component", "kafka", "role", "sink")))),
 	})
 	if err != nil {
 		return err
