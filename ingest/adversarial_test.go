@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/ratelog"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -353,11 +354,11 @@ func TestAdversarialLogs(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	lines := strings.Count(a.logs.String(), "\n") - before
-	if max := refusalLogBurst + int(elapsed.Seconds()*refusalLogRate) + 1; lines > max {
+	if max := ratelog.Burst + int(elapsed.Seconds()*ratelog.Rate) + 1; lines > max {
 		t.Errorf("300 refusals in %v logged %d lines, want at most %d", elapsed, lines, max)
 	}
 	a.do(t, "show-1", "", "application/json", []byte(`{}`))
-	time.Sleep(time.Second / refusalLogRate)
+	time.Sleep(time.Second / ratelog.Rate)
 	a.do(t, "show-1", "", "application/json", []byte(`{}`))
 	if !strings.Contains(a.logs.String(), "suppressed=") {
 		t.Errorf("no line counts the suppressed refusals:\n%s", a.logs.String())

@@ -28,6 +28,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/ratelog"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -664,13 +665,13 @@ func TestConnectTokenAttacks(t *testing.T) {
 		}
 	}
 	// Burst 20, then 5/s.
-	limit := refusalLogBurst + int(took.Seconds()*refusalLogRate) + 2
+	limit := ratelog.Burst + int(took.Seconds()*ratelog.Rate) + 2
 	t.Logf("%d refused connections in %v: %d log lines, longest %d bytes", len(cases)+flood, took.Round(time.Millisecond), refusals, longest)
 	if refusals > limit || refusals < len(cases) {
 		t.Fatalf("%d refusal lines for %d refusals; want between %d and %d", refusals, len(cases)+flood, len(cases), limit)
 	}
 	if longest > 600 {
-		t.Fatalf("a refusal line is %d bytes; fields are cut to %d", longest, maxLogField)
+		t.Fatalf("a refusal line is %d bytes; fields are cut to %d", longest, ratelog.MaxField)
 	}
 	if refusals < len(cases)+flood && suppressedNoted == 0 && took > time.Second {
 		t.Fatal("lines were suppressed but no later line says how many")
@@ -709,7 +710,7 @@ func TestRefreshFlood(t *testing.T) {
 			lines++
 		}
 	}
-	if lines > refusalLogBurst+5 {
+	if lines > ratelog.Burst+5 {
 		t.Fatalf("%d log lines for %d refused refreshes", lines, n)
 	}
 }
