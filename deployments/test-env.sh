@@ -13,7 +13,9 @@
 #   go test -race ./...
 #   deployments/test-env.sh down /tmp/ovation-test-env
 #
-# Ports: OVATION_TEST_KAFKA_PORT (default 19092), OVATION_TEST_CLICKHOUSE_PORT
+# Ports: OVATION_TEST_KAFKA_PORT (default 19092), its KRaft controller
+# OVATION_TEST_KAFKA_CONTROLLER_PORT (default the Kafka port + 1000),
+# OVATION_TEST_CLICKHOUSE_PORT
 # (default 19000), OVATION_TEST_CLICKHOUSE_HTTP_PORT (default 18123).
 # Progress goes to stderr; stdout carries only the export lines.
 set -euo pipefail
@@ -61,7 +63,9 @@ cmd_up() {
 	"$KAFKA" fetch
 
 	local brokers addr
-	brokers=$("$KAFKA" start "$dir/kafka" --brokers 1 --port "${OVATION_TEST_KAFKA_PORT:-19092}")
+	local kport=${OVATION_TEST_KAFKA_PORT:-19092}
+	brokers=$("$KAFKA" start "$dir/kafka" --brokers 1 --port "$kport" \
+		--controller-port "${OVATION_TEST_KAFKA_CONTROLLER_PORT:-$((kport + 1000))}")
 	if ! addr=$("$CLICKHOUSE" start "$dir/clickhouse" \
 		--port "${OVATION_TEST_CLICKHOUSE_PORT:-19000}" \
 		--http-port "${OVATION_TEST_CLICKHOUSE_HTTP_PORT:-18123}"); then
