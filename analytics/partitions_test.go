@@ -49,7 +49,19 @@ func TestSinkNewPartitions(t *testing.T) {
 			t.Fatalf("grow %s to 12 partitions: %v", topic, err)
 		}
 	}
-	cl.ForceMetadataRefresh()
+	// Wait until the broker reports 12 partitions, then produce with a new
+	// client: an existing one may keep its 8-partition view until its next
+	// metadata refresh, and then nothing would land on the new partitions.
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		td, err := adm.ListTopics(ctx, events, frames)
+		if err == nil && len(td[events].Partitions) == 12 && len(td[frames].Partitions) == 12 {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("the broker does not report 12 partitions 30 s after the growth: %v", err)
+		}
+	}
+	cl = kafkatest.Client(t, brokers)
 	// The rest arrives over 10 s, on all 12 partitions.
 	const slices = 20
 	rest, restF := w.events[third:], w.frames[len(w.frames)/3:]
