@@ -27,6 +27,8 @@ const ReplayTopicPrefix = "replay:"
 
 // ReplayConfig configures a replay of one topic range into ClickHouse.
 type ReplayConfig struct {
+	// Custom is the deployment's custom event types (--custom-types).
+	Custom *schemas.Registry
 	// Brokers is the Kafka bootstrap list. Required.
 	Brokers []string
 	// Topics names the events and frames topics; Topic must be one of the
@@ -299,7 +301,7 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress func(n in
 	for i := range plan.Partitions {
 		byPart[plan.Partitions[i].Partition] = &plan.Partitions[i]
 	}
-	b := newBatch(cfg.Topics, m)
+	b := newBatch(cfg.Topics, cfg.Custom, m)
 	flush := func() error {
 		if err := w.write(ctx, b.events, b.frames); err != nil {
 			return err

@@ -31,6 +31,9 @@ import (
 
 // SinkConfig configures a Sink.
 type SinkConfig struct {
+	// Custom is the deployment's custom event types (--custom-types):
+	// their events count like the built-in ones. nil: none.
+	Custom *schemas.Registry
 	// Brokers is the Kafka bootstrap list. Required.
 	Brokers []string
 	// Topics names the events and frames topics; empty names take the
@@ -294,8 +297,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	// memory stays at two batches.
 	work := make(chan *batch)
 	free := make(chan *batch, 2)
-	free <- newBatch(cfg.Topics, s.m)
-	free <- newBatch(cfg.Topics, s.m)
+	free <- newBatch(cfg.Topics, cfg.Custom, s.m)
+	free <- newBatch(cfg.Topics, cfg.Custom, s.m)
 	// The inserter outlives ctx by the shutdown grace, to insert what was
 	// read; insCancel ends it.
 	insCtx, insCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -438,6 +441,7 @@ func nilIfCanceled(err error) error {
 // batch accumulates the rows of one insert.
 type batch struct {
 	topics schemas.Topics
+	custom *schemas.Registry
 	m      *metrics
 	events []eventRow
 	frames []frameRow
@@ -445,7 +449,9 @@ type batch struct {
 	first  time.Time
 }
 
-func newBatch(t schemas.Topics, m *metrics) *batch { return &batch{topics: t, m: m} }
+func newBatch(t schemas.Topics, custom *schemas.Registry, m *metrics) *batch {
+	return &batch{topics: t, custom: custom, m: m}
+}
 
 func (b *batch) rows() int { return len(b.events) + len(b.frames) }
 
@@ -488,7 +494,7 @@ func (b *batch) addAs(r *kgo.Record, isEvent bool) {
 			c.Topic = t
 			pr = &c
 		}
-		ev, ok := schemas.CountedEvent(pr)
+		ev, ok := b.custom.CountedEvent(pr)
 		if !ok {
 			b.m.skipped.WithLabelValues("events").Inc()
 			return

@@ -14,6 +14,9 @@ import (
 type Config struct {
 	// Topic is the events topic; "" means schemas.DefaultEventsTopic.
 	Topic string
+	// Custom is the deployment's custom event types (--custom-types),
+	// accepted and validated like the built-in ones. nil: none.
+	Custom *schemas.Registry
 
 	// MaxEventBytes bounds one encoded event (as written to Kafka, with the
 	// room, user, id and ts ingest adds); 0 means schemas.MaxEventBytes

@@ -244,11 +244,11 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	// v and ts by construction. Every test reads the records back with
 	// schemas.ParseEvent, the full check consumers run.
 	ev := schemas.Event{V: schemas.Version, ID: ce.ID, Room: room, User: claims.User(), Type: ce.Type, TS: req.now.UnixMilli(), Data: ce.Data}
-	if err := ev.ValidateBody(); err != nil {
+	if err := ev.ValidateBodyWith(s.cfg.Custom); err != nil {
 		it.err = errInvalidEvent(err)
 		return
 	}
-	if need := schemas.RequiredCapability(ev.Type); !claims.Can(room, need) {
+	if need := s.cfg.Custom.RequiredCapability(ev.Type); !claims.Can(room, need) {
 		if need == schemas.CapSystem {
 			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s events are written by Ovation itself, never by clients", ev.Type)
 		} else {

@@ -35,6 +35,9 @@ func typeLabel(t schemas.Type) string {
 			return string(k)
 		}
 	}
+	if len(t) > len(schemas.CustomPrefix) && string(t[:len(schemas.CustomPrefix)]) == schemas.CustomPrefix {
+		return "custom" // one label for every custom type: their names are the deployment's
+	}
 	return "invalid"
 }
 

@@ -58,6 +58,8 @@ type logRecord struct {
 	U []upRec    `json:"u,omitempty"`
 	A []ansRec   `json:"a,omitempty"`
 	C []cloudRec `json:"c,omitempty"`
+	// X is the distinct users counted under custom types' keys.
+	X []customRec `json:"x,omitempty"`
 }
 
 type ckptRecord struct {
@@ -68,6 +70,8 @@ type ckptRecord struct {
 	A []ansRec  `json:"a,omitempty"`
 	// C is the words counted for each user of each cloud poll.
 	C []cloudRec `json:"c,omitempty"`
+	// X is the distinct users of custom types (custom.go).
+	X []customRec `json:"x,omitempty"`
 }
 
 type dedupRecord struct {
@@ -188,7 +192,7 @@ func OffsetRecord(next int64) Rec {
 // into records of at most cfg.chunkBytes (a frame of 20k votes is
 // several records; restore replays them in order).
 func (r *room) writeLog(cfg *Config, b *Batch) {
-	if len(r.logVotes)+len(r.logUps)+len(r.logAns)+len(r.logCloud) == 0 {
+	if len(r.logVotes)+len(r.logUps)+len(r.logAns)+len(r.logCloud)+len(r.logCustom) == 0 {
 		return
 	}
 	var cur logRecord
@@ -231,9 +235,18 @@ func (r *room) writeLog(cfg *Config, b *Batch) {
 		}
 		cur.C = append(cur.C, c)
 	}
-	if len(cur.V)+len(cur.U)+len(cur.A)+len(cur.C) > 0 {
+	for _, x := range r.logCustom {
+		if n += customRecBytes(&x); n > limit {
+			emit()
+			n += customRecBytes(&x)
+		}
+		cur.X = append(cur.X, x)
+	}
+	if len(cur.V)+len(cur.U)+len(cur.A)+len(cur.C)+len(cur.X) > 0 {
 		emit()
 	}
+	clear(r.logCustom)
+	r.logCustom = r.logCustom[:0]
 	clear(r.logCloud)
 	r.logCloud = r.logCloud[:0]
 	clear(r.logVotes)
@@ -307,6 +320,10 @@ func (r *room) checkpoint(cfg *Config, b *Batch) {
 			cur.A = append(cur.A, ar)
 		}
 	}
+	r.customCheckpoint(func(x customRec) {
+		add(customRecBytes(&x))
+		cur.X = append(cur.X, x)
+	})
 	if any {
 		chunks = append(chunks, cur)
 	}
@@ -554,6 +571,7 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 			mk(&r.openQs)[q.User]++
 		}
 	}
+	r.restoreCustom()
 	for pid, pp := range r.pub.Polls {
 		p := newPollPriv(pp.Kind, pp.Scale, len(pp.Options), pp.MaxPicks)
 		p.closed, p.closesAt = pp.Closed, pp.ClosesAt
@@ -590,6 +608,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		if err := r.replayCloud(ck.C); err != nil {
 			return nil, err
 		}
+		if err := r.replayCustom(ck.X); err != nil {
+			return nil, err
+		}
 	}
 	ns := sortedKeys(s.logs[id])
 	for _, n := range ns {
@@ -607,6 +628,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 			return nil, err
 		}
 		if err := r.replayCloud(l.C); err != nil {
+			return nil, err
+		}
+		if err := r.replayCustom(l.X); err != nil {
 			return nil, err
 		}
 		r.logBytes += len(v)

@@ -16,6 +16,9 @@ import (
 // Config configures the aggregation core and the Kafka loop. The zero value
 // of every field means the default its doc gives; call Validate.
 type Config struct {
+	// Custom is the deployment's custom event types (--custom-types);
+	// nil: none. Every role must load the same registry.
+	Custom *schemas.Registry
 	// Brokers is the Kafka bootstrap list. Required by Run.
 	Brokers []string
 	// Topics names the topics; empty names are the defaults.

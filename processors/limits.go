@@ -127,6 +127,7 @@ func WorstCaseStateBytes(cfg *Config) int {
 	n += cfg.MaxPresenceNodes * (nodeBytes(id) + 1)
 	worstSanction := schemas.Sanction{Kind: schemas.SanctionTimeout, Until: 1 << 62, By: lt(schemas.MaxUserLen), TS: 1 << 62, Reason: lt(schemas.MaxReasonLen)}
 	n += schemas.MaxSanctionsPerRoom*(sanctionBytes(lt(schemas.MaxUserLen), worstSanction)+1) + controlsBytes
+	n += worstCustomBytes() // custom types (custom.go)
 	return n
 }
 

@@ -95,6 +95,7 @@ func worstRoom(t *testing.T, cfg *Config) *harness {
 	for i := range cfg.MaxPresenceNodes {
 		must(ev(t, id("n", i), "w", "pusher", schemas.Presence, h.now, schemas.PresenceData{Node: id("node", i), Viewers: schemas.MaxPresenceCount}))
 	}
+	fillCustom(t, h, "w") // custom_test.go
 	h.flush()
 	return h
 }
@@ -104,7 +105,7 @@ func worstRoom(t *testing.T, cfg *Config) *harness {
 // WorstCaseStateBytes, which stays within the record limit of Ovation's
 // topics: a room's snapshot fits by design.
 func TestWorstCaseState(t *testing.T) {
-	cfg := testConfig()
+	cfg := customConfig(t)
 	cfg.MaxRecordBytes = schemas.TopicMaxMessageBytes - schemas.RecordOverheadBytes
 	h := worstRoom(t, cfg)
 	var core, snap int

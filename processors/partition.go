@@ -538,6 +538,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 	nr.pub.Apply(&nr.pend)
 	nr.pend = schemas.Delta{}
 	nr.logVotes, nr.logUps, nr.logAns, nr.logCloud = nr.logVotes[:0], nr.logUps[:0], nr.logAns[:0], nr.logCloud[:0]
+	nr.logCustom = nr.logCustom[:0]
 	nr.expireDedup(p.cfg, nr.maxTS, nil)
 
 	if old := p.rooms[id]; old != nil {

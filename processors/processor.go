@@ -494,7 +494,7 @@ func (s *session) record(ctx context.Context, pt *part, rec *kgo.Record) error {
 		}
 		return s.rebuild(ctx, pt, rec, req)
 	}
-	ev, filled, err := schemas.ParseRecord(rec)
+	ev, filled, err := s.p.cfg.Custom.ParseRecord(rec)
 	if err != nil {
 		s.deadLetter(ctx, pt, rec, ReasonInvalid, err.Error())
 		return nil

@@ -160,7 +160,7 @@ func (s *session) startRead(ctx context.Context, pt *part, room string, req Rebu
 			if _, ok := controlOf(r); ok {
 				return nil
 			}
-			ev, _, err := schemas.ParseRecord(r)
+			ev, _, err := s.p.cfg.Custom.ParseRecord(r)
 			if err != nil || ev.Room != room {
 				return nil // dead-lettered when it was live
 			}

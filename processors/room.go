@@ -80,6 +80,11 @@ type room struct {
 	logUps   []upRec
 	logAns   []ansRec
 	logCloud []cloudRec
+	// Custom types (custom.go): private state and the bytes their public
+	// state reserves (within schemas.MaxCustomStateBytes).
+	custom      map[string]*customPriv
+	customBytes int
+	logCustom   []customRec
 
 	changed  bool // in Partition.changed
 	newEpoch bool // epoch began in the open transaction: snapshot and checkpoint
@@ -472,6 +477,8 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		delete(r.emojiBy, d.Emoji)
 		r.size -= emojiSlotBytes(d.Emoji, opener)
 		r.pendBytes += emojiBytes(d.Emoji)
+	case *schemas.CustomData:
+		return r.applyCustom(cfg, ev, d)
 	case *schemas.PresenceData:
 		if _, ok := r.nodes[d.Node]; !ok {
 			switch {
@@ -737,6 +744,7 @@ func fullDelta(s *schemas.RoomState) schemas.Delta {
 		l := *s.Pinned
 		d.Pinned = &l
 	}
+	d.Custom = schemas.CustomFullDelta(s.Custom)
 	if s.Mod != nil {
 		c := s.Mod.Controls
 		d.Mod = &schemas.ModDelta{Controls: &c}

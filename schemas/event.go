@@ -497,7 +497,9 @@ func jsonPathAt(b []byte, off int) string {
 // ParseEvent decodes and validates one complete event (as read from Kafka:
 // every envelope field present). The returned error is a *ValidationError
 // naming the field and the rule.
-func ParseEvent(b []byte) (Event, error) {
+func ParseEvent(b []byte) (Event, error) { return parseEvent(nil, b) }
+
+func parseEvent(g *Registry, b []byte) (Event, error) {
 	var ev Event
 	if len(b) > MaxEventBytes {
 		return ev, &ValidationError{Field: "", Rule: RuleSize, Detail: fmt.Sprintf("event is %d bytes, the limit is %d", len(b), MaxEventBytes)}
@@ -505,14 +507,16 @@ func ParseEvent(b []byte) (Event, error) {
 	if err := decodeEvent(b, &ev, ""); err != nil {
 		return ev, err
 	}
-	if err := ev.Validate(); err != nil {
+	if err := ev.validate(g); err != nil {
 		return ev, err
 	}
 	return ev, nil
 }
 
 // Validate checks the envelope and decodes and validates Data into Body.
-func (ev *Event) Validate() error {
+func (ev *Event) Validate() error { return ev.validate(nil) }
+
+func (ev *Event) validate(g *Registry) error {
 	if ev.V != Version {
 		if ev.V == 0 {
 			return &ValidationError{Field: "v", Rule: RuleRequired, Detail: "schema version is missing"}
@@ -534,7 +538,7 @@ func (ev *Event) Validate() error {
 	if ev.TS < 0 {
 		return &ValidationError{Field: "ts", Rule: RuleRange, Detail: "ts must be a positive Unix time in milliseconds"}
 	}
-	return ev.ValidateBody()
+	return ev.validateBody(g)
 }
 
 // ValidateBody checks the type and decodes and validates Data into Body. It
@@ -542,12 +546,25 @@ func (ev *Event) Validate() error {
 // Data must come from an event that passed CheckShape and
 // CheckDuplicateKeys, as ParseEvent and ingest check every event before
 // this.
-func (ev *Event) ValidateBody() error {
+func (ev *Event) ValidateBody() error { return ev.validateBody(nil) }
+
+func (ev *Event) validateBody(g *Registry) error {
 	if ev.Type == "" {
 		return &ValidationError{Field: "type", Rule: RuleRequired, Detail: "type is missing"}
 	}
 	p := newPayload(ev.Type)
 	if p == nil {
+		if ct := g.Type(ev.Type); ct != nil {
+			if len(ev.Data) == 0 || string(ev.Data) == "null" {
+				return &ValidationError{Field: "data", Rule: RuleRequired, Detail: "data is missing"}
+			}
+			c, err := ct.decode(ev.Data)
+			if err != nil {
+				return err
+			}
+			ev.Body = c
+			return nil
+		}
 		return &ValidationError{Field: "type", Rule: RuleEnum, Detail: fmt.Sprintf("unknown event type %q", truncate(string(ev.Type), 40))}
 	}
 	if len(ev.Data) == 0 || string(ev.Data) == "null" {

@@ -108,7 +108,14 @@ func DerivedID(source string) string {
 // filled reports whether either was filled in: the processors then write
 // the filled event, not the record's bytes, wherever they copy it, so the
 // copy needs no source to mean the same.
-func ParseRecord(r *kgo.Record) (ev Event, filled bool, err error) {
+func ParseRecord(r *kgo.Record) (ev Event, filled bool, err error) { return parseRecord(nil, r) }
+
+// ParseRecord is the package's ParseRecord, knowing g's types too.
+func (g *Registry) ParseRecord(r *kgo.Record) (ev Event, filled bool, err error) {
+	return parseRecord(g, r)
+}
+
+func parseRecord(g *Registry, r *kgo.Record) (ev Event, filled bool, err error) {
 	b := r.Value
 	limit := MaxEventBytes
 	if Rerouted(r) != "" {
@@ -131,7 +138,7 @@ func ParseRecord(r *kgo.Record) (ev Event, filled bool, err error) {
 	if ev.TS == 0 && !r.Timestamp.IsZero() {
 		ev.TS, filled = r.Timestamp.UnixMilli(), true
 	}
-	if err := ev.Validate(); err != nil {
+	if err := ev.validate(g); err != nil {
 		return ev, false, err
 	}
 	return ev, filled, nil
@@ -152,6 +159,12 @@ const filledSlackBytes = 96
 // the record, which a consumer reading history after the topic grew
 // cannot know.
 func CountedEvent(r *kgo.Record) (ev Event, ok bool) {
-	ev, _, err := ParseRecord(r)
+	ev, _, err := parseRecord(nil, r)
+	return ev, err == nil
+}
+
+// CountedEvent is the package's CountedEvent, knowing g's types too.
+func (g *Registry) CountedEvent(r *kgo.Record) (ev Event, ok bool) {
+	ev, _, err := parseRecord(g, r)
 	return ev, err == nil
 }

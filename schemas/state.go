@@ -61,6 +61,9 @@ type RoomState struct {
 	// Pinned is the chat line a moderator pinned (chat.pin), a copy that
 	// stays while the line scrolls out of Chat.
 	Pinned *ChatLine `json:"pinned,omitempty"`
+	// Custom is the state of the deployment's custom types (custom.go),
+	// by type name; absent until one counts in the room.
+	Custom map[string]*Custom `json:"custom,omitempty"`
 }
 
 // ChatLine is one chat message as viewers see it.
@@ -189,6 +192,8 @@ type Delta struct {
 	// pins another.
 	Unpinned bool      `json:"unpinned,omitempty"`
 	Pinned   *ChatLine `json:"pinned,omitempty"`
+	// Custom is the change of the custom types' state (custom_state.go).
+	Custom map[string]*CustomDelta `json:"custom,omitempty"`
 }
 
 // PollDelta is a poll's change. Question and Options are set when the poll
@@ -248,7 +253,7 @@ func (d *Delta) IsEmpty() bool {
 		len(d.Polls) == 0 && len(d.Questions) == 0 && len(d.Quizzes) == 0 &&
 		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil &&
 		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed && d.Mod.isEmpty() &&
-		!d.Unpinned && d.Pinned == nil
+		!d.Unpinned && d.Pinned == nil && len(d.Custom) == 0
 }
 
 // Apply folds d into s. It is the one definition of what a delta means:
@@ -361,6 +366,7 @@ func (s *RoomState) Apply(d *Delta) {
 		l := *d.Pinned
 		s.Pinned = &l
 	}
+	s.Custom = applyCustom(s.Custom, d.Custom)
 }
 
 // ChatEvictions returns the ids of the chat lines, oldest first, that
@@ -545,6 +551,7 @@ func Merge(a, b *Delta) Delta {
 	if len(m.ChatDeleted) == 0 {
 		m.ChatDeleted = nil
 	}
+	m.Custom = mergeCustom(a.Custom, b.Custom)
 	return m
 }
 
@@ -624,6 +631,7 @@ func (s *RoomState) Clone() RoomState {
 		l := *s.Pinned
 		c.Pinned = &l
 	}
+	c.Custom = cloneCustom(s.Custom)
 	return c
 }
 
@@ -718,7 +726,9 @@ func (d *Delta) normalize() error {
 			z.Options = nil
 		}
 	}
-	return nil
+	var err error
+	d.Custom, err = normalizeCustom(d.Custom)
+	return err
 }
 
 func nullEntry(field, id string) error {
@@ -750,6 +760,11 @@ func UnmarshalSnapshot(b []byte) (Snapshot, error) {
 	for id, z := range s.State.Quizzes {
 		if z == nil {
 			return s, nullEntry("state.quizzes", id)
+		}
+	}
+	for name, c := range s.State.Custom {
+		if c == nil {
+			return s, nullEntry("state.custom", name)
 		}
 	}
 	s.State.ensure()

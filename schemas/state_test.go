@@ -25,6 +25,7 @@ type roomModel struct {
 	// removedQs are question ids removed and not asked again yet.
 	removedQs []string
 	ts        int64
+	custom    map[string]bool // custom types seen (custom_state_test.go)
 }
 
 func newRoomModel(seed uint64) *roomModel {
@@ -279,6 +280,7 @@ func (m *roomModel) delta() Delta {
 			d.Mod.Controls = &Controls{SlowMode: r.IntN(3), ChatOff: r.IntN(2) == 0}
 		}
 	}
+	m.customDelta(&d)
 	return d
 }
 
@@ -299,6 +301,7 @@ func canon(s RoomState) RoomState {
 	norm(&c.Questions)
 	norm(&c.Quizzes)
 	norm(&c.Leaderboard)
+	norm(&c.Custom)
 	for _, p := range c.Polls {
 		norm(&p.Options)
 		norm(&p.Votes)

@@ -34,6 +34,9 @@ type commonFlags struct {
 	logFormat string
 	topics    schemas.Topics
 	http      httpserver.Config
+	// customTypes is the custom event types file; custom is it loaded.
+	customTypes string
+	custom      *schemas.Registry
 	// auth
 	authDisabled bool
 	hmacSecrets  string
@@ -62,6 +65,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, defaultHTTP string) {
 	fs.StringVar(&c.topics.Snapshots, "topic-snapshots", schemas.DefaultSnapshotsTopic, "room snapshots topic (compacted)")
 	fs.StringVar(&c.topics.Changelog, "topic-changelog", schemas.DefaultChangelogTopic, "processor state changelog topic (compacted)")
 	fs.StringVar(&c.topics.DLQ, "topic-dlq", schemas.DefaultDLQTopic, "dead-letter topic for invalid events")
+	fs.StringVar(&c.customTypes, "custom-types", "", "custom event types file (YAML or JSON, docs/custom.md); every role of a deployment must load the same file")
 	c.http.RegisterFlags(fs)
 }
 
@@ -118,7 +122,20 @@ func (c *commonFlags) validate() error {
 		return err
 	}
 	c.topics = c.topics.WithDefaults()
-	return c.topics.Validate()
+	if err := c.topics.Validate(); err != nil {
+		return err
+	}
+	return c.loadCustom()
+}
+
+// loadCustom loads --custom-types: a bad file stops the role at startup.
+func (c *commonFlags) loadCustom() error {
+	g, err := schemas.LoadRegistry(c.customTypes)
+	if err != nil {
+		return fmt.Errorf("--custom-types: %w", err)
+	}
+	c.custom = g
+	return nil
 }
 
 func (c *commonFlags) authConfig() (auth.Config, error) {

@@ -28,8 +28,10 @@ import (
 // register their routes on mux and start their loops with env.goes, so
 // the dev command owns every goroutine and waits for all of them.
 type devEnv struct {
-	brokers  []string
-	topics   schemas.Topics
+	brokers []string
+	topics  schemas.Topics
+	// custom is the --custom-types registry every role loads.
+	custom   *schemas.Registry
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	mux      *http.ServeMux
@@ -132,6 +134,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := c.topics.Validate(); err != nil {
 		return err
 	}
+	if err := c.loadCustom(); err != nil {
+		return err
+	}
 	adminCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err
@@ -150,7 +155,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mux := adminMux(reg, ready)
 	g, gctx := errgroup.WithContext(ctx)
 	env := &devEnv{
-		brokers: brokers, topics: c.topics, log: log, reg: reg, mux: mux,
+		brokers: brokers, topics: c.topics, custom: c.custom, log: log, reg: reg, mux: mux,
 		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push,
 		group: g, gctx: gctx, clickhouseAddr: chAddr,
 	}

@@ -52,6 +52,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	f.cfg.Topic = c.topics.Events
+	f.cfg.Custom = c.custom
 	if err := f.cfg.Validate(); err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func flushAndLog(cl *kgo.Client, log *slog.Logger, grace time.Duration) {
 // devIngest wires this role into `ovation dev`: the endpoint on env.mux and
 // the WebSocket publish path in env.publish. Dev limits are the defaults.
 func devIngest(_ context.Context, env *devEnv) error {
-	cfg := ingest.Config{Topic: env.topics.Events}
+	cfg := ingest.Config{Topic: env.topics.Events, Custom: env.custom}
 	log := env.log.With("role", "ingest")
 	cl, err := kgo.NewClient(append(kafkaOpts(env.brokers, "ingest", log, env.reg), cfg.ProducerOpts()...)...)
 	if err != nil {

@@ -56,6 +56,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	reg := newRegistry()
 	cfg := processors.Config{
+		Custom:  c.custom,
 		Brokers: c.brokerList(), Topics: c.topics, Group: f.group, TransactionalID: f.txnID,
 		Tick: f.tick, SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
 		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
@@ -105,6 +106,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 // embedded broker, its metrics in the dev registry.
 func devProcess(_ context.Context, env *devEnv) error {
 	p, err := processors.New(processors.Config{
+		Custom:  env.custom,
 		Brokers: env.brokers, Topics: env.topics, TransactionalID: "ovation-dev-processor",
 		Log: env.log.With("role", "process"), Registerer: env.reg,
 	})

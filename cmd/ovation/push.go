@@ -105,7 +105,7 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f.cfg.Verifier, f.cfg.Log, f.cfg.Registerer = verifier, log, reg
 	f.cfg.KafkaOpts = pushKafkaOpts(c.brokerList(), log)
 	if f.publish {
-		icfg := ingest.Config{Topic: c.topics.Events}
+		icfg := ingest.Config{Topic: c.topics.Events, Custom: c.custom}
 		cl, err := kgo.NewClient(append(kafkaOpts(c.brokerList(), "push-ingest", log, reg), icfg.ProducerOpts()...)...)
 		if err != nil {
 			return fmt.Errorf("kafka client: %w", err)

@@ -124,6 +124,7 @@ func replayIntoClickHouse(ctx context.Context, args []string, stdout, stderr io.
 		posFile = fmt.Sprintf("ovation-replay.%s.%s.json", topic, ch.database)
 	}
 	r, err := analytics.NewReplayer(analytics.ReplayConfig{
+		Custom:  c.custom,
 		Brokers: c.brokerList(), Topics: c.topics, Topic: topic, FromOffset: fromOffset, FromTime: from, ToTime: to,
 		ClickHouse: ch.config(), PositionFile: posFile, BatchRows: batchRows, Log: log,
 	})

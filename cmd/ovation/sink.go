@@ -71,6 +71,7 @@ func runSink(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	reg := newRegistry()
 	cfg.Brokers = c.brokerList()
+	cfg.Custom = c.custom
 	cfg.Topics = c.topics
 	cfg.ClickHouse = ch.config()
 	cfg.Log = log.With("role", "sink")
@@ -133,6 +134,7 @@ func devSink(_ context.Context, env *devEnv) error {
 	log := env.log.With("role", "sink")
 	ch := analytics.ClickHouseConfig{Addr: []string{env.clickhouse}}
 	sink, err := analytics.NewSink(analytics.SinkConfig{
+		Custom:  env.custom,
 		Brokers: env.brokers, Topics: env.topics, ClickHouse: ch, Log: log, Registerer: env.reg,
 		KafkaOpts: append(kafkaOpts(env.brokers, "sink", env.log, env.reg),
 			kgo.WithLogger(kquiet.New(env.log.With("component", "kafka", "role", "sink")))),
