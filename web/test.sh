@@ -10,10 +10,11 @@
 #   OVATION_BIN=path         use this ovation binary instead of building one
 #   OVATION_CHROMIUM=path    Chromium to drive (default /usr/bin/chromium)
 #   OVATION_E2E_HTTP_ADDR / OVATION_E2E_KAFKA_ADDR   ports of the dev server
-#   (the audience, token, moderation and SSE tests: OVATION_E2E_AUDIENCE_*,
-#   OVATION_E2E_TOKEN_*, OVATION_E2E_MOD_* and OVATION_E2E_SSE_*, default
-#   127.0.0.1:18481/19481, 127.0.0.1:18482/19482, 127.0.0.1:18483/19483 and
-#   127.0.0.1:18484/19484)
+#   (the audience, token, moderation, SSE and custom-types tests:
+#   OVATION_E2E_AUDIENCE_*, OVATION_E2E_TOKEN_*, OVATION_E2E_MOD_*,
+#   OVATION_E2E_SSE_* and OVATION_E2E_CUSTOM_*, default 127.0.0.1:18481/19481,
+#   127.0.0.1:18482/19482, 127.0.0.1:18483/19483, 127.0.0.1:18484/19484 and
+#   127.0.0.1:18485/19485)
 set -euo pipefail
 cd "$(dirname "$0")"
 

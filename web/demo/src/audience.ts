@@ -3,7 +3,7 @@
 import { PublishError } from "@ovation/sdk";
 import { pollMean } from "@ovation/sdk";
 import type { Poll, RoomState } from "@ovation/sdk";
-import { $, esc, fmt, header, hue, initials, latest, onState, publishing, start, timeAgo, toast } from "./common.js";
+import { $, esc, fmt, header, hue, initials, latest, onState, publishing, renderCustom, start, timeAgo, toast } from "./common.js";
 
 /** EMOJI are the reaction buttons, in order. */
 const EMOJI = ["👏", "❤️", "🔥", "😂", "🎉", "😮"];
@@ -25,6 +25,7 @@ main.innerHTML = `
       <div class="extra-emoji" id="extra-emoji"></div>
     </div>
     <div class="card poll" id="poll" data-testid="poll"></div>
+    <div class="card" id="custom" data-testid="custom-card" hidden></div>
     <div class="card quiz" id="quiz"></div>
   </section>
   <section class="col">
@@ -417,6 +418,7 @@ function render(st: RoomState): void {
   renderQuiz(st);
   renderChat(st);
   renderQA(st);
+  renderCustom($("#custom"), st);
 }
 
 onState(s, render);

@@ -1,7 +1,7 @@
 // What the audience page and the host console share: the connection, the
 // viewer's identity, the header, and small rendering helpers.
 
-import { OvationClient } from "@ovation/sdk";
+import { OvationClient, customBars } from "@ovation/sdk";
 import type { Room, RoomState, Status } from "@ovation/sdk";
 import "./style.css";
 
@@ -182,4 +182,47 @@ export function timeAgo(ts: number): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   return `${Math.floor(s / 3600)}h`;
+}
+
+/**
+ * renderCustom draws the room's custom types (docs/custom.md) generically
+ * into el: a card section per type with a bar per key (counter,
+ * distinct) or the value per key (register). The element stays hidden
+ * while the room has none.
+ */
+export function renderCustom(el: HTMLElement, st: RoomState): void {
+  const types = Object.entries(st.custom ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  el.hidden = types.length === 0;
+  const sig = JSON.stringify(types.map(([name, c]) => [name, c.fold, c.title, customBars(c).map((b) => b.key)]));
+  if (el.dataset.sig !== sig) {
+    el.dataset.sig = sig;
+    el.innerHTML = types.map(([name, c]) => `
+      <div class="custom" data-testid="custom" data-type="${esc(name)}" data-fold="${esc(c.fold)}">
+        <div class="card-head"><h2>${esc(c.title || name)}</h2><span class="badge">${esc(c.fold === "distinct" ? "people" : c.fold)}</span></div>
+        ${customBars(c).map((b) => c.fold === "register"
+          ? `<div class="mini-bar"><span class="label">${esc(b.key)}</span><b data-testid="custom-value" data-key="${esc(b.key)}"></b></div>`
+          : `<div class="mini-bar"><span class="fill" data-key="${esc(b.key)}"></span><span class="label">${esc(b.key)}</span><b data-testid="custom-count" data-key="${esc(b.key)}"></b></div>`).join("")}
+      </div>`).join("");
+  }
+  for (const [name, c] of types) {
+    const box = el.querySelector<HTMLElement>(`[data-type="${CSS.escape(name)}"]`);
+    if (!box) continue;
+    const bars = customBars(c);
+    const top = Math.max(1, ...bars.map((b) => b.count));
+    for (const b of bars) {
+      const k = CSS.escape(b.key);
+      if (c.fold === "register") {
+        const v = box.querySelector<HTMLElement>(`[data-testid=custom-value][data-key="${k}"]`);
+        if (v) v.textContent = typeof b.value === "string" ? b.value : JSON.stringify(b.value);
+        continue;
+      }
+      const n = box.querySelector<HTMLElement>(`[data-testid=custom-count][data-key="${k}"]`);
+      if (n) {
+        n.textContent = fmt(b.count);
+        n.dataset.count = String(b.count);
+      }
+      const f = box.querySelector<HTMLElement>(`.fill[data-key="${k}"]`);
+      if (f) f.style.width = `${(100 * b.count) / top}%`;
+    }
+  }
 }

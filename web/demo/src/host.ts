@@ -3,7 +3,7 @@
 
 import { pollMean } from "@ovation/sdk";
 import type { Poll, PollKind, PollOpenData, RatingScale, RoomState } from "@ovation/sdk";
-import { $, esc, fmt, header, hue, initials, newId, onState, publishing, start, timeAgo, toast } from "./common.js";
+import { $, esc, fmt, header, hue, initials, newId, onState, publishing, renderCustom, start, timeAgo, toast } from "./common.js";
 
 const s = start("host");
 const app = $("#app");
@@ -13,6 +13,7 @@ main.className = "grid host";
 main.innerHTML = `
   <section class="col">
     <div class="card stats" id="stats"></div>
+    <div class="card" id="custom" data-testid="custom-card" hidden></div>
     <div class="card">
       <div class="card-head"><h2>Polls</h2></div>
       <form id="poll-form" class="stack" autocomplete="off">
@@ -189,6 +190,7 @@ function render(st: RoomState): void {
   $("#stats").innerHTML = [
     ["viewers", st.viewers], ["reactions", t.reactions], ["chat", t.chat], ["votes", t.votes], ["questions", t.questions], ["answers", t.answers],
   ].map(([k, v]) => `<div class="stat"><b data-testid="total-${k}">${fmt(v as number)}</b><span>${k}</span></div>`).join("");
+  renderCustom($("#custom"), st);
 
   const polls = byNewest(st.polls);
   const pollsEl = $("#polls");

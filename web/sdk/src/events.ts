@@ -178,9 +178,20 @@ export const EVENT_TYPES: readonly EventType[] = [
 ];
 
 /** PublishInput is what a client publishes: ingest fills v, room, user and ts. */
-export type PublishInput = {
-  [T in EventType]: { id?: string; type: T; data: EventDataMap[T] };
-}[EventType];
+export type PublishInput =
+  | {
+      [T in EventType]: { id?: string; type: T; data: EventDataMap[T] };
+    }[EventType]
+  | CustomInput;
+
+/**
+ * CustomInput is an event of a deployment's custom type (docs/custom.md):
+ * the SDK checks the name and that data is an object; the server checks
+ * data against the type's JSON Schema.
+ */
+export type CustomInput = { id?: string; type: `custom.${string}`; data: Record<string, unknown> };
+
+const CUSTOM_TYPE = /^custom\.[a-z0-9_-]{1,41}$/;
 
 /** Event is a complete v1 envelope as it is stored in ovation.events. */
 export type Event = {
@@ -672,6 +683,14 @@ export function validateBody(ev: { type?: unknown; data?: unknown }): void {
   if (typ.k !== "str") throw new EventValidationError("type", "type", `expected a string, got ${KIND_NAME[typ.k]}`);
   const lone = firstLone(v);
   if (lone >= 0) throw new EventValidationError(jsonPathAt(b, lone), "utf8", `escaped lone surrogate at byte ${lone}`);
+  if (typ.v.startsWith("custom.")) {
+    // A custom type: its schema is the deployment's, checked by the server.
+    if (!CUSTOM_TYPE.test(typ.v)) throw new EventValidationError("type", "enum", `custom type ${JSON.stringify(truncate(typ.v, 40))} is not custom. and 1-41 of a-z 0-9 _ -`);
+    const data = v.entries[1][1];
+    if (data === undefined || data.k === "null") throw new EventValidationError("data", "required", "data is missing");
+    if (data.k !== "obj") throw new EventValidationError("data", "type", `expected an object, got ${KIND_NAME[data.k]}`);
+    return;
+  }
   bodyOf(typ.v, v.entries[1][1]);
 }
 

@@ -183,6 +183,29 @@ export interface ModDelta {
   lifted?: string[] | null;
 }
 
+/**
+ * Custom is one custom type's state in a room (docs/custom.md): counts by
+ * key (counter, distinct) or the last value by key (register). fold,
+ * title and keys come from the deployment's registry with the type's
+ * first frame, so a client draws it without the registry.
+ */
+export interface Custom {
+  fold: "counter" | "register" | "distinct" | string;
+  title?: string;
+  keys?: string[] | null;
+  counts?: Record<string, number> | null;
+  values?: Record<string, unknown> | null;
+}
+
+/** CustomDelta is a custom type's change: counts add, values replace by key. */
+export interface CustomDelta {
+  fold?: string;
+  title?: string;
+  keys?: string[] | null;
+  counts?: Record<string, number> | null;
+  values?: Record<string, unknown> | null;
+}
+
 /** RoomState is the public state of a room: what every viewer sees. */
 export interface RoomState {
   /** mod is the room's moderation state, absent until a moderator acts. */
@@ -199,6 +222,8 @@ export interface RoomState {
   totals: Totals;
   /** closed is true once a host closed the room (room.close); absent before. */
   closed?: boolean;
+  /** custom is the deployment's custom types' state, by type name; absent until one counts. */
+  custom?: Record<string, Custom> | null;
 }
 
 /**
@@ -257,6 +282,7 @@ export interface Delta {
   reactions_removed?: string[] | null;
   questions_removed?: string[] | null;
   closed?: boolean;
+  custom?: Record<string, CustomDelta> | null;
 }
 
 /** Frame is one delta of one room at a gapless seq within epoch. */
@@ -449,7 +475,51 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
   if (d.closed) s.closed = true;
   if (d.unpinned) s.pinned = undefined;
   if (d.pinned != null) s.pinned = { ...d.pinned };
+  for (const [name, cd] of entries(d.custom)) {
+    if (cd == null) continue;
+    s.custom ??= {};
+    let c = own(s.custom, name) ? s.custom[name] : undefined;
+    if (!c) {
+      c = { fold: "" };
+      put(s.custom, name, c);
+    }
+    if (cd.fold) {
+      c.fold = cd.fold;
+      if (cd.title) c.title = cd.title;
+      else delete c.title;
+      if (cd.keys && cd.keys.length > 0) c.keys = cd.keys.slice();
+      else delete c.keys;
+    }
+    for (const [k, n] of entries(cd.counts)) {
+      c.counts ??= {};
+      put(c.counts, k, (own(c.counts, k) ? c.counts[k] : 0) + n);
+    }
+    for (const [k, v] of entries(cd.values)) {
+      c.values ??= {};
+      put(c.values, k, structuredClone(v));
+    }
+  }
   return s;
+}
+
+/**
+ * customBars lists a custom type's entries in display order (its
+ * registered keys first, then the others by count descending, then key),
+ * for UIs that draw a bar per key. For a register, value is the JSON
+ * value and count is 0.
+ */
+export function customBars(c: Custom): { key: string; count: number; value?: unknown }[] {
+  const counts = c.counts ?? {};
+  const values = c.values ?? {};
+  const keys = new Set<string>([...(c.keys ?? []), ...Object.keys(counts), ...Object.keys(values)]);
+  const listed = new Set(c.keys ?? []);
+  const rest = [...keys].filter((k) => !listed.has(k));
+  rest.sort((a, b) => (counts[b] ?? 0) - (counts[a] ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  return [...(c.keys ?? []), ...rest].map((key) => {
+    const e: { key: string; count: number; value?: unknown } = { key, count: own(counts, key) ? counts[key] : 0 };
+    if (own(values, key)) e.value = values[key];
+    return e;
+  });
 }
 
 /** cloneState returns a deep copy of s (schemas RoomState.Clone). */
@@ -472,6 +542,13 @@ export function normalizeDelta(d: Delta): Delta {
   if (empty(d.reactions_removed)) delete d.reactions_removed;
   if (empty(d.questions_removed)) delete d.questions_removed;
   if (empty(d.leaderboard)) delete d.leaderboard;
+  if (empty(d.custom)) delete d.custom;
+  for (const [name, cd] of entries(d.custom)) {
+    if (cd == null) throw new Error(`delta.custom.${name}: expected an object, got null`);
+    if (empty(cd.keys)) delete cd.keys;
+    if (empty(cd.counts)) delete cd.counts;
+    if (empty(cd.values)) delete cd.values;
+  }
   for (const k of ["polls", "questions", "quizzes"] as const) {
     const m = d[k] as Record<string, PollDelta | QuestionDelta | QuizDelta | null> | null | undefined;
     if (empty(m)) {
