@@ -155,6 +155,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	req := s.newRequest(claims, room)
+	req.n = len(raws)
 	// Strings may point into buf: everything that outlives this function
 	// (the record values) is copied, and buf is recycled only after the
 	// answer is written.

@@ -59,6 +59,7 @@ func BenchmarkPrepareBatch(b *testing.B) {
 		}
 		req := s.newRequest(claims, "bench")
 		req.parseFlags |= json.DontCopyString
+		req.n = len(raws)
 		req.arena = make([]byte, 0, len(body)+len(raws)*(96+len(req.key)+len(req.user)+36))
 		store := make([]item, len(raws))
 		for i, raw := range raws {

@@ -304,7 +304,7 @@ const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStr
 // the decoder would silently turn into U+FFFD). The error names the field
 // path.
 func decodeStrict(b []byte, v any, path string) error {
-	return decodeChecked(b, v, path, false)
+	return decodeChecked(b, v, path, false, parseFlags)
 }
 
 // decodeEvent is decodeStrict for a whole event: the structure is checked
@@ -312,10 +312,10 @@ func decodeStrict(b []byte, v any, path string) error {
 // refused at every depth, data included. (Frames and snapshots come from
 // the processors and may legitimately be larger than any event.)
 func decodeEvent(b []byte, v any, path string) error {
-	return decodeChecked(b, v, path, true)
+	return decodeChecked(b, v, path, true, parseFlags)
 }
 
-func decodeChecked(b []byte, v any, path string, event bool) error {
+func decodeChecked(b []byte, v any, path string, event bool, flags json.ParseFlags) error {
 	if !utf8.Valid(b) {
 		off := invalidUTF8At(b)
 		return &ValidationError{Field: joinPath(path, jsonPathAt(b, off)), Rule: RuleUTF8, Detail: fmt.Sprintf("invalid UTF-8 at byte %d", off)}
@@ -332,7 +332,7 @@ func decodeChecked(b []byte, v any, path string, event bool) error {
 		// "every field missing".
 		return &ValidationError{Field: path, Rule: RuleType, Detail: "expected an object, got null"}
 	}
-	rest, err := json.Parse(b, v, parseFlags)
+	rest, err := json.Parse(b, v, flags)
 	if err != nil {
 		return jsonError(path, err)
 	}
@@ -548,7 +548,18 @@ func (ev *Event) validate(g *Registry) error {
 // this.
 func (ev *Event) ValidateBody() error { return ev.validateBody(nil) }
 
-func (ev *Event) validateBody(g *Registry) error {
+// ValidateBodyBorrowing is ValidateBodyWith for a caller that uses Body
+// only while Data's bytes stay as they are: the strings of Body point
+// into Data instead of being copied (an allocation per string field).
+// Ingest uses it: it reads Body for its checks and to encode the record,
+// all before the request's buffer is reused.
+func (ev *Event) ValidateBodyBorrowing(g *Registry) error {
+	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString)
+}
+
+func (ev *Event) validateBody(g *Registry) error { return ev.validateBodyFlags(g, parseFlags) }
+
+func (ev *Event) validateBodyFlags(g *Registry, flags json.ParseFlags) error {
 	if ev.Type == "" {
 		return &ValidationError{Field: "type", Rule: RuleRequired, Detail: "type is missing"}
 	}
@@ -570,10 +581,10 @@ func (ev *Event) validateBody(g *Registry) error {
 	if len(ev.Data) == 0 || string(ev.Data) == "null" {
 		return &ValidationError{Field: "data", Rule: RuleRequired, Detail: "data is missing"}
 	}
-	if err := decodeStrict(ev.Data, p, "data"); err != nil {
+	if err := decodeChecked(ev.Data, p, "data", false, flags); err != nil {
 		return err
 	}
-	if err := p.validate(&fieldPath{prefix: "data."}); err != nil {
+	if err := p.validate(dataPath); err != nil {
 		return err
 	}
 	if rn, ok := p.(requiredNumbers); ok {

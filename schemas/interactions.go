@@ -102,7 +102,9 @@ type PollText struct {
 	TS   int64  `json:"ts"`
 }
 
-func (*PollRateData) requiredNumbers() []string { return []string{"rating"} }
+var numRating = []string{"rating"}
+
+func (*PollRateData) requiredNumbers() []string { return numRating }
 
 // checkPicks checks a list of distinct option indexes of 1..MaxOptions
 // entries.

@@ -141,7 +141,9 @@ func (d *ModTimeoutData) validate(f *fieldPath) error {
 	return checkText(f.name("reason"), d.Reason, 0, MaxReasonLen, false)
 }
 
-func (*ModTimeoutData) requiredNumbers() []string { return []string{"seconds"} }
+var numSeconds = []string{"seconds"}
+
+func (*ModTimeoutData) requiredNumbers() []string { return numSeconds }
 
 func (d *ModUnbanData) validate(f *fieldPath) error { return checkTarget(f, d.Target) }
 
