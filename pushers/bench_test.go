@@ -67,6 +67,8 @@ func benchChild(role string) {
 	mux := http.NewServeMux()
 	var inject func(k int, gap time.Duration, size int)
 	var batchStat func() string
+	var ping func()
+	conns := func() int { return 0 }
 	switch role {
 	case "ours":
 		v, _ := newBenchVerifier()
@@ -82,6 +84,12 @@ func benchChild(role string) {
 			return fmt.Sprintf("%.0f frames in %.0f socket writes (%.1f per write)", f, w, f/w)
 		}
 		mux.Handle("GET /v1/stream", s)
+		ping = func() {
+			for _, c := range s.allConns() {
+				c.enqueue(qItem{ping: true})
+			}
+		}
+		conns = s.Connections
 		var seq uint64
 		inject = func(k int, gap time.Duration, size int) {
 			for i := 0; i < k; i++ {
@@ -116,8 +124,13 @@ func benchChild(role string) {
 		debug.FreeOSMemory()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		fmt.Fprintf(w, `{"heap":%d,"stack":%d,"other":%d,"goroutines":%d}`, ms.HeapInuse, ms.StackInuse,
-			uint64(0), runtime.NumGoroutine())
+		fmt.Fprintf(w, `{"heap":%d,"stack":%d,"other":%d,"goroutines":%d,"conns":%d}`, ms.HeapInuse, ms.StackInuse,
+			uint64(0), runtime.NumGoroutine(), conns())
+	})
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
+		if ping != nil {
+			ping()
+		}
 	})
 	mux.HandleFunc("GET /batch", func(w http.ResponseWriter, _ *http.Request) {
 		if batchStat != nil {
@@ -235,6 +248,7 @@ func startBenchChild(t *testing.T, role string) *benchChildProc {
 type memStat struct {
 	Heap, Stack, Other uint64
 	Goroutines         int
+	Conns              int
 }
 
 func (p *benchChildProc) mem(t *testing.T) memStat {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -333,55 +334,99 @@ func (c *Conn) writeBatch(batch []qItem) (closed bool, err error) {
 func (c *Conn) readLoop() {
 	cfg := &c.srv.cfg
 	c.ws.SetReadLimit(cfg.MaxMessageBytes)
-	idle := 2 * cfg.PingInterval
-	c.ws.SetReadDeadline(time.Now().Add(idle))
-	c.ws.SetPongHandler(func(string) error {
-		if !c.isClosing() {
-			c.ws.SetReadDeadline(time.Now().Add(idle))
+	c.ws.SetReadDeadline(time.Now().Add(2 * cfg.PingInterval))
+	c.ws.SetPongHandler(c.onPong)
+	var rc syscall.RawConn
+	if c.nc.br != nil {
+		rc = rawConnOf(c.nc.Conn)
+	}
+	if rc == nil {
+		for c.readOne(false) {
 		}
-		return nil
-	})
+		c.cleanup()
+		return
+	}
+	// An idle connection's cost is mostly this goroutine's stack, and the
+	// runtime never shrinks a parked goroutine's stack below what the
+	// deepest call it ever made needed (nor to 2 KiB unless it parks
+	// within ~200 bytes of its top). So this goroutine only waits, in a
+	// shallow call, and never reads: reading and handling a message run
+	// on a short-lived goroutine (their stacks die with it), and the
+	// empty pongs that answer the pusher's pings are taken off the
+	// socket here (waitReadable), so an idle client costs nothing else.
+	done := make(chan bool, 1)
 	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				c.srv.m.closes.WithLabelValues(strconv.Itoa(closeMessageTooBig)).Inc()
-				c.srv.refusals.warn("websocket message refused: too big", "remote", c.remote(), "user", c.user, "limit", cfg.MaxMessageBytes)
+		if c.nc.br.Buffered() == 0 {
+			if pong, _ := waitReadable(rc); pong {
+				c.onPong("")
+				continue
 			}
+			// Anything else (a message, a close, EOF, an error, the
+			// deadline) is ReadMessage's to read or report.
+		}
+		go func() { done <- c.readOne(true) }()
+		if !<-done {
 			break
 		}
-		if c.isClosing() {
-			continue // a close is on its way; ignore the rest
-		}
-		c.ws.SetReadDeadline(time.Now().Add(idle))
-		if !c.lim.Allow() {
-			c.refuse(CloseRateLimited, "rate limited: too many messages")
-			continue
-		}
-		if mt != websocket.TextMessage {
-			c.refuse(CloseBadMessage, "binary messages are not part of the protocol")
-			continue
-		}
-		// RFC 6455 §8.1: a text message that is not UTF-8 fails the
-		// connection with 1007. Checked before anything decodes it.
-		if !utf8.Valid(data) {
-			c.refuse(CloseInvalidUTF8, "invalid UTF-8 in a text message")
-			continue
-		}
-		// Handling runs on a short-lived goroutine that the reader waits
-		// for: decoding, subscribing and encoding replies need deep
-		// stacks, and a goroutine's stack never shrinks below what its
-		// idle path holds. Keeping that work off the reader keeps the
-		// reader's stack — the main cost of an idle connection — at its
-		// minimum, for about a microsecond per client message.
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			c.handle(data)
-		}()
-		<-done
 	}
 	c.cleanup()
+}
+
+func (c *Conn) onPong(string) error {
+	if !c.isClosing() {
+		c.ws.SetReadDeadline(time.Now().Add(2 * c.srv.cfg.PingInterval))
+	}
+	return nil
+}
+
+// readOne reads and handles one client message; false ends the loop.
+// inline: the caller is a short-lived goroutine, so the message is handled
+// on it; otherwise on a goroutine of its own (see below).
+func (c *Conn) readOne(inline bool) bool {
+	cfg := &c.srv.cfg
+	mt, data, err := c.ws.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			c.srv.m.closes.WithLabelValues(strconv.Itoa(closeMessageTooBig)).Inc()
+			c.srv.refusals.warn("websocket message refused: too big", "remote", c.remote(), "user", c.user, "limit", cfg.MaxMessageBytes)
+		}
+		return false
+	}
+	if c.isClosing() {
+		return true // a close is on its way; ignore the rest
+	}
+	c.ws.SetReadDeadline(time.Now().Add(2 * cfg.PingInterval))
+	if !c.lim.Allow() {
+		c.refuse(CloseRateLimited, "rate limited: too many messages")
+		return true
+	}
+	if mt != websocket.TextMessage {
+		c.refuse(CloseBadMessage, "binary messages are not part of the protocol")
+		return true
+	}
+	// RFC 6455 §8.1: a text message that is not UTF-8 fails the
+	// connection with 1007. Checked before anything decodes it.
+	if !utf8.Valid(data) {
+		c.refuse(CloseInvalidUTF8, "invalid UTF-8 in a text message")
+		return true
+	}
+	// Handling runs on a short-lived goroutine that the reader waits
+	// for: decoding, subscribing and encoding replies need deep stacks,
+	// and a goroutine's stack never shrinks below what its idle path
+	// holds. Keeping that work off the reader keeps the reader's stack —
+	// the main cost of an idle connection — at its minimum, for about a
+	// microsecond per client message.
+	if inline {
+		c.handle(data)
+		return true
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.handle(data)
+	}()
+	<-done
+	return true
 }
 
 func (c *Conn) cleanup() {

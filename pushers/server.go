@@ -71,9 +71,9 @@ func New(cfg Config) (*Server, error) {
 	s.hub = newHub(s)
 	s.origins, _ = origin.New(cfg.AllowedOrigins) // Validate parsed it
 	s.upgrader = websocket.Upgrader{
-		// A small read buffer keeps idle connections cheap; larger
-		// messages are read through it.
-		ReadBufferSize: 1024,
+		// ReadBufferSize 0: gorilla reads through the corkConn's own
+		// small reader (hijackWriter, readBufferSize), so the reader
+		// can see whether bytes are buffered before it parks.
 		// Write buffers are only needed while writing.
 		WriteBufferPool: &sync.Pool{},
 		// Origin is checked after the upgrade, so browsers see 4003.
@@ -299,8 +299,21 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if tc, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && h.s.cfg.SocketWriteBuffer > 0 {
 		tc.SetWriteBuffer(h.s.cfg.SocketWriteBuffer)
 	}
-	return &corkConn{Conn: nc, pool: &h.s.bufPool}, brw, nil
+	cc := &corkConn{Conn: nc, pool: &h.s.bufPool}
+	if brw.Reader.Buffered() > 0 {
+		// The client sent data before the handshake finished: gorilla
+		// refuses it on seeing the buffered bytes.
+		return cc, brw, nil
+	}
+	// A reader of our own, smaller than net/http's 4 KiB: client messages
+	// are small, larger ones are read through it. gorilla reuses a
+	// hijacked reader larger than 256 bytes when ReadBufferSize is 0.
+	cc.br = bufio.NewReaderSize(cc, readBufferSize)
+	return cc, &bufio.ReadWriter{Reader: cc.br, Writer: brw.Writer}, nil
 }
+
+// readBufferSize is each connection's read buffer (gorilla's reader).
+const readBufferSize = 512
 
 // corkMax bounds the bytes collected before a corked write goes out.
 const corkMax = 64 << 10
@@ -311,6 +324,10 @@ const corkMax = 64 << 10
 // from the reader goroutine.
 type corkConn struct {
 	net.Conn
+	// br is gorilla's reader of this connection, when it is ours
+	// (hijackWriter): the read loop waits for the socket only when br
+	// holds nothing (waitReadable).
+	br     *bufio.Reader
 	pool   *sync.Pool
 	mu     sync.Mutex
 	corked bool

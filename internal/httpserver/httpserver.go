@@ -257,6 +257,9 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
+// NetConn returns the wrapped connection (the pushers wait on its socket).
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
 // SetWriteBuffer sets the socket's send buffer when it is a TCP socket, so
 // wrapping does not hide it from the pushers.
 func (c *trackedConn) SetWriteBuffer(n int) error {

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package pushers
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConnOf: elsewhere the read loop blocks in gorilla (waitread_linux.go).
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+func waitReadable(syscall.RawConn) (bool, error) { return false, nil }
