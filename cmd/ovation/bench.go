@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -79,6 +80,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measured window")
 	fs.BoolVar(&cfg.FanoutBaseline, "baseline-fanout", true, "also run the gorilla broadcast baseline with the same load and viewers")
 	fs.BoolVar(&cfg.KafkaBaseline, "baseline-kafka", true, "also run a bare franz-go producer/consumer on the same Kafka")
+	fs.BoolVar(&cfg.DirectBaseline, "baseline-direct", false, "also run the per-message baseline: a gorilla server taking the same HTTP requests and sending each event to the room's viewers at once (on by default with --scenario)")
+	fs.BoolVar(&cfg.Compression, "ws-compression", false, "viewers offer permessage-deflate and the pipeline's pusher negotiates it (the baselines never do)")
+	fs.StringVar(&cfg.Binary, "binary", "", "ovation executable for the pipeline's children (default: this one), e.g. an older build to compare against; the baselines always run this one")
+	scenario := fs.String("scenario", "", "preset shape, flags given explicitly win: quiet = 2000 viewers in 100 rooms, 500 chat lines/s (5 per room), one per request; hot = 2000 viewers in 1 room, 500 chat lines/s; both with --baseline-direct")
 	fs.DurationVar(&cfg.KafkaBaselineDuration, "baseline-kafka-duration", 10*time.Second, "how long the bare Kafka baseline produces")
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 10, "CPU profile of the pipeline during the measured window; negative = none")
 	fs.StringVar(&cfg.OutDir, "out", ".", "directory for NAME.json, NAME.png and NAME.cpu.pprof")
@@ -92,6 +97,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
+	}
+	if *scenario != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		switch *scenario {
+		case "quiet", "hot":
+			rooms := 100
+			if *scenario == "hot" {
+				rooms = 1
+			}
+			def("viewers", func() { cfg.Viewers = 2000 })
+			def("rooms", func() { cfg.Rooms = rooms })
+			def("rate", func() { rate = 500 })
+			def("batch", func() { cfg.Batch = 1 })
+			def("chat-every", func() { cfg.ChatEvery = 1 })
+			def("workers", func() { cfg.Workers = 32 })
+			def("baseline-direct", func() { cfg.DirectBaseline = true })
+			def("baseline-kafka", func() { cfg.KafkaBaseline = false })
+		default:
+			fmt.Fprintf(stderr, "--scenario %q: want quiet or hot\n", *scenario)
+			return errUsage
+		}
 	}
 	cfg.Rate = rate
 	cfg.HTTPURL = strings.TrimSuffix(httpURL, "/")
@@ -185,6 +217,7 @@ func runBenchBroadcast(ctx context.Context, args []string, stderr io.Writer) err
 	c.register(fs, "")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "listen address")
 	fs.StringVar(&cfg.ReadyFile, "ready-file", "", "write the bound address here once listening")
+	fs.BoolVar(&cfg.Direct, "direct", false, "the per-message baseline: take events on POST /v1/rooms/{room}/events and send each to the room's viewers at once, no Kafka")
 	log, err := c.parse(fs, args, stderr)
 	if err != nil {
 		return err

@@ -89,6 +89,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&audience, "audience", 0, "simulated viewers that join, react, chat, vote and answer")
 	fs.BoolVar(&authOn, "auth", false, "require tokens even in dev (then set --auth-hs256-secrets)")
 	registerTokenLifecycle(fs, &push)
+	fs.BoolVar(&push.Compression, "ws-compression", false, "pushers: negotiate permessage-deflate with clients that offer it (as ovation push --ws-compression)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -206,6 +206,7 @@ func devPush(_ context.Context, env *devEnv) error {
 		// The token lifecycle flags of dev (--token-leeway, --token-refresh-before).
 		TokenLeeway:   env.push.TokenLeeway,
 		RefreshBefore: env.push.RefreshBefore,
+		Compression:   env.push.Compression,
 	}
 	if env.publish != nil {
 		pub := env.publish

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +29,13 @@ type BroadcastConfig struct {
 	FramesTopic string
 	// ReadyFile, if set, gets the bound address written to it once listening.
 	ReadyFile string
+	// Direct makes it the per-message baseline: no Kafka; it takes the
+	// events itself on POST /v1/rooms/{room}/events (ingest's request
+	// shape) and sends each event at once as a frame of its own to the
+	// room's clients, one WriteMessage per event per client — what a
+	// per-message server (Centrifugo's memory engine, the gorilla chat
+	// example) does.
+	Direct bool
 }
 
 // ServeBroadcast runs the fan-out baseline until ctx ends: a minimal gorilla
@@ -39,6 +48,9 @@ type BroadcastConfig struct {
 // subscribed + an empty snapshot at the room's latest seq, then frames.
 // The frame message is built once per frame, as any sensible server would.
 func ServeBroadcast(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) error {
+	if cfg.Direct {
+		return serveDirect(ctx, cfg, log)
+	}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumeTopics(cfg.FramesTopic),
@@ -88,6 +100,122 @@ func ServeBroadcast(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) 
 	}
 	h.closeAll()
 	return nil
+}
+
+// serveDirect is the per-message baseline (BroadcastConfig.Direct).
+func serveDirect(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) error {
+	h := &hub{rooms: map[string]*bRoom{}}
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		h.serve(c)
+	})
+	mux.HandleFunc("POST /v1/rooms/{room}/events", func(w http.ResponseWriter, r *http.Request) {
+		room := r.PathValue("room")
+		user := r.URL.Query().Get("user")
+		var evs []directEvent
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&evs); err != nil || room == "" {
+			http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
+			return
+		}
+		for i := range evs {
+			h.publish(room, user, &evs[i])
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"accepted":%d,"rejected":0}`, len(evs))
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+	log.Info("per-message baseline listening", "addr", ln.Addr().String())
+	if cfg.ReadyFile != "" {
+		if err := writeFileAtomic(cfg.ReadyFile, []byte(ln.Addr().String())); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	h.closeAll()
+	return nil
+}
+
+// directEvent is one client event as ingest takes it.
+type directEvent struct {
+	ID   string          `json:"id"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// directFrame is the frame the per-message baseline sends for one event,
+// in docs/protocol.md's shape, so the same viewers read both servers.
+type directFrame struct {
+	Type  string      `json:"type"`
+	Room  string      `json:"room"`
+	Epoch string      `json:"epoch"`
+	Seq   uint64      `json:"seq"`
+	TS    int64       `json:"ts"`
+	Delta directDelta `json:"delta"`
+}
+
+type directDelta struct {
+	Chat      []directChat     `json:"chat,omitempty"`
+	Reactions map[string]int64 `json:"reactions,omitempty"`
+}
+
+type directChat struct {
+	ID   string `json:"id"`
+	User string `json:"user"`
+	Text string `json:"text"`
+	TS   int64  `json:"ts"`
+}
+
+// publish sends one event to the room's clients as a frame of its own.
+func (h *hub) publish(room, user string, ev *directEvent) {
+	now := time.Now().UnixMilli()
+	f := directFrame{Type: "frame", Room: room, Epoch: "direct", TS: now}
+	switch ev.Type {
+	case "chat.message":
+		var d struct {
+			Text string `json:"text"`
+		}
+		if json.Unmarshal(ev.Data, &d) != nil {
+			return
+		}
+		f.Delta.Chat = []directChat{{ID: ev.ID, User: user, Text: d.Text, TS: now}}
+	default:
+		var d struct {
+			Emoji string `json:"emoji"`
+		}
+		if json.Unmarshal(ev.Data, &d) != nil {
+			return
+		}
+		f.Delta.Reactions = map[string]int64{d.Emoji: 1}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.room(room)
+	r.epoch = f.Epoch
+	r.seq++
+	f.Seq = r.seq
+	msg, err := json.Marshal(&f)
+	if err != nil {
+		return
+	}
+	for cl := range r.clients {
+		select {
+		case cl.send <- msg:
+		default:
+			delete(r.clients, cl)
+			cl.stop()
+		}
+	}
 }
 
 type hub struct {

@@ -119,9 +119,18 @@ type Config struct {
 	Duration time.Duration
 	MaxDrain time.Duration
 
-	// FanoutBaseline and KafkaBaseline run the baselines.
+	// FanoutBaseline and KafkaBaseline run the baselines. DirectBaseline
+	// runs the per-message one: a gorilla server that takes the events
+	// on HTTP itself and sends each to the room's viewers as a message of
+	// its own (no Kafka, no aggregation), the shape of a per-message
+	// server such as Centrifugo's memory engine.
 	FanoutBaseline bool
 	KafkaBaseline  bool
+	DirectBaseline bool
+	// Compression makes the viewers offer permessage-deflate (the
+	// pipeline's pusher negotiates it when started with --ws-compression;
+	// the bench adds that flag to the dev or push child).
+	Compression bool
 	// KafkaBaselineDuration bounds the Kafka baseline; 0 means 10 s.
 	KafkaBaselineDuration time.Duration
 	// ProfileSeconds of CPU profile of the pipeline during the measured
@@ -277,7 +286,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	res := &Result{
 		Name: cfg.Name, Started: time.Now().UTC(), Cores: runtime.NumCPU(),
 		Target: cfg.Target, Transport: cfg.Transport, Viewers: cfg.Viewers, Rooms: cfg.Rooms,
-		Partitions: cfg.Partitions, Rate: cfg.Rate, Batch: cfg.Batch,
+		Partitions: cfg.Partitions, Rate: cfg.Rate, Batch: cfg.Batch, Compression: cfg.Compression,
 		WarmupS: cfg.Warmup.Seconds(), DurationS: cfg.Duration.Seconds(), NoFile: nofile,
 	}
 	run := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
@@ -351,7 +360,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		name: "ovation", cfg: cfg, p: p, streamURL: p.streamURL, pid: p.pid, pprofURL: p.pprofURL,
 		metricsURL: "http" + strings.TrimSuffix(strings.TrimPrefix(p.streamURL, "ws"), "/v1/stream") + "/metrics",
 		rooms:      mkRooms("o"), srcs: srcs, gen: gen, fc: fc, viewerBase: 0, checkExactlyOnce: true,
-		procs: p.procs, profile: true,
+		procs: p.procs, profile: true, serverInPipeline: true,
 	}, log)
 	res.Ovation = ours
 	if err != nil {
@@ -361,7 +370,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	// Phase 2: the same load, the same viewers, a gorilla broadcast server
 	// reading the same frames topic instead of the pushers.
 	if cfg.FanoutBaseline && cfg.Viewers > 0 && ctx.Err() == nil {
-		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir)
+		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir, false)
 		if err != nil {
 			return res, err
 		}
@@ -372,6 +381,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		}, log)
 		b.child.stop(5 * time.Second)
 		res.Gorilla = base
+		if err != nil {
+			return res, err
+		}
+	}
+
+	// Phase 2b: the per-message baseline, a server of its own taking the
+	// same requests: the pipeline idles meanwhile and is not counted.
+	if cfg.DirectBaseline && cfg.Viewers > 0 && ctx.Err() == nil {
+		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir, true)
+		if err != nil {
+			return res, err
+		}
+		pid := b.child.pid()
+		base, err := runPhase(ctx, phaseSpec{
+			name: "direct", cfg: cfg, p: p, streamURL: b.url, pid: pid,
+			httpURL: "http" + strings.TrimSuffix(strings.TrimPrefix(b.url, "ws"), "/v1/stream"),
+			rooms:   mkRooms("d"), srcs: srcs, gen: gen, fc: fc, viewerBase: 2 * cfg.Viewers,
+			procs: []procRef{{name: "gorilla-direct", pid: pid}}, serverInPipeline: true,
+		}, log)
+		b.child.stop(5 * time.Second)
+		res.Direct = base
 		if err != nil {
 			return res, err
 		}
@@ -433,6 +463,9 @@ func (p *pipeline) startDev(ctx context.Context, cfg Config, tmp, logDir string)
 		"--clickhouse-addr", "127.0.0.1:1", "--log-level", "warn",
 		// Every simulated viewer connects from 127.0.0.1.
 		"--http-max-conns-per-addr", "-1"}
+	if cfg.Compression {
+		args = append(args, "--ws-compression")
+	}
 	args = append(args, cfg.DevArgs...)
 	c, err := startChild("ovation-dev", cfg.Binary, args, logDir, nil)
 	if err != nil {
@@ -492,6 +525,9 @@ func (p *pipeline) startRoles(ctx context.Context, cfg Config, logDir, run strin
 		{"ingest", []string{"--auth-disabled", "--user-rate", "-1", "--client-rate", "-1", "--http-max-conns-per-addr", "-1"}},
 		{"process", []string{"--group", "bench-" + run, "--transactional-id", "bench-" + run + "-0"}},
 		{"push", []string{"--auth-disabled", "--max-conns-per-user", "-1", "--http-max-conns-per-addr", "-1"}},
+	}
+	if cfg.Compression {
+		roles[2].args = append(roles[2].args, "--ws-compression")
 	}
 	addrs := map[string]string{}
 	for _, r := range roles {
@@ -577,11 +613,24 @@ type broadcastChild struct {
 	url   string
 }
 
-func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logDir string) (*broadcastChild, error) {
-	ready := filepath.Join(tmp, "broadcast.addr")
+func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logDir string, direct bool) (*broadcastChild, error) {
+	name := "gorilla-baseline"
+	if direct {
+		name = "gorilla-direct"
+	}
+	ready := filepath.Join(tmp, name+".addr")
 	args := []string{"bench", "broadcast", "--addr", "127.0.0.1:0", "--ready-file", ready,
 		"--kafka-brokers", strings.Join(brokers, ","), "--topic-frames", cfg.Topics.Frames}
-	c, err := startChild("gorilla-baseline", cfg.Binary, args, logDir, nil)
+	if direct {
+		args = append(args, "--direct")
+	}
+	// The baselines are the bench's own code: this executable, whatever
+	// build (cfg.Binary) the pipeline runs.
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	c, err := startChild(name, self, args, logDir, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -625,6 +674,13 @@ type phaseSpec struct {
 	procs            []procRef // every process whose CPU is sampled
 	checkExactlyOnce bool
 	profile          bool // CPU profiles of procs during the measured window
+	// httpURL, if set, is where the driver sends events instead of the
+	// pipeline's ingest (the per-message baseline takes them itself).
+	httpURL string
+	// serverInPipeline: the viewers' server process is one of procs
+	// counted as the pipeline (dev, push, the per-message baseline), so
+	// its CPU is not added again to the cost per delivery.
+	serverInPipeline bool
 }
 
 func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error) {
@@ -632,6 +688,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	ph := &Phase{Name: s.name}
 	delta, chat, ack := newRecorder(), newRecorder(), newRecorder()
 	v := newViewers(s.streamURL, cfg.Token, s.rooms, s.srcs, delta, chat)
+	v.compression = cfg.Compression
 	defer v.close()
 
 	// Idle memory per connection: RSS before and after the viewers
@@ -676,9 +733,13 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 		}
 	}
 
+	httpURL := s.p.httpURL
+	if s.httpURL != "" {
+		httpURL = s.httpURL
+	}
 	dc := &driveConfig{rate: cfg.Rate, batch: cfg.Batch, workers: cfg.Workers, users: cfg.Users,
 		rooms: s.rooms, srcs: s.srcs, gen: s.gen, stats: &driveStats{}, ack: ack, token: cfg.Token,
-		httpURL: s.p.httpURL, wsURL: s.p.streamURL, brokers: s.p.brokers, topic: cfg.Topics.Events,
+		httpURL: httpURL, wsURL: s.p.streamURL, brokers: s.p.brokers, topic: cfg.Topics.Events,
 		pubConns: cfg.PubConns}
 	dctx, dcancel := context.WithCancel(ctx)
 	defer dcancel()
@@ -834,6 +895,16 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	}
 	if ph.AcceptedPS > 0 {
 		ph.CPUPerEventUS = ph.PipelineCPUCores * 1e6 / ph.AcceptedPS
+	}
+	// Deliveries: chat lines received by viewers (every chat line at
+	// every viewer of its room), the unit a per-message server counts.
+	ph.DeliveriesPS = float64(ph.Chat.Count) / secs
+	if ph.DeliveriesPS > 0 {
+		cores := ph.PipelineCPUCores
+		if !s.serverInPipeline {
+			cores += ph.CPUCores
+		}
+		ph.CPUPerDeliveryUS = cores * 1e6 / ph.DeliveriesPS
 	}
 	ph.Lag = lagTrend(ph.Series)
 	vs := v.stats

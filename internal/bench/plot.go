@@ -43,7 +43,7 @@ func (r *Result) plot(path string) error {
 	thr.Legend.Top = true
 	thr.Legend.Left = true
 
-	add := func(p *plot.Plot, name string, s []Point, col color.Color, dashed bool, y func(Point) float64, floor float64) error {
+	add := func(p *plot.Plot, name string, s []Point, col color.Color, style int, y func(Point) float64, floor float64) error {
 		xys := make(plotter.XYs, 0, len(s))
 		for _, pt := range s {
 			xys = append(xys, plotter.XY{X: pt.T, Y: max(y(pt), floor)})
@@ -57,8 +57,11 @@ func (r *Result) plot(path string) error {
 		}
 		l.Color = col
 		l.Width = vg.Points(1.5)
-		if dashed {
+		switch style {
+		case 1: // dashed
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		case 2: // dotted
+			l.Dashes = []vg.Length{vg.Points(1.5), vg.Points(2)}
 		}
 		p.Add(l)
 		p.Legend.Add(name, l)
@@ -76,21 +79,27 @@ func (r *Result) plot(path string) error {
 		{"p99", colP99, func(p Point) float64 { return p.P99 }},
 		{"max", colMax, func(p Point) float64 { return p.Max }},
 	} {
-		if err := add(lat, "ovation "+c.name, o, c.col, false, c.y, floor); err != nil {
+		if err := add(lat, "ovation "+c.name, o, c.col, 0, c.y, floor); err != nil {
 			return err
 		}
 	}
 	if g := r.Gorilla; g != nil {
 		// The baseline ran after ours; draw it on the same relative axis.
 		gs := shift(g.Series, o)
-		add(lat, "gorilla p50", gs, colP50, true, func(p Point) float64 { return p.P50 }, floor)
-		add(lat, "gorilla p99", gs, colP99, true, func(p Point) float64 { return p.P99 }, floor)
+		add(lat, "gorilla p50", gs, colP50, 1, func(p Point) float64 { return p.P50 }, floor)
+		add(lat, "gorilla p99", gs, colP99, 1, func(p Point) float64 { return p.P99 }, floor)
 	}
-	add(thr, "events accepted/s", o, colAcc, false, func(p Point) float64 { return p.AcceptPS }, 0)
-	add(thr, "events aggregated/s", o, colAgg, false, func(p Point) float64 { return p.AggPS }, 0)
-	add(thr, "frames delivered/s (ovation)", o, colDel, false, func(p Point) float64 { return p.DeliverPS }, 0)
+	if d := r.Direct; d != nil {
+		// Dotted: the per-message baseline.
+		ds := shift(d.Series, o)
+		add(lat, "per-message gorilla p50", ds, colP50, 2, func(p Point) float64 { return p.P50 }, floor)
+		add(lat, "per-message gorilla p99", ds, colP99, 2, func(p Point) float64 { return p.P99 }, floor)
+	}
+	add(thr, "events accepted/s", o, colAcc, 0, func(p Point) float64 { return p.AcceptPS }, 0)
+	add(thr, "events aggregated/s", o, colAgg, 0, func(p Point) float64 { return p.AggPS }, 0)
+	add(thr, "frames delivered/s (ovation)", o, colDel, 0, func(p Point) float64 { return p.DeliverPS }, 0)
 	if g := r.Gorilla; g != nil {
-		add(thr, "frames delivered/s (gorilla)", shift(g.Series, o), colGDel, true, func(p Point) float64 { return p.DeliverPS }, 0)
+		add(thr, "frames delivered/s (gorilla)", shift(g.Series, o), colGDel, 1, func(p Point) float64 { return p.DeliverPS }, 0)
 	}
 
 	// Room above the lines for the legends.

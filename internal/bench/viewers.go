@@ -58,6 +58,8 @@ type viewers struct {
 	chat    *recorder // chat line ts → receive time
 	stats   *viewerStats
 	timeout time.Duration
+	// compression: offer permessage-deflate.
+	compression bool
 
 	mu    sync.Mutex
 	conns []*websocket.Conn
@@ -114,10 +116,11 @@ func (v *viewers) dialOne(ctx context.Context, i int) error {
 		hdr.Set("Authorization", "Bearer "+v.token)
 	}
 	d := websocket.Dialer{
-		HandshakeTimeout: v.timeout,
-		ReadBufferSize:   2048,
-		WriteBufferSize:  512,
-		NetDialContext:   dialerFrom(v.srcs, i).DialContext,
+		HandshakeTimeout:  v.timeout,
+		ReadBufferSize:    2048,
+		WriteBufferSize:   512,
+		NetDialContext:    dialerFrom(v.srcs, i).DialContext,
+		EnableCompression: v.compression,
 	}
 	dctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
