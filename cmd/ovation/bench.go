@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +127,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	cfg.Rate = rate
+	if cfg.Binary != "" {
+		if cfg.BaselineBinary, err = os.Executable(); err != nil {
+			return err
+		}
+	}
 	cfg.HTTPURL = strings.TrimSuffix(httpURL, "/")
 	cfg.StreamURL = streamURL
 	cfg.Topics = c.topics

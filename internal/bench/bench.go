@@ -55,6 +55,10 @@ type Config struct {
 	// Binary is the ovation executable for child processes (the dev
 	// pipeline and the broadcast baseline); "" means this executable.
 	Binary string
+	// BaselineBinary runs the baselines' servers; "" means Binary. Set it
+	// to this executable when Binary is an older build (whose `bench
+	// broadcast` may lack what this run asks of it).
+	BaselineBinary string
 	// Partitions per topic of the dev or roles pipeline; 0 means 4.
 	Partitions int
 	// DevArgs are extra flags for `ovation dev`; RoleArgs extra flags per
@@ -624,13 +628,11 @@ func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logD
 	if direct {
 		args = append(args, "--direct")
 	}
-	// The baselines are the bench's own code: this executable, whatever
-	// build (cfg.Binary) the pipeline runs.
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+	bin := cfg.BaselineBinary
+	if bin == "" {
+		bin = cfg.Binary
 	}
-	c, err := startChild(name, self, args, logDir, nil)
+	c, err := startChild(name, bin, args, logDir, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -135,7 +135,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestBenchSmokeDev builds the ovation binary, runs a tiny benchmark
-// against `ovation dev` (50 viewers, 2 rooms, 3 s, both baselines), and
+// against `ovation dev` (50 viewers, 2 rooms, 3 s, the three baselines), and
 // checks that every number a reader relies on is sane and that the JSON
 // and the plot are written.
 func TestBenchSmokeDev(t *testing.T) {
@@ -150,7 +150,7 @@ func TestBenchSmokeDev(t *testing.T) {
 	cfg := Config{
 		Binary: bin, Viewers: 50, Rooms: 2, Rate: 2000, Partitions: 2,
 		Warmup: 2 * time.Second, Duration: 3 * time.Second,
-		FanoutBaseline: true, KafkaBaseline: true, KafkaBaselineDuration: 2 * time.Second,
+		FanoutBaseline: true, KafkaBaseline: true, KafkaBaselineDuration: 2 * time.Second, DirectBaseline: true,
 		ProfileSeconds: 2, OutDir: dir, Name: "smoke", Progress: &progress,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -162,8 +162,8 @@ func TestBenchSmokeDev(t *testing.T) {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
 	o := res.Ovation
-	if o == nil || res.Gorilla == nil || res.Kafka == nil {
-		t.Fatalf("missing phases: ovation %v gorilla %v kafka %v", o != nil, res.Gorilla != nil, res.Kafka != nil)
+	if o == nil || res.Gorilla == nil || res.Kafka == nil || res.Direct == nil {
+		t.Fatalf("missing phases: ovation %v gorilla %v kafka %v direct %v", o != nil, res.Gorilla != nil, res.Kafka != nil, res.Direct != nil)
 	}
 	// 2000 events/s offered for 3 s: a sane pipeline accepts and
 	// aggregates about that, exactly once.
@@ -173,12 +173,17 @@ func TestBenchSmokeDev(t *testing.T) {
 	if o.ExactlyOnce == nil || !o.ExactlyOnce.Match || o.ExactlyOnce.Accepted == 0 {
 		t.Errorf("exactly-once: %+v", o.ExactlyOnce)
 	}
-	for _, p := range []*Phase{o, res.Gorilla} {
+	for _, p := range []*Phase{o, res.Gorilla, res.Direct} {
 		if p.Viewers != 50 || p.DeliveredPS <= 0 || p.Delta.Count == 0 || p.Delta.P50 <= 0 || p.Delta.P99 < p.Delta.P50 || p.Delta.Max < p.Delta.P99 {
 			t.Errorf("%s: viewers %d delivered %.0f/s latency %+v", p.Name, p.Viewers, p.DeliveredPS, p.Delta)
 		}
-		if p.Chat.Count == 0 {
-			t.Errorf("%s: no chat latency recorded", p.Name)
+		if p.Chat.Count == 0 || p.DeliveriesPS <= 0 || p.CPUPerDeliveryUS <= 0 {
+			t.Errorf("%s: chat latencies %d, chat lines delivered %.0f/s, CPU per delivery %.1f µs", p.Name, p.Chat.Count, p.DeliveriesPS, p.CPUPerDeliveryUS)
+		}
+		// Every 20th event is a chat line, and every viewer of its room
+		// gets it: 2000/20 × 25 viewers per room.
+		if p.DeliveriesPS < 0.8*p.AcceptedPS/20*25 {
+			t.Errorf("%s: %.0f chat lines delivered/s for %.0f events/s accepted", p.Name, p.DeliveriesPS, p.AcceptedPS)
 		}
 		if p.Gaps != 0 || p.Dups != 0 {
 			t.Errorf("%s: %d gaps, %d duplicates", p.Name, p.Gaps, p.Dups)
@@ -200,8 +205,11 @@ func TestBenchSmokeDev(t *testing.T) {
 	if res.Kafka.Events == 0 || res.Kafka.ProducedPerS <= 0 || res.Ratios.FanoutFrames <= 0 || res.Ratios.IngestVsKafka <= 0 {
 		t.Errorf("baselines/ratios: kafka %+v ratios %+v", res.Kafka, res.Ratios)
 	}
-	if len(res.Targets) != 4 {
-		t.Errorf("%d targets judged, want 4", len(res.Targets))
+	if res.Ratios.CPUPerDeliveryVsDirect <= 0 || res.Ratios.ChatP99VsDirect <= 0 {
+		t.Errorf("ratios against the per-message baseline: %+v", res.Ratios)
+	}
+	if len(res.Targets) != 5 {
+		t.Errorf("%d targets judged, want 5", len(res.Targets))
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "smoke.json"))
 	if err != nil {
