@@ -135,6 +135,15 @@ type item struct {
 	rec   *kgo.Record
 	err   *schemas.PublishError
 	slow  bool // a chat line under slow mode: note it once accepted
+	// ctx is the record's context: the request's, and the way back from
+	// the record to its item, so one promise serves every record of a
+	// request instead of a closure allocated per record.
+	ctx itemContext
+}
+
+type itemContext struct {
+	context.Context
+	it *item
 }
 
 // checkRequest applies the checks that hold for every event of a request.
@@ -451,34 +460,38 @@ func (s *Service) produce(ctx context.Context, items []*item) {
 	var wg sync.WaitGroup
 	var logOnce sync.Once
 	start := time.Now()
+	// Promises run one at a time on the client's promise goroutine; each
+	// writes only its own record's item, and wg.Wait orders those writes
+	// before the reads after it.
+	promise := func(rec *kgo.Record, err error) {
+		defer wg.Done()
+		it := rec.Context.(*itemContext).it
+		n := len(rec.Value)
+		s.m.inflight.Sub(float64(n))
+		if err == nil {
+			s.m.produceLat.Observe(time.Since(start).Seconds())
+			return
+		}
+		switch {
+		case errors.Is(err, kgo.ErrMaxBuffered):
+			it.err = errBackpressure()
+		case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+			it.err = errEventTooLarge(n, s.cfg.MaxEventBytes)
+		default:
+			s.m.produceLat.Observe(time.Since(start).Seconds())
+			it.err = errKafkaUnavailable()
+			logOnce.Do(func() { s.log.Warn("produce failed", "err", err) })
+		}
+	}
 	for _, it := range items {
 		if it.err != nil {
 			continue
 		}
-		n := float64(len(it.rec.Value))
-		s.m.inflight.Add(n)
+		s.m.inflight.Add(float64(len(it.rec.Value)))
 		wg.Add(1)
-		// Promises run one at a time on the client's promise goroutine;
-		// each writes only its own item, and wg.Wait orders those writes
-		// before the reads below.
-		s.cl.TryProduce(pctx, it.rec, func(_ *kgo.Record, err error) {
-			defer wg.Done()
-			s.m.inflight.Sub(n)
-			if err == nil {
-				s.m.produceLat.Observe(time.Since(start).Seconds())
-				return
-			}
-			switch {
-			case errors.Is(err, kgo.ErrMaxBuffered):
-				it.err = errBackpressure()
-			case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-				it.err = errEventTooLarge(int(n), s.cfg.MaxEventBytes)
-			default:
-				s.m.produceLat.Observe(time.Since(start).Seconds())
-				it.err = errKafkaUnavailable()
-				logOnce.Do(func() { s.log.Warn("produce failed", "err", err) })
-			}
-		})
+		it.ctx = itemContext{Context: pctx, it: it}
+		it.rec.Context = &it.ctx
+		s.cl.TryProduce(pctx, it.rec, promise)
 	}
 	wg.Wait()
 }
