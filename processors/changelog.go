@@ -84,6 +84,7 @@ type dedupRecord struct {
 type filterRec struct {
 	K []string `json:"k"`
 	M bool     `json:"m,omitempty"`
+	H bool     `json:"h,omitempty"` // hold (hold.go)
 }
 
 type ckptRef struct {
@@ -116,6 +117,8 @@ type coreRecord struct {
 	LastChat map[string]int64 `json:"last_chat,omitempty"`
 	// Filter is the room's word filter (private: never in a snapshot).
 	Filter *filterRec `json:"filter,omitempty"`
+	// MV is the room's moderator view with its pending queue (hold.go).
+	MV *mvRec `json:"mv,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -144,6 +147,8 @@ type coreRecordIn struct {
 	LastChat map[string]int64 `json:"last_chat,omitempty"`
 	// Filter is the room's word filter (private: never in a snapshot).
 	Filter *filterRec `json:"filter,omitempty"`
+	// MV is the room's moderator view with its pending queue (hold.go).
+	MV *mvRec `json:"mv,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -351,7 +356,7 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 		LSeq: r.lseq, DSeq: r.dseq,
 		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
 		State: statePlaceholder, Nodes: r.nodes,
-		At: r.lastActive, Closed: r.closed, Evicted: evicted,
+		At: r.lastActive, Closed: r.closed, Evicted: evicted, MV: r.viewRecord(),
 	}
 	if len(r.emojiBy) > 0 {
 		c.EmojiBy = r.emojiBy
@@ -360,7 +365,7 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 		c.LastChat = r.lastChat
 	}
 	if len(r.filter) > 0 {
-		c.Filter = &filterRec{K: r.filter, M: r.filterMask}
+		c.Filter = &filterRec{K: r.filter, M: r.filterMask, H: r.filterHold}
 	}
 	if len(r.quizzes) > 0 {
 		c.Correct = make(map[string]int, len(r.quizzes))
@@ -546,8 +551,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		r.size += nodeBytes(n)
 	}
 	r.restoreMod(c.LastChat)
+	r.restoreView(c.MV)
 	if c.Filter != nil {
-		r.filter, r.filterMask = c.Filter.K, c.Filter.M
+		r.filter, r.filterMask, r.filterHold = c.Filter.K, c.Filter.M, c.Filter.H
 		r.size += r.filterBytes()
 	}
 	for e := range r.pub.Reactions {

@@ -195,6 +195,37 @@ func (h *harness) checkFold() {
 		if sn.Epoch == epoch && sn.Seq == seq && !equalState(sn.State, st) {
 			h.t.Fatalf("room %s: snapshot at seq %d differs from state", id, seq)
 		}
+		h.checkView(id)
+	}
+}
+
+// checkView asserts that a room's moderator view, the fold of its frames
+// and its latest snapshot agree, in the room's epoch.
+func (h *harness) checkView(id string) {
+	h.t.Helper()
+	st, epoch, seq, ok := h.p.ViewState(id)
+	vid := schemas.ModView(id)
+	f, fe, fs := h.fold(vid)
+	if !ok {
+		if fs != 0 {
+			if _, repoch, _, _ := h.p.RoomState(id); fe == repoch {
+				h.t.Fatalf("room %s: no moderator view, but its frames reach %s/%d", id, fe, fs)
+			}
+		}
+		return
+	}
+	if fe != epoch || fs != seq {
+		h.t.Fatalf("view %s: state at %s/%d, frames at %s/%d", vid, epoch, seq, fe, fs)
+	}
+	if !equalState(st, f) {
+		h.t.Fatalf("view %s: fold of frames %s differs from state %s", vid, js(f.Held), js(st.Held))
+	}
+	sn, ok := h.snapshots[vid]
+	if !ok || sn.Epoch != epoch {
+		h.t.Fatalf("view %s: no snapshot in epoch %s", vid, epoch)
+	}
+	if sn.Seq == seq && !equalState(sn.State, st) {
+		h.t.Fatalf("view %s: snapshot at seq %d differs from state", vid, seq)
 	}
 }
 
@@ -243,5 +274,6 @@ func diffState(a, b schemas.RoomState) string {
 	add("viewers", a.Viewers, b.Viewers)
 	add("mod", a.Mod, b.Mod)
 	add("pinned", a.Pinned, b.Pinned)
+	add("held", a.Held, b.Held)
 	return strings.Join(out, "\n")
 }

@@ -38,7 +38,7 @@ var deadLetterReasons = []Reason{ReasonInvalid, ReasonWrongKey, ReasonWrongParti
 // ignoreReasons lists every ignore reason, for the same reason.
 var ignoreReasons = []Reason{ReasonDuplicate, ReasonClosed, ReasonSameVote, ReasonUpvoted, ReasonAnswered,
 	ReasonRevealed, ReasonUnknownChat, ReasonAlreadyClosed, ReasonNoRoom, ReasonRoomClosed,
-	ReasonBanned, ReasonTimedOut, ReasonSlowMode, ReasonChatOff, ReasonReactionsOff, ReasonQuestionsOff, ReasonEmoteOnly, ReasonFiltered}
+	ReasonBanned, ReasonTimedOut, ReasonSlowMode, ReasonChatOff, ReasonReactionsOff, ReasonQuestionsOff, ReasonEmoteOnly, ReasonFiltered, ReasonHeldFull, ReasonUnknownHeld}
 
 // Reasons an event is ignored (counted, not dead-lettered): races that a
 // live show produces on its own, such as a vote that arrives just after

@@ -48,6 +48,18 @@ func checkInvariants(t testing.TB, h *harness, m *model) {
 		if !equalState(st, want) {
 			t.Fatalf("room %s differs from the model (core ≠ model):\n%s", id, diffState(st, want))
 		}
+		var held map[string]schemas.HeldItem
+		if r.mv != nil {
+			for k, h := range r.mv.pub.Held {
+				if held == nil {
+					held = map[string]schemas.HeldItem{}
+				}
+				held[k] = *h
+			}
+		}
+		if len(held) != len(mr.held) || len(held) > 0 && js(held) != js(mr.held) {
+			t.Fatalf("room %s: pending queue %s, model %s", id, js(held), js(mr.held))
+		}
 	}
 	if len(m.rooms) != len(h.p.rooms)+len(h.p.evicted) {
 		t.Fatalf("%d rooms in the model, %d in the processor (+ %d evicted)", len(m.rooms), len(h.p.rooms), len(h.p.evicted))
@@ -62,6 +74,9 @@ func FuzzPartition(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 13, 5, 6, 7, 13, 255, 8, 9, 10, 11, 12, 13})
 	f.Add([]byte{3, 0, 4, 1, 4, 2, 4, 1, 13, 5, 4, 3, 13, 254, 4, 13})
 	f.Add([]byte("\x09\x0a\x0a\x0b\x0c\x0a\x0d\xff\x0a\x0c\x0d"))
+	// Hold for review: holds on, lines and questions held, approved and
+	// rejected across flushes, a crash, an eviction and a rebuild.
+	f.Add([]byte{230, 0, 3, 0, 0, 1, 0, 1, 2, 6, 0, 3, 12, 231, 0, 1, 231, 1, 2, 14, 0, 0, 2, 232, 0, 2, 13, 231, 0, 0, 19, 0, 1, 15, 0, 0, 12})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 300 {
 			ops = ops[:300]
@@ -90,7 +105,21 @@ func FuzzPartition(f *testing.F) {
 			var typ schemas.Type
 			var data any
 			target := fmt.Sprintf("u%d", p1%4)
-			switch b % 23 {
+			op := int(b % 23)
+			if b >= 230 {
+				op = 23 + int(b-230)%3 // hold for review
+			}
+			heldKey := fmt.Sprintf("e%d", p2%64)
+			if p1&4 == 4 {
+				heldKey = scopedID(user, heldKey)
+			}
+			switch op {
+			case 23:
+				typ, data = schemas.RoomControls, schemas.Controls{HoldChat: p2&1 == 1, HoldQuestions: p2&2 == 2, SlowMode: int(p1 % 2)}
+			case 24:
+				typ, data = schemas.ModApprove, schemas.ModApproveData{ID: heldKey}
+			case 25:
+				typ, data = schemas.ModReject, schemas.ModRejectData{ID: heldKey}
 			case 0:
 				typ, data = schemas.ChatMessage, schemas.ChatMessageData{Text: "t" + id}
 			case 1:

@@ -20,10 +20,13 @@ type gen struct {
 	// moderation mixes in bans, timeouts, unbans and room controls
 	// (off by default, so the streams of existing seeds stay the same).
 	moderation bool
-	rnd        *rand.Rand
-	rooms      []*genRoom
-	n          int
-	last       []*schemas.Event
+	// hold mixes in hold-for-review controls, approvals and rejections
+	// (off by default, for the same reason).
+	hold  bool
+	rnd   *rand.Rand
+	rooms []*genRoom
+	n     int
+	last  []*schemas.Event
 }
 
 type genRoom struct {
@@ -60,6 +63,20 @@ func (g *gen) next(t testing.TB, ts int64) *schemas.Event {
 	user := fmt.Sprintf("user%d", g.rnd.IntN(30))
 	var typ schemas.Type
 	var data any
+	if g.hold && g.rnd.IntN(1000) < 60 {
+		var typ schemas.Type
+		var data any
+		recent := append(slices.Clone(r.msgs[max(0, len(r.msgs)-20):]), r.qs[max(0, len(r.qs)-5):]...)
+		switch k := g.rnd.IntN(10); {
+		case k < 1:
+			typ, data = schemas.RoomControls, schemas.Controls{HoldChat: g.rnd.IntN(2) == 0, HoldQuestions: g.rnd.IntN(2) == 0, SlowMode: []int{0, 0, 1}[g.rnd.IntN(3)]}
+		case k < 7:
+			typ, data = schemas.ModApprove, schemas.ModApproveData{ID: g.pick(recent)}
+		default:
+			typ, data = schemas.ModReject, schemas.ModRejectData{ID: g.pick(recent)}
+		}
+		return ev(t, id, r.id, "mod", typ, ts, data)
+	}
 	if g.moderation && g.rnd.IntN(1000) < 40 {
 		target := fmt.Sprintf("user%d", g.rnd.IntN(30))
 		switch k := g.rnd.IntN(8); {
@@ -176,7 +193,9 @@ type mroom struct {
 	refused   map[string]int
 	// refusedIDs holds (user, id) of every event moderation refused.
 	refusedIDs map[string]bool
-	kinds      *kindModel // poll kinds (interactions_test.go)
+	// held is the pending queue by key (hold for review).
+	held  map[string]schemas.HeldItem
+	kinds *kindModel // poll kinds (interactions_test.go)
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
@@ -209,32 +228,30 @@ func (m *model) apply(e *schemas.Event) bool {
 	}
 	switch d := e.Body.(type) {
 	case *schemas.ChatMessageData:
-		// Line ids stay unique: another user's id gets a derived one.
-		id := e.ID
-		for _, try := range []string{e.ID, scopedID(e.User, e.ID)} {
-			i := slices.IndexFunc(s.Chat, func(l schemas.ChatLine) bool { return l.ID == try })
-			if i >= 0 && s.Chat[i].User == e.User {
+		if r.controls.HoldChat {
+			if _, ok := r.chatID(e); !ok || !r.hold(e, schemas.HeldChat, d.Name, d.Text) {
 				return false
 			}
-			if id = try; i < 0 {
-				break
-			}
-			id = ""
+			break
 		}
-		if id == "" {
+		if !r.addChat(e, d.Name, d.Text) {
 			return false
 		}
-		s.Chat = append(s.Chat, schemas.ChatLine{ID: id, User: e.User, Name: d.Name, Text: d.Text, TS: e.TS})
-		if r.controls.SlowMode > 0 {
-			if r.lastChat == nil {
-				r.lastChat = map[string]int64{}
-			}
-			r.lastChat[e.User] = e.TS
+	case *schemas.ModApproveData:
+		h, ok := r.held[d.ID]
+		if !ok {
+			return false
 		}
-		if len(s.Chat) > schemas.ChatHistory {
-			s.Chat = s.Chat[1:]
+		he := &schemas.Event{ID: h.ID, User: h.User, TS: h.TS}
+		if h.Kind == schemas.HeldChat && !r.addChat(he, h.Name, h.Text) || h.Kind == schemas.HeldQuestion && !r.addQuestion(he, h.Text) {
+			return false
 		}
-		s.Totals.Chat++
+		delete(r.held, d.ID)
+	case *schemas.ModRejectData:
+		if _, ok := r.held[d.ID]; !ok {
+			return false
+		}
+		delete(r.held, d.ID)
 	case *schemas.ChatDeleteData:
 		i := slices.IndexFunc(s.Chat, func(l schemas.ChatLine) bool { return l.ID == d.MessageID })
 		if i < 0 {
@@ -289,20 +306,22 @@ func (m *model) apply(e *schemas.Event) bool {
 		}
 		p.Closed = true
 	case *schemas.QAAskData:
-		id := e.ID
-		if q := s.Questions[id]; q != nil {
-			if q.User == e.User {
+		if r.controls.HoldQuestions {
+			id := e.ID
+			if q := s.Questions[id]; q != nil {
+				if q.User == e.User {
+					return false
+				}
+				id = scopedID(e.User, e.ID)
+			}
+			if s.Questions[id] != nil || !r.hold(e, schemas.HeldQuestion, "", d.Text) {
 				return false
 			}
-			id = scopedID(e.User, e.ID)
+			break
 		}
-		if s.Questions[id] != nil || r.openQs[e.User] >= modelOpenQuestions {
+		if !r.addQuestion(e, d.Text) {
 			return false
 		}
-		r.openQs[e.User]++
-		s.Questions[id] = &schemas.Question{User: e.User, Text: d.Text, TS: e.TS}
-		r.ups[id] = map[string]bool{}
-		s.Totals.Questions++
 	case *schemas.ReactionRemoveData:
 		if _, ok := s.Reactions[d.Emoji]; !ok {
 			return false
@@ -413,6 +432,98 @@ func (m *model) apply(e *schemas.Event) bool {
 	return true
 }
 
+// chatID is the id e's line takes: its id, or a derived one when
+// another user's line has it; ok is false for a duplicate.
+func (r *mroom) chatID(e *schemas.Event) (string, bool) {
+	s := &r.st
+	id := e.ID
+	for _, try := range []string{e.ID, scopedID(e.User, e.ID)} {
+		i := slices.IndexFunc(s.Chat, func(l schemas.ChatLine) bool { return l.ID == try })
+		if i >= 0 && s.Chat[i].User == e.User {
+			return "", false
+		}
+		if id = try; i < 0 {
+			break
+		}
+		id = ""
+	}
+	return id, id != ""
+}
+
+// addChat appends e's line, as a chat.message or an approval does.
+func (r *mroom) addChat(e *schemas.Event, name, text string) bool {
+	s := &r.st
+	id, ok := r.chatID(e)
+	if !ok {
+		return false
+	}
+	s.Chat = append(s.Chat, schemas.ChatLine{ID: id, User: e.User, Name: name, Text: text, TS: e.TS})
+	if _, ok := e.Body.(*schemas.ChatMessageData); ok {
+		r.noteChat(e)
+	}
+	if len(s.Chat) > schemas.ChatHistory {
+		s.Chat = s.Chat[1:]
+	}
+	s.Totals.Chat++
+	return true
+}
+
+// noteChat records e's ts for slow mode.
+func (r *mroom) noteChat(e *schemas.Event) {
+	if r.controls.SlowMode > 0 {
+		if r.lastChat == nil {
+			r.lastChat = map[string]int64{}
+		}
+		r.lastChat[e.User] = e.TS
+	}
+}
+
+// addQuestion adds e's question, as a qa.ask or an approval does.
+func (r *mroom) addQuestion(e *schemas.Event, text string) bool {
+	s := &r.st
+	id := e.ID
+	if q := s.Questions[id]; q != nil {
+		if q.User == e.User {
+			return false
+		}
+		id = scopedID(e.User, e.ID)
+	}
+	if s.Questions[id] != nil || r.openQs[e.User] >= modelOpenQuestions {
+		return false
+	}
+	r.openQs[e.User]++
+	s.Questions[id] = &schemas.Question{User: e.User, Text: text, TS: e.TS}
+	r.ups[id] = map[string]bool{}
+	s.Totals.Questions++
+	return true
+}
+
+// hold puts e into the pending queue: its key is its id, or the derived
+// one when another user's held item has the id.
+func (r *mroom) hold(e *schemas.Event, kind, name, text string) bool {
+	key := e.ID
+	if h, ok := r.held[key]; ok {
+		if h.User == e.User && h.ID == e.ID {
+			return false
+		}
+		key = scopedID(e.User, e.ID)
+		if _, ok := r.held[key]; ok {
+			return false
+		}
+	}
+	if len(r.held) >= schemas.MaxHeldPerRoom {
+		return false
+	}
+	if r.held == nil {
+		r.held = map[string]schemas.HeldItem{}
+	}
+	r.held[key] = schemas.HeldItem{Kind: kind, User: e.User, ID: e.ID, Name: name, Text: text, TS: e.TS}
+	if kind == schemas.HeldChat {
+		r.noteChat(e)
+	}
+	return true
+}
+
 // moderated is the model's moderation check: sanctions by the event's ts,
 // then the controls, then slow mode.
 func (r *mroom) moderated(e *schemas.Event) string {
@@ -460,6 +571,11 @@ func (r *mroom) sanction(e *schemas.Event, target string, sn schemas.Sanction, h
 	}
 	r.sanctions[target] = sn
 	if hide {
+		for k, h := range r.held {
+			if h.User == target {
+				delete(r.held, k)
+			}
+		}
 		s := &r.st
 		s.Chat = slices.DeleteFunc(s.Chat, func(l schemas.ChatLine) bool { return l.User == target })
 		for id, q := range s.Questions {

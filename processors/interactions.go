@@ -185,9 +185,10 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 			// The room's word filter applies before anything is counted:
 			// a refusing filter drops the answer, a masking one masks the
 			// word, which the cloud then does not count (a mask is not a
-			// word).
-			answer, ok := r.filtered(d.Answer)
-			if !ok {
+			// word). A poll answer is not held: a holding filter
+			// refuses it.
+			answer, verdict := r.filtered(d.Answer)
+			if verdict != filterPassed {
 				return Ignored, ReasonFiltered
 			}
 			return r.applyCloud(p, d.PollID, ev, answer)
@@ -196,8 +197,8 @@ func (r *room) applyPollKind(ev *schemas.Event) (Outcome, Reason) {
 		if p == nil {
 			return out, why
 		}
-		answer, ok := r.filtered(d.Answer)
-		if !ok {
+		answer, verdict := r.filtered(d.Answer)
+		if verdict != filterPassed {
 			return Ignored, ReasonFiltered
 		}
 		if _, had := p.votes[ev.User]; had {

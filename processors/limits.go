@@ -109,8 +109,8 @@ var (
 // core changelog record but for slow mode's last-line times (which the
 // core record keeps only as far as the record limit allows), when every
 // room limit is used with the longest, most escaped text.
-// Config.MaxPresenceNodes reports and schemas.MaxSanctionsPerRoom
-// sanctions are included.
+// Config.MaxPresenceNodes reports, schemas.MaxSanctionsPerRoom
+// sanctions and schemas.MaxHeldPerRoom held items are included.
 func WorstCaseStateBytes(cfg *Config) int {
 	id := strings.Repeat("a", schemas.MaxIDLen)
 	lt := func(n int) string { return strings.Repeat("<", n) }
@@ -128,6 +128,10 @@ func WorstCaseStateBytes(cfg *Config) int {
 	worstSanction := schemas.Sanction{Kind: schemas.SanctionTimeout, Until: 1 << 62, By: lt(schemas.MaxUserLen), TS: 1 << 62, Reason: lt(schemas.MaxReasonLen)}
 	n += schemas.MaxSanctionsPerRoom*(sanctionBytes(lt(schemas.MaxUserLen), worstSanction)+1) + controlsBytes
 	n += worstCustomBytes() // custom types (custom.go)
+	// The pending queue (hold.go), in the core record; the moderator
+	// view's own snapshot holds only it.
+	worstHeld := &schemas.HeldItem{Kind: schemas.HeldQuestion, User: lt(schemas.MaxUserLen), ID: id, Name: lt(schemas.MaxNameLen), Text: lt(max(schemas.MaxChatLen, schemas.MaxQuestionLen)), TS: 1 << 62, Filtered: true}
+	n += schemas.MaxHeldPerRoom*(heldBytes(id, worstHeld)+1) + 3*intBytes + objFixed
 	return n
 }
 

@@ -92,6 +92,17 @@ func worstRoom(t *testing.T, cfg *Config) *harness {
 	for i := range schemas.MaxSanctionsPerRoom {
 		must(ev(t, id("b", i), "w", lt(schemas.MaxUserLen), schemas.ModTimeout, 9, schemas.ModTimeoutData{Target: user(1000 + i), Seconds: 3600, Reason: lt(schemas.MaxReasonLen)}))
 	}
+	must(ev(t, id("hc", 0), "w", "mod", schemas.RoomControls, 9, schemas.Controls{HoldChat: true, HoldQuestions: true}))
+	for i := range schemas.MaxHeldPerRoom {
+		if i%2 == 0 {
+			must(ev(t, id("h", i), "w", user(2000+i), schemas.ChatMessage, 9, schemas.ChatMessageData{Text: lt(schemas.MaxChatLen), Name: lt(schemas.MaxNameLen)}))
+		} else {
+			must(ev(t, id("h", i), "w", user(2000+i), schemas.QAAsk, 9, schemas.QAAskData{Text: lt(schemas.MaxQuestionLen)}))
+		}
+	}
+	if o, r := h.apply(ev(t, id("hx", 0), "w", user(1), schemas.ChatMessage, 9, schemas.ChatMessageData{Text: "one more"})); r != ReasonHeldFull {
+		t.Fatalf("a held line past the queue's cap: %v %s, want held_full", o, r)
+	}
 	for i := range cfg.MaxPresenceNodes {
 		must(ev(t, id("n", i), "w", "pusher", schemas.Presence, h.now, schemas.PresenceData{Node: id("node", i), Viewers: schemas.MaxPresenceCount}))
 	}

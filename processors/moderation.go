@@ -164,6 +164,9 @@ func (r *room) pruneSanctions(ts int64) {
 // setControls applies room.controls.
 func (r *room) setControls(c schemas.Controls) {
 	r.controls = c
+	if c.HoldChat || c.HoldQuestions {
+		r.view() // moderators can watch the queue before the first hold
+	}
 	cc := c
 	r.modDelta().Controls = &cc
 	r.pendBytes += controlsBytes
@@ -191,6 +194,7 @@ func (r *room) hideUser(user string) {
 	if p := r.pinned(); p != nil && p.User == user {
 		r.unpin()
 	}
+	r.unholdUser(user)
 	for _, id := range slices.Sorted(maps.Keys(r.questions)) {
 		if r.questions[id].user == user {
 			r.removeQuestion(id)
@@ -307,18 +311,29 @@ func (r *room) chatLine(id string) *schemas.ChatLine {
 	return nil
 }
 
-// filtered applies the room's word filter to text: ok is false when a
-// refusing filter matched, else text comes back, masked if a masking
-// filter matched.
-func (r *room) filtered(text string) (string, bool) {
+// filterVerdict is what the room's word filter does to a text.
+type filterVerdict uint8
+
+const (
+	filterPassed  filterVerdict = iota // no match, or masked
+	filterRefused                      // a refusing filter matched
+	filterHeld                         // a holding filter matched: into the pending queue
+)
+
+// filtered applies the room's word filter to text: the text to keep
+// (masked if a masking filter matched; as written when held) and the
+// verdict.
+func (r *room) filtered(text string) (string, filterVerdict) {
 	masked, hit := schemas.FilterText(text, r.filter)
-	if !hit {
-		return text, true
+	switch {
+	case !hit:
+		return text, filterPassed
+	case r.filterMask:
+		return masked, filterPassed
+	case r.filterHold:
+		return text, filterHeld
 	}
-	if !r.filterMask {
-		return "", false
-	}
-	return masked, true
+	return "", filterRefused
 }
 
 // filterBytes bounds the filter's share of the core record.

@@ -131,6 +131,9 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	if r.pendBytes >= p.cfg.frameBytes() {
 		r.emitFrame(p.cfg, b)
 	}
+	if r.mv != nil && r.mv.pendBytes >= p.cfg.frameBytes() {
+		r.emitView(b, ev.TS) // the view's frames are cut on their own
+	}
 	return Applied, ""
 }
 
@@ -226,6 +229,7 @@ func (p *Partition) writeState(r *room, b *Batch) {
 		b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
 		r.snapSeq = r.seq
 	}
+	r.viewSnapshot(p.cfg, b)
 	b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state, 0)})
 	r.changed, r.newEpoch, r.forceCk = false, false, false
 }
@@ -412,6 +416,9 @@ func (r *room) emitFrame(cfg *Config, b *Batch) {
 	r.pub.Apply(&r.pend)
 	r.ts = max(r.ts, ts)
 	r.pend, r.pendTS, r.pendBytes, r.pendAny = schemas.Delta{}, 0, 0, false
+	if r.mv != nil && r.mv.pendAny {
+		r.emitView(b, ts)
+	}
 	r.writeLog(cfg, b)
 	r.closeDedupChunk(b)
 }
@@ -537,6 +544,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 	nr, id, applied, foldTS := f.nr, f.nr.id, f.applied, f.foldTS
 	nr.pub.Apply(&nr.pend)
 	nr.pend = schemas.Delta{}
+	hadView := false
 	nr.logVotes, nr.logUps, nr.logAns, nr.logCloud = nr.logVotes[:0], nr.logUps[:0], nr.logAns[:0], nr.logCloud[:0]
 	nr.logCustom = nr.logCustom[:0]
 	nr.expireDedup(p.cfg, nr.maxTS, nil)
@@ -557,6 +565,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 			}
 		}
 		nr.lseq, nr.dseq = old.lseq, old.dseq
+		hadView = old.mv != nil
 		nr.nodes = old.nodes
 		for n := range nr.nodes {
 			nr.size += nodeBytes(n)
@@ -585,6 +594,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 	nr.dchunks = slices.DeleteFunc(nr.dchunks, func(c dedupChunk) bool { return len(c.ids) == 0 })
 	nr.dchunks = append(nr.dchunks, dedupChunk{})
 
+	nr.restartView(p.cfg, hadView, foldTS, b)
 	state := nr.pub
 	nr.pub = schemas.NewRoomState()
 	nr.pend = fullDelta(&state)

@@ -49,6 +49,10 @@ type room struct {
 	// state, in the core record only; filterMask masks instead of refusing.
 	filter     []string
 	filterMask bool
+	filterHold bool
+	// mv is the room's moderator view, with the pending queue (hold.go);
+	// nil until the room first holds.
+	mv *modView
 
 	emojiBy map[string]string // emoji slot → user who opened it (per-user cap)
 	openQs  map[string]int    // user → questions asked and not answered or removed
@@ -175,24 +179,32 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 	fits := func(n int) bool { return r.fits(cfg, n) }
 	switch d := ev.Body.(type) {
 	case *schemas.ChatMessageData:
-		id, ok := r.chatID(ev)
-		if !ok {
+		if _, ok := r.chatID(ev); !ok {
 			return Ignored, ReasonDuplicate
 		}
-		text, ok := r.filtered(d.Text)
-		if !ok {
+		text, verdict := r.filtered(d.Text)
+		if verdict == filterRefused {
 			return Ignored, ReasonFiltered
 		}
+		_, hadLast := r.lastChat[ev.User]
 		if r.controls.SlowMode > 0 && !r.slowModeFits(cfg, ev.User, ev.TS) {
 			return Ignored, ReasonSlowMode // the room's slow-mode book is full until entries age out
 		}
-		r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: id, User: ev.User, Name: d.Name, Text: text, TS: ev.TS})
-		if r.controls.SlowMode > 0 {
-			mk(&r.lastChat)[ev.User] = ev.TS
+		var out Outcome
+		var reason Reason
+		if verdict == filterHeld || r.controls.HoldChat {
+			out, reason = r.hold(cfg, ev, schemas.HeldChat, d.Name, text, verdict == filterHeld)
+		} else {
+			out, reason = r.addChat(ev, d.Name, text)
 		}
-		r.totals().Chat++
-		// The line, and its id again should a later line evict it.
-		r.pendBytes += chatLineBytes(id, ev.User, d.Name, text) + jsonStringLen(id) + 1
+		if r.controls.SlowMode > 0 {
+			if out == Applied {
+				mk(&r.lastChat)[ev.User] = ev.TS
+			} else if !hadLast {
+				r.size -= lastChatBytes(ev.User) // slowModeFits counted the entry
+			}
+		}
+		return out, reason
 	case *schemas.ChatDeleteData:
 		if slices.Contains(r.pend.ChatDeleted, d.MessageID) || !r.hasChat(d.MessageID) {
 			return Ignored, ReasonUnknownChat
@@ -300,36 +312,17 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		p.closed = true
 		r.pollDelta(d.PollID, p.values).Closed = true
 	case *schemas.QAAskData:
-		id := ev.ID
-		if q, ok := r.questions[id]; ok {
-			if q.user == ev.User {
-				return Ignored, ReasonDuplicate
-			}
-			id = scopedID(ev.User, ev.ID) // another user's id: a different question
-			if _, ok := r.questions[id]; ok {
-				return Ignored, ReasonDuplicate
-			}
+		if _, ok := r.questionID(ev); !ok {
+			return Ignored, ReasonDuplicate
 		}
-		text, ok := r.filtered(d.Text)
-		if !ok {
+		text, verdict := r.filtered(d.Text)
+		if verdict == filterRefused {
 			return Ignored, ReasonFiltered
 		}
-		n := questionBytes(id, ev.User, text)
-		switch {
-		case len(r.questions) >= schemas.MaxQuestionsInRoom:
-			return DeadLettered, ReasonLimit
-		case r.openQs[ev.User] >= cfg.MaxOpenQuestionsPerUser:
-			return DeadLettered, ReasonUserLimit
-		case !fits(n):
-			return DeadLettered, ReasonTooLarge
+		if verdict == filterHeld || r.controls.HoldQuestions {
+			return r.hold(cfg, ev, schemas.HeldQuestion, "", text, verdict == filterHeld)
 		}
-		r.size += n
-		mk(&r.questions)[id] = &questionPriv{user: ev.User, upvoters: map[string]struct{}{}}
-		mk(&r.openQs)[ev.User]++
-		qd := r.questionDelta(id)
-		qd.User, qd.Text, qd.TS = ev.User, text, ev.TS
-		r.totals().Questions++
-		r.pendBytes += n
+		return r.addQuestion(cfg, ev, text)
 	case *schemas.QAUpvoteData:
 		q := r.questions[d.QuestionID]
 		if q == nil {
@@ -432,6 +425,10 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		r.lift(d.Target)
 	case *schemas.Controls:
 		r.setControls(*d)
+	case *schemas.ModApproveData:
+		return r.approve(cfg, d.ID)
+	case *schemas.ModRejectData:
+		return r.reject(d.ID)
 	case *schemas.ChatPinData:
 		l := r.chatLine(d.MessageID)
 		if l == nil {
@@ -456,9 +453,11 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return DeadLettered, ReasonTooLarge
 		}
 		r.size += n - r.filterBytes()
-		r.filter, r.filterMask = keys, d.Action == schemas.FilterMask
+		r.filter, r.filterMask, r.filterHold = keys, d.Action == schemas.FilterMask, d.Action == schemas.FilterHold
 		if len(keys) == 0 {
 			r.filter = nil
+		} else if r.filterHold {
+			r.view() // moderators can watch the queue before the first hold
 		}
 	case *schemas.ChatUnpinData:
 		if r.pinned() == nil {
@@ -602,6 +601,62 @@ func (r *room) chatID(ev *schemas.Event) (id string, ok bool) {
 		id = scopedID(ev.User, ev.ID)
 	}
 	return "", false
+}
+
+// addChat appends ev's chat line (text as the filter left it) to the
+// room: a chat.message, or a held one a moderator approved.
+func (r *room) addChat(ev *schemas.Event, name, text string) (Outcome, Reason) {
+	id, ok := r.chatID(ev)
+	if !ok {
+		return Ignored, ReasonDuplicate
+	}
+	r.pend.Chat = append(r.pend.Chat, schemas.ChatLine{ID: id, User: ev.User, Name: name, Text: text, TS: ev.TS})
+	r.totals().Chat++
+	// The line, and its id again should a later line evict it.
+	r.pendBytes += chatLineBytes(id, ev.User, name, text) + jsonStringLen(id) + 1
+	return Applied, ""
+}
+
+// questionID returns the id ev's question takes: its event id, or when
+// another user's question has it, scopedID. ok is false for a duplicate.
+func (r *room) questionID(ev *schemas.Event) (string, bool) {
+	id := ev.ID
+	if q, ok := r.questions[id]; ok {
+		if q.user == ev.User {
+			return "", false
+		}
+		id = scopedID(ev.User, ev.ID) // another user's id: a different question
+		if _, ok := r.questions[id]; ok {
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// addQuestion adds ev's question (text as the filter left it) to the
+// room: a qa.ask, or a held one a moderator approved.
+func (r *room) addQuestion(cfg *Config, ev *schemas.Event, text string) (Outcome, Reason) {
+	id, ok := r.questionID(ev)
+	if !ok {
+		return Ignored, ReasonDuplicate
+	}
+	n := questionBytes(id, ev.User, text)
+	switch {
+	case len(r.questions) >= schemas.MaxQuestionsInRoom:
+		return DeadLettered, ReasonLimit
+	case r.openQs[ev.User] >= cfg.MaxOpenQuestionsPerUser:
+		return DeadLettered, ReasonUserLimit
+	case !r.fits(cfg, n):
+		return DeadLettered, ReasonTooLarge
+	}
+	r.size += n
+	mk(&r.questions)[id] = &questionPriv{user: ev.User, upvoters: map[string]struct{}{}}
+	mk(&r.openQs)[ev.User]++
+	qd := r.questionDelta(id)
+	qd.User, qd.Text, qd.TS = ev.User, text, ev.TS
+	r.totals().Questions++
+	r.pendBytes += n
+	return Applied, ""
 }
 
 // scopedID derives a room-unique id for an event whose id another user

@@ -60,6 +60,7 @@ var Types = []Type{
 	RoomClose, QARemove, ReactionRemove,
 	ModBan, ModTimeout, ModUnban, RoomControls,
 	ChatPin, ChatUnpin, ModFilters,
+	ModApprove, ModReject,
 	PollPick, PollRank, PollRate, PollTextAnswer,
 }
 
@@ -82,7 +83,7 @@ func RequiredCapability(t Type) Capability {
 	switch t {
 	case PollOpen, PollClose, QuizAsk, QuizReveal, QAAnswered, RoomClose:
 		return CapHost
-	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls, ChatPin, ChatUnpin, ModFilters:
+	case ChatDelete, QARemove, ReactionRemove, ModBan, ModTimeout, ModUnban, RoomControls, ChatPin, ChatUnpin, ModFilters, ModApprove, ModReject:
 		return CapModerate
 	case Presence:
 		return CapSystem
@@ -285,6 +286,10 @@ func newPayload(t Type) Payload {
 		return &ChatUnpinData{}
 	case ModFilters:
 		return &ModFiltersData{}
+	case ModApprove:
+		return &ModApproveData{}
+	case ModReject:
+		return &ModRejectData{}
 	case PollPick:
 		return &PollPickData{}
 	case PollRank:

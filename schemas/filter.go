@@ -21,6 +21,7 @@ const (
 	MaxFilterWordLen = 50       // runes of one word
 	FilterRefuse     = "refuse" // the line or question is ignored (reason filtered)
 	FilterMask       = "mask"   // the matching words are replaced by asterisks
+	FilterHold       = "hold"   // the line or question waits for a moderator (hold.go)
 )
 
 // ModFiltersData is the body of mod.filters: it replaces the room's
@@ -47,8 +48,8 @@ func (d *ModFiltersData) validate(f *fieldPath) error {
 			return &ValidationError{Field: field, Rule: RuleChars, Detail: "a filter word needs letters or digits"}
 		}
 	}
-	if d.Action != FilterRefuse && d.Action != FilterMask {
-		return &ValidationError{Field: f.name("action"), Rule: RuleEnum, Detail: `action is "refuse" or "mask"`}
+	if d.Action != FilterRefuse && d.Action != FilterMask && d.Action != FilterHold {
+		return &ValidationError{Field: f.name("action"), Rule: RuleEnum, Detail: `action is "refuse", "mask" or "hold"`}
 	}
 	return nil
 }

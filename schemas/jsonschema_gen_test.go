@@ -286,7 +286,13 @@ func typeSchemas() map[Type]struct {
 				{"type", "array"}, {"maxItems", MaxFilterWords},
 				{"items", envRef("line", kv{"minLength", 1}, kv{"maxLength", MaxFilterWordLen})},
 			}},
-			{"action", true, obj{{"description", "refuse: the line or question is ignored; mask: the matching words are replaced by asterisks."}, {"type", "string"}, {"enum", []string{FilterRefuse, FilterMask}}}},
+			{"action", true, obj{{"description", "refuse: the line or question is ignored; mask: the matching words are replaced by asterisks; hold: the line or question waits in the room's pending queue for a moderator."}, {"type", "string"}, {"enum", []string{FilterRefuse, FilterMask, FilterHold}}}},
+		}},
+		ModApprove: {"A moderator approves a held chat line or question: it enters the room at the approval's position (docs/moderation.md).", []field{
+			{"id", true, idField("The held item's key in the moderator view's held map.")},
+		}},
+		ModReject: {"A moderator rejects a held chat line or question: it never enters the room.", []field{
+			{"id", true, idField("The held item's key in the moderator view's held map.")},
 		}},
 		RoomControls: {"A moderator sets the room's live controls, all at once: a field left out is off.", []field{
 			{"slow_mode", false, obj{
@@ -297,6 +303,8 @@ func typeSchemas() map[Type]struct {
 			{"reactions_off", false, flag("No reactions are taken.")},
 			{"questions_off", false, flag("No new questions are taken.")},
 			{"emote_only", false, flag("Only chat lines made of emoji and spaces are taken.")},
+			{"hold_chat", false, flag("Chat lines wait in the room's pending queue until a moderator approves them.")},
+			{"hold_questions", false, flag("Questions wait in the room's pending queue until a moderator approves them.")},
 		}},
 		Presence: {"A pusher node reports its current viewer count for the room (trusted producers only).", []field{
 			{"node", true, idField("The pusher node id.")},

@@ -248,6 +248,8 @@ func TestSchemaMatchesGo(t *testing.T) {
 		ModTimeout:  {"target": "user", "reason": "optionalLine"},
 		ModUnban:    {"target": "user"},
 		ChatPin:     {"message_id": "id"},
+		ModApprove:  {"id": "id"},
+		ModReject:   {"id": "id"},
 	}
 	for _, ty := range Types {
 		name := string(ty) + ".json"

@@ -93,6 +93,10 @@ type Controls struct {
 	QuestionsOff bool `json:"questions_off,omitempty"`
 	// EmoteOnly lets through only chat lines made of emoji and spaces.
 	EmoteOnly bool `json:"emote_only,omitempty"`
+	// HoldChat and HoldQuestions put every chat line or question into the
+	// room's pending queue for a moderator to approve (hold.go).
+	HoldChat      bool `json:"hold_chat,omitempty"`
+	HoldQuestions bool `json:"hold_questions,omitempty"`
 }
 
 // Moderation is a room's public moderation state: every viewer sees the

@@ -64,6 +64,9 @@ type RoomState struct {
 	// Custom is the state of the deployment's custom types (custom.go),
 	// by type name; absent until one counts in the room.
 	Custom map[string]*Custom `json:"custom,omitempty"`
+	// Held is a moderator view's pending queue (hold.go), by key; a
+	// room's own state never has it.
+	Held map[string]*HeldItem `json:"held,omitempty"`
 }
 
 // ChatLine is one chat message as viewers see it.
@@ -194,6 +197,10 @@ type Delta struct {
 	Pinned   *ChatLine `json:"pinned,omitempty"`
 	// Custom is the change of the custom types' state (custom_state.go).
 	Custom map[string]*CustomDelta `json:"custom,omitempty"`
+	// Held adds items to a moderator view's pending queue after
+	// HeldRemoved (approved, rejected or dropped keys) takes others out.
+	Held        map[string]*HeldItem `json:"held,omitempty"`
+	HeldRemoved []string             `json:"held_removed,omitempty"`
 }
 
 // PollDelta is a poll's change. Question and Options are set when the poll
@@ -253,7 +260,8 @@ func (d *Delta) IsEmpty() bool {
 		len(d.Polls) == 0 && len(d.Questions) == 0 && len(d.Quizzes) == 0 &&
 		d.Leaderboard == nil && d.Viewers == nil && d.Totals == nil &&
 		len(d.ReactionsRemoved) == 0 && len(d.QuestionsRemoved) == 0 && !d.Closed && d.Mod.isEmpty() &&
-		!d.Unpinned && d.Pinned == nil && len(d.Custom) == 0
+		!d.Unpinned && d.Pinned == nil && len(d.Custom) == 0 &&
+		len(d.Held) == 0 && len(d.HeldRemoved) == 0
 }
 
 // Apply folds d into s. It is the one definition of what a delta means:
@@ -367,6 +375,9 @@ func (s *RoomState) Apply(d *Delta) {
 		s.Pinned = &l
 	}
 	s.Custom = applyCustom(s.Custom, d.Custom)
+	if len(d.Held) > 0 || len(d.HeldRemoved) > 0 {
+		s.applyHeld(d)
+	}
 }
 
 // ChatEvictions returns the ids of the chat lines, oldest first, that
@@ -435,6 +446,7 @@ func Merge(a, b *Delta) Delta {
 	}
 	m.Closed = a.Closed || b.Closed
 	m.Mod = mergeMod(a.Mod, b.Mod)
+	mergeHeld(&m, a, b)
 	m.Unpinned = a.Unpinned || b.Unpinned
 	for _, p := range []*ChatLine{a.Pinned, b.Pinned} {
 		if p != nil {
@@ -627,6 +639,7 @@ func (s *RoomState) Clone() RoomState {
 	}
 	c.Viewers, c.Totals, c.Closed = s.Viewers, s.Totals, s.Closed
 	c.Mod = s.Mod.clone()
+	c.Held = cloneHeld(s.Held)
 	if s.Pinned != nil {
 		l := *s.Pinned
 		c.Pinned = &l
@@ -644,7 +657,7 @@ func UnmarshalFrame(b []byte) (Frame, error) {
 	if err := decodeStrict(b, &f, ""); err != nil {
 		return f, err
 	}
-	if err := CheckRoom(f.Room); err != nil {
+	if err := CheckStream(f.Room); err != nil {
 		return f, err
 	}
 	if f.Seq == 0 {
@@ -676,6 +689,17 @@ func (d *Delta) normalize() error {
 	}
 	if len(d.Reactions) == 0 {
 		d.Reactions = nil
+	}
+	if len(d.HeldRemoved) == 0 {
+		d.HeldRemoved = nil
+	}
+	if len(d.Held) == 0 {
+		d.Held = nil
+	}
+	for k, h := range d.Held {
+		if h == nil {
+			return nullEntry("delta.held", k)
+		}
 	}
 	if len(d.Chat) == 0 {
 		d.Chat = nil
@@ -744,8 +768,13 @@ func UnmarshalSnapshot(b []byte) (Snapshot, error) {
 	if err := decodeStrict(b, &s, ""); err != nil {
 		return s, err
 	}
-	if err := CheckRoom(s.Room); err != nil {
+	if err := CheckStream(s.Room); err != nil {
 		return s, err
+	}
+	for k, h := range s.State.Held {
+		if h == nil {
+			return s, nullEntry("state.held", k)
+		}
 	}
 	for id, p := range s.State.Polls {
 		if p == nil {

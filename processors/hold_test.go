@@ -1,0 +1,161 @@
+package processors
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/ovation-live/ovation/schemas"
+)
+
+// TestHoldFold runs hold for review through the fold with frames cut at
+// every step, every other step or once: held lines and questions stay out
+// of the room (and its totals) until approved, appear at the approval's
+// position, never when rejected; the moderator view's frames fold to its
+// state and snapshot; a restore and a rebuild into a new epoch decide the
+// same.
+func TestHoldFold(t *testing.T) {
+	chat := func(text string) any { return schemas.ChatMessageData{Text: text} }
+	ask := func(text string) any { return schemas.QAAskData{Text: text} }
+	approve := func(id string) any { return schemas.ModApproveData{ID: id} }
+	reject := func(id string) any { return schemas.ModRejectData{ID: id} }
+	type step struct {
+		id     string
+		user   string
+		typ    schemas.Type
+		data   any
+		out    Outcome
+		reason Reason
+	}
+	steps := []step{
+		{"a1", "ann", schemas.ChatMessage, chat("before"), Applied, ""},
+		{"c1", "mod", schemas.RoomControls, schemas.Controls{HoldChat: true, HoldQuestions: true}, Applied, ""},
+		{"h1", "ann", schemas.ChatMessage, chat("held one"), Applied, ""},
+		{"h2", "bob", schemas.ChatMessage, chat("held two"), Applied, ""},
+		{"h1", "bob", schemas.ChatMessage, chat("bob's h1"), Applied, ""}, // ann's id, another user: another key
+		{"h1", "ann", schemas.ChatMessage, chat("retry"), Ignored, ReasonDuplicate},
+		{"q1", "cat", schemas.QAAsk, ask("held question?"), Applied, ""},
+		{"a2", "ann", schemas.ChatMessage, chat("after"), Applied, ""}, // held too
+		{"m1", "mod", schemas.ModApprove, approve("h2"), Applied, ""},
+		{"m2", "mod", schemas.ModApprove, approve("h2"), Ignored, ReasonUnknownHeld},
+		{"m3", "mod", schemas.ModReject, reject("h1"), Applied, ""},
+		{"m4", "mod", schemas.ModApprove, approve(scopedID("bob", "h1")), Applied, ""},
+		{"m5", "mod", schemas.ModApprove, approve("q1"), Applied, ""},
+		{"m6", "mod", schemas.ModReject, reject("nope"), Ignored, ReasonUnknownHeld},
+		// A ban that hides drops the user's held items.
+		{"h3", "eve", schemas.ChatMessage, chat("eve's line"), Applied, ""},
+		{"q2", "eve", schemas.QAAsk, ask("eve's question?"), Applied, ""},
+		{"h4", "dan", schemas.ChatMessage, chat("dan waits"), Applied, ""},
+		{"b1", "mod", schemas.ModBan, schemas.ModBanData{Target: "eve", Hide: true}, Applied, ""},
+		{"m7", "mod", schemas.ModApprove, approve("h3"), Ignored, ReasonUnknownHeld},
+		// A holding filter holds only what matches, even with the
+		// controls off; the held text is as written.
+		{"c2", "mod", schemas.RoomControls, schemas.Controls{}, Applied, ""},
+		{"f1", "mod", schemas.ModFilters, schemas.ModFiltersData{Words: []string{"spoiler"}, Action: schemas.FilterHold}, Applied, ""},
+		{"h5", "ann", schemas.ChatMessage, chat("a ＳＰＯＩＬＥＲ here"), Applied, ""},
+		{"a3", "ann", schemas.ChatMessage, chat("clean"), Applied, ""},
+		{"m8", "mod", schemas.ModApprove, approve("h5"), Applied, ""},
+		{"z1", "mod", schemas.ModReject, reject("h4"), Applied, ""},
+		{"z2", "mod", schemas.ModReject, reject("a2"), Applied, ""},
+	}
+	for _, every := range []int{1, 2, 1000} {
+		t.Run(fmt.Sprintf("flush every %d", every), func(t *testing.T) {
+			h := newHarness(t, nil)
+			var hist []*schemas.Event
+			for i, s := range steps {
+				e := ev(t, s.id, "r", s.user, s.typ, int64(1000+i), s.data)
+				hist = append(hist, e)
+				out, reason := h.apply(e)
+				if out != s.out || reason != s.reason {
+					t.Fatalf("step %d (%s %s %s): %v %q, want %v %q", i, s.user, s.typ, s.id, out, reason, s.out, s.reason)
+				}
+				if i%every == 0 {
+					h.flush()
+				}
+			}
+			h.flush()
+			h.checkFold()
+			st, _, _, _ := h.p.RoomState("r")
+			var lines []string
+			for _, l := range st.Chat {
+				lines = append(lines, l.ID+" "+l.User+":"+l.Text)
+			}
+			// bob's line takes its own id: ann's h1 never entered the room.
+			want := []string{"a1 ann:before", "h2 bob:held two", "h1 bob:bob's h1", "a3 ann:clean", "h5 ann:a ＳＰＯＩＬＥＲ here"}
+			if !slices.Equal(lines, want) {
+				t.Fatalf("chat %q, want %q", lines, want)
+			}
+			if q := st.Questions["q1"]; q == nil || q.User != "cat" || len(st.Questions) != 1 {
+				t.Fatalf("questions %s", js(st.Questions))
+			}
+			if st.Totals.Chat != 5 || st.Totals.Questions != 1 {
+				t.Fatalf("totals %+v: a held item counts only once approved", st.Totals)
+			}
+			v, _, _, ok := h.p.ViewState("r")
+			if !ok || len(v.Held) != 0 {
+				t.Fatalf("view %v, held %s; want an empty queue", ok, js(v.Held))
+			}
+			// No frame of the room ever carried a held item before its
+			// approval: the only lines are the approved ones, and the
+			// view's frames carried every held item.
+			seen := map[string]bool{}
+			for _, f := range h.frames {
+				if f.Room == schemas.ModView("r") {
+					for k := range f.Delta.Held {
+						seen[k] = true
+					}
+				}
+				for _, l := range f.Delta.Chat {
+					if l.Text == "eve's line" || l.Text == "held one" || l.Text == "dan waits" || l.Text == "after" {
+						t.Fatalf("frame %d shows a held line that was never approved: %+v", f.Seq, l)
+					}
+				}
+			}
+			if every == 1 {
+				keys := slices.Sorted(maps.Keys(seen))
+				wantKeys := []string{"a2", "h1", "h2", "h3", "h4", "h5", "q1", "q2", scopedID("bob", "h1")}
+				slices.Sort(wantKeys)
+				if !slices.Equal(keys, wantKeys) {
+					t.Fatalf("view frames held %q, want %q", keys, wantKeys)
+				}
+			}
+
+			// A restore continues with the same queue: hold again, approve.
+			for _, e := range []*schemas.Event{
+				ev(t, "f2", "r", "mod", schemas.ModFilters, 5000, schemas.ModFiltersData{Words: []string{}, Action: schemas.FilterRefuse}),
+				ev(t, "c3", "r", "mod", schemas.RoomControls, 5001, schemas.Controls{HoldQuestions: true}),
+				ev(t, "q3", "r", "ann", schemas.QAAsk, 5002, ask("after restore?")),
+			} {
+				if out, reason := h.apply(e); out != Applied {
+					t.Fatalf("%s: %v %s", e.ID, out, reason)
+				}
+				hist = append(hist, e)
+			}
+			h.flush()
+			p := h.restored()
+			if out, reason := p.Apply(ev(t, "m9", "r", "mod", schemas.ModApprove, 5003, approve("q3")), &Batch{}); out != Applied {
+				t.Fatalf("restored: approve q3: %v %s", out, reason)
+			}
+			if out, reason := p.Apply(ev(t, "q3", "r", "ann", schemas.QAAsk, 5004, ask("after restore?")), &Batch{}); reason != ReasonDuplicate {
+				t.Fatalf("restored: q3 again: %v %s, want duplicate", out, reason)
+			}
+
+			// A rebuild into a new epoch gives the same room and queue.
+			st, _, _, _ = h.p.RoomState("r")
+			v, _, _, _ = h.p.ViewState("r")
+			h.p.Rebuild("r", "rebuilt", slices.Values(hist), &h.batch)
+			h.collect()
+			h.flush()
+			rb, epoch, _, _ := h.p.RoomState("r")
+			rv, vepoch, vseq, ok := h.p.ViewState("r")
+			if epoch != "rebuilt" || !equalState(rb, st) {
+				t.Fatalf("rebuilt state differs:\n%s", diffState(rb, st))
+			}
+			if !ok || vepoch != "rebuilt" || vseq != 1 || js(rv.Held) != js(v.Held) || len(rv.Held) != 1 {
+				t.Fatalf("rebuilt view %v %s/%d %s, want %s", ok, vepoch, vseq, js(rv.Held), js(v.Held))
+			}
+			h.checkFold()
+		})
+	}
+}
