@@ -505,6 +505,9 @@ func (b *batch) addAs(r *kgo.Record, isEvent bool) {
 	default:
 		f, err := parseFrame(r.Value)
 		if err != nil {
+			if _, view := schemas.ModViewOf(f.Room); view {
+				return // a moderator view's frame (its pending queue): not the room's, not counted
+			}
 			b.m.skipped.WithLabelValues("frames").Inc()
 			return
 		}

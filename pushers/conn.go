@@ -478,7 +478,7 @@ func (c *Conn) handle(data []byte) {
 	case "subscribe":
 		c.onSubscribe(&m)
 	case "unsubscribe":
-		if err := schemas.CheckRoom(m.Room); err != nil {
+		if err := schemas.CheckStream(m.Room); err != nil {
 			c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
 			return
 		}
@@ -508,7 +508,7 @@ func (c *Conn) handle(data []byte) {
 }
 
 func (c *Conn) onSubscribe(m *clientMsg) {
-	if err := schemas.CheckRoom(m.Room); err != nil {
+	if err := schemas.CheckStream(m.Room); err != nil {
 		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBadRequest, Field: "room", Message: err.Error()})
 		return
 	}
@@ -524,7 +524,14 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 		c.closeWith(CloseTokenExpired, "token expired")
 		return
 	}
-	if !c.claims.Load().Can(m.Room, schemas.CapSubscribe) {
+	// A room's moderator view (its pending queue) is for moderators
+	// only: it needs moderate in the room.
+	base, view := schemas.ModViewOf(m.Room)
+	if view && !c.claims.Load().Can(base, schemas.CapModerate) {
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant moderate in room " + base + ", which its moderator view needs"})
+		return
+	}
+	if !view && !c.claims.Load().Can(m.Room, schemas.CapSubscribe) {
 		c.refuseRequest(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant subscribe in room " + m.Room})
 		return
 	}
@@ -532,7 +539,10 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 		c.sendError(&wireError{ID: m.ID, Code: CodeUnavailable, Room: m.Room, RetryAfter: 1, Message: "this pusher is not ready; retry or connect elsewhere"})
 		return
 	}
-	if until, banned := c.srv.hub.bannedUntil(m.Room, c.user); banned {
+	if !view {
+		base = m.Room
+	}
+	if until, banned := c.srv.hub.bannedUntil(base, c.user); banned {
 		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBanned, Room: m.Room, Until: until, Message: bannedMessage(until)})
 		return
 	}

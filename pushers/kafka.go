@@ -310,13 +310,13 @@ type snapHeader struct {
 func (s *Server) onSnapshotRecord(r *kgo.Record) {
 	if r.Value == nil {
 		// A tombstone: the room has no snapshot to serve any more.
-		if schemas.CheckRoom(string(r.Key)) == nil {
+		if schemas.CheckStream(string(r.Key)) == nil {
 			s.hub.dropSnapshot(string(r.Key))
 		}
 		return
 	}
 	var h snapHeader
-	if err := json.Unmarshal(r.Value, &h); err != nil || schemas.CheckRoom(h.Room) != nil || h.Epoch == "" || len(h.Epoch) > maxEpochLen {
+	if err := json.Unmarshal(r.Value, &h); err != nil || schemas.CheckStream(h.Room) != nil || h.Epoch == "" || len(h.Epoch) > maxEpochLen {
 		s.m.badRecords.WithLabelValues("snapshot", "invalid").Inc()
 		s.log.Warn("skipping invalid snapshot record", "partition", r.Partition, "offset", r.Offset)
 		return

@@ -105,3 +105,53 @@ func TestBanUnsubscribes(t *testing.T) {
 		c.send(map[string]any{"op": "unsubscribe", "room": "r1"})
 	}
 }
+
+// TestModViewNeedsModerate: a room's moderator view (ROOM~mod, its
+// pending queue) is served like any room, snapshot then frames, to a
+// token with moderate in the room, and refused with forbidden to one
+// that can only subscribe or publish there.
+func TestModViewNeedsModerate(t *testing.T) {
+	brokers, topics := testKafka(t, 2)
+	ctx := context.Background()
+	p := newProc(t, brokers, topics)
+	view := schemas.ModView("r1")
+	held := func(k, user string) *schemas.Delta {
+		return &schemas.Delta{Held: map[string]*schemas.HeldItem{k: {Kind: schemas.HeldChat, User: user, ID: k, Text: "wait for me", TS: 1}}}
+	}
+	if err := p.tick(ctx, map[string]*schemas.Delta{"r1": randomDelta(0, 1, 10), view: held("h1", "ann")}); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, brokers, topics, nil)
+
+	viewer, _, err := dialClient(s.url, allRooms(t, "viewer"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(viewer.close)
+	viewer.subscribe(view)
+	viewer.waitFor(t, 10*time.Second, "the view refused", func(c *tclient) bool { return len(c.errors) == 1 })
+	viewer.mu.Lock()
+	if viewer.errors[0]["code"] != CodeForbidden || viewer.rooms[view] != nil {
+		t.Fatalf("a publish token's subscribe to %s: %v", view, viewer.errors)
+	}
+	viewer.mu.Unlock()
+
+	modTok := token(t, "mod", time.Hour, map[string][]schemas.Capability{"r1": {schemas.CapModerate}})
+	mod, _, err := dialClient(s.url, modTok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mod.close)
+	mod.subscribe(view)
+	mod.waitFor(t, 10*time.Second, "the view's snapshot", func(c *tclient) bool { r := c.rooms[view]; return r != nil && r.seq == 1 })
+	if err := p.tick(ctx, map[string]*schemas.Delta{view: {HeldRemoved: []string{"h1"}, Held: held("h2", "bob").Held}}); err != nil {
+		t.Fatal(err)
+	}
+	mod.waitFor(t, 10*time.Second, "the view's frame 2", func(c *tclient) bool { return c.rooms[view].seq == 2 })
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	st := mod.rooms[view].state
+	if len(st.Held) != 1 || st.Held["h2"] == nil || st.Held["h2"].User != "bob" || len(mod.errors) != 0 || len(mod.violations) != 0 {
+		t.Fatalf("moderator's view: held %v, errors %v, violations %v", st.Held, mod.errors, mod.violations)
+	}
+}

@@ -93,7 +93,7 @@ func ssePositions(v string) (map[string]roomPos, error) {
 	}
 	out := make(map[string]roomPos, len(q))
 	for room, vs := range q {
-		if err := schemas.CheckRoom(room); err != nil {
+		if err := schemas.CheckStream(room); err != nil {
 			return nil, fmt.Errorf("positions: room: %v", err)
 		}
 		if len(vs) != 1 {
@@ -154,7 +154,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		if room == "" {
 			continue
 		}
-		if err := schemas.CheckRoom(room); err != nil {
+		if err := schemas.CheckStream(room); err != nil {
 			sseRefuse(w, http.StatusBadRequest, CodeBadRequest, "rooms: "+err.Error())
 			return
 		}

@@ -167,6 +167,29 @@ func frameCases() []frameCase {
 			},
 		},
 		{
+			Name: "moderator view: held items added, approved or rejected (removed), a key removed and added again in one delta",
+			Frames: []Frame{
+				frame(1, Delta{Held: map[string]*HeldItem{
+					"h1": {Kind: HeldChat, User: "ann", ID: "h1", Name: "Ann", Text: "first!", TS: t0},
+					"q1": {Kind: HeldQuestion, User: "bob", ID: "q1", Text: "why?", TS: t0 + 1},
+				}}),
+				frame(2, Delta{HeldRemoved: []string{"h1"}, Held: map[string]*HeldItem{
+					"h2": {Kind: HeldChat, User: "cat", ID: "h2", Text: "a spoiler", TS: t0 + 2, Filtered: true},
+				}}),
+				frame(3, Delta{HeldRemoved: []string{"q1"}, Held: map[string]*HeldItem{
+					"q1": {Kind: HeldQuestion, User: "dan", ID: "q1", Text: "dan's own q1", TS: t0 + 3},
+				}}),
+			},
+			State: RoomState{
+				Reactions: map[string]int64{}, Chat: []ChatLine{}, Polls: map[string]*Poll{},
+				Questions: map[string]*Question{}, Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
+				Held: map[string]*HeldItem{
+					"h2": {Kind: HeldChat, User: "cat", ID: "h2", Text: "a spoiler", TS: t0 + 2, Filtered: true},
+					"q1": {Kind: HeldQuestion, User: "dan", ID: "q1", Text: "dan's own q1", TS: t0 + 3},
+				},
+			},
+		},
+		{
 			Name: "poll kinds: multi, ranking, rating, text (window of the latest answers), cloud (top replaced); a timed poll and quiz",
 			Frames: []Frame{
 				frame(1, Delta{

@@ -14,7 +14,7 @@ import { Backoff } from "./backoff.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClosedError, PublishError, QueueFullError } from "./errors.js";
-import { checkID, checkRoom, validateBody } from "./events.js";
+import { checkID, checkRoom, checkStream, MOD_VIEW_SUFFIX, validateBody } from "./events.js";
 import type { Controls, PublishInput } from "./events.js";
 import { CLOSE, decodeServer, encodeClient, RETRYABLE_CODES } from "./protocol.js";
 import type { ClientMsg, ServerFrame, ServerMsg, ServerWelcome } from "./protocol.js";
@@ -23,7 +23,7 @@ import type { FrameResult, Position } from "./room.js";
 import { SSESocket } from "./sse.js";
 import type { EventSourceFactory } from "./sse.js";
 import { normalizeDelta } from "./state.js";
-import type { ChatLine, RoomState, Sanction } from "./state.js";
+import type { ChatLine, HeldItem, RoomState, Sanction } from "./state.js";
 
 /** WebSocketLike is the part of the browser WebSocket the client uses. */
 export interface WebSocketLike {
@@ -215,8 +215,35 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   /** setFilter replaces the room's word filter (private to the processors); no words turn it off. */
-  setFilter(words: string[], action: "refuse" | "mask"): Promise<PublishAck> {
+  setFilter(words: string[], action: "refuse" | "mask" | "hold"): Promise<PublishAck> {
     return this.publish({ type: "mod.filters", data: { words, action } });
+  }
+
+  /**
+   * approve puts the held chat line or question key (a key of the
+   * moderator view's state.held) into the room, at this point of its log.
+   * On a moderator view's handle it publishes into the view's room.
+   */
+  approve(key: string): Promise<PublishAck> {
+    return this.client.publish(this.baseRoom, { type: "mod.approve", data: { id: key } });
+  }
+
+  /** reject drops the held chat line or question key: it never enters the room. */
+  reject(key: string): Promise<PublishAck> {
+    return this.client.publish(this.baseRoom, { type: "mod.reject", data: { id: key } });
+  }
+
+  /** baseRoom is the room this handle shows: its name, or the room of a moderator view. */
+  get baseRoom(): string {
+    return this.name.endsWith(MOD_VIEW_SUFFIX) ? this.name.slice(0, -MOD_VIEW_SUFFIX.length) : this.name;
+  }
+
+  /**
+   * held lists the pending queue of a moderator view (a Room from
+   * client.room(modView(room))), oldest first; [] for a room.
+   */
+  held(): [string, HeldItem][] {
+    return Object.entries(this.state.held ?? {}).sort((a, b) => a[1].ts - b[1].ts || (a[0] < b[0] ? -1 : 1));
   }
 
   /** unpin takes the pinned chat line down. */
@@ -405,7 +432,7 @@ export class OvationClient extends Emitter<ClientEvents> {
 
   /** room subscribes to name (once) and returns its handle. */
   room(name: string): Room {
-    checkRoom(name);
+    checkStream(name);
     let r = this.rooms.get(name);
     if (!r) {
       r = new Room(this, name);

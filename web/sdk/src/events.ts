@@ -122,13 +122,17 @@ export interface ModTimeoutData { target: string; seconds: number; reason?: stri
 /** ChatPinData is the body of chat.pin: the chat line to pin. */
 export interface ChatPinData { message_id: string }
 /** ModFiltersData is the body of mod.filters: the room's word filter (private to the processors). */
-export interface ModFiltersData { words: string[]; action: "refuse" | "mask" }
+export interface ModFiltersData { words: string[]; action: "refuse" | "mask" | "hold" }
+/** ModApproveData is the body of mod.approve: the held item's key in the moderator view's held map. */
+export interface ModApproveData { id: string }
+/** ModRejectData is the body of mod.reject: the held item's key. */
+export interface ModRejectData { id: string }
 /** ChatUnpinData is the body of chat.unpin: an empty object. */
 export type ChatUnpinData = Record<string, never>;
 /** ModUnbanData is the body of mod.unban. */
 export interface ModUnbanData { target: string }
 /** Controls are a room's live controls, the body of room.controls; a field left out is off. */
-export interface Controls { slow_mode?: number; chat_off?: boolean; reactions_off?: boolean; questions_off?: boolean; emote_only?: boolean }
+export interface Controls { slow_mode?: number; chat_off?: boolean; reactions_off?: boolean; questions_off?: boolean; emote_only?: boolean; hold_chat?: boolean; hold_questions?: boolean }
 
 /** EventDataMap maps each event type to its body. */
 export interface EventDataMap {
@@ -155,6 +159,8 @@ export interface EventDataMap {
   "chat.pin": ChatPinData;
   "chat.unpin": ChatUnpinData;
   "mod.filters": ModFiltersData;
+  "mod.approve": ModApproveData;
+  "mod.reject": ModRejectData;
   "poll.pick": PollPickData;
   "poll.rank": PollRankData;
   "poll.rate": PollRateData;
@@ -174,6 +180,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "room.close", "qa.remove", "reaction.remove",
   "mod.ban", "mod.timeout", "mod.unban", "room.controls",
   "chat.pin", "chat.unpin", "mod.filters",
+  "mod.approve", "mod.reject",
   "poll.pick", "poll.rank", "poll.rate", "poll.text",
 ];
 
@@ -285,6 +292,19 @@ export function checkRoom(room: string): void {
   checkIDLike("room", room, LIMITS.maxRoomLen);
 }
 
+/** MOD_VIEW_SUFFIX ends the id of a room's moderator view (schemas.ModViewSuffix); no room id can contain "~". */
+export const MOD_VIEW_SUFFIX = "~mod";
+
+/** modView returns the id of room's moderator view: subscribe to it (with a moderate token) to see the pending queue. */
+export function modView(room: string): string {
+  return room + MOD_VIEW_SUFFIX;
+}
+
+/** checkStream validates what a client subscribes to: a room id, or a room's moderator view (schemas.CheckStream). */
+export function checkStream(id: string): void {
+  checkRoom(id.endsWith(MOD_VIEW_SUFFIX) ? id.slice(0, -MOD_VIEW_SUFFIX.length) : id);
+}
+
 function checkText(field: string, v: string, min: number, max: number, bytesLimit: boolean): void {
   if (v === "" && min > 0) throw new EventValidationError(field, "required", `${field} is missing`);
   const cps = codePoints(v);
@@ -381,10 +401,12 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "mod.ban": { target: "string", reason: "string", hide: "bool" },
   "mod.timeout": { target: "string", seconds: "int", reason: "string", hide: "bool" },
   "mod.unban": { target: "string" },
-  "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool" },
+  "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool", hold_chat: "bool", hold_questions: "bool" },
   "chat.pin": { message_id: "string" },
   "chat.unpin": {},
   "mod.filters": { words: "strings", action: "string" },
+  "mod.approve": { id: "string" },
+  "mod.reject": { id: "string" },
   "poll.pick": { poll_id: "string", options: "ints" },
   "poll.rank": { poll_id: "string", order: "ints" },
   "poll.rate": { poll_id: "string", rating: "int" },
@@ -624,9 +646,12 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
         if (/\s/u.test(w)) throw new EventValidationError(field, "chars", "a filter word is one word: no white space");
         if (!/[\p{L}\p{N}\p{Mn}@$]/u.test(w)) throw new EventValidationError(field, "chars", "a filter word needs letters or digits");
       });
-      if (s("action") !== "refuse" && s("action") !== "mask") throw new EventValidationError("data.action", "enum", 'action is "refuse" or "mask"');
+      if (s("action") !== "refuse" && s("action") !== "mask" && s("action") !== "hold") throw new EventValidationError("data.action", "enum", 'action is "refuse", "mask" or "hold"');
       return;
     }
+    case "mod.approve":
+    case "mod.reject":
+      return checkID(s("id"), "data.id");
     case "room.controls":
       if (n("slow_mode") < 0 || n("slow_mode") > LIMITS.maxSlowModeSeconds) throw new EventValidationError("data.slow_mode", "range", `slow_mode ${n("slow_mode")} is outside 0..${LIMITS.maxSlowModeSeconds} seconds`);
       return;

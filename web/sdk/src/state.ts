@@ -167,6 +167,26 @@ export interface RoomControls {
   reactions_off?: boolean;
   questions_off?: boolean;
   emote_only?: boolean;
+  /** hold_chat and hold_questions put chat lines or questions into the pending queue for a moderator. */
+  hold_chat?: boolean;
+  hold_questions?: boolean;
+}
+
+/**
+ * HeldItem is one chat line or question in a room's pending queue, as the
+ * room's moderator view shows it (docs/moderation.md#hold-for-review):
+ * mod.approve with its key puts it into the room, mod.reject drops it.
+ */
+export interface HeldItem {
+  kind: "chat" | "question";
+  user: string;
+  /** id is the held event's own id. */
+  id: string;
+  name?: string;
+  text: string;
+  ts: number;
+  /** filtered is set when the room's word filter held it. */
+  filtered?: boolean;
 }
 
 /** Moderation is a room's public moderation state. */
@@ -224,6 +244,8 @@ export interface RoomState {
   closed?: boolean;
   /** custom is the deployment's custom types' state, by type name; absent until one counts. */
   custom?: Record<string, Custom> | null;
+  /** held is a moderator view's pending queue, by key (only in ROOM~mod). */
+  held?: Record<string, HeldItem> | null;
 }
 
 /**
@@ -283,6 +305,9 @@ export interface Delta {
   questions_removed?: string[] | null;
   closed?: boolean;
   custom?: Record<string, CustomDelta> | null;
+  /** held adds to a moderator view's pending queue after held_removed takes keys out. */
+  held?: Record<string, HeldItem> | null;
+  held_removed?: string[] | null;
 }
 
 /** Frame is one delta of one room at a gapless seq within epoch. */
@@ -499,6 +524,12 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
       put(c.values, k, structuredClone(v));
     }
   }
+  if ((d.held_removed?.length ?? 0) > 0 || (d.held != null && Object.keys(d.held).length > 0)) {
+    const held: Record<string, HeldItem> = { ...(s.held ?? {}) };
+    for (const k of d.held_removed ?? []) delete held[k];
+    for (const [k, h] of entries(d.held)) put(held, k, { ...h });
+    s.held = Object.keys(held).length > 0 ? held : undefined;
+  }
   return s;
 }
 
@@ -548,6 +579,11 @@ export function normalizeDelta(d: Delta): Delta {
     if (empty(cd.keys)) delete cd.keys;
     if (empty(cd.counts)) delete cd.counts;
     if (empty(cd.values)) delete cd.values;
+  }
+  if (empty(d.held_removed)) delete d.held_removed;
+  if (empty(d.held)) delete d.held;
+  for (const [k, h] of Object.entries(d.held ?? {})) {
+    if (h == null) throw new Error(`delta.held.${k}: expected an object, got null`);
   }
   for (const k of ["polls", "questions", "quizzes"] as const) {
     const m = d[k] as Record<string, PollDelta | QuestionDelta | QuizDelta | null> | null | undefined;
