@@ -49,6 +49,10 @@ type ModView struct {
 	slowMu  sync.Mutex
 	last    map[slowKey]int64
 	maxSlow int
+
+	// polls refuses votes and answers early (polls.go), fed by the same
+	// watch.
+	polls pollView
 }
 
 type modRoom struct {
@@ -146,6 +150,9 @@ func (v *ModView) ApplySnapshot(b []byte) bool {
 // user in room at now (ms), or nil. slow reports whether the event is a
 // chat line under slow mode, to be noted once it is accepted.
 func (v *ModView) check(room, user string, t schemas.Type, body schemas.Payload, now int64) (pe *schemas.PublishError, slow bool) {
+	if pe := v.polls.check(room, body, now); pe != nil {
+		return pe, false
+	}
 	v.mu.RLock()
 	r := v.rooms[room]
 	if r == nil {
@@ -261,8 +268,10 @@ func (w *ModWatch) Run(ctx context.Context, frames string) error {
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Topic == frames {
 				w.view.ApplyFrame(r.Value)
+				w.view.polls.applyFrame(r.Value)
 			} else {
 				w.view.ApplySnapshot(r.Value)
+				w.view.polls.applySnapshot(r.Value)
 			}
 		})
 	}
