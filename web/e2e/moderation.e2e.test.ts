@@ -3,7 +3,9 @@
 // the room (unsubscribed, code banned) and the page says so, the user's
 // next message is refused with code banned, and no other page ever shows
 // it. Slow mode set from the console shows its countdown on the audience
-// page, and a second line inside it is refused with slow_mode.
+// page, and a second line inside it is refused with slow_mode. A question
+// held for review reaches the audience only once approved from the
+// console's pending list; a rejected one never.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chromium } from "playwright-core";
@@ -141,4 +143,45 @@ it("slow mode set from the console counts down on the audience page and refuses 
   await expect.poll(() => chatTexts(host), { timeout: 15_000 }).toContain("first in slow mode");
   await new Promise((r) => setTimeout(r, 1000));
   for (const p of [host, ann]) expect(await seenTexts(p)).not.toContain("second in slow mode");
+}, 120_000);
+
+const questionTexts = (p: Page): Promise<string[]> =>
+  p.evaluate(() => Object.values((window as unknown as { ovation: { room: { state: { questions: Record<string, { text: string }> } } } }).ovation.room.state.questions).map((q) => q.text));
+
+it("a held question appears only after approval; a rejected one never", async () => {
+  await host.getByTestId("slow-mode").fill("0");
+  await host.getByTestId("hold-questions").check();
+  await host.getByTestId("apply-controls").click();
+  await expect.poll(() => ann.getByTestId("controls").textContent(), { timeout: 15_000 }).toContain("Questions are moderated");
+  // Every question text the audience page's state ever held.
+  await ann.evaluate(() => {
+    const w = window as unknown as { seenQs: string[]; ovation: { room: { on(e: string, f: (st: { questions: Record<string, { text: string }> }) => void): void } } };
+    w.seenQs = [];
+    w.ovation.room.on("state", (st) => {
+      for (const q of Object.values(st.questions)) if (!w.seenQs.includes(q.text)) w.seenQs.push(q.text);
+    });
+  });
+  const seenQs = (): Promise<string[]> => ann.evaluate(() => (window as unknown as { seenQs: string[] }).seenQs);
+
+  for (const text of ["Will the slides be shared?", "Is this a scam?"]) {
+    await ann.getByTestId("qa-input").fill(text);
+    await ann.getByTestId("qa-input").press("Enter");
+  }
+  // Both wait in the console's pending list, not in any room.
+  await expect.poll(() => host.getByTestId("pending").textContent(), { timeout: 15_000 }).toContain("Will the slides be shared?");
+  await expect.poll(() => host.getByTestId("pending").textContent(), { timeout: 15_000 }).toContain("Is this a scam?");
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const p of [host, ann]) expect(await questionTexts(p)).toEqual([]);
+  expect(await seenQs()).toEqual([]);
+  // The queue is not in what the audience page receives.
+  expect(JSON.stringify(await ann.evaluate(() => (window as unknown as { ovation: { room: { state: unknown } } }).ovation.room.state))).not.toContain("slides");
+
+  await host.locator("[data-testid=pending-item]", { hasText: "Is this a scam?" }).getByTestId("reject").click();
+  await host.locator("[data-testid=pending-item]", { hasText: "Will the slides be shared?" }).getByTestId("approve").click();
+  for (const p of [host, ann]) await expect.poll(() => questionTexts(p), { timeout: 15_000 }).toEqual(["Will the slides be shared?"]);
+  await expect.poll(() => host.getByTestId("pending-count").textContent(), { timeout: 15_000 }).toBe("0 waiting");
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await seenQs()).toEqual(["Will the slides be shared?"]);
+  expect(await questionTexts(ann)).toEqual(["Will the slides be shared?"]);
+  await expect.poll(() => host.getByTestId("total-questions").textContent()).toBe("1");
 }, 120_000);

@@ -191,6 +191,8 @@ function renderControls(st: RoomState): void {
     c.emote_only ? "Emote-only chat" : "",
     c.reactions_off ? "Reactions are off" : "",
     c.questions_off ? "Questions are closed" : "",
+    c.hold_chat ? "Chat is moderated: messages appear once approved" : "",
+    c.hold_questions ? "Questions are moderated: they appear once approved" : "",
   ].filter(Boolean);
   const el = $("[data-testid=controls]");
   el.hidden = parts.length === 0;

@@ -1,8 +1,8 @@
 // The host console: run the show. Open and close polls, ask and reveal quiz
 // questions, mark questions answered, delete chat messages.
 
-import { pollMean } from "@ovation/sdk";
-import type { Poll, PollKind, PollOpenData, RatingScale, RoomState } from "@ovation/sdk";
+import { modView, pollMean } from "@ovation/sdk";
+import type { Poll, PollKind, PollOpenData, RatingScale, Room, RoomState } from "@ovation/sdk";
 import { $, esc, fmt, header, hue, initials, newId, onState, publishing, renderCustom, start, timeAgo, toast } from "./common.js";
 
 const s = start("host");
@@ -50,6 +50,10 @@ main.innerHTML = `
       <div class="card-head"><h2>Q&amp;A</h2><span class="muted" id="qa-count"></span></div>
       <ol class="qa-list" id="qa"></ol>
     </div>
+    <div class="card" data-testid="pending-card">
+      <div class="card-head"><h2>Pending review</h2><span class="muted" id="pending-count" data-testid="pending-count"></span></div>
+      <ol class="host-list" id="pending" data-testid="pending"></ol>
+    </div>
     <div class="card">
       <div class="card-head"><h2>Room controls</h2></div>
       <form id="controls-form" class="stack" autocomplete="off">
@@ -59,6 +63,8 @@ main.innerHTML = `
           <label><input type="checkbox" name="emote_only" data-testid="emote-only" /> emote-only</label>
           <label><input type="checkbox" name="reactions_off" data-testid="reactions-off" /> reactions off</label>
           <label><input type="checkbox" name="questions_off" data-testid="questions-off" /> questions off</label>
+          <label><input type="checkbox" name="hold_chat" data-testid="hold-chat" /> hold chat for review</label>
+          <label><input type="checkbox" name="hold_questions" data-testid="hold-questions" /> hold questions for review</label>
         </div>
         <button type="submit" class="primary" data-testid="apply-controls">Apply</button>
       </form>
@@ -66,7 +72,7 @@ main.innerHTML = `
       <div class="row" id="pinned-now"></div>
       <form id="filter-form" class="stack" autocomplete="off">
         <input name="words" maxlength="2000" placeholder="Word filter: words separated by spaces or commas (private)" aria-label="filter words" data-testid="filter-words" />
-        <div class="row"><select name="action" aria-label="filter action" data-testid="filter-action"><option value="mask">mask with *</option><option value="refuse">refuse the line</option></select>
+        <div class="row"><select name="action" aria-label="filter action" data-testid="filter-action"><option value="mask">mask with *</option><option value="refuse">refuse the line</option><option value="hold">hold for review</option></select>
         <button type="submit" data-testid="apply-filter">Set filter</button></div>
       </form>
       <h3>Sanctions</h3>
@@ -128,14 +134,17 @@ $<HTMLFormElement>("#controls-form").addEventListener("submit", (ev) => {
   const f = ev.target as HTMLFormElement;
   const box = (n: string) => (f.elements.namedItem(n) as HTMLInputElement).checked || undefined;
   const slow = Number((f.elements.namedItem("slow_mode") as HTMLInputElement).value) || undefined;
-  publishing(s.room.setControls({ slow_mode: slow, chat_off: box("chat_off"), emote_only: box("emote_only"), reactions_off: box("reactions_off"), questions_off: box("questions_off") }));
+  publishing(s.room.setControls({
+    slow_mode: slow, chat_off: box("chat_off"), emote_only: box("emote_only"), reactions_off: box("reactions_off"), questions_off: box("questions_off"),
+    hold_chat: box("hold_chat"), hold_questions: box("hold_questions"),
+  }));
 });
 
 $<HTMLFormElement>("#filter-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const f = ev.target as HTMLFormElement;
   const words = (f.elements.namedItem("words") as HTMLInputElement).value.split(/[\s,]+/).filter(Boolean);
-  const action = (f.elements.namedItem("action") as HTMLSelectElement).value as "refuse" | "mask";
+  const action = (f.elements.namedItem("action") as HTMLSelectElement).value as "refuse" | "mask" | "hold";
   publishing(s.room.setFilter(words, action).then(() => toast(words.length ? `Filter set: ${words.length} word(s), ${action}` : "Filter off", "info")));
 });
 
@@ -169,6 +178,10 @@ main.addEventListener("click", (ev) => {
       return done(s.room.pin(d.id!));
     case "unpin":
       return done(s.room.unpin());
+    case "approve":
+      return done(s.room.approve(d.id!));
+    case "reject":
+      return done(s.room.reject(d.id!));
   }
 });
 
@@ -263,6 +276,7 @@ function render(st: RoomState): void {
   $("[data-testid=controls-now]").textContent = [
     c.slow_mode ? `slow mode ${c.slow_mode} s` : "", c.chat_off ? "chat off" : "", c.emote_only ? "emote-only" : "",
     c.reactions_off ? "reactions off" : "", c.questions_off ? "questions off" : "",
+    c.hold_chat ? "chat held for review" : "", c.hold_questions ? "questions held for review" : "",
   ].filter(Boolean).join(" · ") || "no controls on";
   const pin = st.pinned;
   keyed($("#pinned-now"), pin ? [pin.id] : [], () => pin
@@ -276,6 +290,33 @@ function render(st: RoomState): void {
 }
 
 onState(s, render);
+
+// The pending queue is the room's moderator view (ROOM~mod), a stream of
+// its own that pushers serve only to a token with moderate in the room.
+const view: Room = s.client.room(modView(s.room.name));
+let viewQueued = false;
+view.on("state", () => {
+  if (!viewQueued) {
+    viewQueued = true;
+    requestAnimationFrame(() => {
+      viewQueued = false;
+      renderPending(view);
+    });
+  }
+});
+renderPending(view);
+
+function renderPending(v: Room): void {
+  const held = v.held();
+  $("#pending-count").textContent = `${held.length} waiting`;
+  keyed($("#pending"), held.map(([k]) => k), () => held.length ? held.map(([k, h]) => `
+    <li class="row" data-key="${esc(k)}" data-testid="pending-item">
+      <span class="badge">${h.kind === "question" ? "question" : "chat"}${h.filtered ? " · filter" : ""}</span>
+      <div><span class="who">${esc(h.name || h.user)}</span><span class="when">${timeAgo(h.ts)}</span><p class="text">${esc(h.text)}</p></div>
+      <button class="primary small" data-action="approve" data-id="${esc(k)}" data-testid="approve">Approve</button>
+      <button class="danger small" data-action="reject" data-id="${esc(k)}" data-testid="reject">Reject</button>
+    </li>`).join("") : `<li class="empty small">Nothing waiting. Turn on "hold … for review" above, or a filter that holds.</li>`, () => {});
+}
 
 // pollSummary says in one line what a poll of a kind beyond single choice
 // shows: the mean rating, the leading words, the latest answer, the
