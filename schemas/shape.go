@@ -1,6 +1,9 @@
 package schemas
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // ShapeLimits bound the structure of JSON text before anything decodes it:
 // a decoder's cost grows with nesting and with the number of values, not
@@ -220,6 +223,12 @@ func scanString(b []byte, i, maxBytes int) (int, error) {
 	start := i
 	i++
 	for {
+		// Eight plain bytes at a time (no quote, backslash or control
+		// character: most of a string); the loop below takes each byte
+		// that is not plain, and the bytes of a string's last word.
+		for len(b)-i >= 8 && i+8-start <= maxBytes && plain8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		if i-start >= maxBytes {
 			// Even if the string ended here it would be too long: stop
 			// reading it.
@@ -252,6 +261,19 @@ func scanString(b []byte, i, maxBytes int) (int, error) {
 			i++
 		}
 	}
+}
+
+// plain8 reports whether none of the eight bytes of x is a quote, a
+// backslash or a control character (< 0x20): the classic "has a zero
+// byte" test, which is exact about whether some byte matches.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	special := (x - ones*0x20) &^ x // a byte below 0x20
+	special |= (quote - ones) &^ quote
+	special |= (backslash - ones) &^ backslash
+	return special&highs == 0
 }
 
 // scanNumber returns the offset after the number starting at b[i], which

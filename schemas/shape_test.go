@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"bytes"
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"io"
@@ -333,4 +334,88 @@ func FuzzHasValue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refScanString is scanString as it was before its eight-byte fast path:
+// one byte at a time.
+func refScanString(b []byte, i, maxBytes int) (int, error) {
+	start := i
+	i++
+	for {
+		if i-start >= maxBytes {
+			return 0, shapeError("a string over %d bytes at byte %d", maxBytes, start)
+		}
+		if i >= len(b) {
+			return 0, shapeError("malformed JSON: unterminated string at byte %d", start)
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 >= len(b) {
+				return 0, shapeError("malformed JSON: unterminated string at byte %d", start)
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return 0, shapeError("malformed JSON: invalid \\u escape at byte %d", i)
+				}
+				i += 6
+			default:
+				return 0, shapeError("malformed JSON: invalid escape at byte %d", i)
+			}
+		case c < 0x20:
+			return 0, shapeError("malformed JSON: control character in a string at byte %d", i)
+		default:
+			i++
+		}
+	}
+}
+
+// FuzzScanString: the string scanner with its eight-byte fast path ends
+// every string, and refuses every bad or oversized one, exactly where
+// and how the byte-at-a-time scanner does, for every byte (each byte
+// value in every position of a word is in the seeds) and every limit.
+func FuzzScanString(f *testing.F) {
+	f.Add([]byte(`"a chat message of a typical length, with a name"`), uint16(16384))
+	f.Add([]byte(`"exactly sixteen!"`), uint16(18))
+	f.Add([]byte(`"exactly sixteen!"`), uint16(17))
+	f.Add([]byte(`"0123456789abcdef0123456789abcdef"`), uint16(9))
+	f.Add([]byte(`"Zoë 🔥 and more text after it"`), uint16(64))
+	f.Add([]byte(`"tab	inside a long enough string"`), uint16(64))
+	f.Add([]byte(`"escaped \" quote in the middle of it"`), uint16(64))
+	f.Add([]byte(`"escaped \\" backslash, then a quote"`), uint16(64))
+	f.Add([]byte(`"a \u00e9 and a \ud83d\ude00 and a bad \u12"`), uint16(64))
+	f.Add([]byte(`"unterminated and long enough to take the fast path`), uint16(100))
+	for c := 0; c < 256; c++ {
+		b := []byte(`"0123456789abcdefghij"`)
+		b[1+c%16] = byte(c)
+		f.Add(b, uint16(30))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, limit uint16) {
+		if len(b) == 0 || b[0] != '"' {
+			b = append([]byte{'"'}, b...)
+		}
+		maxBytes := int(limit)%(len(b)+9) + 1
+		got, gotErr := scanString(b, 0, maxBytes)
+		want, wantErr := refScanString(b, 0, maxBytes)
+		if got != want || (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+			t.Fatalf("%q, limit %d: scanString = %d, %v; byte at a time = %d, %v", b, maxBytes, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+func TestPlain8(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			w := []byte("abcdefgh")
+			w[pos] = byte(c)
+			want := c >= 0x20 && c != '"' && c != '\\'
+			if got := plain8(binary.LittleEndian.Uint64(w)); got != want {
+				t.Fatalf("byte %#x at %d: plain8 = %v, want %v", c, pos, got, want)
+			}
+		}
+	}
 }
