@@ -141,7 +141,8 @@ describe("poll kinds in the demo against ovation dev", () => {
     }, 15_000);
     await host.locator('#polls li[data-kind="rating"] .badge:text-is("closed")').waitFor({ timeout: 5_000 });
     // A rating sent after the close (over HTTP, as a backend would) is
-    // taken by ingest and not counted by the processor.
+    // refused by ingest (409: closed, or time_up if its view has not read
+    // the close yet) and not counted by the processor.
     const pollId = await alice.evaluate(() => {
       const st = (window as unknown as { ovation: { room: { state: { polls: Record<string, { question: string }> } } } }).ovation.room.state;
       return Object.entries(st.polls).find(([, x]) => x.question === "How was it?")![0];
@@ -149,7 +150,9 @@ describe("poll kinds in the demo against ovation dev", () => {
     const r = await fetch(`${dev.base}/v1/rooms/${ROOM}/events?user=e2e-carol`, {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "poll.rate", data: { poll_id: pollId, rating: 1 } }),
     });
-    expect(r.status, await r.clone().text()).toBe(200);
+    const body = await r.clone().text();
+    expect(r.status, body).toBe(409);
+    expect(["closed", "time_up"]).toContain((JSON.parse(body) as { error?: { code?: string } }).error?.code);
     await alice.getByTestId("chat-input").fill("after the close");
     await alice.getByTestId("chat-input").press("Enter");
     await alice.locator("#chat li", { hasText: "after the close" }).waitFor({ timeout: 10_000 });
