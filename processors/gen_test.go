@@ -194,8 +194,11 @@ type mroom struct {
 	// refusedIDs holds (user, id) of every event moderation refused.
 	refusedIDs map[string]bool
 	// held is the pending queue by key (hold for review).
-	held  map[string]schemas.HeldItem
-	kinds *kindModel // poll kinds (interactions_test.go)
+	held map[string]schemas.HeldItem
+	// nHeld, nApproved and nRejected count what hold for review did.
+	nHeld, nApproved, nRejected int
+	dropped                     []schemas.HeldItem // rejected, or hidden with their writer
+	kinds                       *kindModel         // poll kinds (interactions_test.go)
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
@@ -247,11 +250,14 @@ func (m *model) apply(e *schemas.Event) bool {
 			return false
 		}
 		delete(r.held, d.ID)
+		r.nApproved++
 	case *schemas.ModRejectData:
 		if _, ok := r.held[d.ID]; !ok {
 			return false
 		}
+		r.dropped = append(r.dropped, r.held[d.ID])
 		delete(r.held, d.ID)
+		r.nRejected++
 	case *schemas.ChatDeleteData:
 		i := slices.IndexFunc(s.Chat, func(l schemas.ChatLine) bool { return l.ID == d.MessageID })
 		if i < 0 {
@@ -518,6 +524,7 @@ func (r *mroom) hold(e *schemas.Event, kind, name, text string) bool {
 		r.held = map[string]schemas.HeldItem{}
 	}
 	r.held[key] = schemas.HeldItem{Kind: kind, User: e.User, ID: e.ID, Name: name, Text: text, TS: e.TS}
+	r.nHeld++
 	if kind == schemas.HeldChat {
 		r.noteChat(e)
 	}
@@ -573,6 +580,7 @@ func (r *mroom) sanction(e *schemas.Event, target string, sn schemas.Sanction, h
 	if hide {
 		for k, h := range r.held {
 			if h.User == target {
+				r.dropped = append(r.dropped, h)
 				delete(r.held, k)
 			}
 		}
@@ -603,4 +611,31 @@ func (r *mroom) syncMod() {
 		m = nil
 	}
 	r.st.Mod = m
+}
+
+// heldPtrs returns the model's pending queue in the state's form.
+func (r *mroom) heldPtrs() map[string]*schemas.HeldItem {
+	out := make(map[string]*schemas.HeldItem, len(r.held))
+	for k, h := range r.held {
+		out[k] = &h
+	}
+	return out
+}
+
+// neverShown reports whether (user, id) was held and then rejected,
+// dropped, or is still pending: no room frame may show it. (Ids are
+// unique in the generated streams, so a line's or question's id is its
+// event's.)
+func (r *mroom) neverShown(user, id string) bool {
+	for _, h := range r.dropped {
+		if h.User == user && h.ID == id {
+			return true
+		}
+	}
+	for _, h := range r.held {
+		if h.User == user && h.ID == id {
+			return true
+		}
+	}
+	return false
 }

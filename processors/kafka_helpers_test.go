@@ -342,8 +342,46 @@ func verifyOutput(t testing.TB, brokers []string, tp schemas.Topics, m *model) (
 			t.Fatalf("room %s: snapshot differs from the fold of frames", id)
 		}
 	}
-	if len(folds) != len(m.rooms) {
-		t.Fatalf("frames for %d rooms, the events have %d", len(folds), len(m.rooms))
+	// Moderator views: the fold of each view's frames, in its room's
+	// epoch, and its latest snapshot equal the model's pending queue.
+	views := 0
+	for id, rf := range folds {
+		room, ok := schemas.ModViewOf(id)
+		if !ok {
+			continue
+		}
+		views++
+		mr := m.rooms[room]
+		if mr == nil || folds[room] == nil {
+			t.Fatalf("view %s of a room without frames", id)
+		}
+		if rf.epoch != folds[room].epoch {
+			t.Fatalf("view %s at epoch %s, its room at %s", id, rf.epoch, folds[room].epoch)
+		}
+		if rf.partition != folds[room].partition {
+			t.Fatalf("view %s in partition %d, its room in %d", id, rf.partition, folds[room].partition)
+		}
+		if got, want := heldOf(rf.st.Held), heldOf(mr.heldPtrs()); got != want {
+			t.Fatalf("view %s: fold of frames holds %s, the model %s", id, got, want)
+		}
+		s, ok := latest[id]
+		if !ok || s.Epoch != rf.epoch || s.Seq > rf.seq {
+			t.Fatalf("view %s: latest snapshot at %s/%d, frames end at %s/%d", id, s.Epoch, s.Seq, rf.epoch, rf.seq)
+		}
+		if s.Seq == rf.seq && heldOf(s.State.Held) != heldOf(rf.st.Held) {
+			t.Fatalf("view %s: snapshot differs from the fold of frames", id)
+		}
+	}
+	if len(folds)-views != len(m.rooms) {
+		t.Fatalf("frames for %d rooms, the events have %d", len(folds)-views, len(m.rooms))
 	}
 	return frames
+}
+
+// heldOf encodes a pending queue for comparison (empty and nil alike).
+func heldOf(h map[string]*schemas.HeldItem) string {
+	if len(h) == 0 {
+		return "{}"
+	}
+	return js(h)
 }

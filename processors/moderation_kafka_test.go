@@ -13,12 +13,16 @@ import (
 // TestModerationKillKafka is moderation's exactly-once proof on real
 // Kafka: two `ovation process` processes fold 30,000 events over 6 rooms
 // with bans (some hiding what the user wrote), timeouts, unbans, slow
-// mode, chat off and emote-only mixed in, while one of them is SIGKILLed
-// and restarted every 2.5 s; half-way, room0 is rebuilt into a new epoch.
-// In the end every room's frames are gapless, and their fold and the
-// latest snapshot equal the model's naive fold of the events: the same
+// mode, chat off, emote-only and hold for review (holds, approvals,
+// rejections) mixed in, while one of them is SIGKILLed and restarted
+// every 2.5 s; half-way, room0 is rebuilt into a new epoch. In the end
+// every room's frames are gapless, and their fold and the latest
+// snapshot equal the model's naive fold of the events: the same
 // sanctions and controls, and no event of a sanctioned user after the
-// sanction's position (nor any other refused event) counted or shown.
+// sanction's position (nor any other refused event) counted or shown;
+// every moderator view's frames fold, in its room's epoch, to the
+// model's pending queue, and no room frame ever showed a held line
+// before its approval or a rejected one at all.
 func TestModerationKillKafka(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	bin := buildOvation(t)
@@ -27,6 +31,7 @@ func TestModerationKillKafka(t *testing.T) {
 
 	g := newGen(1414, 6)
 	g.moderation = true
+	g.hold = true
 	m := newModel()
 	ts := time.Now().UnixMilli()
 	const n = 30_000
@@ -40,10 +45,12 @@ func TestModerationKillKafka(t *testing.T) {
 		m.apply(e)
 	}
 	refused := map[string]int{}
+	var held, approved, rejected, pending int
 	for _, r := range m.rooms {
 		for k, v := range r.refused {
 			refused[k] += v
 		}
+		held, approved, rejected, pending = held+r.nHeld, approved+r.nApproved, rejected+r.nRejected, pending+len(r.held)
 	}
 	group := "modkill-" + tp.Events
 	procs := []*proc{newProc(t, bin, "a", brokers, tp, group), newProc(t, bin, "b", brokers, tp, group)}
@@ -89,7 +96,7 @@ func TestModerationKillKafka(t *testing.T) {
 	frames := verifyOutput(t, brokers, tp, m)
 
 	rebuilt := false
-	sanctioned := 0
+	sanctioned, viewFrames := 0, 0
 	for _, r := range frames.records {
 		f, err := schemas.UnmarshalFrame(r.Value)
 		if err != nil {
@@ -97,6 +104,10 @@ func TestModerationKillKafka(t *testing.T) {
 		}
 		if f.Epoch == "rebuilt-room0" && f.Seq == 1 {
 			rebuilt = true
+		}
+		if _, view := schemas.ModViewOf(f.Room); view {
+			viewFrames++
+			continue
 		}
 		if f.Delta.Mod != nil {
 			sanctioned += len(f.Delta.Mod.Sanctions)
@@ -108,12 +119,15 @@ func TestModerationKillKafka(t *testing.T) {
 		mr := m.rooms[f.Room]
 		refused := func(user, id string) bool { k := user + "\x00" + id; return mr.refusedIDs[k] && !mr.seen[k] }
 		for _, l := range f.Delta.Chat {
+			if mr.neverShown(l.User, l.ID) {
+				t.Fatalf("room %s frame %d shows line %s of %s, which was held and never approved", f.Room, f.Seq, l.ID, l.User)
+			}
 			if refused(l.User, l.ID) {
 				t.Fatalf("room %s frame %d shows refused line %s of %s", f.Room, f.Seq, l.ID, l.User)
 			}
 		}
 		for id, q := range f.Delta.Questions {
-			if q.Text != "" && refused(q.User, id) {
+			if q.Text != "" && (refused(q.User, id) || mr.neverShown(q.User, id)) {
 				t.Fatalf("room %s frame %d shows refused question %s of %s", f.Room, f.Seq, id, q.User)
 			}
 		}
@@ -121,9 +135,9 @@ func TestModerationKillKafka(t *testing.T) {
 	if !rebuilt {
 		t.Fatal("room0 was not rebuilt into epoch rebuilt-room0")
 	}
-	if kills < 3 || refused["banned"] == 0 || refused["timed_out"] == 0 || refused["slow_mode"] == 0 {
+	if kills < 3 || refused["banned"] == 0 || refused["timed_out"] == 0 || refused["slow_mode"] == 0 || approved == 0 || rejected == 0 || viewFrames == 0 {
 		t.Fatalf("%d kills, refusals %v: the test did not exercise what it claims", kills, refused)
 	}
-	t.Logf("%d SIGKILLs; %d events, %d frames (%d sanctions set in frames); refused by moderation, none counted or shown: %v",
-		kills, n, len(frames.records), sanctioned, refused)
+	t.Logf("%d SIGKILLs; %d events, %d frames (%d sanctions set in frames); refused by moderation, none counted or shown: %v; held for review %d, approved %d, rejected %d, pending at the end %d (%d moderator view frames)",
+		kills, n, len(frames.records), sanctioned, refused, held, approved, rejected, pending, viewFrames)
 }
