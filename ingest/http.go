@@ -128,7 +128,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The structure is checked in one pass before anything decodes it, so
 	// a deeply nested or token-stuffed body costs no more than reading it.
-	n, err := schemas.CheckBatchShape(body, s.shape, s.cfg.MaxBatchEvents)
+	// The same pass splits a batch into its events, which point into buf:
+	// it outlives their use.
+	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, make([][]byte, 0, min(s.cfg.MaxBatchEvents, 128)))
 	switch {
 	case err != nil:
 		ve, _ := schemas.AsValidationError(err)
@@ -141,18 +143,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has more than %d events", s.cfg.MaxBatchEvents))
 		return
 	}
-	var raws []json.RawMessage
 	batch := body[0] == '['
-	if batch {
-		// The items point into buf, which outlives their use.
-		raws = make([]json.RawMessage, 0, n)
-		if _, err := json.Parse(body, &raws, json.DontCopyRawMessage); err != nil {
-			fail(errInvalidJSON("the body is not a valid JSON array"))
-			return
-		}
-	} else {
-		raws = []json.RawMessage{body}
-	}
 
 	req := s.newRequest(claims, room)
 	req.n = len(raws)

@@ -419,3 +419,49 @@ func TestPlain8(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSplitBatch: SplitBatch answers what CheckBatchShape answers, and
+// its events are exactly the elements encoding/json finds in a batch
+// (or the whole value, space trimmed, when it is not an array).
+func FuzzSplitBatch(f *testing.F) {
+	for _, s := range []string{
+		`[{"type":"chat.message","data":{"text":"hi"}},{"type":"reaction","data":{"emoji":"🔥"}}]`,
+		` [ {"a":1} , {"b":[1,2,{"c":"]"}]} ,"x", 3 , null ] `,
+		`{"type":"chat.message","data":{"text":"one event"}}`, ` 12 `, `[]`, `[ ]`, `[[]]`, `[[],[1]]`,
+		`[{"a":1},]`, `[{"a":1} {"b":2}]`, `[{"a":"\"],["}]`, `[1,2,3,4,5,6]`, "[\"\xff\"]",
+	} {
+		f.Add([]byte(s), uint8(4))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, maxEvents uint8) {
+		lim := ShapeLimits{MaxDepth: 16, MaxTokens: 1 << 20, MaxTokenBytes: 1 << 30}
+		m := int(maxEvents%8) + 1
+		events, n, err := SplitBatch(b, lim, m, make([][]byte, 3))
+		wantN, wantErr := CheckBatchShape(b, lim, m)
+		if n != wantN || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Fatalf("%q: SplitBatch = %d, %v; CheckBatchShape = %d, %v", b, n, err, wantN, wantErr)
+		}
+		if err != nil || n > m {
+			return
+		}
+		var want [][]byte
+		if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+			var raws []stdjson.RawMessage
+			if err := stdjson.Unmarshal(b, &raws); err != nil {
+				return // deeper than encoding/json goes, or not UTF-8 it likes
+			}
+			for _, r := range raws {
+				want = append(want, r)
+			}
+		} else {
+			want = [][]byte{bytes.Trim(b, " \t\r\n")}
+		}
+		if len(events) != n || len(want) != n {
+			t.Fatalf("%q: %d events split, %d counted, encoding/json finds %d", b, len(events), n, len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(events[i], want[i]) {
+				t.Fatalf("%q: event %d = %q, encoding/json: %q", b, i, events[i], want[i])
+			}
+		}
+	})
+}
