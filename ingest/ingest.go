@@ -175,10 +175,35 @@ type request struct {
 	ids  strings.Builder
 	ce   clientEvent
 	n    int
+	// caps remembers claims.Can(room, …) for the request: its events share
+	// the token and the room, and most their type.
+	caps  [4]capResult
+	ncaps int
 	// parseFlags are strictJSON plus, when the raw events outlive
 	// everything that points into them (HTTP: the body buffer is
 	// recycled only after the answer is written), zero-copy strings.
 	parseFlags json.ParseFlags
+}
+
+type capResult struct {
+	cap schemas.Capability
+	ok  bool
+}
+
+// can reports claims.Can(room, need), asking the claims once per
+// capability per request.
+func (req *request) can(need schemas.Capability) bool {
+	for _, c := range req.caps[:req.ncaps] {
+		if c.cap == need {
+			return c.ok
+		}
+	}
+	ok := req.claims.Can(req.room, need)
+	if req.ncaps < len(req.caps) {
+		req.caps[req.ncaps] = capResult{need, ok}
+		req.ncaps++
+	}
+	return ok
 }
 
 func (s *Service) newRequest(claims *auth.Claims, room string) *request {
@@ -266,7 +291,7 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 		it.err = errInvalidEvent(err)
 		return
 	}
-	if need := s.cfg.Custom.RequiredCapability(ev.Type); !claims.Can(room, need) {
+	if need := s.cfg.Custom.RequiredCapability(ev.Type); !req.can(need) {
 		if need == schemas.CapSystem {
 			it.err = perr(http.StatusForbidden, CodeForbidden, "type", "%s events are written by Ovation itself, never by clients", ev.Type)
 		} else {
