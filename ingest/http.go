@@ -128,9 +128,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The structure is checked in one pass before anything decodes it, so
 	// a deeply nested or token-stuffed body costs no more than reading it.
-	// The same pass splits a batch into its events, which point into buf:
-	// it outlives their use.
-	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, make([][]byte, 0, min(s.cfg.MaxBatchEvents, 128)))
+	// The same pass splits a batch into its events, which point into buf
+	// (it outlives their use), and finds the events that repeat a key.
+	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, make([]schemas.BatchEvent, 0, min(s.cfg.MaxBatchEvents, 128)))
 	switch {
 	case err != nil:
 		ve, _ := schemas.AsValidationError(err)
@@ -158,7 +158,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i, raw := range raws {
 		it := &store[i]
 		it.index = i
-		s.prepare(req, it, raw)
+		it.keysUnique = !raw.RepeatedKey
+		s.prepare(req, it, raw.Text)
 		s.limit(req, it, client)
 		items[i] = it
 	}

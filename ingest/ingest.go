@@ -135,6 +135,9 @@ type item struct {
 	rec   *kgo.Record
 	err   *schemas.PublishError
 	slow  bool // a chat line under slow mode: note it once accepted
+	// keysUnique is set when the event is known to repeat no key
+	// (schemas.SplitBatch looked), so prepare need not look again.
+	keysUnique bool
 	// ctx is the record's context: the request's, and the way back from
 	// the record to its item, so one promise serves every record of a
 	// request instead of a closure allocated per record.
@@ -253,7 +256,9 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	// keys would see something else than what is validated. The event's
 	// shape is bounded (CheckBatchShape or CheckShape ran on it), so this
 	// is a few comparisons per key.
-	if err := schemas.CheckDuplicateKeys(raw, schemas.EventShape.MaxDepth); err != nil {
+	if it.keysUnique {
+		// SplitBatch found no repeated key in this event.
+	} else if err := schemas.CheckDuplicateKeys(raw, schemas.EventShape.MaxDepth); err != nil {
 		it.err = errInvalidEvent(err)
 		return
 	}

@@ -50,7 +50,7 @@ func BenchmarkPrepareBatch(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		raws, _, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, make([][]byte, 0, 128))
+		raws, _, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, make([]schemas.BatchEvent, 0, 128))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,7 +60,8 @@ func BenchmarkPrepareBatch(b *testing.B) {
 		req.arena = make([]byte, 0, len(body)+len(raws)*(96+len(req.key)+len(req.user)+36))
 		store := make([]item, len(raws))
 		for i, raw := range raws {
-			s.prepare(req, &store[i], raw)
+			store[i].keysUnique = !raw.RepeatedKey
+			s.prepare(req, &store[i], raw.Text)
 			if store[i].err != nil {
 				b.Fatal(store[i].err)
 			}

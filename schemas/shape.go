@@ -60,16 +60,68 @@ func CheckBatchShape(b []byte, lim ShapeLimits, maxEvents int) (int, error) {
 	return scanShape(b, lim, max(maxEvents, 1), nil)
 }
 
+// BatchEvent is one event of a body, as SplitBatch finds it.
+type BatchEvent struct {
+	// Text is the event: an element of a batch, or the whole body when
+	// it is a single value, as a slice of the body without the space
+	// around it.
+	Text []byte
+	// RepeatedKey is set when an object of the event repeats a key
+	// (compared decoded): CheckDuplicateKeys(Text, …) refuses exactly
+	// these events, and names the key.
+	RepeatedKey bool
+}
+
 // SplitBatch is CheckBatchShape that also returns the events, appended to
-// events[:0]: each element of a batch, or b itself for a single value, as
-// a slice of b without the space around it. It saves the caller a second
-// pass (decoding the array) over a body the check has just read. When
-// the count is over maxEvents or the error is not nil, the events are
-// not all there.
-func SplitBatch(b []byte, lim ShapeLimits, maxEvents int, events [][]byte) ([][]byte, int, error) {
-	events = events[:0]
-	n, err := scanShape(b, lim, max(maxEvents, 1), &events)
-	return events, n, err
+// events[:0], and finds the ones that repeat a key. It saves the caller
+// two more passes over a body the check has just read: decoding the
+// array, and looking for repeated keys in every event. When the count is
+// over maxEvents or the error is not nil, the events are not all there.
+func SplitBatch(b []byte, lim ShapeLimits, maxEvents int, events []BatchEvent) ([]BatchEvent, int, error) {
+	sp := splitter{events: events[:0]}
+	n, err := scanShape(b, lim, max(maxEvents, 1), &sp)
+	return sp.events, n, err
+}
+
+// splitter is what scanShape keeps for SplitBatch.
+type splitter struct {
+	events   []BatchEvent
+	keys     []keyRef               // the keys of the current event's open objects
+	first    [maxShapeDepth + 1]int // per open object: its first key's index in keys
+	repeated bool                   // the current event repeats a key
+	keyBuf   [16]keyRef             // keys' first storage
+}
+
+// open notes an object opened at depth.
+func (sp *splitter) open(depth int) { sp.first[depth] = len(sp.keys) }
+
+// close forgets the keys of the object closed at depth.
+func (sp *splitter) close(depth int) { sp.keys = sp.keys[:sp.first[depth]] }
+
+// key notes the key b[start:end] (between its quotes) of the object open
+// at depth: a key is compared with the earlier keys of its own object
+// only, as duplicateKeyAt does.
+func (sp *splitter) key(b []byte, depth, start, end int) {
+	if sp.repeated {
+		return
+	}
+	for _, p := range sp.keys[sp.first[depth]:] {
+		if keyEqual(b[p.start:p.end], b[start:end]) {
+			sp.repeated = true
+			return
+		}
+	}
+	if sp.keys == nil {
+		sp.keys = sp.keyBuf[:0]
+	}
+	sp.keys = append(sp.keys, keyRef{start, end})
+}
+
+// event ends the current event, b[first:end].
+func (sp *splitter) event(b []byte, first, end int) {
+	sp.events = append(sp.events, BatchEvent{Text: b[first:end], RepeatedKey: sp.repeated})
+	sp.repeated = false
+	sp.keys = sp.keys[:0]
 }
 
 func shapeError(format string, args ...any) error {
@@ -79,7 +131,7 @@ func shapeError(format string, args ...any) error {
 // scanShape is the single pass of CheckShape and CheckBatchShape. With
 // batch > 0 a top-level array is a batch: its elements are counted, and
 // depth and tokens are measured per element.
-func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, error) {
+func scanShape(b []byte, lim ShapeLimits, batch int, split *splitter) (int, error) {
 	maxDepth := min(lim.MaxDepth, maxShapeDepth)
 	var (
 		objects uint64 // bit d-1 is set when open level d is an object
@@ -129,9 +181,17 @@ func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, erro
 				break
 			}
 			if c == '{' {
+				if split != nil {
+					split.open(depth)
+				}
+				key := i
+				var end int
 				var err error
-				if i, tokens, err = scanKey(b, i, tokens, lim); err != nil {
+				if i, tokens, end, err = scanKey(b, i, tokens, lim); err != nil {
 					return 0, err
+				}
+				if split != nil {
+					split.key(b, depth, key+1, end)
 				}
 			}
 			continue
@@ -176,7 +236,7 @@ func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, erro
 					return 0, shapeError("malformed JSON: trailing data at byte %d", i)
 				}
 				if split != nil && base == 0 {
-					*split = append(*split, b[first:end])
+					split.event(b, first, end)
 				}
 				return events, nil
 			}
@@ -189,7 +249,7 @@ func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, erro
 				if depth == base {
 					// The next event of a batch: limits start again.
 					if split != nil {
-						*split = append(*split, b[first:end])
+						split.event(b, first, end)
 					}
 					events++
 					if events > batch {
@@ -200,9 +260,14 @@ func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, erro
 				}
 				i = skipSpace(b, i+1)
 				if inObject {
+					key := i
+					var end int
 					var err error
-					if i, tokens, err = scanKey(b, i, tokens, lim); err != nil {
+					if i, tokens, end, err = scanKey(b, i, tokens, lim); err != nil {
 						return 0, err
+					}
+					if split != nil {
+						split.key(b, depth, key+1, end)
 					}
 				}
 				break after
@@ -210,8 +275,13 @@ func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, erro
 				if (b[i] == '}') != inObject {
 					return 0, shapeError("malformed JSON: mismatched %q at byte %d", b[i], i)
 				}
-				if depth == base && split != nil {
-					*split = append(*split, b[first:end]) // the batch's last event
+				if split != nil {
+					if inObject {
+						split.close(depth)
+					}
+					if depth == base {
+						split.event(b, first, end) // the batch's last event
+					}
 				}
 				depth--
 				i++
@@ -223,24 +293,25 @@ func scanShape(b []byte, lim ShapeLimits, batch int, split *[][]byte) (int, erro
 }
 
 // scanKey reads an object key and its colon at b[i:] and returns where the
-// value starts.
-func scanKey(b []byte, i, tokens int, lim ShapeLimits) (int, int, error) {
+// value starts, the token count, and where the key's closing quote is.
+func scanKey(b []byte, i, tokens int, lim ShapeLimits) (int, int, int, error) {
 	if i >= len(b) || b[i] != '"' {
-		return 0, 0, shapeError("malformed JSON: expected a key at byte %d", i)
+		return 0, 0, 0, shapeError("malformed JSON: expected a key at byte %d", i)
 	}
 	tokens++
 	if tokens > lim.MaxTokens {
-		return 0, 0, shapeError("more than %d values and keys in one event (at byte %d)", lim.MaxTokens, i)
+		return 0, 0, 0, shapeError("more than %d values and keys in one event (at byte %d)", lim.MaxTokens, i)
 	}
 	j, err := scanString(b, i, lim.MaxTokenBytes)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
+	end := j - 1
 	j = skipSpace(b, j)
 	if j >= len(b) || b[j] != ':' {
-		return 0, 0, shapeError("malformed JSON: expected a colon at byte %d", j)
+		return 0, 0, 0, shapeError("malformed JSON: expected a colon at byte %d", j)
 	}
-	return skipSpace(b, j+1), tokens, nil
+	return skipSpace(b, j+1), tokens, end, nil
 }
 
 // scanString returns the offset after the string starting at b[i] ('"').

@@ -420,22 +420,26 @@ func TestPlain8(t *testing.T) {
 	}
 }
 
-// FuzzSplitBatch: SplitBatch answers what CheckBatchShape answers, and
-// its events are exactly the elements encoding/json finds in a batch
-// (or the whole value, space trimmed, when it is not an array).
+// FuzzSplitBatch: SplitBatch answers what CheckBatchShape answers, its
+// events are exactly the elements encoding/json finds in a batch (or the
+// whole value, space trimmed, when it is not an array), and it marks
+// exactly the events CheckDuplicateKeys refuses.
 func FuzzSplitBatch(f *testing.F) {
 	for _, s := range []string{
 		`[{"type":"chat.message","data":{"text":"hi"}},{"type":"reaction","data":{"emoji":"🔥"}}]`,
 		` [ {"a":1} , {"b":[1,2,{"c":"]"}]} ,"x", 3 , null ] `,
 		`{"type":"chat.message","data":{"text":"one event"}}`, ` 12 `, `[]`, `[ ]`, `[[]]`, `[[],[1]]`,
 		`[{"a":1},]`, `[{"a":1} {"b":2}]`, `[{"a":"\"],["}]`, `[1,2,3,4,5,6]`, "[\"\xff\"]",
+		`[{"a":1,"a":2},{"a":1},{"b":{"x":1,"y":{"x":2}},"x":3},{"d":[{"k":1},{"k":2,"k":3}]}]`,
+		`[{"text":"a","t\u0065xt":"b"},{"a\/b":1,"a/b":2},{"\ud83d\ude00":1,"😀":2},{"é":1,"e\u0301":2}]`,
+		`{"a":{"x":1,"x":2},"a":3}`, `[{"a":{}, "b":{}, "a":[]}, {"a":{"a":{"a":1}}}]`, `[{"k":1,"k":1}, {"k":1}]`,
 	} {
 		f.Add([]byte(s), uint8(4))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, maxEvents uint8) {
 		lim := ShapeLimits{MaxDepth: 16, MaxTokens: 1 << 20, MaxTokenBytes: 1 << 30}
 		m := int(maxEvents%8) + 1
-		events, n, err := SplitBatch(b, lim, m, make([][]byte, 3))
+		events, n, err := SplitBatch(b, lim, m, make([]BatchEvent, 3))
 		wantN, wantErr := CheckBatchShape(b, lim, m)
 		if n != wantN || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
 			t.Fatalf("%q: SplitBatch = %d, %v; CheckBatchShape = %d, %v", b, n, err, wantN, wantErr)
@@ -459,8 +463,12 @@ func FuzzSplitBatch(f *testing.F) {
 			t.Fatalf("%q: %d events split, %d counted, encoding/json finds %d", b, len(events), n, len(want))
 		}
 		for i := range want {
-			if !bytes.Equal(events[i], want[i]) {
-				t.Fatalf("%q: event %d = %q, encoding/json: %q", b, i, events[i], want[i])
+			if !bytes.Equal(events[i].Text, want[i]) {
+				t.Fatalf("%q: event %d = %q, encoding/json: %q", b, i, events[i].Text, want[i])
+			}
+			dup := CheckDuplicateKeys(want[i], maxShapeDepth)
+			if events[i].RepeatedKey != (dup != nil) {
+				t.Fatalf("%q: event %d: RepeatedKey %v, CheckDuplicateKeys: %v", b, i, events[i].RepeatedKey, dup)
 			}
 		}
 	})
