@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -110,8 +110,117 @@ func (c *Conn) push(it qItem) {
 	if !c.writing {
 		c.writing = true
 		c.srv.wg.Add(1)
-		go c.writeLoop()
+		c.startWriter()
 	}
+}
+
+// sharedWriters is whether connections on sockets are written by the
+// shared writers (writeTurn) rather than a goroutine each; a variable for
+// BenchmarkDelivery, which measures both.
+var sharedWriters = true
+
+// writeQ feeds the shared writers: connections with something queued.
+var (
+	writeQ    = make(chan *Conn, 16384)
+	writeOnce sync.Once
+)
+
+// startWriter hands c, whose queue just became non-empty (c.writing is
+// set and counted in Server.wg), to a writer: a shared one when c is a
+// socket, or a goroutine of its own (also when the shared ones are
+// backed up).
+func (c *Conn) startWriter() {
+	if sharedWriters && c.nc.rc != nil {
+		writeOnce.Do(func() {
+			// Long-lived, so their stacks grow once, and never blocking
+			// (writeTurn), so a few serve every connection of the process.
+			for range max(2, runtime.GOMAXPROCS(0)) {
+				go func() {
+					for c := range writeQ {
+						c.writeTurn()
+					}
+				}()
+			}
+		})
+		select {
+		case writeQ <- c:
+			return
+		default:
+		}
+	}
+	go c.writeLoop()
+}
+
+// writeTurn is one turn of a shared writer for c: it writes what c has
+// queued, without blocking. A batch with a snapshot or a close, or larger
+// than corkMax, goes to a goroutine of c's own (writeLoop), as does what
+// the socket would not take at once (writeUnsent): a slow client never
+// holds a shared writer. When more was queued meanwhile c goes back in
+// line behind the others.
+func (c *Conn) writeTurn() {
+	c.qmu.Lock()
+	batch := c.items
+	if len(batch) == 0 {
+		c.writing = false
+		c.qmu.Unlock()
+		c.srv.wg.Done()
+		return
+	}
+	if c.qbytes > corkMax {
+		c.qmu.Unlock()
+		go c.writeLoop()
+		return
+	}
+	for _, it := range batch {
+		if it.pm != nil || it.closeCode != 0 {
+			c.qmu.Unlock()
+			go c.writeLoop()
+			return
+		}
+	}
+	c.items = nil
+	c.srv.m.queueBytes.Sub(float64(c.qbytes))
+	c.qbytes = 0
+	c.qmu.Unlock()
+	now := time.Now()
+	c.nc.cork(true)
+	_, err := c.writeItems(batch, now, now.Add(c.srv.cfg.WriteTimeout))
+	rest, ferr := c.nc.flushNB()
+	if err == nil {
+		err = ferr
+	}
+	c.srv.m.writes.Inc()
+	if err != nil {
+		if rest != nil {
+			c.nc.release(rest.buf)
+		}
+		if errors.Is(err, websocket.ErrCloseSent) {
+			err = nil // the reader answered the client's close: done
+		}
+		c.writeFailed(err)
+		c.srv.wg.Done()
+		return
+	}
+	if rest != nil {
+		go func() {
+			if err := c.nc.writeUnsent(rest, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+				c.writeFailed(err)
+				c.srv.wg.Done()
+				return
+			}
+			c.writeLoop()
+		}()
+		return
+	}
+	c.qmu.Lock()
+	if len(c.items) == 0 {
+		c.writing = false
+		c.qmu.Unlock()
+		c.srv.wg.Done()
+		return
+	}
+	c.qmu.Unlock()
+	c.startWriter()
 }
 
 func (c *Conn) sendFrame(f *frameMsg) {
@@ -256,20 +365,26 @@ func (c *Conn) writeLoop() {
 		c.qmu.Unlock()
 		closed, err := c.writeBatch(batch)
 		if err != nil || closed {
-			if err != nil {
-				if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-					c.srv.m.slowCloses.Inc()
-				}
-				c.nc.Close() // the reader sees the error and cleans up
-			}
-			c.qmu.Lock()
-			c.closing = true
-			c.srv.m.queueBytes.Sub(float64(c.qbytes))
-			c.items, c.qbytes, c.writing = nil, 0, false
-			c.qmu.Unlock()
+			c.writeFailed(err)
 			return
 		}
 	}
+}
+
+// writeFailed ends c's writing after a failed write (err) or a close
+// frame sent (nil): nothing more is queued or written.
+func (c *Conn) writeFailed(err error) {
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			c.srv.m.slowCloses.Inc()
+		}
+		c.nc.Close() // the reader sees the error and cleans up
+	}
+	c.qmu.Lock()
+	c.closing = true
+	c.srv.m.queueBytes.Sub(float64(c.qbytes))
+	c.items, c.qbytes, c.writing = nil, 0, false
+	c.qmu.Unlock()
 }
 
 func isTimeout(err error) bool {
@@ -278,11 +393,31 @@ func isTimeout(err error) bool {
 }
 
 func (c *Conn) writeBatch(batch []qItem) (closed bool, err error) {
-	m := c.srv.m
 	now := time.Now()
 	deadline := now.Add(c.srv.cfg.WriteTimeout)
+	c.nc.cork(false)
+	closed, err = c.writeItems(batch, now, deadline)
+	if ferr := c.nc.flush(); err == nil {
+		err = ferr
+	}
+	c.srv.m.writes.Inc()
+	if closed && err == nil {
+		// Wait briefly for the client's close reply; the reader then
+		// exits and drops the connection.
+		c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+	}
+	if errors.Is(err, websocket.ErrCloseSent) {
+		err = nil
+		closed = true
+	}
+	return closed, err
+}
+
+// writeItems hands batch to gorilla, which writes into the corked
+// connection, and counts what it wrote.
+func (c *Conn) writeItems(batch []qItem, now, deadline time.Time) (closed bool, err error) {
+	m := c.srv.m
 	c.ws.SetWriteDeadline(deadline)
-	c.nc.cork()
 	var frames, bytes int
 	for _, it := range batch {
 		switch {
@@ -311,21 +446,8 @@ func (c *Conn) writeBatch(batch []qItem) (closed bool, err error) {
 		}
 		bytes += it.size
 	}
-	if ferr := c.nc.flush(); err == nil {
-		err = ferr
-	}
-	m.writes.Inc()
 	m.framesOut.Add(float64(frames))
 	m.bytesOut.Add(float64(bytes))
-	if closed && err == nil {
-		// Wait briefly for the client's close reply; the reader then
-		// exits and drops the connection.
-		c.ws.SetReadDeadline(time.Now().Add(closeGrace))
-	}
-	if errors.Is(err, websocket.ErrCloseSent) {
-		err = nil
-		closed = true
-	}
 	return closed, err
 }
 
@@ -336,11 +458,8 @@ func (c *Conn) readLoop() {
 	c.ws.SetReadLimit(cfg.MaxMessageBytes)
 	c.ws.SetReadDeadline(time.Now().Add(2 * cfg.PingInterval))
 	c.ws.SetPongHandler(c.onPong)
-	var rc syscall.RawConn
-	if c.nc.br != nil {
-		rc = rawConnOf(c.nc.Conn)
-	}
-	if rc == nil {
+	rc := c.nc.rc
+	if rc == nil || c.nc.br == nil {
 		for c.readOne(false) {
 		}
 		c.cleanup()

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -305,6 +306,7 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// refuses it on seeing the buffered bytes.
 		return cc, brw, nil
 	}
+	cc.rc = rawConnOf(nc)
 	// A reader of our own, smaller than net/http's 4 KiB: client messages
 	// are small, larger ones are read through it. gorilla reuses a
 	// hijacked reader larger than 256 bytes when ReadBufferSize is 0.
@@ -315,49 +317,98 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // readBufferSize is each connection's read buffer (gorilla's reader).
 const readBufferSize = 512
 
-// corkMax bounds the bytes collected before a corked write goes out.
+// corkMax bounds the bytes collected before a corked write goes out, and
+// the batches the shared writers take (writeTurn).
 const corkMax = 64 << 10
 
 // corkConn collects writes between cork and flush into one buffer, so a
 // batch of messages costs one syscall. Outside cork it writes through.
-// mu serialises the writer goroutine with gorilla's control-frame writes
-// from the reader goroutine.
+// mu serialises the writer with gorilla's control-frame writes from the
+// reader goroutine.
+//
+// Write deadlines: gorilla sets one before every frame it writes; here
+// that only records it, and it reaches the socket before a write that may
+// block (applyDeadline), once per batch. The shared writers never block:
+// they write what the socket takes now (flushNB) and pass the rest to a
+// goroutine of the connection's that blocks with the deadline.
 type corkConn struct {
 	net.Conn
 	// br is gorilla's reader of this connection, when it is ours
 	// (hijackWriter): the read loop waits for the socket only when br
 	// holds nothing (waitReadable).
-	br     *bufio.Reader
+	br *bufio.Reader
+	// rc is the socket, for waiting and non-blocking writes; nil when
+	// the connection is not a plain socket (the SSE bridge's pipe).
+	rc     syscall.RawConn
 	pool   *sync.Pool
 	mu     sync.Mutex
 	corked bool
+	nb     bool // corked for flushNB: keep everything, write nothing
 	buf    *[]byte
+	// deadline is what gorilla asked for; applied what the socket has.
+	deadline, applied time.Time
+}
+
+// SetWriteDeadline records t for the next write that may block.
+func (c *corkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+// applyDeadline gives the socket the recorded deadline. c.mu is held.
+func (c *corkConn) applyDeadline() error {
+	if c.deadline.Equal(c.applied) {
+		return nil
+	}
+	c.applied = c.deadline
+	return c.Conn.SetWriteDeadline(c.deadline)
+}
+
+// writeBlocking writes b to the socket with the recorded deadline, which it
+// then clears when non-blocking writes use the socket too (an expired
+// deadline would fail them). c.mu is held.
+func (c *corkConn) writeBlocking(b []byte) (int, error) {
+	if err := c.applyDeadline(); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	if c.rc != nil && !c.applied.IsZero() {
+		c.deadline, c.applied = time.Time{}, time.Time{}
+		c.Conn.SetWriteDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.corked {
-		return c.Conn.Write(p)
+		return c.writeBlocking(p)
 	}
 	b := *c.buf
+	if c.nb {
+		*c.buf = append(b, p...)
+		return len(p), nil
+	}
 	if len(b)+len(p) > corkMax && len(b) > 0 {
-		if _, err := c.Conn.Write(b); err != nil {
+		if _, err := c.writeBlocking(b); err != nil {
 			return 0, err
 		}
 		b = b[:0]
 	}
 	if len(p) >= corkMax {
 		*c.buf = b
-		return c.Conn.Write(p)
+		return c.writeBlocking(p)
 	}
 	*c.buf = append(b, p...)
 	return len(p), nil
 }
 
-func (c *corkConn) cork() {
+func (c *corkConn) cork(nb bool) {
 	c.mu.Lock()
-	c.corked = true
+	c.corked, c.nb = true, nb
 	if v, ok := c.pool.Get().(*[]byte); ok {
 		c.buf = v
 	} else {
@@ -367,17 +418,58 @@ func (c *corkConn) cork() {
 	c.mu.Unlock()
 }
 
+// release returns a cork buffer to the pool. c.mu is held.
+func (c *corkConn) release(bp *[]byte) {
+	*bp = (*bp)[:0]
+	if cap(*bp) <= corkMax*2 {
+		c.pool.Put(bp)
+	}
+}
+
 func (c *corkConn) flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var err error
 	if b := *c.buf; len(b) > 0 {
-		_, err = c.Conn.Write(b)
+		_, err = c.writeBlocking(b)
 	}
-	*c.buf = (*c.buf)[:0]
-	if cap(*c.buf) <= corkMax*2 {
-		c.pool.Put(c.buf)
+	c.release(c.buf)
+	c.buf, c.corked, c.nb = nil, false, false
+	return err
+}
+
+// unsent is what flushNB could not write without blocking: (*buf)[off:].
+type unsent struct {
+	buf *[]byte
+	off int
+}
+
+// flushNB writes what was collected since cork(true) as far as the socket
+// takes it without blocking, and returns the rest (nil when all went).
+func (c *corkConn) flushNB() (*unsent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bp := c.buf
+	b := *bp
+	c.buf, c.corked, c.nb = nil, false, false
+	n := 0
+	var err error
+	if len(b) > 0 {
+		n, err = writeNB(c.rc, b)
 	}
-	c.buf, c.corked = nil, false
+	if err == nil && n < len(b) {
+		return &unsent{buf: bp, off: n}, nil
+	}
+	c.release(bp)
+	return nil, err
+}
+
+// writeUnsent writes what flushNB left, blocking up to deadline.
+func (c *corkConn) writeUnsent(u *unsent, deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = deadline
+	_, err := c.writeBlocking((*u.buf)[u.off:])
+	c.release(u.buf)
 	return err
 }

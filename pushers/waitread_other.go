@@ -11,3 +11,5 @@ import (
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
 func waitReadable(syscall.RawConn) (bool, error) { return false, nil }
+
+func writeNB(syscall.RawConn, []byte) (int, error) { return 0, nil }

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -257,8 +258,15 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// NetConn returns the wrapped connection (the pushers wait on its socket).
-func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+// SyscallConn passes on the socket of a TCP connection, so wrapping does
+// not hide it from the pushers (they wait on it and write to it without
+// blocking).
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("httpserver: not a socket")
+}
 
 // SetWriteBuffer sets the socket's send buffer when it is a TCP socket, so
 // wrapping does not hide it from the pushers.
