@@ -79,6 +79,12 @@ func (c *cloudPriv) count(user string, words []string) []string {
 
 // raise puts wc (a word whose count just grew) where it belongs in top.
 func (c *cloudPriv) raise(wc schemas.WordCount) {
+	if len(c.top) == schemas.CloudTop && wc.Count < c.top[len(c.top)-1].Count {
+		// Most words of a big cloud: every word in the top counts at
+		// least the last one's count, so a word below it (its old count
+		// lower still) is not in the top and does not enter it.
+		return
+	}
 	i := slices.IndexFunc(c.top, func(e schemas.WordCount) bool { return e.Word == wc.Word })
 	switch {
 	case i >= 0:

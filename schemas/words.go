@@ -60,7 +60,22 @@ func NewWordFolder() *WordFolder { return &WordFolder{fold: cases.Fold()} }
 // symbols, emoji), cut to MaxWordRunes, stop words of the given
 // languages dropped, each word once, in order of first appearance.
 func (w *WordFolder) Words(text string, stop []string) []string {
-	s := w.fold.String(norm.NFKC.String(text))
+	return w.words(w.normal(text), stop)
+}
+
+// normal is NFKC then full case folding. ASCII text, most answers, is
+// its own NFKC form and folds to its lower case: that path skips both
+// transformers (FuzzWordFolderASCII checks it against them).
+func (w *WordFolder) normal(text string) string {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= 0x80 {
+			return w.fold.String(norm.NFKC.String(text))
+		}
+	}
+	return strings.ToLower(text)
+}
+
+func (w *WordFolder) words(s string, stop []string) []string {
 	var out []string
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
@@ -87,12 +102,24 @@ func isStopWord(w string, langs []string) bool {
 		return false
 	}
 	for _, l := range langs {
-		if slices.Contains(stopWords[l], w) {
+		if _, ok := stopSets[l][w]; ok {
 			return true
 		}
 	}
 	return false
 }
+
+// stopSets are the stopWords as sets: a cloud looks every word up.
+var stopSets = func() map[string]map[string]struct{} {
+	m := make(map[string]map[string]struct{}, len(stopWords))
+	for l, ws := range stopWords {
+		m[l] = make(map[string]struct{}, len(ws))
+		for _, w := range ws {
+			m[l][w] = struct{}{}
+		}
+	}
+	return m
+}()
 
 func checkStopWords(f *fieldPath, langs []string, kind string) error {
 	if langs == nil {

@@ -3,6 +3,8 @@ package schemas
 import (
 	"slices"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // TestCloudWords: case, width and punctuation fold away; stop words of
@@ -34,4 +36,23 @@ func TestCloudWords(t *testing.T) {
 			t.Errorf("Words(%q, %v) = %q, want %q", c.in, c.stop, got, c.want)
 		}
 	}
+}
+
+// FuzzWordFolderASCII: the ASCII fast path of WordFolder gives what NFKC
+// and full case folding give.
+func FuzzWordFolderASCII(f *testing.F) {
+	for _, s := range []string{"Hello, WORLD!", "the Talk", "ABC-def_12 3", "\x7f\x01 Zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return
+			}
+		}
+		w := NewWordFolder()
+		if got, want := w.normal(s), w.fold.String(norm.NFKC.String(s)); got != want {
+			t.Fatalf("%q: fast %q, NFKC+fold %q", s, got, want)
+		}
+	})
 }
