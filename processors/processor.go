@@ -66,6 +66,9 @@ func (p *Processor) Run(ctx context.Context, kopts ...kgo.Opt) error {
 		err := p.session(ctx, kopts)
 		p.ready.Store(false)
 		if ctx.Err() != nil {
+			if !p.cfg.AtLeastOnce {
+				p.leave()
+			}
 			return nil
 		}
 		p.log.Error("processor session failed; starting a new one", "err", err, "after", backoff)
@@ -162,7 +165,14 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 	if cfg.AtLeastOnce {
 		s.cl, err = kgo.NewClient(opts...)
 	} else {
-		opts = append(opts, kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(cfg.TransactionTimeout))
+		// A restarted replica first fences what its SIGKILLed
+		// predecessor left open (fence.go), then takes its place in
+		// the group as the same static member.
+		if _, err := p.fence(ctx); err != nil {
+			return err
+		}
+		opts = append(opts, kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(cfg.TransactionTimeout),
+			kgo.InstanceID(cfg.TransactionalID))
 		s.sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
 			s.cl = s.sess.Client()

@@ -45,6 +45,9 @@ const (
 	// live at home again (measured 21-31 s, most of it waits on Kafka
 	// group sessions and the takeover pushers' drain).
 	failbackLimit = 90 * time.Second
+	// failbackDelay is how long after EU's Kafka and processors are back
+	// the failback starts.
+	failbackDelay = 2 * time.Second
 	// mirrorLagAtKill is how far behind the EU→US mirror is when EU dies.
 	mirrorLagAtKill = 3 * time.Second
 )
@@ -93,7 +96,16 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now()
 	out, err := scripttest.Run(4*time.Minute, script, "up", dir, "--bin", bin, "--port-base", base, "--owner", strconv.Itoa(os.Getpid()))
+	var diagBrokers string // EU's Kafka, once known
 	t.Cleanup(func() {
+		if t.Failed() && diagBrokers != "" {
+			// Before `down`: what EU's Kafka holds open, and what its
+			// broker logged (a failback stalled on an open transaction
+			// is diagnosable from this alone).
+			t.Logf("--- EU Kafka transactions and the group's offsets:\n%s", txnDiagnosis(diagBrokers, "eu-ovation-processors"))
+			t.Logf("--- EU Kafka server log (warnings, transactions, groups; last 150 lines):\n%s",
+				brokerLogTail(filepath.Join(dir, "eu/kafka/broker-1.log"), 150))
+		}
 		if _, err := scripttest.Run(time.Minute, script, "down", dir); err != nil {
 			t.Errorf("region.sh down: %v", err)
 		}
@@ -109,6 +121,7 @@ func TestRegionalFailoverDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := parseExports(out)
+	diagBrokers = env["REGION_EU_KAFKA"]
 	t.Logf("two regions up in %s", time.Since(start).Round(time.Millisecond))
 	secret := []byte(env["REGION_SECRET"])
 
@@ -220,11 +233,13 @@ func TestRegionalFailoverDrill(t *testing.T) {
 	if _, err := scripttest.Run(2*time.Minute, script, "restart-kafka", dir, "eu"); err != nil {
 		t.Fatal(err)
 	}
+	homeBack := time.Now()
 	d.run(all) // publishing goes on in US while EU comes back
-	// EU's processors, started with its Kafka, rejoin their group once the
-	// sessions of the members killed with EU expire (10 s): an operator
-	// fails back later than that.
-	time.Sleep(12 * time.Second)
+	// EU's processors, started with its Kafka, fence the transaction the
+	// killed ones left open and take their static members' places in the
+	// group at once (processors/fence.go): the operator fails back right
+	// away.
+	time.Sleep(failbackDelay)
 	failbackAt := time.Now()
 	out = runLogged(t, 3*time.Minute, script, "failback", dir, "eu", "--no-progress")
 	t.Logf("failback done in %s:\n%s", time.Since(failbackAt).Round(time.Millisecond), summary(out))
@@ -232,7 +247,8 @@ func TestRegionalFailoverDrill(t *testing.T) {
 		p.target.Store(ptr(env["REGION_EU_INGEST"]))
 	}
 	fbRTO := d.waitLive(t, "eu-", failbackAt, failbackLimit)
-	t.Logf("failback: every EU room live at home again %s after the failback began", fbRTO.Round(time.Millisecond))
+	t.Logf("failback: every EU room live at home again %s after the failback began, %s after EU's Kafka was back",
+		fbRTO.Round(time.Millisecond), failbackAt.Add(fbRTO).Sub(homeBack).Round(time.Millisecond))
 	time.Sleep(3 * time.Second)
 	d.stop(all)
 

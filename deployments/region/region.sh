@@ -41,7 +41,9 @@
 # Environment: MM2_VERSION (default 4.3.1, the newest connect-mirror
 # served; it talks to the 4.4.0 brokers), OVATION_CACHE (default
 # ~/.cache/ovation), MM2_HEAP (256m), KAFKA_HEAP (passed to kafka.sh;
-# region.sh defaults it to 384m).
+# region.sh defaults it to 384m), TAKEOVER_DRAIN_WINDOW (3s: the takeover
+# pushers' lame-duck drain at failback, which spreads their viewers'
+# moves home over it; size it like any pusher's, docs/operations.md).
 # Progress goes to stderr; stdout carries only what the caller asked for.
 set -euo pipefail
 
@@ -55,6 +57,7 @@ SELF=region.sh
 # shellcheck source=../lib.sh
 source "$HERE/../lib.sh"
 MM2_HEAP=${MM2_HEAP:-256m}
+TAKEOVER_DRAIN_WINDOW=${TAKEOVER_DRAIN_WINDOW:-3s}
 export KAFKA_HEAP=${KAFKA_HEAP:-384m}
 REGION_SECRET=${REGION_SECRET:-region-drill-secret-0123456789abcdef}
 
@@ -428,7 +431,7 @@ cmd_takeover() {
 		OVATION_GROUP="takeover-$r-ovation-processors" OVATION_TRANSACTIONAL_ID="takeover-$r-ovation-process-0"
 	# shellcheck disable=SC2046
 	start_ovation "$dir" "$s" "takeover-$r-push" push "$(http_port "$s" 13)" $(takeover_env "$r") \
-		OVATION_NODE="takeover-$r-push-0" OVATION_PRESENCE_INTERVAL=1s
+		OVATION_NODE="takeover-$r-push-0" OVATION_PRESENCE_INTERVAL=1s OVATION_DRAIN_WINDOW="$TAKEOVER_DRAIN_WINDOW"
 	# shellcheck disable=SC2046
 	start_ovation "$dir" "$s" "takeover-$r-ingest" ingest "$(http_port "$s" 11)" $(takeover_env "$r") \
 		OVATION_USER_RATE=-1 OVATION_CLIENT_RATE=-1
