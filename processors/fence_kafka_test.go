@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ovation-live/ovation/internal/kafkatest"
@@ -58,69 +59,15 @@ func TestFenceRestartKafka(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	committed := func() int64 {
-		os, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return -1
-		}
-		var sum int64
-		os.Each(func(o kadm.OffsetResponse) { sum += o.At })
-		return sum
-	}
-	// unstable reports whether the group has a transactional offset
-	// commit pending: an open transaction holds its offsets.
-	unstable := func() bool {
-		req := kmsg.NewPtrOffsetFetchRequest()
-		req.Group = group
-		req.RequireStable = true
-		rt := kmsg.NewOffsetFetchRequestTopic()
-		rt.Topic = tp.Events
-		rt.Partitions = []int32{0, 1}
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return false
-		}
-		if errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.UnstableOffsetCommit) {
-			return true
-		}
-		for _, rt := range resp.Topics {
-			for _, rp := range rt.Partitions {
-				if errors.Is(kerr.ErrorForCode(rp.ErrorCode), kerr.UnstableOffsetCommit) {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	committed := func() int64 { return groupCommitted(ctx, adm, group) }
+	unstable := func() bool { return groupUnstable(ctx, cl, group, tp.Events, 2) }
 	for committed() < 1000 {
 		if ctx.Err() != nil {
 			t.Fatal("the processor committed nothing")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Freeze the processor at random moments until one falls inside the
-	// window between its TxnOffsetCommit and its EndTxn (a few percent of
-	// the time), then kill it there.
-	tries := 0
-	for {
-		tries++
-		if committed() > 2*n/3-500 {
-			t.Fatalf("never caught the processor with its offsets in an open transaction in %d tries", tries)
-		}
-		time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
-		p.signal(syscall.SIGSTOP)
-		// Still unstable a moment later, with the process frozen: the
-		// coordinator is not completing an EndTxn already sent.
-		if unstable() {
-			time.Sleep(300 * time.Millisecond)
-			if unstable() {
-				p.kill()
-				break
-			}
-		}
-		p.signal(syscall.SIGCONT)
-	}
+	tries := killInCommitWindow(t, p, unstable, func() bool { return committed() > 2*n/3-500 })
 	before := committed()
 	killed := time.Now()
 	t.Logf("SIGKILLed the processor with its offsets in an open transaction (try %d; %d events committed)", tries, before)
@@ -147,4 +94,69 @@ func TestFenceRestartKafka(t *testing.T) {
 	frames := verifyOutput(t, brokers, tp, m)
 	t.Logf("restarted processor committed new events %s after the kill (2 min transaction timeout, 150 s session); %d events, %d frames, folds exact",
 		resumed.Round(time.Millisecond), n, len(frames.records))
+}
+
+// groupCommitted is the sum of group's committed offsets (-1 on error).
+func groupCommitted(ctx context.Context, adm *kadm.Client, group string) int64 {
+	os, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return -1
+	}
+	var sum int64
+	os.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	return sum
+}
+
+// groupUnstable reports whether group has a transactional offset commit
+// pending on topic's partitions: an open transaction holds its offsets.
+func groupUnstable(ctx context.Context, cl *kgo.Client, group, topic string, partitions int32) bool {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	req.RequireStable = true
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = topic
+	for i := range partitions {
+		rt.Partitions = append(rt.Partitions, i)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return false
+	}
+	if errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.UnstableOffsetCommit) {
+		return true
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if errors.Is(kerr.ErrorForCode(rp.ErrorCode), kerr.UnstableOffsetCommit) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// killInCommitWindow freezes p at random moments until one falls inside
+// the window between its TxnOffsetCommit and its EndTxn (a few percent of
+// the time under load), then SIGKILLs it there. It fails the test once
+// over() says the load is over. It returns the tries it took.
+func killInCommitWindow(t testing.TB, p *proc, unstable, over func() bool) int {
+	t.Helper()
+	for tries := 1; ; tries++ {
+		if over() {
+			t.Fatalf("never caught the processor with its offsets in an open transaction in %d tries", tries)
+		}
+		time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
+		p.signal(syscall.SIGSTOP)
+		// Still unstable a moment later, with the process frozen: the
+		// coordinator is not completing an EndTxn already sent.
+		if unstable() {
+			time.Sleep(300 * time.Millisecond)
+			if unstable() {
+				p.kill()
+				return tries
+			}
+		}
+		p.signal(syscall.SIGCONT)
+	}
 }
