@@ -523,6 +523,7 @@ func (s *Restorer) Partition() (*Partition, error) {
 		if r.rankDirty {
 			p.scored = append(p.scored, r)
 		}
+		p.restored(r)
 	}
 	if err := s.restoreRebuilds(p); err != nil {
 		return nil, err

@@ -31,8 +31,16 @@ type Config struct {
 	// zombie) and distinct between replicas. Default: Group + "-" + the
 	// host name.
 	TransactionalID string
-	// Tick is how long one transaction collects events. Default 50 ms.
+	// Tick is the longest one transaction collects events: under load a
+	// transaction grows to a tick's worth of them. Default 50 ms.
 	Tick time.Duration
+	// Linger is how long an open transaction waits for more records
+	// after the last ones came: when none come, it ends at once rather
+	// than at the tick, so an event into an idle partition is committed
+	// within a linger (plus the commit) of its arrival. A linger at
+	// least the tick makes every transaction last a tick (the behaviour
+	// before the linger existed). Default 2 ms.
+	Linger time.Duration
 	// MaxPollRecords bounds the records taken per poll. A poll is applied
 	// whole before the transaction can end (its offsets are consumed), so
 	// this bounds how long one room's backlog holds up the partition's
@@ -60,8 +68,16 @@ type Config struct {
 	PresenceTTL time.Duration
 	// SnapshotEvery writes a room's snapshot when its seq is this many
 	// frames past the last snapshot (and always on an epoch's first
-	// frame). Default 1: every transaction that changes a room.
+	// frame). 1 writes one in every transaction that changes a room.
+	// Default 100.
 	SnapshotEvery int
+	// SnapshotInterval is the longest a room's snapshot may lag its
+	// latest frame: a room that had frames since its last snapshot gets
+	// one this long after the first of them at the latest, even when no
+	// event comes. It must stay well below the pushers' recovery window
+	// (--window, 2 min), whose frames complete a lagging snapshot.
+	// Default 1 s.
+	SnapshotInterval time.Duration
 	// MaxFrameBytes splits a room's changes into several frames inside one
 	// transaction once they reach about this size. Default 256 KiB.
 	MaxFrameBytes int
@@ -123,6 +139,7 @@ func (c *Config) Validate() error {
 		c.Group = "ovation-processors"
 	}
 	def(&c.Tick, 50*time.Millisecond)
+	def(&c.Linger, 2*time.Millisecond)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.TransactionTimeout, 8*time.Second)
 	def(&c.RestoreTimeout, 2*time.Minute)
@@ -130,7 +147,8 @@ func (c *Config) Validate() error {
 	def(&c.PresenceTTL, 30*time.Second)
 	defi(&c.MaxPollRecords, 1_000)
 	defi(&c.MaxDedupIDs, 200_000)
-	defi(&c.SnapshotEvery, 1)
+	defi(&c.SnapshotEvery, 100)
+	def(&c.SnapshotInterval, time.Second)
 	defi(&c.MaxFrameBytes, 256<<10)
 	defi(&c.CheckpointMinBytes, 64<<10)
 	defi(&c.MaxRecordBytes, DefaultKafkaMaxMessageBytes-schemas.RecordOverheadBytes)
@@ -150,6 +168,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Tick < time.Millisecond || c.Tick > 10*time.Second {
 		errs = append(errs, fmt.Errorf("tick %s: want 1ms to 10s", c.Tick))
+	}
+	if c.SnapshotInterval < time.Millisecond || c.SnapshotInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("snapshot interval %s: want 1ms to 1m (pushers complete a lagging snapshot from their window of frames)", c.SnapshotInterval))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("linger %s: must not be negative", c.Linger))
 	}
 	if c.TransactionTimeout >= c.SessionTimeout {
 		errs = append(errs, fmt.Errorf("transaction timeout %s must be below the session timeout %s, or a fenced zombie's transaction could outlive its membership", c.TransactionTimeout, c.SessionTimeout))

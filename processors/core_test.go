@@ -350,6 +350,65 @@ func TestSnapshotRule(t *testing.T) {
 	}
 }
 
+// TestSnapshotInterval checks Config.SnapshotInterval: a room whose
+// snapshot lags its frames gets one at its last frame once the interval
+// has passed since the first frame after the snapshot, with no event to
+// carry it; it is not evicted while its snapshot lags; and a room
+// restored from the changelog with a lagging snapshot writes it at the
+// next Flush.
+func TestSnapshotInterval(t *testing.T) {
+	cfg := testConfig()
+	cfg.SnapshotEvery = 100
+	cfg.SnapshotInterval = 3 * time.Second
+	cfg.RoomIdle = time.Second
+	h := newHarness(t, cfg)
+	snapAt := func() []uint64 {
+		var seqs []uint64
+		for _, s := range h.batch.Snapshots {
+			sn, _ := schemas.UnmarshalSnapshot(s.Value)
+			seqs = append(seqs, sn.Seq)
+		}
+		return seqs
+	}
+	step := func(event bool, advance int64, want []uint64) {
+		t.Helper()
+		h.now += advance
+		if event {
+			h.apply(ev(t, fmt.Sprintf("e%d", h.now), "r", "u", schemas.ChatMessage, h.now, schemas.ChatMessageData{Text: "hi"}))
+		}
+		h.p.Flush(h.now, &h.batch)
+		if got := snapAt(); !slices.Equal(got, want) {
+			t.Fatalf("at +%d ms: snapshots at seqs %v, want %v", h.now-1_000_000, got, want)
+		}
+		h.collect()
+		h.checkFold()
+	}
+	step(true, 0, []uint64{1})  // an epoch's first frame
+	step(true, 100, nil)        // seq 2: the snapshot lags from here
+	step(true, 400, nil)        // seq 3
+	step(false, 2100, nil)      // +2600 ms: not yet
+	if n := h.evict(); n != 0 { // idle past RoomIdle, but its snapshot lags
+		t.Fatalf("%d rooms evicted while a snapshot lags", n)
+	}
+	step(false, 500, []uint64{3}) // 3 s after seq 2: caught up, no event
+	step(false, 5000, nil)        // nothing lags any more
+	if n := h.evict(); n != 1 {
+		t.Fatalf("%d rooms evicted, want the idle one", n)
+	}
+	h.now += 1000
+	step(true, 0, nil) // loaded back; seq 4 lags
+	step(true, 10, nil)
+	// A restore (a new owner) finds seq 5 past snap_seq 3 and writes the
+	// snapshot at its first Flush.
+	h.p = h.restored()
+	h.p.Flush(h.now, &h.batch)
+	if got := snapAt(); !slices.Equal(got, []uint64{5}) {
+		t.Fatalf("after a restore: snapshots at seqs %v, want [5]", got)
+	}
+	h.collect()
+	h.checkFold()
+}
+
 // TestFrameSplit checks that a burst of chat larger than MaxFrameBytes is
 // split into several frames of one transaction, in order.
 func TestFrameSplit(t *testing.T) {

@@ -7,13 +7,16 @@
 // Partition is the aggregation core, pure code with no Kafka and no clock
 // but the one passed in: events in (Apply, Rebuild), records out (Flush).
 // Processor is the Kafka loop around it: a kgo.GroupTransactSession
-// reading read_committed with RequireStableFetchOffsets, one transaction
-// per tick (Config.Tick, 50 ms by default) that writes the frames of every
-// room that changed, their snapshots, the changelog entries and the
-// consumed offsets. Apply changes rooms in place; a transaction that does
-// not commit (abort, revoke, fenced producer) drops the partitions it
-// touched and they are restored from the changelog before their next
-// events, so only committed state survives.
+// reading read_committed with RequireStableFetchOffsets. A transaction
+// begins when records arrive and ends once none came for Config.Linger
+// (2 ms by default), or a tick (Config.Tick, 50 ms) after it began: an
+// event into an idle partition is committed at once, and under load a
+// transaction grows to a tick's worth of events. It writes the frames of
+// every room that changed, their snapshots when due, the changelog
+// entries and the consumed offsets. Apply changes rooms in place; a
+// transaction that does not commit (abort, revoke, fenced producer) drops
+// the partitions it touched and they are restored from the changelog
+// before their next events, so only committed state survives.
 //
 // # What pushers and other readers can rely on
 //
@@ -29,11 +32,19 @@
 //     is the room's state. Frame.TS is the newest ingest ts folded in.
 //   - Snapshot rule: a snapshot of the room at (epoch, seq) is written in
 //     the same transaction as frame seq whenever seq − last snapshot seq ≥
-//     Config.SnapshotEvery (default 1: every transaction that changes the
-//     room), and always in the transaction that writes an epoch's first
-//     frame. So: take the latest snapshot of a room, then apply the
-//     frames with the same epoch and seq > snapshot.seq. At most
-//     SnapshotEvery−1 frames lie after the latest snapshot.
+//     Config.SnapshotEvery (default 100 frames), and always in the
+//     transaction that writes an epoch's first frame. A snapshot never
+//     lags its room's latest frame for longer than Config.SnapshotInterval
+//     (default 1 s): a room with frames after its snapshot gets a snapshot
+//     at its latest seq that long after the first of them, in a
+//     transaction of its own if no event comes. So: take the latest
+//     snapshot of a room, then apply the frames with the same epoch and
+//     seq > snapshot.seq (pushers do, from their window of recent frames,
+//     which must reach back further than SnapshotInterval). At most
+//     SnapshotEvery−1 frames, and at most SnapshotInterval of them, lie
+//     after the latest snapshot; a room is not evicted while its snapshot
+//     lags. After a crash the new owner writes the snapshot of every room
+//     whose core record says it lags, at its first transaction.
 //   - An epoch's first frame after a rebuild carries the whole state (as a
 //     delta from an empty room), so a subscriber that only reads frames
 //     also ends up right.

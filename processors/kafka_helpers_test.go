@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -274,10 +275,30 @@ func readTopic(t testing.TB, brokers []string, topic string, committed bool) top
 // verifyOutput checks what the processors wrote against the model: for
 // every room the frames of its latest epoch have seqs 1..N with no gap
 // and no repeat, their fold equals the model's state, and the latest
-// snapshot is at seq N and equals it too. It returns the frames read.
+// snapshot is at seq N and equals it too. A snapshot may lag its room's
+// frames by Config.SnapshotInterval: the snapshots are read again until
+// they are at N, for up to 15 s. It returns the frames read.
 func verifyOutput(t testing.TB, brokers []string, tp schemas.Topics, m *model) (frames topicContent) {
 	t.Helper()
 	frames = readAll(t, brokers, tp.Frames)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if err := verifyFrames(t, brokers, tp, m, frames); err == nil || time.Now().After(deadline) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return frames
+		} else if !errors.Is(err, errSnapshotBehind) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// errSnapshotBehind: a room's latest snapshot is not yet at its last frame.
+var errSnapshotBehind = errors.New("snapshot behind the frames")
+
+func verifyFrames(t testing.TB, brokers []string, tp schemas.Topics, m *model, frames topicContent) error {
+	t.Helper()
 	snaps := readAll(t, brokers, tp.Snapshots)
 	type roomFold struct {
 		epoch     string
@@ -336,7 +357,7 @@ func verifyOutput(t testing.TB, brokers []string, tp schemas.Topics, m *model) (
 		}
 		s, ok := latest[id]
 		if !ok || s.Epoch != rf.epoch || s.Seq != rf.seq {
-			t.Fatalf("room %s: latest snapshot at %s/%d, frames end at %s/%d", id, s.Epoch, s.Seq, rf.epoch, rf.seq)
+			return fmt.Errorf("room %s: latest snapshot at %s/%d, frames end at %s/%d: %w", id, s.Epoch, s.Seq, rf.epoch, rf.seq, errSnapshotBehind)
 		}
 		if !equalState(s.State, rf.st) {
 			t.Fatalf("room %s: snapshot differs from the fold of frames", id)
@@ -375,7 +396,7 @@ func verifyOutput(t testing.TB, brokers []string, tp schemas.Topics, m *model) (
 	if len(folds)-views != len(m.rooms) {
 		t.Fatalf("frames for %d rooms, the events have %d", len(folds)-views, len(m.rooms))
 	}
-	return frames
+	return nil
 }
 
 // heldOf encodes a pending queue for comparison (empty and nil alike).

@@ -72,12 +72,16 @@ type Partition struct {
 	watchedPeak int                    // the same for watched
 	rebuilds    map[string]*rebuildJob // rooms being rebuilt (see rebuild.go)
 	timed       map[*room]struct{}     // rooms with a pending timer (timers.go)
-	scored      []*room                // rooms scored since TakeStandings (standings.go)
+	// lagging holds the rooms whose latest snapshot is behind their
+	// latest frame; lagMin is the earliest of their snapDue (0: none).
+	lagging map[*room]struct{}
+	lagMin  int64
+	scored  []*room // rooms scored since TakeStandings (standings.go)
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
 func NewPartition(cfg *Config) *Partition {
-	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}, timed: map[*room]struct{}{}}
+	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}, timed: map[*room]struct{}{}, lagging: map[*room]struct{}{}}
 }
 
 // Apply folds one valid event (from schemas.ParseEvent) into its room.
@@ -168,10 +172,12 @@ func (p *Partition) Changed() int { return len(p.changed) }
 func (p *Partition) Rooms() int { return len(p.rooms) }
 
 // Flush writes, for every room changed since the last Flush, its frame,
-// its snapshot (Config.SnapshotEvery) and its changelog entries into b.
-// now (Unix ms, the processor's clock) expires presence reports older
-// than Config.PresenceTTL and stamps the rooms that had events as active.
-// Only rooms that changed, or that have presence reports, are looked at.
+// its snapshot when due (snapshotDue) and its changelog entries into b,
+// and the snapshots of unchanged rooms whose snapshot lags past
+// Config.SnapshotInterval. now (Unix ms, the processor's clock) expires
+// presence reports older than Config.PresenceTTL and stamps the rooms
+// that had events as active. Only rooms that changed, that have presence
+// reports or whose snapshot lags are looked at.
 func (p *Partition) Flush(now int64, b *Batch) {
 	ttl := p.cfg.PresenceTTL.Milliseconds()
 	// Rooms with viewers change when a pusher stops reporting.
@@ -213,26 +219,91 @@ func (p *Partition) Flush(now int64, b *Batch) {
 		if r.forceCk || r.logBytes >= max(r.ckptBytes, p.cfg.CheckpointMinBytes) {
 			r.checkpoint(p.cfg, b)
 		}
-		p.writeState(r, b)
+		p.writeState(r, now, b)
 	}
 	clear(p.changed)
 	p.changed = p.changed[:0]
+	p.catchUp(now, b)
 	p.fireTimers(now, b)
 }
 
 // writeState writes r's snapshot (when due) and core record.
-func (p *Partition) writeState(r *room, b *Batch) {
+func (p *Partition) writeState(r *room, now int64, b *Batch) {
 	// The public state is encoded once for the snapshot and the core
 	// changelog record: it is most of the bytes of both.
 	state := encodeJSON(&r.pub)
-	if r.seq > 0 && (r.newEpoch && r.snapSeq != r.seq || r.seq-r.snapSeq >= uint64(p.cfg.SnapshotEvery)) {
-		b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
-		r.snapSeq = r.seq
+	if p.snapshotDue(r, now) {
+		p.writeSnapshot(r, state, b)
+	} else {
+		p.lag(r, now)
 	}
 	r.viewSnapshot(p.cfg, b)
 	b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state, 0)})
 	r.changed, r.newEpoch, r.forceCk = false, false, false
 }
+
+// snapshotDue is the snapshot rule: a room with frames gets a snapshot
+// at its latest seq on an epoch's first frame, once its seq is
+// Config.SnapshotEvery frames past the last snapshot, and once the
+// snapshot has lagged its frames for Config.SnapshotInterval. So a
+// snapshot plus the frames after it is always the room's state, and a
+// room that goes quiet has a snapshot at its last frame within
+// SnapshotInterval (pushers that lose their window of frames, or evict
+// the room, still serve it exactly).
+func (p *Partition) snapshotDue(r *room, now int64) bool {
+	if r.seq == 0 || r.snapSeq == r.seq {
+		return false
+	}
+	return r.newEpoch || r.seq-r.snapSeq >= uint64(p.cfg.SnapshotEvery) || r.snapDue > 0 && now >= r.snapDue
+}
+
+func (p *Partition) writeSnapshot(r *room, state []byte, b *Batch) {
+	b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
+	r.snapSeq, r.snapDue = r.seq, 0
+	delete(p.lagging, r)
+}
+
+// lag notes that r's snapshot is behind its frames (if it is) and when
+// it must catch up.
+func (p *Partition) lag(r *room, now int64) {
+	if r.seq == 0 || r.snapSeq == r.seq || r.snapDue > 0 {
+		return
+	}
+	r.snapDue = now + p.cfg.SnapshotInterval.Milliseconds()
+	p.lagging[r] = struct{}{}
+	if p.lagMin == 0 || r.snapDue < p.lagMin {
+		p.lagMin = r.snapDue
+	}
+}
+
+// catchUp writes the snapshots that lagged their room's frames for
+// Config.SnapshotInterval (rooms that went quiet). The core record is
+// not rewritten: the snap_seq it holds is only a hint (a restored room
+// whose snapshot seems behind writes it again).
+func (p *Partition) catchUp(now int64, b *Batch) {
+	if p.lagMin == 0 || now < p.lagMin {
+		return
+	}
+	p.lagMin = 0
+	for r := range p.lagging {
+		if r.snapSeq == r.seq {
+			r.snapDue = 0
+			delete(p.lagging, r)
+			continue
+		}
+		if now >= r.snapDue {
+			p.writeSnapshot(r, encodeJSON(&r.pub), b)
+			continue
+		}
+		if p.lagMin == 0 || r.snapDue < p.lagMin {
+			p.lagMin = r.snapDue
+		}
+	}
+}
+
+// snapshotAt returns when the earliest lagging snapshot is due (processor
+// clock, ms; 0: none).
+func (p *Partition) snapshotAt() int64 { return p.lagMin }
 
 // Evict drops from memory the rooms with no event since now − Config.RoomIdle
 // and nothing pending. Their state stays in the changelog, written by
@@ -248,7 +319,10 @@ func (p *Partition) Evict(now int64, b *Batch) int {
 	for id, r := range p.rooms {
 		// A room with presence reports is watched (and flushed when they
 		// expire); it is evicted once they have.
-		if _, timed := p.timed[r]; r.changed || r.pendAny || r.lastActive > now-idle || len(r.nodes) > 0 || p.rebuilds[id] != nil || timed {
+		// A room whose snapshot lags its frames is evicted once the
+		// snapshot has caught up (within Config.SnapshotInterval).
+		_, timed := p.timed[r]
+		if _, lags := p.lagging[r]; lags || r.changed || r.pendAny || r.lastActive > now-idle || len(r.nodes) > 0 || p.rebuilds[id] != nil || timed {
 			continue
 		}
 		if r.lastActive == 0 {
@@ -330,7 +404,7 @@ func (p *Partition) idleRooms(now int64) int {
 	idle := p.cfg.RoomIdle.Milliseconds()
 	n := 0
 	for id, r := range p.rooms {
-		if !r.changed && !r.pendAny && r.lastActive <= now-idle && len(r.nodes) == 0 && p.rebuilds[id] == nil {
+		if _, lags := p.lagging[r]; !lags && !r.changed && !r.pendAny && r.lastActive <= now-idle && len(r.nodes) == 0 && p.rebuilds[id] == nil {
 			n++
 		}
 	}
@@ -387,7 +461,19 @@ func (p *Partition) Load(id string, recs []Rec) error {
 	if len(r.nodes) > 0 {
 		p.watched[r] = struct{}{}
 	}
+	p.restored(r)
 	return nil
+}
+
+// restored notes a room read back from the changelog whose snapshot is
+// behind its frames as far as the core record knows: its snapshot is
+// written at the next Flush.
+func (p *Partition) restored(r *room) {
+	if r.seq > 0 && r.snapSeq != r.seq {
+		r.snapDue = 1
+		p.lagging[r] = struct{}{}
+		p.lagMin = 1
+	}
 }
 
 // EvictedRooms returns how many rooms are evicted (state only in the
@@ -575,6 +661,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 			p.changed = slices.DeleteFunc(p.changed, func(x *room) bool { return x == old })
 		}
 		delete(p.watched, old)
+		delete(p.lagging, old)
 		if len(nr.nodes) > 0 {
 			p.watched[nr] = struct{}{}
 		}

@@ -113,6 +113,7 @@ type session struct {
 	dlqN   int
 	parts  map[int32]*part
 	inTxn  bool
+	lastIn time.Time // when the open transaction last took records (endAt)
 	hasher kgo.TopicPartitioner
 
 	led       ledger
@@ -188,7 +189,7 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 	p.revoked = nil
 	p.mu.Unlock()
 	p.ready.Store(true)
-	p.log.Info("processor session started", "group", cfg.Group, "transactional_id", cfg.TransactionalID, "partitions", s.nparts, "tick", cfg.Tick, "max_record_bytes", cfg.MaxRecordBytes, "at_least_once", cfg.AtLeastOnce)
+	p.log.Info("processor session started", "group", cfg.Group, "transactional_id", cfg.TransactionalID, "partitions", s.nparts, "tick", cfg.Tick, "linger", cfg.Linger, "snapshot_every", cfg.SnapshotEvery, "snapshot_interval", cfg.SnapshotInterval, "max_record_bytes", cfg.MaxRecordBytes, "at_least_once", cfg.AtLeastOnce)
 	return s.loop(ctx)
 }
 
@@ -297,7 +298,9 @@ func (s *session) loop(ctx context.Context) error {
 		}
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if s.inTxn {
-			pctx, cancel = context.WithDeadline(ctx, deadline)
+			// The open transaction waits for more records only while
+			// they keep coming (linger) and never past its tick.
+			pctx, cancel = context.WithDeadline(ctx, s.endAt(deadline))
 		} else {
 			pctx, cancel = context.WithTimeout(ctx, s.idleWait())
 		}
@@ -319,6 +322,7 @@ func (s *session) loop(ctx context.Context) error {
 			if err := s.process(ctx, fetches, revoked, &deadline); err != nil {
 				return err
 			}
+			s.lastIn = time.Now()
 		}
 		if s.pendingReads() {
 			if err := s.begin(&deadline); err != nil {
@@ -328,7 +332,7 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		if s.inTxn && !time.Now().Before(deadline) {
+		if s.inTxn && !time.Now().Before(s.endAt(deadline)) {
 			if err := s.end(ctx); err != nil {
 				return err
 			}
@@ -470,6 +474,18 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 	return err
 }
 
+// endAt is when the open transaction ends: Config.Linger after the last
+// poll that brought records (an idle partition's event is committed at
+// once, not a tick later), and at the latest its deadline, a tick after
+// it began (under load a transaction grows to a tick's records). With a
+// linger at least the tick, every transaction lasts a tick.
+func (s *session) endAt(deadline time.Time) time.Time {
+	if l := s.lastIn.Add(s.p.cfg.Linger); l.Before(deadline) {
+		return l
+	}
+	return deadline
+}
+
 // begin opens a transaction unless one is open; it ends at *deadline.
 func (s *session) begin(deadline *time.Time) error {
 	if s.inTxn {
@@ -481,7 +497,8 @@ func (s *session) begin(deadline *time.Time) error {
 		}
 	}
 	s.inTxn = true
-	*deadline = time.Now().Add(s.p.cfg.Tick)
+	s.lastIn = time.Now()
+	*deadline = s.lastIn.Add(s.p.cfg.Tick)
 	return nil
 }
 
@@ -864,15 +881,17 @@ func (s *session) abort(ctx context.Context) {
 }
 
 // idleFlush writes the rooms whose viewers changed because a pusher
-// stopped reporting, and evicts idle rooms, when no events arrive to
-// carry them.
+// stopped reporting, the snapshots that lag their rooms' frames past
+// Config.SnapshotInterval, timers' closes, and evicts idle rooms, when no
+// events arrive to carry them.
 func (s *session) idleFlush(ctx context.Context) error {
 	now := time.Now().UnixMilli()
 	ttl := s.p.cfg.PresenceTTL.Milliseconds()
 	due := false
 	sweep := time.Since(s.lastSweep) >= s.p.cfg.sweepEvery()
 	for _, pt := range s.parts {
-		if pt.core.presenceDue(now, ttl) || sweep && pt.core.idleRooms(now) > 0 || pt.core.nextTimer() > 0 && pt.core.nextTimer() <= now {
+		if pt.core.presenceDue(now, ttl) || sweep && pt.core.idleRooms(now) > 0 || pt.core.nextTimer() > 0 && pt.core.nextTimer() <= now ||
+			pt.core.snapshotAt() > 0 && pt.core.snapshotAt() <= now {
 			due = true
 			break
 		}

@@ -79,6 +79,9 @@ type room struct {
 	ckptChunks int      // c/ records of the checkpoint
 	ckptBytes  int      // size of the checkpoint
 	snapSeq    uint64   // seq of the last snapshot written
+	// snapDue is when (processor clock, ms) the snapshot must catch up
+	// with seq at the latest; 0 while it has (Partition.lagging).
+	snapDue int64
 	// tick logs: private changes since the last l/ record.
 	logVotes []voteRec
 	logUps   []upRec

@@ -150,20 +150,23 @@ func (p *Partition) nextTimer() int64 {
 }
 
 // nextTimer is the earliest pending deadline of the session's partitions
-// (0: none).
+// (0: none): a timer's close, or a lagging snapshot's catch-up
+// (Partition.snapshotAt).
 func (s *session) nextTimer() int64 {
 	var next int64
 	for _, pt := range s.parts {
-		if n := pt.core.nextTimer(); n > 0 && (next == 0 || n < next) {
-			next = n
+		for _, n := range [2]int64{pt.core.nextTimer(), pt.core.snapshotAt()} {
+			if n > 0 && (next == 0 || n < next) {
+				next = n
+			}
 		}
 	}
 	return next
 }
 
 // idleWait is how long an idle loop waits for records: a second, or less
-// when a timer is due sooner, so a close is written within a tick of its
-// deadline even when no event comes.
+// when a timer or a snapshot catch-up is due sooner, so either is written
+// within a tick of its deadline even when no event comes.
 func (s *session) idleWait() time.Duration {
 	wait := time.Second
 	if n := s.nextTimer(); n > 0 {

@@ -17,13 +17,15 @@ import (
 
 // processFlags are the flags of `ovation process`.
 type processFlags struct {
-	group, txnID              string
-	tick, session, txnTimeout time.Duration
-	dedupWindow, presenceTTL  time.Duration
-	snapshotEvery, maxDedup   int
-	maxPoll                   int
-	roomIdle                  time.Duration
-	emojisPerUser, openQs     int
+	group, txnID             string
+	tick, linger             time.Duration
+	session, txnTimeout      time.Duration
+	dedupWindow, presenceTTL time.Duration
+	snapshotEvery, maxDedup  int
+	snapshotInterval         time.Duration
+	maxPoll                  int
+	roomIdle                 time.Duration
+	emojisPerUser, openQs    int
 }
 
 func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -33,13 +35,15 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	c.register(fs, "127.0.0.1:8083")
 	fs.StringVar(&f.group, "group", "ovation-processors", "consumer group shared by all processors")
 	fs.StringVar(&f.txnID, "transactional-id", "", "this replica's transactional id: stable across its restarts, distinct between replicas (default: group-hostname)")
-	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "how long one transaction collects events")
+	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "the longest one transaction collects events (under load)")
+	fs.DurationVar(&f.linger, "linger", 2*time.Millisecond, "how long an open transaction waits for more events after the last ones came; an idle partition's event is committed this soon (a linger >= the tick makes every transaction last a tick)")
 	fs.DurationVar(&f.session, "session-timeout", 10*time.Second, "consumer group session timeout")
 	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 8*time.Second, "transaction timeout (below the session timeout)")
 	fs.DurationVar(&f.dedupWindow, "dedup-window", 10*time.Minute, "how long, by event time, a room remembers event ids")
 	fs.IntVar(&f.maxDedup, "max-dedup-ids", 200_000, "most event ids a room remembers, whatever the window")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "how long a pusher's viewer report counts")
-	fs.IntVar(&f.snapshotEvery, "snapshot-every", 1, "write a room's snapshot every N frames (and always on an epoch's first frame)")
+	fs.IntVar(&f.snapshotEvery, "snapshot-every", 100, "write a room's snapshot every N frames (and always on an epoch's first frame; 1: in every transaction that changes the room)")
+	fs.DurationVar(&f.snapshotInterval, "snapshot-interval", time.Second, "the longest a room's snapshot may lag its latest frame (keep it well below the pushers' --window)")
 	fs.IntVar(&f.maxPoll, "max-poll-records", 1_000, "records taken per poll (a poll is applied whole before a transaction ends: this bounds how long one room's backlog delays the others)")
 	fs.DurationVar(&f.roomIdle, "room-idle", 10*time.Minute, "evict a room from memory after this long without events (its state stays in the changelog and comes back on its next event)")
 	fs.IntVar(&f.emojisPerUser, "max-emojis-per-user", 4, "emoji slots of a room one user may open")
@@ -58,9 +62,9 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := processors.Config{
 		Custom:  c.custom,
 		Brokers: c.brokerList(), Topics: c.topics, Group: f.group, TransactionalID: f.txnID,
-		Tick: f.tick, SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
+		Tick: f.tick, Linger: f.linger, SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
 		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
-		SnapshotEvery: f.snapshotEvery, MaxPollRecords: f.maxPoll,
+		SnapshotEvery: f.snapshotEvery, SnapshotInterval: f.snapshotInterval, MaxPollRecords: f.maxPoll,
 		RoomIdle: f.roomIdle, MaxEmojisPerUser: f.emojisPerUser, MaxOpenQuestionsPerUser: f.openQs,
 		Log: log.With("role", "process"), Registerer: reg,
 	}
