@@ -17,9 +17,19 @@ import (
 // rebuild it. It is written in the same transaction as the frames, so it
 // always matches them. Keys, per room R:
 //
-//	s/R     core: epoch, seq, public state, presence reports, quiz answers'
-//	        correct options, record counters and the checkpoint in force.
-//	        Rewritten whenever R changes.
+//	s/R     core: epoch, seq, presence reports, quiz answers' correct
+//	        options, record counters and the checkpoint in force.
+//	        Rewritten whenever R changes; small, since the public state is
+//	        not in it (core records written before p/ records existed, and
+//	        read back, hold it in their "state").
+//	p/R     the public state at a seq: the value of R's snapshot, written
+//	        with each snapshot (Config.SnapshotEvery, SnapshotInterval) and
+//	        by an eviction.
+//	f/R/N   frame N of R (its value as in the frames topic), for every
+//	        frame after p/R's seq: the state is p/R with these frames
+//	        folded in, so a changed room costs its delta, not its state.
+//	        Tombstoned when p/R is rewritten (at most SnapshotEvery of
+//	        them live per room).
 //	l/R/N   the private changes of one frame (votes, upvotes, quiz answers),
 //	        N counting up. Append-only between checkpoints.
 //	c/R/I   checkpoint chunk I: all of R's votes, upvotes and answers as of
@@ -103,7 +113,7 @@ type coreRecord struct {
 	LSeq    uint64                `json:"lseq"`
 	DSeq    uint64                `json:"dseq"`
 	Ckpt    ckptRef               `json:"ckpt"`
-	State   json.RawMessage       `json:"state"`
+	State   json.RawMessage       `json:"state,omitempty"` // only in records read back from before p/ records
 	Nodes   map[string]nodeReport `json:"nodes,omitempty"`
 	Correct map[string]int        `json:"correct,omitempty"`
 	// At is the processor clock (ms) of the room's last event, for idle
@@ -133,7 +143,7 @@ type coreRecordIn struct {
 	LSeq    uint64                `json:"lseq"`
 	DSeq    uint64                `json:"dseq"`
 	Ckpt    ckptRef               `json:"ckpt"`
-	State   schemas.RoomState     `json:"state"`
+	State   *schemas.RoomState    `json:"state"` // nil: the state is p/R and f/R/N
 	Nodes   map[string]nodeReport `json:"nodes,omitempty"`
 	Correct map[string]int        `json:"correct,omitempty"`
 	// At is the processor clock (ms) of the room's last event, for idle
@@ -175,7 +185,11 @@ func evictedMarker(v []byte) bool {
 	return true
 }
 
-func coreKey(room string) []byte { return []byte("s/" + room) }
+func coreKey(room string) []byte  { return []byte("s/" + room) }
+func stateKey(room string) []byte { return []byte("p/" + room) }
+func frameKey(room string, n uint64) []byte {
+	return []byte("f/" + room + "/" + strconv.FormatUint(n, 10))
+}
 func logKey(room string, n uint64) string {
 	return "l/" + room + "/" + strconv.FormatUint(n, 10)
 }
@@ -350,13 +364,14 @@ func (r *room) checkpoint(cfg *Config, b *Batch) {
 	r.ckptLSeq, r.ckptChunks, r.ckptBytes = r.lseq, len(chunks), total
 }
 
-func (r *room) coreRecord(state []byte, evicted int) []byte {
+// coreRecord is r's s/ record; the public state is in p/ and f/ records.
+func (r *room) coreRecord(evicted int) []byte {
 	c := coreRecord{
 		Epoch: r.epoch, Seq: r.seq, TS: r.ts, MaxTS: r.maxTS, SnapSeq: r.snapSeq,
 		LSeq: r.lseq, DSeq: r.dseq,
 		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
-		State: statePlaceholder, Nodes: r.nodes,
-		At: r.lastActive, Closed: r.closed, Evicted: evicted, MV: r.viewRecord(),
+		Nodes: r.nodes,
+		At:    r.lastActive, Closed: r.closed, Evicted: evicted, MV: r.viewRecord(),
 	}
 	if len(r.emojiBy) > 0 {
 		c.EmojiBy = r.emojiBy
@@ -373,7 +388,19 @@ func (r *room) coreRecord(state []byte, evicted int) []byte {
 			c.Correct[id] = z.correct
 		}
 	}
-	return withState(encodeJSON(&c), state)
+	return encodeJSON(&c)
+}
+
+// dropFrames tombstones r's f/ records: p/ now holds the state they led
+// to.
+func (r *room) dropFrames(b *Batch) {
+	if r.fFrom == 0 {
+		return
+	}
+	for n := r.fFrom; n <= r.seq; n++ {
+		b.Changelog = append(b.Changelog, Rec{Key: frameKey(r.id, n)})
+	}
+	r.fFrom = 0
 }
 
 // Restorer rebuilds a Partition from its changelog records, read in
@@ -383,6 +410,8 @@ type Restorer struct {
 	cfg      *Config
 	cores    map[string][]byte
 	coreOffs map[string]int64 // offset of each room's latest core record
+	states   map[string][]byte
+	frames   map[string]map[uint64][]byte
 	rebuilds map[string][]byte
 	stashes  map[string]map[int64][]byte
 	logs     map[string]map[uint64][]byte
@@ -396,7 +425,7 @@ type Restorer struct {
 // NewRestorer returns an empty Restorer.
 func NewRestorer(cfg *Config) *Restorer {
 	return &Restorer{
-		cfg: cfg, cores: map[string][]byte{}, coreOffs: map[string]int64{}, rebuilds: map[string][]byte{}, stashes: map[string]map[int64][]byte{}, logs: map[string]map[uint64][]byte{},
+		cfg: cfg, cores: map[string][]byte{}, coreOffs: map[string]int64{}, states: map[string][]byte{}, frames: map[string]map[uint64][]byte{}, rebuilds: map[string][]byte{}, stashes: map[string]map[int64][]byte{}, logs: map[string]map[uint64][]byte{},
 		dedups: map[string]map[uint64][]byte{}, ckpts: map[string]map[int][]byte{}, offset: -1,
 	}
 }
@@ -433,6 +462,14 @@ func (s *Restorer) Add(key, value []byte, offset int64) error {
 		}
 		return nil
 	}
+	if kind == "p" {
+		if value == nil {
+			delete(s.states, rest)
+		} else {
+			s.states[rest] = value
+		}
+		return nil
+	}
 	if kind == "s" {
 		if value == nil {
 			delete(s.cores, rest)
@@ -457,6 +494,8 @@ func (s *Restorer) Add(key, value []byte, offset int64) error {
 		putNum(s.logs, roomID, n, value)
 	case "d":
 		putNum(s.dedups, roomID, n, value)
+	case "f":
+		putNum(s.frames, roomID, n, value)
 	case "c":
 		putNum(s.ckpts, roomID, int(n), value)
 	case "q":
@@ -539,7 +578,9 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	r := newRoom(id, c.Epoch)
 	r.seq, r.ts, r.maxTS, r.snapSeq, r.lseq, r.dseq = c.Seq, c.TS, c.MaxTS, c.SnapSeq, c.LSeq, c.DSeq
 	r.ckptLSeq, r.ckptChunks, r.ckptBytes = c.Ckpt.LSeq, c.Ckpt.Chunks, c.Ckpt.Bytes
-	r.pub = c.State
+	if err := s.publicState(id, r, &c); err != nil {
+		return nil, err
+	}
 	r.pub.Apply(&schemas.Delta{}) // allocate what the JSON left nil
 	r.lastActive, r.closed = c.At, c.Closed
 	if c.Nodes != nil {
@@ -670,6 +711,49 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		}
 	}
 	return r, nil
+}
+
+// publicState sets r's public state: the core record's own (written
+// before p/ records existed), or p/R with the f/R/N records after its
+// seq folded in, which must run to the core's seq without a gap.
+func (s *Restorer) publicState(id string, r *room, c *coreRecordIn) error {
+	if c.State != nil {
+		r.pub = *c.State // r.pseq stays 0: the next change writes p/R
+		return nil
+	}
+	r.pub = schemas.NewRoomState()
+	if raw := s.states[id]; raw != nil {
+		sn, err := schemas.UnmarshalSnapshot(raw)
+		if err != nil {
+			return fmt.Errorf("state record: %w", err)
+		}
+		if sn.Epoch != c.Epoch || sn.Seq > c.Seq {
+			return fmt.Errorf("state record at %s/%d, core at %s/%d", sn.Epoch, sn.Seq, c.Epoch, c.Seq)
+		}
+		r.pub, r.pseq = sn.State, sn.Seq
+		r.snapSeq = max(r.snapSeq, sn.Seq) // written with the snapshot; the core may not say so yet
+	}
+	fs := s.frames[id]
+	for n := r.pseq + 1; n <= c.Seq; n++ {
+		v := fs[n]
+		if v == nil {
+			return fmt.Errorf("frame record %d is missing (state at %d, core at %d)", n, r.pseq, c.Seq)
+		}
+		f, err := schemas.UnmarshalFrame(v)
+		if err != nil {
+			return fmt.Errorf("frame record %d: %w", n, err)
+		}
+		if f.Epoch != c.Epoch || f.Seq != n {
+			return fmt.Errorf("frame record %d holds %s/%d, core epoch %s", n, f.Epoch, f.Seq, c.Epoch)
+		}
+		r.pub.Apply(&f.Delta)
+	}
+	for n := range fs {
+		if r.fFrom == 0 || n < r.fFrom {
+			r.fFrom = n
+		}
+	}
+	return nil
 }
 
 func (r *room) replay(vs []voteRec, us []upRec, as []ansRec) error {

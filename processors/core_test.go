@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -602,5 +603,74 @@ func TestSnapshotEncoding(t *testing.T) {
 	}
 	if got := h.batch.Snapshots[0].Value; string(got) != string(want) {
 		t.Fatalf("snapshot encoding differs\ngot  %.300s\nwant %.300s", got, want)
+	}
+}
+
+// TestRestoreStateRecords checks the public state's changelog records: a
+// room's core record does not hold its state, which is its p/ record (the
+// snapshot's bytes) with the f/ records of the frames after it folded in;
+// a restore from them is the live state, with the snapshot lagging or
+// not; and a core record written before p/ records existed (the state in
+// it) is read back and gets a p/ record at the room's next change.
+func TestRestoreStateRecords(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	line := func(i int) {
+		h.apply(ev(t, fmt.Sprintf("e%d", i), "r", "u", schemas.ChatMessage, int64(1000+i), schemas.ChatMessageData{Text: fmt.Sprint("line ", i)}))
+		h.flush()
+	}
+	live := func(p *Partition) schemas.RoomState { st, _, _, _ := p.RoomState("r"); return st }
+	for i := range 10 {
+		line(i)
+	}
+	var pRecs, fLive int
+	fs := map[string]bool{}
+	for _, r := range h.changelog {
+		switch {
+		case string(r.Key) == "s/r" && bytes.Contains(r.Value, []byte(`"state"`)):
+			t.Fatalf("core record holds the state: %.200s", r.Value)
+		case string(r.Key) == "p/r":
+			pRecs++
+		case bytes.HasPrefix(r.Key, []byte("f/r/")):
+			fs[string(r.Key)] = r.Value != nil
+		}
+	}
+	for _, ok := range fs {
+		if ok {
+			fLive++
+		}
+	}
+	if pRecs != 1 || fLive != 9 {
+		t.Fatalf("%d p/ records, %d live f/ records; want 1 (the epoch's first snapshot) and 9 (frames 2..10)", pRecs, fLive)
+	}
+	if rp := h.restored(); !equalState(live(rp), live(h.p)) {
+		t.Fatalf("restored from p/ + f/ differs:\n%s", diffState(live(rp), live(h.p)))
+	}
+	// The core record as written before p/ records: the state in it.
+	r := h.p.rooms["r"]
+	c := coreRecord{Epoch: r.epoch, Seq: r.seq, TS: r.ts, MaxTS: r.maxTS, SnapSeq: r.seq, LSeq: r.lseq, DSeq: r.dseq, State: statePlaceholder}
+	old := withState(encodeJSON(&c), encodeJSON(&r.pub))
+	var cl []Rec
+	for _, rec := range h.changelog {
+		if !bytes.HasPrefix(rec.Key, []byte("p/")) && !bytes.HasPrefix(rec.Key, []byte("f/")) && !bytes.HasPrefix(rec.Key, []byte("s/")) {
+			cl = append(cl, rec)
+		}
+	}
+	h.changelog = append(cl, Rec{Key: coreKey("r"), Value: old})
+	h.p = h.restored()
+	if h.p.rooms["r"].pseq != 0 {
+		t.Fatal("the old core record was not read back as the state")
+	}
+	want := live(h.p)
+	if !equalState(want, r.pub) {
+		t.Fatalf("old core record read back differs:\n%s", diffState(want, r.pub))
+	}
+	h.batch.Reset()
+	line(10)
+	if len(h.snapshots) == 0 || h.snapshots["r"].Seq != 11 {
+		t.Fatalf("no snapshot (and p/ record) at the first change after an old core record: %+v", h.snapshots["r"].Seq)
+	}
+	if rp := h.restored(); !equalState(live(rp), live(h.p)) {
+		t.Fatalf("restored after the old core record differs:\n%s", diffState(live(rp), live(h.p)))
 	}
 }

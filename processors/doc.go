@@ -140,22 +140,28 @@
 // Presence never creates a room. A room with no event for Config.RoomIdle
 // (and no live presence report) is evicted: one contiguous group of
 // changelog records (the ids still inside the dedup window by the
-// processor's clock as fresh d/ records, a checkpoint, the core record
-// marked evicted) and, in memory, only where that group is. Its next
+// processor's clock as fresh d/ records, a checkpoint, the public state
+// (p/), the core record marked evicted) and, in memory, only where that
+// group is. A room whose snapshot lags its frames is evicted once the
+// snapshot has caught up. Its next
 // event loads it back with one short read inside the transaction. A
 // partition restored on assignment keeps evicted rooms evicted, so memory
 // follows the rooms active within RoomIdle, before and after a restart.
-// Flush looks only at rooms that changed and rooms with presence reports.
+// Flush looks only at rooms that changed, rooms with presence reports
+// and rooms whose snapshot lags.
 //
 // # Changelog
 //
-// See changelog.go: per room a core record (public state, counters,
-// private quiz answers, who opened each emoji slot, the last event's
-// processor time, closed, evicted), l/ records of private changes per
-// frame, checkpoints that replace the l/ records once they outweigh the
-// last checkpoint, d/ records of accepted (user, id) pairs for the dedup
-// window, and while a room is rebuilt its r/ request and q/ stashed
-// events. The
+// See changelog.go: per room a core record (counters, private quiz
+// answers, who opened each emoji slot, the last event's processor time,
+// closed, evicted), the public state as a p/ record (the bytes of the
+// room's latest snapshot, written with it) and an f/ record per frame
+// since (the frame's bytes, tombstoned when p/ is rewritten: a changed
+// room costs its delta and a small core record, not a re-encode of its
+// state), l/ records of private changes per frame, checkpoints that
+// replace the l/ records once they outweigh the last checkpoint, d/
+// records of accepted (user, id) pairs for the dedup window, and while a
+// room is rebuilt its r/ request and q/ stashed events. The
 // changelog's "o" record holds the partition's next events offset and is
 // checked against the group's committed offset on restore.
 //

@@ -210,13 +210,15 @@ func (r *room) emitView(b *Batch, ts int64) {
 }
 
 // viewSnapshot writes the view's snapshot when it is due: with its first
-// frame of an epoch, then every Config.SnapshotEvery frames.
-func (r *room) viewSnapshot(cfg *Config, b *Batch) {
+// frame of an epoch, then every Config.SnapshotEvery frames, and with
+// every snapshot of the room (withRoom) if it lags, so it never lags its
+// frames longer than the room's does (Config.SnapshotInterval).
+func (r *room) viewSnapshot(cfg *Config, b *Batch, withRoom bool) {
 	mv := r.mv
 	if mv == nil || mv.seq == 0 {
 		return
 	}
-	if mv.newEpoch && mv.snapSeq != mv.seq || mv.seq-mv.snapSeq >= uint64(cfg.SnapshotEvery) {
+	if mv.snapSeq != mv.seq && (mv.newEpoch || withRoom) || mv.seq-mv.snapSeq >= uint64(cfg.SnapshotEvery) {
 		id := schemas.ModView(r.id)
 		v := withState(encodeJSON(&snapshotOut{Room: id, Epoch: r.epoch, Seq: mv.seq, TS: r.ts, State: statePlaceholder}), encodeJSON(&mv.pub))
 		b.Snapshots = append(b.Snapshots, Rec{Key: []byte(id), Value: v})

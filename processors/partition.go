@@ -227,18 +227,19 @@ func (p *Partition) Flush(now int64, b *Batch) {
 	p.fireTimers(now, b)
 }
 
-// writeState writes r's snapshot (when due) and core record.
+// writeState writes r's snapshot (when due) and core record. The public
+// state is encoded only for a snapshot: in between, the changelog holds
+// the frames after it (f/ records, see changelog.go).
 func (p *Partition) writeState(r *room, now int64, b *Batch) {
-	// The public state is encoded once for the snapshot and the core
-	// changelog record: it is most of the bytes of both.
-	state := encodeJSON(&r.pub)
-	if p.snapshotDue(r, now) {
-		p.writeSnapshot(r, state, b)
+	if p.snapshotDue(r, now) || r.pseq == 0 && r.seq > 0 && r.fFrom != 1 {
+		// (A room read back from a core record that held its state has
+		// no p/ record yet: it gets one before a core without the state.)
+		p.writeSnapshot(r, encodeJSON(&r.pub), b)
 	} else {
+		r.viewSnapshot(p.cfg, b, false)
 		p.lag(r, now)
 	}
-	r.viewSnapshot(p.cfg, b)
-	b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state, 0)})
+	b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(0)})
 	r.changed, r.newEpoch, r.forceCk = false, false, false
 }
 
@@ -257,10 +258,18 @@ func (p *Partition) snapshotDue(r *room, now int64) bool {
 	return r.newEpoch || r.seq-r.snapSeq >= uint64(p.cfg.SnapshotEvery) || r.snapDue > 0 && now >= r.snapDue
 }
 
+// writeSnapshot writes r's snapshot and, with the same bytes, its p/
+// record, whose state the f/ records so far lead to.
 func (p *Partition) writeSnapshot(r *room, state []byte, b *Batch) {
-	b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: r.snapshot(state)})
-	r.snapSeq, r.snapDue = r.seq, 0
+	snap := r.snapshot(state)
+	b.Snapshots = append(b.Snapshots, Rec{Key: []byte(r.id), Value: snap})
+	b.Changelog = append(b.Changelog, Rec{Key: stateKey(r.id), Value: snap})
+	r.dropFrames(b)
+	r.snapSeq, r.snapDue, r.pseq = r.seq, 0, r.seq
 	delete(p.lagging, r)
+	// The moderator view's frames come with the room's: its snapshot
+	// follows the room's schedule.
+	r.viewSnapshot(p.cfg, b, true)
 }
 
 // lag notes that r's snapshot is behind its frames (if it is) and when
@@ -278,8 +287,8 @@ func (p *Partition) lag(r *room, now int64) {
 
 // catchUp writes the snapshots that lagged their room's frames for
 // Config.SnapshotInterval (rooms that went quiet). The core record is
-// not rewritten: the snap_seq it holds is only a hint (a restored room
-// whose snapshot seems behind writes it again).
+// not rewritten: a restore takes the snapshot's seq from the p/ record
+// written with it.
 func (p *Partition) catchUp(now int64, b *Batch) {
 	if p.lagMin == 0 || now < p.lagMin {
 		return
@@ -341,6 +350,7 @@ func (p *Partition) Evict(now int64, b *Batch) int {
 				keep = append(keep, c)
 			}
 		}
+		r.dropFrames(b)
 		tomb := len(b.Changelog)
 		r.dchunks = r.dchunks[:0]
 		for _, c := range keep {
@@ -349,10 +359,12 @@ func (p *Partition) Evict(now int64, b *Batch) int {
 			b.Changelog = append(b.Changelog, Rec{Key: dedupKey(r.id, c.n), Value: encodeDedup(&c)})
 		}
 		r.checkpoint(p.cfg, b)
-		// The group Load reads: from the first fresh record to the core.
-		state := encodeJSON(&r.pub)
+		// The group Load reads: from the first fresh record to the core,
+		// the public state (p/) included.
+		b.Changelog = append(b.Changelog, Rec{Key: stateKey(r.id), Value: r.snapshot(encodeJSON(&r.pub))})
+		r.pseq = r.seq
 		count := len(b.Changelog) - tomb + 1
-		b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(state, count)})
+		b.Changelog = append(b.Changelog, Rec{Key: coreKey(r.id), Value: r.coreRecord(count)})
 		// Tombstones of l/ records that the checkpoint wrote sit inside
 		// the group; Load skips what is not the room's live record.
 		p.evicted[id] = evictedRef{first: -1, n: int32(count)}
@@ -499,6 +511,11 @@ func (r *room) emitFrame(cfg *Config, b *Batch) {
 		panic("processors: encode frame: " + err.Error()) // plain structs: cannot fail
 	}
 	b.Frames = append(b.Frames, Rec{Key: []byte(r.id), Value: v})
+	// The same bytes, as the changelog's record of the state's change.
+	b.Changelog = append(b.Changelog, Rec{Key: frameKey(r.id, r.seq), Value: v})
+	if r.fFrom == 0 {
+		r.fFrom = r.seq
+	}
 	r.pub.Apply(&r.pend)
 	r.ts = max(r.ts, ts)
 	r.pend, r.pendTS, r.pendBytes, r.pendAny = schemas.Delta{}, 0, 0, false
@@ -639,6 +656,7 @@ func (p *Partition) install(f *fold, b *Batch) int {
 		if old.pendAny {
 			old.emitFrame(p.cfg, b)
 		}
+		old.dropFrames(b)
 		for _, k := range old.logKeys {
 			b.Changelog = append(b.Changelog, Rec{Key: []byte(k)})
 		}

@@ -88,6 +88,7 @@ type part struct {
 	next    int64 // next events offset the state covers
 	touched bool  // consumed from in the open transaction
 	lag     int64
+	behind  bool // records the last fetch left readable (a backlog): see endAt
 	batch   Batch
 	jobs    map[string]*readJob // rebuild reads under way, by room
 }
@@ -468,6 +469,13 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 			pt.next = rec.Offset + 1
 		}
 		pt.lag = max(0, fp.HighWatermark-pt.next)
+		readable := fp.LastStableOffset // read_committed reads up to it
+		if readable <= 0 {
+			readable = fp.HighWatermark
+		}
+		// One offset past next may be a transaction's commit marker
+		// (timer closes and rerouted copies are written transactionally).
+		pt.behind = readable > pt.next+1
 		s.produceBatch(ctx, pt)
 	})
 	s.updateGauges()
@@ -477,9 +485,16 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 // endAt is when the open transaction ends: Config.Linger after the last
 // poll that brought records (an idle partition's event is committed at
 // once, not a tick later), and at the latest its deadline, a tick after
-// it began (under load a transaction grows to a tick's records). With a
-// linger at least the tick, every transaction lasts a tick.
+// it began. Under load a transaction grows to a tick's records: while a
+// partition it read from has more records readable (a backlog: the next
+// fetch is on its way), it does not end at the linger. With a linger at
+// least the tick, every transaction lasts a tick.
 func (s *session) endAt(deadline time.Time) time.Time {
+	for _, pt := range s.parts {
+		if pt.touched && pt.behind {
+			return deadline
+		}
+	}
 	if l := s.lastIn.Add(s.p.cfg.Linger); l.Before(deadline) {
 		return l
 	}

@@ -299,3 +299,8 @@ func TestQuietTickRatio(t *testing.T) {
 	tw.Flush()
 	t.Log("\n" + sb.String())
 }
+
+// BenchmarkQuietTickDefault is BenchmarkQuietTick with the default
+// configuration, named so that runs of two commits compare with
+// benchstat (the commit before issue 18 has the same benchmark).
+func BenchmarkQuietTickDefault(b *testing.B) { quietTick(b, func(*Config) {}) }

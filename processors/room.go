@@ -82,6 +82,10 @@ type room struct {
 	// snapDue is when (processor clock, ms) the snapshot must catch up
 	// with seq at the latest; 0 while it has (Partition.lagging).
 	snapDue int64
+	// pseq is the seq of the public state in the p/ record (0: none yet,
+	// or a core record from before p/ records holds it); fFrom is the
+	// first seq of the live f/ records after it (0: none).
+	pseq, fFrom uint64
 	// tick logs: private changes since the last l/ record.
 	logVotes []voteRec
 	logUps   []upRec
