@@ -185,16 +185,21 @@ func evictedMarker(v []byte) bool {
 	return true
 }
 
-func coreKey(room string) []byte  { return []byte("s/" + room) }
-func stateKey(room string) []byte { return []byte("p/" + room) }
-func frameKey(room string, n uint64) []byte {
-	return []byte("f/" + room + "/" + strconv.FormatUint(n, 10))
+// Keys are built with one allocation each: several are written for
+// every frame.
+func roomKey(kind byte, room string) []byte {
+	return append(append(make([]byte, 0, 2+len(room)), kind, '/'), room...)
 }
+func numKey(kind byte, room string, n uint64) []byte {
+	b := append(append(make([]byte, 0, 24+len(room)), kind, '/'), room...)
+	return strconv.AppendUint(append(b, '/'), n, 10)
+}
+func coreKey(room string) []byte            { return roomKey('s', room) }
+func stateKey(room string) []byte           { return roomKey('p', room) }
+func frameKey(room string, n uint64) []byte { return numKey('f', room, n) }
+func dedupKey(room string, n uint64) []byte { return numKey('d', room, n) }
 func logKey(room string, n uint64) string {
 	return "l/" + room + "/" + strconv.FormatUint(n, 10)
-}
-func dedupKey(room string, n uint64) []byte {
-	return []byte("d/" + room + "/" + strconv.FormatUint(n, 10))
 }
 func ckptKey(room string, i int) []byte { return []byte("c/" + room + "/" + strconv.Itoa(i)) }
 

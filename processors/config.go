@@ -37,7 +37,9 @@ type Config struct {
 	// Linger is how long an open transaction waits for more records
 	// after the last ones came: when none come, it ends at once rather
 	// than at the tick, so an event into an idle partition is committed
-	// within a linger (plus the commit) of its arrival. A linger at
+	// within a linger (plus the commit) of its arrival. While a partition
+	// the transaction read has more records readable (a backlog), it
+	// does not end at the linger but at the tick. A linger at
 	// least the tick makes every transaction last a tick (the behaviour
 	// before the linger existed). Default 2 ms.
 	Linger time.Duration

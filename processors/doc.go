@@ -10,8 +10,9 @@
 // reading read_committed with RequireStableFetchOffsets. A transaction
 // begins when records arrive and ends once none came for Config.Linger
 // (2 ms by default), or a tick (Config.Tick, 50 ms) after it began: an
-// event into an idle partition is committed at once, and under load a
-// transaction grows to a tick's worth of events. It writes the frames of
+// event into an idle partition is committed at once, and under load (a
+// partition read has more records readable) a transaction grows to a
+// tick's worth of events. It writes the frames of
 // every room that changed, their snapshots when due, the changelog
 // entries and the consumed offsets. Apply changes rooms in place; a
 // transaction that does not commit (abort, revoke, fenced producer) drops

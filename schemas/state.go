@@ -385,18 +385,31 @@ func (s *RoomState) Apply(d *Delta) {
 // them to d.ChatDeleted before it publishes d: trimming does not compose
 // with deletions, and Merge is exact only when every eviction is explicit.
 func (s *RoomState) ChatEvictions(d *Delta) []string {
-	var ids []string
-	for _, list := range [][]ChatLine{s.Chat, d.Chat} {
-		for _, l := range list {
-			if !slices.Contains(d.ChatDeleted, l.ID) {
-				ids = append(ids, l.ID)
+	// Counted first, then collected: a processor calls this for every
+	// frame with chat, and a full history has ChatHistory lines.
+	kept := func(yield func(string) bool) {
+		for _, list := range [2][]ChatLine{s.Chat, d.Chat} {
+			for _, l := range list {
+				if !slices.Contains(d.ChatDeleted, l.ID) && !yield(l.ID) {
+					return
+				}
 			}
 		}
 	}
-	if n := len(ids) - ChatHistory; n > 0 {
-		return slices.Clone(ids[:n])
+	n := 0
+	for range kept {
+		n++
 	}
-	return nil
+	if n -= ChatHistory; n <= 0 {
+		return nil
+	}
+	ids := make([]string, 0, n)
+	for id := range kept {
+		if ids = append(ids, id); len(ids) == n {
+			break
+		}
+	}
+	return ids
 }
 
 // ensure allocates whatever maps and slices s lacks, so a RoomState that
