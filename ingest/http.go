@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/auth"
 	"github.com/ovation-live/ovation/schemas"
@@ -130,7 +131,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// a deeply nested or token-stuffed body costs no more than reading it.
 	// The same pass splits a batch into its events, which point into buf
 	// (it outlives their use), and finds the events that repeat a key.
-	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, make([]schemas.BatchEvent, 0, min(s.cfg.MaxBatchEvents, 128)))
+	bb := s.getBatchBufs()
+	defer s.putBatchBufs(bb)
+	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, bb.events)
+	bb.events = raws
 	switch {
 	case err != nil:
 		ve, _ := schemas.AsValidationError(err)
@@ -151,8 +155,20 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (the record values) is copied, and buf is recycled only after the
 	// answer is written.
 	req.parseFlags |= json.DontCopyString
-	// One allocation for the records' values, sized from the body.
-	req.arena = make([]byte, 0, len(body)+len(raws)*(96+len(req.key)+len(req.user)+36))
+	// The records' values and the records come from slabs sized from the
+	// body and reused across requests. The items are the request's own:
+	// a record's context points into its item, and franz-go may still
+	// hold that context after the promise (a goroutine waiting for an
+	// unknown topic's metadata does).
+	req.arena = bb.arena[:0]
+	if need := len(body) + len(raws)*(96+len(req.key)+len(req.user)+36); cap(req.arena) < need {
+		req.arena = make([]byte, 0, need)
+		bb.arena = req.arena
+	}
+	if cap(bb.recs) < len(raws) {
+		bb.recs = make([]kgo.Record, 0, len(raws))
+	}
+	req.recs = bb.recs[:0]
 	store := make([]item, len(raws))
 	items := make([]*item, len(raws))
 	for i, raw := range raws {
@@ -190,7 +206,40 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, result(items[0]))
 		return
 	}
-	writeBody(w, status, appendBatch(make([]byte, 0, 64+len(items)*72), accepted, items))
+	bb.answer = appendBatch(bb.answer[:0], accepted, items)
+	writeBody(w, status, bb.answer)
+}
+
+// batchBufs are the slabs one HTTP request's events are carved from:
+// its events, the records' values, the records and the answer. They go
+// back to a pool once the answer is written, when nothing refers to them
+// any more: franz-go has called every record's promise (and touches a
+// record no more after that: finishRecordPromise), and the answer is in
+// the connection's buffer.
+type batchBufs struct {
+	events []schemas.BatchEvent
+	arena  []byte
+	recs   []kgo.Record
+	answer []byte
+}
+
+func (s *Service) getBatchBufs() *batchBufs {
+	if bb, ok := s.batches.Get().(*batchBufs); ok {
+		return bb
+	}
+	return &batchBufs{events: make([]schemas.BatchEvent, 0, min(s.cfg.MaxBatchEvents, 128))}
+}
+
+// putBatchBufs keeps bb for another request unless a large request grew
+// it: the pool holds slabs of typical requests only.
+func (s *Service) putBatchBufs(bb *batchBufs) {
+	if cap(bb.arena) > 512<<10 || cap(bb.recs) > 512 || cap(bb.events) > 512 || cap(bb.answer) > 128<<10 {
+		return
+	}
+	if s.onRecycle != nil {
+		s.onRecycle(bb.arena[:cap(bb.arena)])
+	}
+	s.batches.Put(bb)
 }
 
 // readBody reads the body into buf. While it reads it follows the nesting

@@ -51,6 +51,7 @@ type Service struct {
 	clientLim *keyedLimiter // per client address, HTTP only
 	now       func() time.Time
 	bufs      sync.Pool    // *bytes.Buffer for request bodies
+	batches   sync.Pool    // *batchBufs for HTTP requests
 	mirror    *MirrorWatch // "ack after mirror" (mirror.go); nil: ack after local commit
 	modView   *ModView     // moderation pre-check (moderation.go); nil: none
 	// shape bounds each event of a request body before it is decoded:
