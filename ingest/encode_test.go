@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
@@ -66,4 +67,25 @@ func TestBatchAnswerEncoding(t *testing.T) {
 	if string(got) != string(wantJSON) {
 		t.Fatalf("hand-encoded:\n%s\ncodec:\n%s", got, wantJSON)
 	}
+}
+
+// FuzzAppendBody: the hand-written encodings of chat and reaction bodies
+// are byte for byte the codec's, whatever the strings hold (quotes,
+// backslashes, control characters, invalid UTF-8, U+2028, HTML).
+func FuzzAppendBody(f *testing.F) {
+	for _, s := range [][2]string{{"hello", "Ann"}, {"", ""}, {`a "quoted" \ line`, "\t\n\x00"}, {"<b>&</b> \u2028\u2029", "Zoë 🎉"}, {"\xff\xfe bad", "x\x7f"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, text, name string) {
+		for _, body := range []schemas.Payload{&schemas.ChatMessageData{Text: text, Name: name}, &schemas.ReactionData{Emoji: text}} {
+			ev := schemas.Event{Body: body}
+			want, err := json.Append(nil, body, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendBody(nil, &ev); !bytes.Equal(got, want) {
+				t.Fatalf("%T %q %q: hand-written %s, codec %s", body, text, name, got, want)
+			}
+		}
+	})
 }
