@@ -45,7 +45,9 @@
 //     SnapshotEvery−1 frames, and at most SnapshotInterval of them, lie
 //     after the latest snapshot; a room is not evicted while its snapshot
 //     lags. After a crash the new owner writes the snapshot of every room
-//     whose core record says it lags, at its first transaction.
+//     whose core record says it lags, at its first transaction: a processor
+//     restores the partitions assigned to it at once (once the group's
+//     committed offset is known), not only when their next record comes.
 //   - An epoch's first frame after a rebuild carries the whole state (as a
 //     delta from an empty room), so a subscriber that only reads frames
 //     also ends up right.

@@ -2,6 +2,7 @@ package processors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -184,4 +185,53 @@ func metricValue(reg *prometheus.Registry, name, want string) float64 {
 		}
 	}
 	return v
+}
+
+// TestSnapshotCatchUpAfterHandover: a processor commits frames whose
+// snapshot lags (Config.SnapshotInterval not yet passed) and stops; the
+// next owner of the partition writes the snapshot at the last frame
+// without any further event, because it restores assigned partitions at
+// once rather than on their next record. Without that, a quiet room's
+// snapshot would lag until its next event, and a pusher that lost its
+// window of frames could not serve it.
+func TestSnapshotCatchUpAfterHandover(t *testing.T) {
+	tp := testTopics(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, tp.Events, tp.Frames, tp.Snapshots, tp.Changelog, tp.DLQ),
+		kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	cfg := Config{Brokers: brokers, Topics: tp, Group: "g", TransactionalID: "p-1", SnapshotInterval: time.Minute,
+		SessionTimeout: 3 * time.Second, TransactionTimeout: 2 * time.Second, Log: testLogger(t), Registerer: prometheus.NewRegistry()}
+	_, stop := runProcessor(t, cfg)
+	m := newModel()
+	ts := time.Now().UnixMilli()
+	for i := range 5 {
+		e := ev(t, fmt.Sprintf("e%d", i), "quiet", "u", schemas.ChatMessage, ts+int64(i), schemas.ChatMessageData{Text: "hi"})
+		m.apply(e)
+		produceEvents(t, brokers, tp.Events, []*schemas.Event{e})
+		time.Sleep(50 * time.Millisecond) // a frame each
+	}
+	waitCaughtUp(t, brokers, "g", tp.Events, 30*time.Second)
+	stop()
+	last := func() (frame, snap uint64) {
+		for _, r := range readAll(t, brokers, tp.Frames).records {
+			f, _ := schemas.UnmarshalFrame(r.Value)
+			frame = f.Seq
+		}
+		for _, r := range readAll(t, brokers, tp.Snapshots).records {
+			s, _ := schemas.UnmarshalSnapshot(r.Value)
+			snap = s.Seq
+		}
+		return
+	}
+	if f, s := last(); f < 2 || s >= f {
+		t.Fatalf("frames end at %d, snapshot at %d: the test needs a lagging snapshot", f, s)
+	}
+	cfg.SnapshotInterval = 200 * time.Millisecond
+	cfg.Registerer = prometheus.NewRegistry()
+	runProcessor(t, cfg)
+	verifyOutput(t, brokers, tp, m) // waits up to 15 s for the snapshot
 }

@@ -35,6 +35,7 @@ type Processor struct {
 
 	mu        sync.Mutex
 	revoked   []int32                       // partitions revoked or lost since the loop last looked
+	assigned  map[int32]bool                // partitions assigned since the loop last looked, and not revoked since
 	standings map[string]publishedStandings // quiz rankings by room (standings.go)
 }
 
@@ -113,9 +114,11 @@ type session struct {
 	nparts int
 	dlqN   int
 	parts  map[int32]*part
-	inTxn  bool
-	lastIn time.Time // when the open transaction last took records (endAt)
-	hasher kgo.TopicPartitioner
+	// toRestore: assigned partitions not restored yet (restoreAssigned).
+	toRestore map[int32]bool
+	inTxn     bool
+	lastIn    time.Time // when the open transaction last took records (endAt)
+	hasher    kgo.TopicPartitioner
 
 	led       ledger
 	lastSweep time.Time
@@ -152,11 +155,15 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(0),
+		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onRevoked),
 		kgo.DisableAutoCommit(),
 	}, kopts...)
-	s := &session{p: p, parts: map[int32]*part{}, quarantine: map[int32]map[string]int64{}, lastSweep: time.Now()}
+	p.mu.Lock()
+	p.assigned = nil // the new client's group callbacks fill it
+	p.mu.Unlock()
+	s := &session{p: p, parts: map[int32]*part{}, toRestore: map[int32]bool{}, quarantine: map[int32]map[string]int64{}, lastSweep: time.Now()}
 	// The topics decide how large a record may be, and the producer's
 	// batches must not be larger: check them before the client exists.
 	if err := s.checkTopics(ctx); err != nil {
@@ -194,10 +201,25 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 	return s.loop(ctx)
 }
 
+// onAssigned notes the partitions assigned: the loop restores them
+// without waiting for their next record (restoreAssigned).
+func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ps := range m {
+		for _, id := range ps {
+			mk(&p.assigned)[id] = true
+		}
+	}
+}
+
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, ps := range m {
+		for _, id := range ps {
+			delete(p.assigned, id)
+		}
 		p.revoked = append(p.revoked, ps...)
 		p.withdrawStandings(ps)
 	}
@@ -338,6 +360,11 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 		}
+		if !s.inTxn && len(s.toRestore) > 0 {
+			if err := s.restoreAssigned(ctx); err != nil {
+				return err
+			}
+		}
 		if !s.inTxn && (time.Since(lastIdle) >= time.Second || s.timerDue()) {
 			lastIdle = time.Now()
 			if err := s.idleFlush(ctx); err != nil {
@@ -357,11 +384,25 @@ func (s *session) pollRecords(ctx context.Context, n int) kgo.Fetches {
 // drainRevoked drops the state of partitions revoked since the last look
 // and returns them: records of those partitions still in the poll's
 // fetches are skipped (the session aborts the open transaction anyway).
+// It also takes the partitions assigned since (restoreAssigned).
 func (s *session) drainRevoked() map[int32]bool {
 	s.p.mu.Lock()
 	rev := s.p.revoked
 	s.p.revoked = nil
+	// A partition revoked and assigned again since the last look is in
+	// both; one assigned and then revoked only in rev (a revoke deletes
+	// it from assigned).
+	again := s.p.assigned
+	s.p.assigned = nil
 	s.p.mu.Unlock()
+	for _, id := range rev {
+		if !again[id] {
+			delete(s.toRestore, id)
+		}
+	}
+	for id := range again {
+		s.toRestore[id] = true
+	}
 	var set map[int32]bool
 	if len(rev) > 0 {
 		set = make(map[int32]bool, len(rev))
@@ -382,6 +423,30 @@ func (s *session) drainRevoked() map[int32]bool {
 		}
 	}
 	return set
+}
+
+// restoreAssigned restores the assigned partitions that no record has
+// brought in yet, once the group's committed offset of each is known (a
+// partition never committed has no state): their rooms' timers fire and
+// lagging snapshots catch up (Config.SnapshotInterval) even when no event
+// comes, after a crash of their previous owner too. It runs between
+// transactions.
+func (s *session) restoreAssigned(ctx context.Context) error {
+	committed := s.cl.CommittedOffsets()[s.p.cfg.Topics.Events]
+	for id := range s.toRestore {
+		if _, ok := s.parts[id]; ok {
+			delete(s.toRestore, id)
+			continue
+		}
+		if _, ok := committed[id]; !ok {
+			continue
+		}
+		if err := s.restore(ctx, id); err != nil {
+			return err
+		}
+		delete(s.toRestore, id)
+	}
+	return nil
 }
 
 // revokedSince reports whether partition id was revoked after the loop
