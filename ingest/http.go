@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -362,8 +363,17 @@ func result(it *item) Result {
 // never quotes the token.
 func (s *Service) authenticate(r *http.Request) (*auth.Claims, *schemas.PublishError, string) {
 	token := auth.BearerToken(r.Header.Get("Authorization"))
+	cache := token != "" && !s.verifier.Disabled()
+	if cache {
+		if claims := s.tokens.get(token, time.Now()); claims != nil {
+			return claims, nil, ""
+		}
+	}
 	claims, err := s.verifier.Verify(token, r.URL.Query().Get("user"))
 	if err == nil {
+		if cache {
+			s.tokens.put(token, claims, time.Now())
+		}
 		return claims, nil, ""
 	}
 	switch {

@@ -52,6 +52,7 @@ type Service struct {
 	now       func() time.Time
 	bufs      sync.Pool    // *bytes.Buffer for request bodies
 	batches   sync.Pool    // *batchBufs for HTTP requests
+	tokens    *tokenCache  // tokens the verifier accepted, for HTTP requests
 	mirror    *MirrorWatch // "ack after mirror" (mirror.go); nil: ack after local commit
 	modView   *ModView     // moderation pre-check (moderation.go); nil: none
 	// shape bounds each event of a request body before it is decoded:
@@ -80,6 +81,7 @@ func New(cfg Config, cl *kgo.Client, verifier *auth.Verifier, log *slog.Logger, 
 		userLim:   newKeyedLimiter(cfg.UserRate, cfg.UserBurst, cfg.LimiterKeys),
 		clientLim: newKeyedLimiter(cfg.ClientRate, cfg.ClientBurst, cfg.LimiterKeys),
 	}
+	s.tokens = newTokenCache(tokenCacheBytes)
 	s.logs = newRefusalLog(log)
 	s.shape = schemas.EventShape
 	s.shape.MaxTokenBytes = int(cfg.MaxRequestBytes)
