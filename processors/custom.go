@@ -47,7 +47,7 @@ func customRecBytes(c *customRec) int {
 
 // customTypeBytes bounds a custom type's entry without keys.
 func customTypeBytes(name, title string, keys []string) int {
-	n := jsonStringLen(name) + jsonStringLen(title) + 64
+	n := jsonStringLen(name) + jsonStringLen(title) + 64 + 2*(64+16) // and the two field names (at most 64 bytes of [A-Za-z0-9_])
 	for _, k := range keys {
 		n += jsonStringLen(k) + 1
 	}
@@ -118,6 +118,7 @@ func (r *room) applyCustom(cfg *Config, ev *schemas.Event, d *schemas.CustomData
 		cp = &customPriv{keys: map[string]struct{}{}}
 		mk(&r.custom)[name] = cp
 		cd.Fold, cd.Title, cd.Keys = t.Fold, t.Title, t.Keys
+		cd.KeyField, cd.AmountField = t.Key, t.Amount
 	}
 	cp.keys[d.Key] = struct{}{}
 	switch t.Fold {

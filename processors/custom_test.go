@@ -100,9 +100,9 @@ func TestCustomFold(t *testing.T) {
 	step("a", "custom.fans", `{"team":"red"}`, Applied, "")
 	h.flush()
 	st, _, _, _ := h.p.RoomState("r")
-	want := `{"custom.fans":{"fold":"distinct","title":"custom.fans","counts":{"blue":2,"red":1}},` +
-		`"custom.hype":{"fold":"counter","title":"Hype meter","keys":["fire","clap","wow"],"counts":{"fire":5,"wow":10}},` +
-		`"custom.song":{"fold":"register","title":"custom.song","values":{"later":"Toto","next":"Africa","x":"y"}}}`
+	want := `{"custom.fans":{"fold":"distinct","title":"custom.fans","key_field":"team","counts":{"blue":2,"red":1}},` +
+		`"custom.hype":{"fold":"counter","title":"Hype meter","keys":["fire","clap","wow"],"key_field":"level","amount_field":"n","counts":{"fire":5,"wow":10}},` +
+		`"custom.song":{"fold":"register","title":"custom.song","key_field":"slot","values":{"later":"Toto","next":"Africa","x":"y"}}}`
 	if got := js(st.Custom); got != want {
 		t.Fatalf("custom state\n got %s\nwant %s", got, want)
 	}

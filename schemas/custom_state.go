@@ -11,22 +11,29 @@ import (
 // key. Fold and Title come from the registry when the type first counts
 // in the room, so a client folds and renders it without the registry.
 type Custom struct {
-	Fold   string                     `json:"fold"`
-	Title  string                     `json:"title,omitempty"`
-	Keys   []string                   `json:"keys,omitempty"` // the registered keys, in display order
-	Counts map[string]int64           `json:"counts,omitempty"`
-	Values map[string]json.RawMessage `json:"values,omitempty"`
+	Fold  string   `json:"fold"`
+	Title string   `json:"title,omitempty"`
+	Keys  []string `json:"keys,omitempty"` // the registered keys, in display order
+	// KeyField and AmountField are the data fields the type's events
+	// name their key and amount in, so a client can publish one (a
+	// button per key) without the registry.
+	KeyField    string                     `json:"key_field,omitempty"`
+	AmountField string                     `json:"amount_field,omitempty"`
+	Counts      map[string]int64           `json:"counts,omitempty"`
+	Values      map[string]json.RawMessage `json:"values,omitempty"`
 }
 
 // CustomDelta is a custom type's change. Fold, Title and Keys are set in
 // the delta where the type first counts in the room (and then replace);
 // Counts add; Values replace by key.
 type CustomDelta struct {
-	Fold   string                     `json:"fold,omitempty"`
-	Title  string                     `json:"title,omitempty"`
-	Keys   []string                   `json:"keys,omitempty"`
-	Counts map[string]int64           `json:"counts,omitempty"`
-	Values map[string]json.RawMessage `json:"values,omitempty"`
+	Fold        string                     `json:"fold,omitempty"`
+	Title       string                     `json:"title,omitempty"`
+	Keys        []string                   `json:"keys,omitempty"`
+	KeyField    string                     `json:"key_field,omitempty"`
+	AmountField string                     `json:"amount_field,omitempty"`
+	Counts      map[string]int64           `json:"counts,omitempty"`
+	Values      map[string]json.RawMessage `json:"values,omitempty"`
 }
 
 func applyCustom(dst map[string]*Custom, d map[string]*CustomDelta) map[string]*Custom {
@@ -44,6 +51,7 @@ func applyCustom(dst map[string]*Custom, d map[string]*CustomDelta) map[string]*
 		}
 		if cd.Fold != "" {
 			c.Fold, c.Title, c.Keys = cd.Fold, cd.Title, cloneStrings(cd.Keys)
+			c.KeyField, c.AmountField = cd.KeyField, cd.AmountField
 		}
 		for k, n := range cd.Counts {
 			if c.Counts == nil {
@@ -78,6 +86,7 @@ func mergeCustom(a, b map[string]*CustomDelta) map[string]*CustomDelta {
 			}
 			if cd.Fold != "" {
 				cur.Fold, cur.Title, cur.Keys = cd.Fold, cd.Title, cloneStrings(cd.Keys)
+				cur.KeyField, cur.AmountField = cd.KeyField, cd.AmountField
 			}
 			if len(cd.Counts) > 0 {
 				cur.Counts = mergeCounts(cur.Counts, cd.Counts)
@@ -102,7 +111,7 @@ func cloneCustom(s map[string]*Custom) map[string]*Custom {
 		if x == nil {
 			continue
 		}
-		y := &Custom{Fold: x.Fold, Title: x.Title, Keys: cloneStrings(x.Keys), Counts: maps.Clone(x.Counts)}
+		y := &Custom{Fold: x.Fold, Title: x.Title, Keys: cloneStrings(x.Keys), KeyField: x.KeyField, AmountField: x.AmountField, Counts: maps.Clone(x.Counts)}
 		if x.Values != nil {
 			y.Values = make(map[string]json.RawMessage, len(x.Values))
 			for k, v := range x.Values {
@@ -122,7 +131,7 @@ func CustomFullDelta(s map[string]*Custom) map[string]*CustomDelta {
 	}
 	d := make(map[string]*CustomDelta, len(s))
 	for name, c := range cloneCustom(s) {
-		d[name] = &CustomDelta{Fold: c.Fold, Title: c.Title, Keys: c.Keys, Counts: c.Counts, Values: c.Values}
+		d[name] = &CustomDelta{Fold: c.Fold, Title: c.Title, Keys: c.Keys, KeyField: c.KeyField, AmountField: c.AmountField, Counts: c.Counts, Values: c.Values}
 	}
 	return d
 }

@@ -32,7 +32,7 @@ func (m *roomModel) customDelta(d *Delta) {
 			m.custom[t.name] = true
 			cd.Fold, cd.Title = t.fold, strings.ToUpper(t.name)
 			if t.fold == FoldCounter {
-				cd.Keys = []string{"a", "b", "c"}
+				cd.Keys, cd.KeyField, cd.AmountField = []string{"a", "b", "c"}, "level", "n"
 			}
 		}
 		key := []string{"a", "b", "c", "d"}[r.IntN(4)]

@@ -232,13 +232,13 @@ func frameCases() []frameCase {
 			Name: "custom types: fold, title and keys with the first frame; counts add; register values replace by key",
 			Frames: []Frame{
 				frame(1, Delta{Custom: map[string]*CustomDelta{
-					"custom.hype": {Fold: FoldCounter, Title: "Hype meter", Keys: []string{"fire", "clap", "wow"}, Counts: map[string]int64{"fire": 3, "wow": 1}},
+					"custom.hype": {Fold: FoldCounter, Title: "Hype meter", Keys: []string{"fire", "clap", "wow"}, KeyField: "level", AmountField: "n", Counts: map[string]int64{"fire": 3, "wow": 1}},
 					"custom.song": {Fold: FoldRegister, Title: "Now playing", Values: map[string]json.RawMessage{"next": json.RawMessage(`"Jolene"`), "later": json.RawMessage(`{"title":"Africa","by":"Toto"}`)}},
 				}}),
 				frame(2, Delta{Custom: map[string]*CustomDelta{
 					"custom.hype": {Counts: map[string]int64{"fire": 2, "clap": 7}},
 					"custom.song": {Values: map[string]json.RawMessage{"next": json.RawMessage(`"Africa \u003clive\u003e"`)}},
-					"custom.team": {Fold: FoldDistinct, Title: "Which team?", Counts: map[string]int64{"red": 2}},
+					"custom.team": {Fold: FoldDistinct, Title: "Which team?", KeyField: "team", Counts: map[string]int64{"red": 2}},
 				}}),
 				frame(3, Delta{Custom: map[string]*CustomDelta{"custom.team": {Counts: map[string]int64{"red": 1, "blue": 1}}}}),
 			},
@@ -246,9 +246,9 @@ func frameCases() []frameCase {
 				Reactions: map[string]int64{}, Chat: []ChatLine{}, Polls: map[string]*Poll{}, Questions: map[string]*Question{},
 				Quizzes: map[string]*Quiz{}, Leaderboard: []LeaderEntry{},
 				Custom: map[string]*Custom{
-					"custom.hype": {Fold: FoldCounter, Title: "Hype meter", Keys: []string{"fire", "clap", "wow"}, Counts: map[string]int64{"fire": 5, "clap": 7, "wow": 1}},
+					"custom.hype": {Fold: FoldCounter, Title: "Hype meter", Keys: []string{"fire", "clap", "wow"}, KeyField: "level", AmountField: "n", Counts: map[string]int64{"fire": 5, "clap": 7, "wow": 1}},
 					"custom.song": {Fold: FoldRegister, Title: "Now playing", Values: map[string]json.RawMessage{"next": json.RawMessage(`"Africa \u003clive\u003e"`), "later": json.RawMessage(`{"title":"Africa","by":"Toto"}`)}},
-					"custom.team": {Fold: FoldDistinct, Title: "Which team?", Counts: map[string]int64{"red": 3, "blue": 1}},
+					"custom.team": {Fold: FoldDistinct, Title: "Which team?", KeyField: "team", Counts: map[string]int64{"red": 3, "blue": 1}},
 				},
 			},
 		},

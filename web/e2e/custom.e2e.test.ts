@@ -157,6 +157,25 @@ describe("custom types in the demo against ovation dev", () => {
     expect(await viewer.locator(`[data-testid=custom][data-type="custom.hype"] [data-testid=custom-count]`).evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.key))).toEqual(levels);
   });
 
+  it("a viewer taps the meter: each tap publishes one event under its key, counted once", async () => {
+    const before = await counts(host, "custom.hype");
+    const teamsBefore = await counts(host, "custom.team");
+    await viewer.locator(`[data-testid=custom][data-type="custom.team"] button[data-key=blue]`).click();
+    await viewer.locator(`[data-testid=custom][data-type="custom.team"] button[data-key=blue]`).click(); // one person: counted once
+    const fire = viewer.locator(`[data-testid=custom][data-type="custom.hype"] button[data-key=fire]`);
+    for (let i = 0; i < 3; i++) await fire.click();
+    await eventually(async () => {
+      for (const p of [viewer, host]) {
+        expect(await counts(p, "custom.hype")).toEqual({ ...before, fire: before.fire + 3 });
+      }
+    });
+    // The hype taps were sent after the team taps' first; once they show,
+    // both team taps have been folded too: blue counts the viewer once.
+    expect(await counts(host, "custom.team")).toEqual({ ...teamsBefore, blue: teamsBefore.blue + 1 });
+    // The host console draws bars, not buttons.
+    expect(await host.locator(`[data-testid=custom] button`).count()).toBe(0);
+  });
+
   // (Dev runs with auth off, where everyone is a host: the capability a
   // register asks for is tested in ingest's TestCustomTypes.)
   it("a register keeps the last value by position", async () => {

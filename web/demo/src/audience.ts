@@ -3,7 +3,7 @@
 import { PublishError } from "@ovation/sdk";
 import { pollMean } from "@ovation/sdk";
 import type { Poll, RoomState } from "@ovation/sdk";
-import { $, esc, fmt, header, hue, initials, latest, onState, publishing, renderCustom, start, timeAgo, toast } from "./common.js";
+import { $, customData, esc, fmt, header, hue, initials, latest, onState, publishing, renderCustom, start, timeAgo, toast } from "./common.js";
 
 /** EMOJI are the reaction buttons, in order. */
 const EMOJI = ["👏", "❤️", "🔥", "😂", "🎉", "😮"];
@@ -73,6 +73,12 @@ main.addEventListener("click", (ev) => {
   if (!t || (t as HTMLButtonElement).disabled) return;
   const d = t.dataset;
   switch (d.action) {
+    case "custom": {
+      const c = s.room.state.custom?.[d.type!];
+      if (!c?.key_field) return;
+      publishing(s.room.publish({ type: d.type as `custom.${string}`, data: customData(c, d.key!) }));
+      return;
+    }
     case "react":
       floatEmoji(t, d.emoji!);
       publishing(s.room.publish({ type: "reaction", data: { emoji: d.emoji! } }));
@@ -420,7 +426,7 @@ function render(st: RoomState): void {
   renderQuiz(st);
   renderChat(st);
   renderQA(st);
-  renderCustom($("#custom"), st);
+  renderCustom($("#custom"), st, true);
 }
 
 onState(s, render);

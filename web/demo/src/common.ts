@@ -190,10 +190,10 @@ export function timeAgo(ts: number): string {
  * distinct) or the value per key (register). The element stays hidden
  * while the room has none.
  */
-export function renderCustom(el: HTMLElement, st: RoomState): void {
+export function renderCustom(el: HTMLElement, st: RoomState, buttons = false): void {
   const types = Object.entries(st.custom ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   el.hidden = types.length === 0;
-  const sig = JSON.stringify(types.map(([name, c]) => [name, c.fold, c.title, customBars(c).map((b) => b.key)]));
+  const sig = JSON.stringify([buttons, types.map(([name, c]) => [name, c.fold, c.title, c.key_field, customBars(c).map((b) => b.key)])]);
   if (el.dataset.sig !== sig) {
     el.dataset.sig = sig;
     el.innerHTML = types.map(([name, c]) => `
@@ -201,7 +201,10 @@ export function renderCustom(el: HTMLElement, st: RoomState): void {
         <div class="card-head"><h2>${esc(c.title || name)}</h2><span class="badge">${esc(c.fold === "distinct" ? "people" : c.fold)}</span></div>
         ${customBars(c).map((b) => c.fold === "register"
           ? `<div class="mini-bar"><span class="label">${esc(b.key)}</span><b data-testid="custom-value" data-key="${esc(b.key)}"></b></div>`
-          : `<div class="mini-bar"><span class="fill" data-key="${esc(b.key)}"></span><span class="label">${esc(b.key)}</span><b data-testid="custom-count" data-key="${esc(b.key)}"></b></div>`).join("")}
+          : buttons && c.key_field
+            // A bar that is a button: a tap publishes one event under its key.
+            ? `<button class="mini-bar custom-tap" data-action="custom" data-type="${esc(name)}" data-key="${esc(b.key)}" aria-label="${esc(c.title || name)}: ${esc(b.key)}"><span class="fill" data-key="${esc(b.key)}"></span><span class="label">${esc(b.key)}</span><b data-testid="custom-count" data-key="${esc(b.key)}"></b></button>`
+            : `<div class="mini-bar"><span class="fill" data-key="${esc(b.key)}"></span><span class="label">${esc(b.key)}</span><b data-testid="custom-count" data-key="${esc(b.key)}"></b></div>`).join("")}
       </div>`).join("");
   }
   for (const [name, c] of types) {
@@ -225,4 +228,15 @@ export function renderCustom(el: HTMLElement, st: RoomState): void {
       if (f) f.style.width = `${(100 * b.count) / top}%`;
     }
   }
+}
+
+/**
+ * customData is the data of one tap on a custom type's key: the key in
+ * its field, and 1 in the amount field when the type has one. A type
+ * whose schema asks for more refuses it, and the page says so.
+ */
+export function customData(c: { key_field?: string; amount_field?: string }, key: string): Record<string, unknown> {
+  const d: Record<string, unknown> = { [c.key_field!]: key };
+  if (c.amount_field) d[c.amount_field] = 1;
+  return d;
 }

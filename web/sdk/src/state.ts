@@ -213,6 +213,9 @@ export interface Custom {
   fold: "counter" | "register" | "distinct" | string;
   title?: string;
   keys?: string[] | null;
+  /** key_field and amount_field name the data fields of the key and the amount, to publish one. */
+  key_field?: string;
+  amount_field?: string;
   counts?: Record<string, number> | null;
   values?: Record<string, unknown> | null;
 }
@@ -222,6 +225,8 @@ export interface CustomDelta {
   fold?: string;
   title?: string;
   keys?: string[] | null;
+  key_field?: string;
+  amount_field?: string;
   counts?: Record<string, number> | null;
   values?: Record<string, unknown> | null;
 }
@@ -514,6 +519,10 @@ export function applyDelta(s: RoomState, d: Delta): RoomState {
       else delete c.title;
       if (cd.keys && cd.keys.length > 0) c.keys = cd.keys.slice();
       else delete c.keys;
+      if (cd.key_field) c.key_field = cd.key_field;
+      else delete c.key_field;
+      if (cd.amount_field) c.amount_field = cd.amount_field;
+      else delete c.amount_field;
     }
     for (const [k, n] of entries(cd.counts)) {
       c.counts ??= {};
