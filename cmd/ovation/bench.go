@@ -118,7 +118,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			def("rate", func() { rate = 500 })
 			def("batch", func() { cfg.Batch = 1 })
 			def("chat-every", func() { cfg.ChatEvery = 1 })
-			def("workers", func() { cfg.Workers = 32 })
+			def("workers", func() { cfg.Workers = 64 })
 			def("baseline-direct", func() { cfg.DirectBaseline = true })
 			def("baseline-kafka", func() { cfg.KafkaBaseline = false })
 		default:

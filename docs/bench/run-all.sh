@@ -3,11 +3,13 @@
 # target runs and the three sweeps, against one real Kafka broker, each
 # bounded (≤ 2 minutes), loopback only. Results land next to this script.
 #
-#   docs/bench/run-all.sh [targets|sweeps|all]      (default: all)
+#   docs/bench/run-all.sh [targets|sweeps|quiet|all]      (default: all)
 #
 # Environment: OVATION (the binary, default: built into a temp dir), KAFKA_PID,
 # BROKERS (a running Kafka, default: one started here with
-# deployments/kafka/kafka.sh on port 23092 and stopped at the end).
+# deployments/kafka/kafka.sh on port 23092 and stopped at the end), BEFORE
+# (quiet only: an older ovation binary to compare the hot room and idle
+# memory against, e.g. built from the commit before issue 18's work).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -30,6 +32,7 @@ fi
 watch=()
 [[ -n ${KAFKA_PID:-} ]] && watch=(--watch-pids "kafka=$KAFKA_PID")
 bench() { "$OVATION" bench --target roles --kafka-brokers "$BROKERS" --out "$HERE" --log-level warn "${watch[@]}" "$@"; }
+devbench() { "$OVATION" bench --target dev --out "$HERE" --log-level warn "$@"; }
 
 if [[ $WHAT == all || $WHAT == targets ]]; then
 	# 1. Throughput: 150,000 events/s in batches of 100 for 60 s (lag must stay
@@ -46,6 +49,26 @@ if [[ $WHAT == all || $WHAT == targets ]]; then
 	#    every room gets a frame about every tick (2000 batches/s over 100 rooms, ~100 viewers per room).
 	bench --name fanout --rate 10000 --batch 5 --workers 32 --viewers 10000 --rooms 100 --partitions 4 \
 		--warmup 5s --duration 30s --baseline-kafka=false
+fi
+if [[ $WHAT == all || $WHAT == quiet ]]; then
+	# Issue 18: quiet rooms (100 rooms x 20 viewers x 5 chat lines/s) and the
+	# hot room (2,000 viewers in 1 room, 500 chat lines/s), each next to the
+	# gorilla frames baseline and the per-message gorilla baseline; quiet
+	# rooms on one real broker with separate roles and with
+	# permessage-deflate; then the hot room three times alternating with
+	# BEFORE (pipeline only), and idle memory at 10,000 connections.
+	devbench --name quiet --scenario quiet
+	bench --name quiet-roles --scenario quiet --baseline-fanout=false
+	devbench --name quiet-deflate --scenario quiet --ws-compression --baseline-fanout=false --baseline-direct=false
+	devbench --name hot --scenario hot
+	hot=(--scenario hot --baseline-fanout=false --baseline-direct=false --profile-seconds -1 --duration 15s)
+	for k in 1 2 3; do
+		devbench --name "hot-after-$k" "${hot[@]}"
+		if [[ -n ${BEFORE:-} ]]; then devbench --name "hot-before-$k" --binary "$BEFORE" "${hot[@]}"; fi
+	done
+	idle=(--viewers 10000 --rooms 100 --rate 100 --warmup 1s --duration 3s --baseline-fanout=false --baseline-kafka=false --profile-seconds -1)
+	devbench --name idle-10000 "${idle[@]}"
+	if [[ -n ${BEFORE:-} ]]; then devbench --name idle-10000-before --binary "$BEFORE" "${idle[@]}"; fi
 fi
 if [[ $WHAT == all || $WHAT == sweeps ]]; then
 	short=(--warmup 3s --duration 12s --baseline-fanout=false --baseline-kafka=false --profile-seconds -1)
