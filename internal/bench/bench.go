@@ -908,7 +908,10 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 		}
 		ph.CPUPerDeliveryUS = cores * 1e6 / ph.DeliveriesPS
 	}
-	ph.Lag = lagTrend(ph.Series)
+	if s.httpURL == "" {
+		// The per-message baseline aggregates nothing: no lag to speak of.
+		ph.Lag = lagTrend(ph.Series)
+	}
 	vs := v.stats
 	ph.Viewers = v.count()
 	ph.Gaps, ph.Dups, ph.Merged, ph.Resets = vs.gaps.Load(), vs.dups.Load(), vs.merged.Load(), vs.resets.Load()

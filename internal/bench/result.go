@@ -445,10 +445,16 @@ func (r *Result) Table(w io.Writer) {
 	if _, ok := r.Ovation.ProcCPU["kafka"]; ok {
 		row("Kafka broker CPU (cores)", func(p *Phase) string { return fmt.Sprintf("%.2f", p.ProcCPU["kafka"]) })
 	}
-	row("CPU per delivered frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.CPUPerFrameUS) })
-	row("fan-out CPU per frame", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.FanoutCPUPerFrameUS) })
-	row("CPU per delivery (all)", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.CPUPerDeliveryUS) })
-	row("fan-out CPU per delivery", func(p *Phase) string { return fmt.Sprintf("%.1f µs", p.FanoutCPUPerDeliveryUS) })
+	us := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f µs", v)
+	}
+	row("CPU per delivered frame", func(p *Phase) string { return us(p.CPUPerFrameUS) })
+	row("fan-out CPU per frame", func(p *Phase) string { return us(p.FanoutCPUPerFrameUS) })
+	row("CPU per delivery (all)", func(p *Phase) string { return us(p.CPUPerDeliveryUS) })
+	row("fan-out CPU per delivery", func(p *Phase) string { return us(p.FanoutCPUPerDeliveryUS) })
 	row("idle memory per conn", func(p *Phase) string {
 		if p.Memory == nil {
 			return "-"
