@@ -58,6 +58,7 @@ type Conn struct {
 
 	qmu     sync.Mutex
 	items   []qItem
+	ibuf    *itemBuf // where items came from (itemBufs), while non-empty
 	qbytes  int
 	writing bool
 	closing bool // a close is queued (or the connection is gone): queue nothing more
@@ -78,6 +79,32 @@ type qItem struct {
 	ping        bool
 }
 
+// itemBuf holds a queue's backing array between uses: a writer gives it
+// back once it wrote the batch, so queueing a frame for a connection with
+// an empty queue does not allocate, and an idle connection holds none.
+type itemBuf struct{ s []qItem }
+
+var itemBufs = sync.Pool{New: func() any { return &itemBuf{s: make([]qItem, 0, 4)} }}
+
+// takeItems empties the queue, returning its items and their buffer
+// (for putItems). c.qmu is held.
+func (c *Conn) takeItems() ([]qItem, *itemBuf) {
+	batch, buf := c.items, c.ibuf
+	c.items, c.ibuf = nil, nil
+	return batch, buf
+}
+
+// putItems gives a written batch's array back. The items are cleared, so
+// the pool holds no frame.
+func putItems(batch []qItem, buf *itemBuf) {
+	if buf == nil || cap(batch) > 64 {
+		return
+	}
+	clear(batch)
+	buf.s = batch[:0]
+	itemBufs.Put(buf)
+}
+
 func (c *Conn) enqueue(it qItem) {
 	c.qmu.Lock()
 	if c.closing {
@@ -91,6 +118,10 @@ func (c *Conn) enqueue(it qItem) {
 // push queues it; c.qmu is held.
 func (c *Conn) push(it qItem) {
 	m := c.srv.m
+	if c.ibuf == nil && cap(c.items) == 0 {
+		c.ibuf = itemBufs.Get().(*itemBuf)
+		c.items = c.ibuf.s[:0]
+	}
 	c.items = append(c.items, it)
 	c.qbytes += it.size
 	m.queueBytes.Add(float64(it.size))
@@ -178,13 +209,14 @@ func (c *Conn) writeTurn() {
 			return
 		}
 	}
-	c.items = nil
+	batch, buf := c.takeItems()
 	c.srv.m.queueBytes.Sub(float64(c.qbytes))
 	c.qbytes = 0
 	c.qmu.Unlock()
 	now := time.Now()
 	c.nc.cork(true)
 	_, err := c.writeItems(batch, now, now.Add(c.srv.cfg.WriteTimeout))
+	putItems(batch, buf)
 	rest, ferr := c.nc.flushNB()
 	if err == nil {
 		err = ferr
@@ -359,11 +391,12 @@ func (c *Conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		c.items = nil
+		batch, buf := c.takeItems()
 		c.srv.m.queueBytes.Sub(float64(c.qbytes))
 		c.qbytes = 0
 		c.qmu.Unlock()
 		closed, err := c.writeBatch(batch)
+		putItems(batch, buf)
 		if err != nil || closed {
 			c.writeFailed(err)
 			return
@@ -383,7 +416,7 @@ func (c *Conn) writeFailed(err error) {
 	c.qmu.Lock()
 	c.closing = true
 	c.srv.m.queueBytes.Sub(float64(c.qbytes))
-	c.items, c.qbytes, c.writing = nil, 0, false
+	c.items, c.ibuf, c.qbytes, c.writing = nil, nil, 0, false
 	c.qmu.Unlock()
 }
 
@@ -552,7 +585,7 @@ func (c *Conn) cleanup() {
 	c.qmu.Lock()
 	c.closing = true
 	c.srv.m.queueBytes.Sub(float64(c.qbytes))
-	c.items, c.qbytes = nil, 0
+	c.items, c.ibuf, c.qbytes = nil, nil, 0
 	c.qmu.Unlock()
 	c.roomsMu.Lock()
 	rooms := c.rooms
