@@ -58,7 +58,7 @@ if [[ $WHAT == all || $WHAT == quiet ]]; then
 	# permessage-deflate; then the hot room three times alternating with
 	# BEFORE (pipeline only), and idle memory at 10,000 connections.
 	devbench --name quiet --scenario quiet
-	bench --name quiet-roles --scenario quiet --baseline-fanout=false
+	bench --name quiet-roles --scenario quiet
 	devbench --name quiet-deflate --scenario quiet --ws-compression --baseline-fanout=false --baseline-direct=false
 	devbench --name hot --scenario hot
 	hot=(--scenario hot --baseline-fanout=false --baseline-direct=false --profile-seconds -1 --duration 15s)
