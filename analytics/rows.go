@@ -79,6 +79,9 @@ func newEventRow(ev *schemas.Event, src source) eventRow {
 		r.ref = b.QuestionID
 	case *schemas.ReactionRemoveData:
 		r.emoji = b.Emoji
+	case *schemas.CustomData:
+		// A custom type's key (docs/custom.md); its data column holds the rest.
+		r.ref = b.Key
 	}
 	return r
 }

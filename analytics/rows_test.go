@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -140,4 +141,26 @@ func checkColumns(t *testing.T, row []any, cols []any) {
 			t.Errorf("column %d = %v, row value %v", i, c.Interface(), row[i])
 		}
 	}
+}
+
+// TestCustomEventRow: a custom type's event is a row like any other, its
+// key in ref (SQL groups by it) and its data as written.
+func TestCustomEventRow(t *testing.T) {
+	g, err := schemas.ParseRegistry([]byte(`types: [{name: custom.hype, fold: counter, key: level, amount: n, max_amount: 10, schema: {type: object}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: "events", Value: []byte(`{"v":1,"id":"e1","room":"r","user":"u","type":"custom.hype","ts":1764000000123,"data":{"level":"fire","n":3}}`)}
+	if _, ok := schemas.CountedEvent(rec); ok {
+		t.Fatal("counted without the registry")
+	}
+	ev, ok := g.CountedEvent(rec)
+	if !ok {
+		t.Fatal("not counted with the registry")
+	}
+	r := newEventRow(&ev, source{topic: "events"})
+	if r.typ != "custom.hype" || r.ref != "fire" || r.data != `{"level":"fire","n":3}` {
+		t.Errorf("row %+v", r)
+	}
+	checkColumns(t, r.values(), eventColumnsOf([]eventRow{r}))
 }
