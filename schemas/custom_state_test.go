@@ -2,6 +2,8 @@ package schemas
 
 import (
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -216,4 +218,49 @@ func FuzzCustomEvent(f *testing.F) {
 			t.Fatalf("out of limits: %+v", d)
 		}
 	})
+}
+
+// TestCustomDocExample keeps docs/custom.md true: its registry file
+// parses, the event of its curl example is valid against it, and its
+// state example decodes as RoomState.Custom.
+func TestCustomDocExample(t *testing.T) {
+	b, err := os.ReadFile("../docs/custom.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	yml := regexp.MustCompile("(?s)```yaml\n(.*?)\n```").FindStringSubmatch(doc)
+	if yml == nil {
+		t.Fatal("docs/custom.md has no yaml block")
+	}
+	g, err := ParseRegistry([]byte(yml[1]))
+	if err != nil {
+		t.Fatalf("the registry in docs/custom.md: %v", err)
+	}
+	if len(g.Types()) != 3 {
+		t.Fatalf("%d types", len(g.Types()))
+	}
+	curl := regexp.MustCompile(`-d '(\{.*\})'`).FindStringSubmatch(doc)
+	if curl == nil {
+		t.Fatal("no curl example")
+	}
+	var in struct {
+		Type Type            `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(curl[1]), &in); err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{V: 1, ID: "e1", Room: "show-1", User: "u", Type: in.Type, TS: 1, Data: in.Data}
+	if err := ev.ValidateWith(g); err != nil {
+		t.Fatalf("the curl example: %v", err)
+	}
+	st := regexp.MustCompile("(?s)```json\n\"custom\": (.*?)\n```").FindStringSubmatch(doc)
+	if st == nil {
+		t.Fatal("no state example")
+	}
+	var custom map[string]*Custom
+	if err := decodeStrict([]byte(st[1]), &custom, "custom"); err != nil || len(custom) != 3 {
+		t.Fatalf("the state example: %v", err)
+	}
 }
