@@ -45,8 +45,9 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 		brokers = newFake(b, 6, topic).ListenAddrs()
 	}
 	cfg := Config{UserRate: -1, ClientRate: -1}
-	r := newRig(b, brokers, topic, cfg)
-	bare, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, (Config{Topic: topic}).ProducerOpts()...)...)
+	var ingestBatches, bareBatches batchCounter
+	r := newRig(b, brokers, topic, cfg, kgo.WithHooks(&ingestBatches))
+	bare, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.WithHooks(&bareBatches)}, (Config{Topic: topic}).ProducerOpts()...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,15 +161,22 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 	const rounds, perRound = 7, 600
 	paths := []string{"bare", "http", "handler"}
 	sums := map[string]float64{}
-	cpus := map[string]float64{} // process CPU seconds, summed over rounds
+	cpus := map[string]float64{}     // process CPU seconds, summed over rounds
+	batches := map[string][2]int64{} // produce batches and records written, summed over rounds
 	ratios := map[string][]float64{}
 	var table strings.Builder
 	for i := 0; i < rounds; i++ {
 		got := map[string]float64{}
 		for _, p := range paths {
-			c0 := processCPU()
+			counter := &ingestBatches
+			if p == "bare" {
+				counter = &bareBatches
+			}
+			c0, n0, r0 := processCPU(), counter.batches.Load(), counter.records.Load()
 			got[p] = timedRun(b, workers, perRound, batch, ops[p])
 			cpus[p] += processCPU() - c0
+			bs := batches[p]
+			batches[p] = [2]int64{bs[0] + counter.batches.Load() - n0, bs[1] + counter.records.Load() - r0}
 			sums[p] += got[p]
 		}
 		for _, p := range paths[1:] {
@@ -181,10 +189,11 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 	// CPU per event is this process's (user+system): the client's and
 	// the server's HTTP stacks for http, ingest's handler and producer for
 	// handler, the producer alone for bare. The broker's is not counted.
-	fmt.Fprintf(&table, "  mean events/s, and this process's CPU per event:\n")
+	fmt.Fprintf(&table, "  mean events/s, this process's CPU per event, records per produce batch:\n")
 	for _, p := range paths {
 		us := 1e6 * cpus[p] / float64(rounds*perRound*batch)
-		fmt.Fprintf(&table, "  %-8s %9.0f  %5.2f µs  %s\n", p, sums[p]/rounds, us, strings.Repeat("█", int(40*sums[p]/top)))
+		perBatch := float64(batches[p][1]) / float64(max(1, batches[p][0]))
+		fmt.Fprintf(&table, "  %-8s %9.0f  %5.2f µs  %5.1f  %s\n", p, sums[p]/rounds, us, perBatch, strings.Repeat("█", int(40*sums[p]/top)))
 	}
 	for _, p := range paths[1:] {
 		rs := ratios[p]
@@ -193,6 +202,15 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 	}
 	b.Logf("\nevents/s, batches of %d, %d workers, %d broker(s), %d alternating rounds of %d batches per path:\n%s",
 		batch, workers, len(brokers), rounds, perRound, table.String())
+}
+
+// batchCounter counts the produce batches a client wrote and their
+// records: how well its produce requests batch.
+type batchCounter struct{ batches, records atomic.Int64 }
+
+func (c *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	c.batches.Add(1)
+	c.records.Add(int64(m.NumRecords))
 }
 
 // processCPU returns the user and system CPU seconds this process used.
