@@ -679,12 +679,12 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 	// A room's moderator view (its pending queue) is for moderators
 	// only: it needs moderate in the room.
 	base, view := schemas.ModViewOf(m.Room)
-	if view && !c.claims.Load().Can(base, schemas.CapModerate) {
-		c.refuseRequest(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant moderate in room " + base + ", which its moderator view needs"})
-		return
-	}
-	if !view && !c.claims.Load().Can(m.Room, schemas.CapSubscribe) {
-		c.refuseRequest(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: "token does not grant subscribe in room " + m.Room})
+	if !canWatch(c.claims.Load(), m.Room) {
+		msg := "token does not grant subscribe in room " + m.Room
+		if view {
+			msg = "token does not grant moderate in room " + base + ", which its moderator view needs"
+		}
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeForbidden, Room: m.Room, Message: msg})
 		return
 	}
 	if !c.srv.Ready() {

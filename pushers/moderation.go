@@ -3,6 +3,7 @@ package pushers
 import (
 	"time"
 
+	"github.com/ovation-live/ovation/internal/auth"
 	"github.com/ovation-live/ovation/schemas"
 )
 
@@ -123,4 +124,14 @@ func (sn *snapMsg) peekMod() {
 	if m != nil {
 		sn.sanctions = m.Sanctions
 	}
+}
+
+// canWatch reports whether cl may subscribe to stream id: a room with
+// subscribe in it, a room's moderator view (its pending queue,
+// schemas.ModView) with moderate in the room.
+func canWatch(cl *auth.Claims, id string) bool {
+	if room, view := schemas.ModViewOf(id); view {
+		return cl.Can(room, schemas.CapModerate)
+	}
+	return cl.Can(id, schemas.CapSubscribe)
 }

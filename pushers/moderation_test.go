@@ -149,9 +149,27 @@ func TestModViewNeedsModerate(t *testing.T) {
 	}
 	mod.waitFor(t, 10*time.Second, "the view's frame 2", func(c *tclient) bool { return c.rooms[view].seq == 2 })
 	mod.mu.Lock()
-	defer mod.mu.Unlock()
 	st := mod.rooms[view].state
 	if len(st.Held) != 1 || st.Held["h2"] == nil || st.Held["h2"].User != "bob" || len(mod.errors) != 0 || len(mod.violations) != 0 {
 		t.Fatalf("moderator's view: held %v, errors %v, violations %v", st.Held, mod.errors, mod.violations)
+	}
+	mod.mu.Unlock()
+
+	// A refreshed token that still has moderate keeps the view; one
+	// that lost it ends the view's subscription with forbidden.
+	mod.send(map[string]any{"op": "refresh", "id": "r1", "token": token(t, "mod", 2*time.Hour, map[string][]schemas.Capability{"r1": {schemas.CapModerate}})})
+	mod.waitFor(t, 10*time.Second, "refreshed", func(c *tclient) bool { return len(c.refreshed) == 1 })
+	mod.mu.Lock()
+	revoked, watching := len(mod.revoked), mod.rooms[view] != nil
+	mod.mu.Unlock()
+	if revoked != 0 || !watching {
+		t.Fatalf("a refresh that keeps moderate ended the view (%d revoked)", revoked)
+	}
+	mod.send(map[string]any{"op": "refresh", "id": "r2", "token": token(t, "mod", 3*time.Hour, map[string][]schemas.Capability{"r1": {schemas.CapPublish}})})
+	mod.waitFor(t, 10*time.Second, "refreshed again", func(c *tclient) bool { return len(c.refreshed) == 2 })
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	if len(mod.revoked) != 1 || mod.revoked[0].Room != view || mod.revoked[0].Code != CodeForbidden || mod.rooms[view] != nil {
+		t.Fatalf("after refreshes: revoked %+v", mod.revoked)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ovation-live/ovation/internal/auth"
-	"github.com/ovation-live/ovation/schemas"
 )
 
 // Token lifecycle on an open socket (docs/protocol.md §6): a connection's
@@ -250,7 +249,7 @@ func (c *Conn) onRefresh(m *clientMsg) {
 	var gone []*room
 	c.roomsMu.Lock()
 	for id, r := range c.rooms {
-		if !cl.Can(id, schemas.CapSubscribe) {
+		if !canWatch(cl, id) {
 			delete(c.rooms, id)
 			gone = append(gone, r)
 		}
