@@ -47,6 +47,7 @@ types:
 		{"register by the host", host, evt("custom.song", `{"slot":"next","song":"Jolene"}`), 200, "", ""},
 		{"schema maxLength", host, evt("custom.song", `{"slot":"next","song":"Bohemian Rhapsody"}`), 400, CodeInvalidEvent, "data.song"},
 		{"unregistered custom type", pub, evt("custom.nope", `{}`), 400, CodeInvalidEvent, "type"},
+		{"a lone surrogate in the data", pub, evt("custom.hype", `{"level":"fire","x":"\ud800"}`), 400, CodeInvalidEvent, "data.x"},
 	}
 	for _, c := range cases {
 		rep := post(t, hc, r.url("show"), c.tok, []byte(c.body))

@@ -63,10 +63,11 @@ func customKeyBytes(fold, key string) int {
 	return jsonStringLen(key) + 2 + intBytes
 }
 
-// worstCustomBytes bounds a room's custom state: the budget, plus one
-// entry of the largest kind, which the budget check lets in first.
+// worstCustomBytes bounds a room's custom state in a snapshot or core
+// record: the budget (applyCustom never lets the reservations pass it)
+// and the state's own `,"custom":{}`.
 func worstCustomBytes() int {
-	return schemas.MaxCustomStateBytes + 2
+	return schemas.MaxCustomStateBytes + 16
 }
 
 func (r *room) customDelta(name string) *schemas.CustomDelta {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/segmentio/encoding/json"
@@ -351,6 +352,15 @@ func (c *CustomData) MarshalJSON() ([]byte, error) { return c.raw, nil }
 // decode validates data (an object that passed CheckShape and
 // CheckDuplicateKeys, valid UTF-8 without lone surrogates) against t.
 func (t *CustomType) decode(data []byte) (*CustomData, error) {
+	// What decodeStrict checks for the built-in types (ingest validates
+	// the body alone): the JSON Schema library's decoder would turn a
+	// lone surrogate into U+FFFD, and consumers refuse it.
+	if !utf8.Valid(data) {
+		return nil, &ValidationError{Field: "data", Rule: RuleUTF8, Detail: "data is not valid UTF-8"}
+	}
+	if off := loneSurrogateAt(data); off >= 0 {
+		return nil, &ValidationError{Field: joinPath("data", jsonPathAt(data, off)), Rule: RuleUTF8, Detail: fmt.Sprintf("escaped lone surrogate at byte %d", off)}
+	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		return nil, &ValidationError{Field: "data", Rule: RuleJSON, Detail: "malformed JSON"}

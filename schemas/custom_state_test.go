@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 )
@@ -206,7 +207,20 @@ func FuzzCustomEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which int, data string) {
 		types := g.Types()
 		ct := types[(which%len(types)+len(types))%len(types)]
-		ev, err := g.ParseEvent(customEvent(string(ct.Name), data))
+		raw := customEvent(string(ct.Name), data)
+		// Ingest's path: the structure checks on the whole event, then
+		// the body alone. What it accepts, it writes re-encoded, and every
+		// consumer must parse that.
+		if utf8.Valid(raw) && CheckShape(raw, EventShape) == nil && CheckDuplicateKeys(raw, EventShape.MaxDepth) == nil {
+			in := Event{V: 1, ID: "e1", Room: "r", User: "u", Type: ct.Name, TS: 1, Data: []byte(data)}
+			if in.ValidateBodyWith(g) == nil {
+				b, _ := in.Marshal()
+				if _, err := g.ParseEvent(b); err != nil {
+					t.Fatalf("ingest accepts %s, consumers refuse %s: %v", data, b, err)
+				}
+			}
+		}
+		ev, err := g.ParseEvent(raw)
 		if err != nil {
 			if _, ok := AsValidationError(err); !ok {
 				t.Fatalf("not a ValidationError: %v", err)
