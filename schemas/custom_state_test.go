@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"strings"
@@ -14,13 +15,21 @@ import (
 // customDelta adds custom-type changes to a model delta (TestMergeLaw):
 // a type's fold and title come with its first change; counts add and
 // register values replace.
+// customModel is the custom types' part of a roomModel, with its own
+// random source so the other kinds' deltas stay what they were.
+type customModel struct {
+	r    *rand.Rand
+	seen map[string]bool
+}
+
 func (m *roomModel) customDelta(d *Delta) {
-	r := m.r
+	if m.custom == nil {
+		seed := m.r.Uint64()
+		m.custom = &customModel{r: rand.New(rand.NewPCG(seed, 16)), seen: map[string]bool{}}
+	}
+	r := m.custom.r
 	if r.IntN(3) != 0 {
 		return
-	}
-	if m.custom == nil {
-		m.custom = map[string]bool{}
 	}
 	types := []struct{ name, fold string }{{"custom.hype", FoldCounter}, {"custom.song", FoldRegister}, {"custom.fans", FoldDistinct}}
 	d.Custom = map[string]*CustomDelta{}
@@ -31,8 +40,8 @@ func (m *roomModel) customDelta(d *Delta) {
 			cd = &CustomDelta{}
 			d.Custom[t.name] = cd
 		}
-		if !m.custom[t.name] {
-			m.custom[t.name] = true
+		if !m.custom.seen[t.name] {
+			m.custom.seen[t.name] = true
 			cd.Fold, cd.Title = t.fold, strings.ToUpper(t.name)
 			if t.fold == FoldCounter {
 				cd.Keys, cd.KeyField, cd.AmountField = []string{"a", "b", "c"}, "level", "n"

@@ -25,7 +25,7 @@ type roomModel struct {
 	// removedQs are question ids removed and not asked again yet.
 	removedQs []string
 	ts        int64
-	custom    map[string]bool // custom types seen (custom_state_test.go)
+	custom    *customModel // custom types (custom_state_test.go)
 }
 
 func newRoomModel(seed uint64) *roomModel {
