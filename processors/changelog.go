@@ -95,6 +95,11 @@ type filterRec struct {
 	K []string `json:"k"`
 	M bool     `json:"m,omitempty"`
 	H bool     `json:"h,omitempty"` // hold (hold.go)
+	// P are the filter's patterns as written; V is the key version: 2
+	// for keys with the confusable skeleton (schemas.FilterKey). Keys
+	// written before it are re-keyed on restore.
+	P []string `json:"p,omitempty"`
+	V int      `json:"v,omitempty"`
 }
 
 type ckptRef struct {
@@ -384,8 +389,8 @@ func (r *room) coreRecord(evicted int) []byte {
 	if len(r.lastChat) > 0 {
 		c.LastChat = r.lastChat
 	}
-	if len(r.filter) > 0 {
-		c.Filter = &filterRec{K: r.filter, M: r.filterMask, H: r.filterHold}
+	if len(r.filter) > 0 || len(r.filterPats) > 0 {
+		c.Filter = &filterRec{K: r.filter, M: r.filterMask, H: r.filterHold, P: r.filterPats, V: 2}
 	}
 	if len(r.quizzes) > 0 {
 		c.Correct = make(map[string]int, len(r.quizzes))
@@ -600,7 +605,17 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 	r.restoreMod(c.LastChat)
 	r.restoreView(c.MV)
 	if c.Filter != nil {
-		r.filter, r.filterMask, r.filterHold = c.Filter.K, c.Filter.M, c.Filter.H
+		r.filter, r.filterMask, r.filterHold, r.filterPats = c.Filter.K, c.Filter.M, c.Filter.H, c.Filter.P
+		if c.Filter.V < 2 {
+			r.filter = rekeyFilter(r.filter)
+		}
+		for _, p := range r.filterPats {
+			re, err := schemas.CompilePattern(p)
+			if err != nil {
+				return nil, fmt.Errorf("core record: filter pattern: %w", err)
+			}
+			r.filterRe = append(r.filterRe, re)
+		}
 		r.size += r.filterBytes()
 	}
 	for e := range r.pub.Reactions {
@@ -793,4 +808,17 @@ func sortedKeys[N uint64 | int](m map[N][]byte) []N {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// rekeyFilter turns filter keys written before the confusable skeleton
+// (FilterFold forms) into FilterKey forms, sorted and without repeats.
+func rekeyFilter(old []string) []string {
+	keys := make([]string, 0, len(old))
+	for _, k := range old {
+		if nk := schemas.FilterKey(k); !slices.Contains(keys, nk) {
+			keys = append(keys, nk)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }

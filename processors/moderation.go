@@ -324,7 +324,7 @@ const (
 // (masked if a masking filter matched; as written when held) and the
 // verdict.
 func (r *room) filtered(text string) (string, filterVerdict) {
-	masked, hit := schemas.FilterText(text, r.filter)
+	masked, hit := schemas.FilterMatch(text, r.filter, r.filterRe)
 	switch {
 	case !hit:
 		return text, filterPassed
@@ -341,6 +341,9 @@ func (r *room) filterBytes() int {
 	n := 0
 	for _, k := range r.filter {
 		n += jsonStringLen(k) + 1
+	}
+	for _, p := range r.filterPats {
+		n += jsonStringLen(p) + 1
 	}
 	return n
 }

@@ -336,3 +336,46 @@ func TestFilterFold(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterPatternsFold: a filter's patterns refuse, mask or hold like
+// its words; they and the words stay out of frames and snapshots; a
+// restore recompiles them and decides the same; keys written before the
+// confusable skeleton are re-keyed on restore.
+func TestFilterPatternsFold(t *testing.T) {
+	chat := func(text string) any { return schemas.ChatMessageData{Text: text} }
+	h := newHarness(t, nil)
+	steps := []modStep{
+		{"mod", schemas.ModFilters, 1000, schemas.ModFiltersData{Words: []string{"moron"}, Patterns: []string{"f+r+e+e+", "(buy|cheap)[a-z]*"}, Action: schemas.FilterRefuse}, Applied, ""},
+		{"ann", schemas.ChatMessage, 1001, chat("FREEEE followers"), Ignored, ReasonFiltered},
+		{"ann", schemas.ChatMessage, 1002, chat("cheapest deal"), Ignored, ReasonFiltered},
+		{"ann", schemas.ChatMessage, 1003, chat("what a rnoron"), Ignored, ReasonFiltered}, // rn reads as m
+		{"ann", schemas.ChatMessage, 1004, chat("carefree talk"), Applied, ""},
+		{"mod", schemas.ModFilters, 1005, schemas.ModFiltersData{Words: []string{}, Patterns: []string{"f+r+e+e+"}, Action: schemas.FilterHold}, Applied, ""},
+		{"bob", schemas.ChatMessage, 1006, chat("fr33 stuff"), Applied, ""}, // held
+		{"bob", schemas.ChatMessage, 1007, chat("moron"), Applied, ""},      // the words are gone
+	}
+	for i, s := range steps {
+		if out, reason := h.apply(ev(t, fmt.Sprintf("e%d", i), "r", s.user, s.typ, s.ts, s.data)); out != s.out || reason != s.reason {
+			t.Fatalf("step %d: %v %q, want %v %q", i, out, reason, s.out, s.reason)
+		}
+	}
+	h.flush()
+	h.checkFold()
+	st, _, _, _ := h.p.RoomState("r")
+	v, _, _, _ := h.p.ViewState("r")
+	if len(st.Chat) != 2 || st.Chat[0].Text != "carefree talk" || st.Chat[1].Text != "moron" || len(v.Held) != 1 || v.Held["e6"] == nil || !v.Held["e6"].Filtered {
+		t.Fatalf("chat %s, held %s", js(st.Chat), js(v.Held))
+	}
+	for _, f := range h.frames {
+		if b := js(f); strings.Contains(b, "f+r+e+e+") || strings.Contains(b, "cheap)") {
+			t.Fatalf("a frame shows the filter: %s", b)
+		}
+	}
+	p := h.restored()
+	if out, reason := p.Apply(ev(t, "after", "r", "cat", schemas.ChatMessage, 2000, chat("FREE")), &Batch{}); out != Applied || p.rooms["r"].mv.n != 2 {
+		t.Fatalf("restored: %v %s, %d held", out, reason, p.rooms["r"].mv.n)
+	}
+	if got := rekeyFilter([]string{"spam", "idiot", "m"}); !slices.Equal(got, []string{"idiot", "rn", "sparn"}) {
+		t.Fatalf("re-keyed %q", got)
+	}
+}

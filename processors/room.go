@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -50,6 +51,10 @@ type room struct {
 	filter     []string
 	filterMask bool
 	filterHold bool
+	// filterPats are the filter's patterns as written (in the core
+	// record), filterRe the same compiled (schemas.CompilePattern).
+	filterPats []string
+	filterRe   []*regexp.Regexp
 	// mv is the room's moderator view, with the pending queue (hold.go);
 	// nil until the room first holds.
 	mv *modView
@@ -456,14 +461,28 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			}
 		}
 		slices.Sort(keys)
+		res := make([]*regexp.Regexp, 0, len(d.Patterns))
+		for _, pat := range d.Patterns {
+			re, err := schemas.CompilePattern(pat)
+			if err != nil {
+				return DeadLettered, ReasonInvalid // validated already: cannot happen
+			}
+			res = append(res, re)
+			n += jsonStringLen(pat) + 1
+		}
 		if !fits(n - r.filterBytes()) {
 			return DeadLettered, ReasonTooLarge
 		}
 		r.size += n - r.filterBytes()
 		r.filter, r.filterMask, r.filterHold = keys, d.Action == schemas.FilterMask, d.Action == schemas.FilterHold
+		r.filterPats, r.filterRe = d.Patterns, res
 		if len(keys) == 0 {
 			r.filter = nil
-		} else if r.filterHold {
+		}
+		if len(res) == 0 {
+			r.filterPats, r.filterRe = nil, nil
+		}
+		if r.filterHold && (r.filter != nil || r.filterRe != nil) {
 			r.view() // moderators can watch the queue before the first hold
 		}
 	case *schemas.ChatUnpinData:

@@ -1,6 +1,9 @@
 package schemas
 
 import (
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -51,4 +54,67 @@ func FuzzFilterText(f *testing.F) {
 			t.Fatalf("no match, but %q became %q", text, masked)
 		}
 	})
+}
+
+// TestFilterSkeleton: keys use Unicode's confusable skeleton, so letters
+// that read alike match (rn for m, Cherokee and Cyrillic look-alikes),
+// and only whole words do.
+func TestFilterSkeleton(t *testing.T) {
+	keys := []string{FilterKey("moron"), FilterKey("scam")}
+	slices.Sort(keys)
+	for in, want := range map[string]bool{
+		"rnoron":      true, // rn reads as m
+		"ꮪcam":        true, // Cherokee S
+		"ѕсаm":        true, // Cyrillic s, c, a
+		"SCAM":        true,
+		"ＭＯＲＯＮ":       true,
+		"moronic":     false,
+		"a scam here": true,
+		"scamp":       false,
+	} {
+		if _, got := FilterText(in, keys); got != want {
+			t.Errorf("%q: matched %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestFilterPatterns: a pattern matches whole folded words; a pattern
+// that is not RE2, too long or too large compiles to an error naming
+// it, and the event that carries it is refused.
+func TestFilterPatterns(t *testing.T) {
+	var res []*regexp.Regexp
+	for _, p := range []string{"f+r+e+e+", "(buy|cheap)[a-z]*"} {
+		re, err := CompilePattern(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, re)
+	}
+	for in, want := range map[string]string{
+		"FREEEE stuff":        "****** stuff",
+		"fr33 stuff":          "**** stuff", // digit stand-ins fold
+		"buying cheapest now": "****** ******** now",
+		"carefree":            "",
+		"ｂｕｙ":                 "***",
+	} {
+		got, matched := FilterMatch(in, nil, res)
+		if want == "" {
+			if matched {
+				t.Errorf("%q matched: %q", in, got)
+			}
+			continue
+		}
+		if !matched || got != want {
+			t.Errorf("%q: %v %q, want %q", in, matched, got, want)
+		}
+	}
+	for _, bad := range []string{"(", "a{2,1}", "(abcd|efgh|ijkl){60}", strings.Repeat("x", MaxFilterPatternLen+1), "((((a{100}){10}){10}))"} {
+		if _, err := CompilePattern(bad); err == nil {
+			t.Errorf("pattern %q compiled", bad)
+		}
+		d := ModFiltersData{Words: []string{}, Patterns: []string{bad}, Action: FilterRefuse}
+		if err := d.validate(&fieldPath{prefix: "data."}); err == nil || err.(*ValidationError).Field != "data.patterns[0]" {
+			t.Errorf("pattern %q: %v", bad, err)
+		}
+	}
 }

@@ -286,6 +286,11 @@ func typeSchemas() map[Type]struct {
 				{"type", "array"}, {"maxItems", MaxFilterWords},
 				{"items", envRef("line", kv{"minLength", 1}, kv{"maxLength", MaxFilterWordLen})},
 			}},
+			{"patterns", false, obj{
+				{"description", fmt.Sprintf("Up to %d RE2 regular expressions of at most %d bytes (and %d compiled instructions), each matched against a whole word in its folded form: lower case, full width and marks gone, digit stand-ins mapped.", MaxFilterPatterns, MaxFilterPatternLen, MaxFilterPatternInsts)},
+				{"type", "array"}, {"maxItems", MaxFilterPatterns},
+				{"items", obj{{"type", "string"}, {"minLength", 1}, {"maxLength", MaxFilterPatternLen}}},
+			}},
 			{"action", true, obj{{"description", "refuse: the line or question is ignored; mask: the matching words are replaced by asterisks; hold: the line or question waits in the room's pending queue for a moderator."}, {"type", "string"}, {"enum", []string{FilterRefuse, FilterMask, FilterHold}}}},
 		}},
 		ModApprove: {"A moderator approves a held chat line or question: it enters the room at the approval's position (docs/moderation.md).", []field{

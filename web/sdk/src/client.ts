@@ -214,9 +214,9 @@ export class Room extends Emitter<RoomEvents> {
     return this.publish({ type: "chat.pin", data: { message_id: messageID } });
   }
 
-  /** setFilter replaces the room's word filter (private to the processors); no words turn it off. */
-  setFilter(words: string[], action: "refuse" | "mask" | "hold"): Promise<PublishAck> {
-    return this.publish({ type: "mod.filters", data: { words, action } });
+  /** setFilter replaces the room's word filter and patterns (private to the processors); none turn it off. */
+  setFilter(words: string[], action: "refuse" | "mask" | "hold", patterns?: string[]): Promise<PublishAck> {
+    return this.publish({ type: "mod.filters", data: patterns?.length ? { words, patterns, action } : { words, action } });
   }
 
   /**

@@ -27,6 +27,8 @@ export const LIMITS = {
   maxSlowModeSeconds: 3600,
   maxFilterWords: 200,
   maxFilterWordLen: 50,
+  maxFilterPatterns: 10,
+  maxFilterPatternLen: 100,
   maxPollTextLen: 140,
   pollTextWindow: 10,
   maxRating: 10,
@@ -122,7 +124,7 @@ export interface ModTimeoutData { target: string; seconds: number; reason?: stri
 /** ChatPinData is the body of chat.pin: the chat line to pin. */
 export interface ChatPinData { message_id: string }
 /** ModFiltersData is the body of mod.filters: the room's word filter (private to the processors). */
-export interface ModFiltersData { words: string[]; action: "refuse" | "mask" | "hold" }
+export interface ModFiltersData { words: string[]; patterns?: string[]; action: "refuse" | "mask" | "hold" }
 /** ModApproveData is the body of mod.approve: the held item's key in the moderator view's held map. */
 export interface ModApproveData { id: string }
 /** ModRejectData is the body of mod.reject: the held item's key. */
@@ -404,7 +406,7 @@ const BODY_FIELDS: Record<EventType, Record<string, Kind>> = {
   "room.controls": { slow_mode: "int", chat_off: "bool", reactions_off: "bool", questions_off: "bool", emote_only: "bool", hold_chat: "bool", hold_questions: "bool" },
   "chat.pin": { message_id: "string" },
   "chat.unpin": {},
-  "mod.filters": { words: "strings", action: "string" },
+  "mod.filters": { words: "strings", patterns: "strings", action: "string" },
   "mod.approve": { id: "string" },
   "mod.reject": { id: "string" },
   "poll.pick": { poll_id: "string", options: "ints" },
@@ -646,6 +648,10 @@ function validateData(type: EventType, d: Record<string, unknown>): void {
         if (/\s/u.test(w)) throw new EventValidationError(field, "chars", "a filter word is one word: no white space");
         if (!/[\p{L}\p{N}\p{Mn}@$]/u.test(w)) throw new EventValidationError(field, "chars", "a filter word needs letters or digits");
       });
+      const patterns = (d.patterns as string[] | undefined) ?? [];
+      if (patterns.length > LIMITS.maxFilterPatterns) throw new EventValidationError("data.patterns", "length", `${patterns.length} patterns, the limit is ${LIMITS.maxFilterPatterns}`);
+      // RE2 syntax is checked by the server (schemas.CompilePattern).
+      patterns.forEach((p, i) => checkText(`data.patterns[${i}]`, p, 1, LIMITS.maxFilterPatternLen, true));
       if (s("action") !== "refuse" && s("action") !== "mask" && s("action") !== "hold") throw new EventValidationError("data.action", "enum", 'action is "refuse", "mask" or "hold"');
       return;
     }
