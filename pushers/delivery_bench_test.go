@@ -18,20 +18,34 @@ import (
 // BenchmarkDelivery measures the pushers' path from a frame entering a
 // room (hub.addFrame, as the frames reader calls it) to the subscribers'
 // sockets, on real loopback connections whose clients count the bytes
-// without decoding them. Quiet rooms: 20 rooms of 10 viewers, each frame
-// one chat line in the next room, so every delivery is a write of its
-// own (the case the issue-18 profile blames). Both writer paths run in
-// one process, alternating, so their ratio is from the same conditions:
+// without decoding them. quiet: 20 rooms of 10 viewers, each frame one
+// chat line in the next room, so every delivery is a write of its own
+// (the case the issue-18 profile blames); hot: 1 room of 1,000 viewers.
+// Frames go in rounds (one per room) and the next round starts when every
+// viewer has the last, so nobody falls behind and nothing is merged. Both
+// writer paths run in one process, alternating, so their ratio is from the
+// same conditions:
 //
-//	go test ./pushers -run '^$' -bench BenchmarkDelivery -benchtime 20000x -count 3
+//	go test ./pushers -run '^$' -bench BenchmarkDelivery/quiet -benchtime 20000x -count 3
+//	go test ./pushers -run '^$' -bench BenchmarkDelivery/hot -benchtime 300x -count 3
 //
 // cpu-µs/delivery is the process's CPU (pusher and clients) per frame per
 // subscriber; the clients' share is the same for both.
 func BenchmarkDelivery(b *testing.B) {
-	const rooms, viewers = 20, 10
-	for _, shared := range []bool{false, true} {
-		name := map[bool]string{false: "writers=goroutine-per-conn", true: "writers=shared"}[shared]
-		b.Run(name, func(b *testing.B) {
+	for _, shape := range []struct {
+		name           string
+		rooms, viewers int
+	}{{"quiet", 20, 10}, {"hot", 1, 1000}} {
+		for _, shared := range []bool{false, true} {
+			name := shape.name + "/" + map[bool]string{false: "writers=goroutine-per-conn", true: "writers=shared"}[shared]
+			b.Run(name, func(b *testing.B) { benchDelivery(b, shape.rooms, shape.viewers, shared) })
+		}
+	}
+}
+
+func benchDelivery(b *testing.B, rooms, viewers int, shared bool) {
+	{
+		{
 			old := sharedWriters
 			sharedWriters = shared
 			defer func() { sharedWriters = old }()
@@ -124,7 +138,7 @@ func BenchmarkDelivery(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 			w := counterValue(s.m.writes)
 			b.ReportMetric(w/deliveries, "writes/delivery")
-		})
+		}
 	}
 }
 
