@@ -58,6 +58,7 @@ if [[ $WHAT == all || $WHAT == quiet ]]; then
 	# permessage-deflate; then the hot room three times alternating with
 	# BEFORE (pipeline only), and idle memory at 10,000 connections.
 	devbench --name quiet --scenario quiet
+	if [[ -n ${BEFORE:-} ]]; then devbench --name quiet-before --binary "$BEFORE" --scenario quiet --baseline-fanout=false; fi
 	bench --name quiet-roles --scenario quiet
 	devbench --name quiet-deflate --scenario quiet --ws-compression --baseline-fanout=false --baseline-direct=false
 	devbench --name hot --scenario hot
