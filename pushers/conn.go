@@ -209,12 +209,16 @@ func (c *Conn) writeTurn() {
 			return
 		}
 	}
+	if !c.nc.tryCorkNB() {
+		c.qmu.Unlock()
+		go c.writeLoop()
+		return
+	}
 	batch, buf := c.takeItems()
 	c.srv.m.queueBytes.Sub(float64(c.qbytes))
 	c.qbytes = 0
 	c.qmu.Unlock()
 	now := time.Now()
-	c.nc.cork(true)
 	_, err := c.writeItems(batch, now, now.Add(c.srv.cfg.WriteTimeout))
 	putItems(batch, buf)
 	rest, ferr := c.nc.flushNB()

@@ -150,7 +150,92 @@ func TestWritesCoalescedAcrossRooms(t *testing.T) {
 	if want := []string{"c0", "c1", "c2", "c3", "c4"}; !slices.Equal(order, want) {
 		t.Errorf("frames arrived as %v, want %v", order, want)
 	}
+	// The writer counts its write after the write returns: the client
+	// may have the frames first.
+	for end := time.Now().Add(time.Second); counterValue(s.m.writes) == writes0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 	if w := counterValue(s.m.writes) - writes0; w != 1 {
 		t.Errorf("%d frames of %d rooms went out in %.0f socket writes, want 1", rooms, rooms, w)
+	}
+}
+
+// TestSharedWriterSkipsBusyConnection: a connection whose socket a
+// blocked write holds (here: its lock held by the test, as the reader
+// answering a ping to a client that stopped reading would) is handed to a
+// goroutine of its own; the shared writers go on serving everyone else,
+// and the busy one gets its frames once the write lets go.
+func TestSharedWriterSkipsBusyConnection(t *testing.T) {
+	s, err := New(Config{Node: "busy", Verifier: mustDisabledVerifier(t), Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.framesReady.Store(true)
+	s.snapsReady.Store(true)
+	hs := httptest.NewServer(s)
+	defer func() { s.Close(); hs.Close() }()
+	const busy = 16 // more than the shared writers
+	var wss []*websocket.Conn
+	for i := range busy + 1 {
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+fmt.Sprintf("/?user=u%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"op":"subscribe","id":"s","room":"b%d"}`, i)))
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), `"type":"snapshot"`) {
+				break
+			}
+		}
+		wss = append(wss, ws)
+	}
+	conns := map[string]*Conn{}
+	for _, c := range s.allConns() {
+		conns[c.user] = c
+	}
+	locked := true
+	release := func() {
+		if locked {
+			locked = false
+			for i := range busy {
+				conns[fmt.Sprintf("u%d", i)].nc.mu.Unlock()
+			}
+		}
+	}
+	for i := range busy {
+		conns[fmt.Sprintf("u%d", i)].nc.mu.Lock()
+	}
+	defer release() // before Close, which waits for the writers
+	for i := range busy + 1 {
+		f := &frameMsg{room: fmt.Sprintf("b%d", i), epoch: "e", seq: 1, ts: time.Now().UnixMilli(), recTS: time.Now().UnixMilli()}
+		f.wire = mustJSON(&wireFrame{Type: "frame", Room: f.room, Epoch: "e", Seq: 1, TS: f.ts, Delta: randomDelta(i, 1, 20)})
+		s.hub.addFrame(f)
+	}
+	readFrame := func(ws *websocket.Conn, within time.Duration) error {
+		ws.SetReadDeadline(time.Now().Add(within))
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return err
+			}
+			if strings.Contains(string(b), `"type":"frame"`) {
+				return nil
+			}
+		}
+	}
+	if err := readFrame(wss[busy], 2*time.Second); err != nil {
+		t.Fatalf("the free connection got no frame while %d others were busy: %v", busy, err)
+	}
+	release()
+	for i := range busy {
+		if err := readFrame(wss[i], 5*time.Second); err != nil {
+			t.Fatalf("busy connection %d got no frame once free: %v", i, err)
+		}
 	}
 }

@@ -408,6 +408,22 @@ func (c *corkConn) Write(p []byte) (int, error) {
 
 func (c *corkConn) cork(nb bool) {
 	c.mu.Lock()
+	c.corkLocked(nb)
+}
+
+// tryCorkNB corks for flushNB unless a write holds the connection (the
+// reader answering a ping or a close, blocked on a full socket): a shared
+// writer must not wait for it. Once corked, such writes only append.
+func (c *corkConn) tryCorkNB() bool {
+	if !c.mu.TryLock() {
+		return false
+	}
+	c.corkLocked(true)
+	return true
+}
+
+// corkLocked corks; c.mu is held and released.
+func (c *corkConn) corkLocked(nb bool) {
 	c.corked, c.nb = true, nb
 	if v, ok := c.pool.Get().(*[]byte); ok {
 		c.buf = v
