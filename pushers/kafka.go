@@ -218,7 +218,11 @@ func (s *Server) onFrameRecord(r *kgo.Record) {
 		s.log.Warn("skipping frame record without a usable epoch", "partition", r.Partition, "offset", r.Offset)
 		return
 	}
-	s.hub.addFrame(newFrameMsg(&f, r))
+	fm := newFrameMsg(&f, r)
+	s.hub.addFrame(fm)
+	if fm.mod != nil && len(fm.mod.Sanctions) > 0 {
+		s.hub.endViews(fm.room, fm.mod.Sanctions)
+	}
 }
 
 func newFrameMsg(f *schemas.Frame, r *kgo.Record) *frameMsg {

@@ -79,9 +79,15 @@ func (h *hub) applyFrameMod(r *room, f *frameMsg) {
 	}
 	// Subscribers get the frame, then lose the subscription, whatever a
 	// snapshot said first.
+	h.endSanctioned(r, d.Sanctions)
+}
+
+// endSanctioned ends the subscriptions to r of the users sanctions
+// holds (in force now) with unsubscribed, code banned. r.mu is held.
+func (h *hub) endSanctioned(r *room, sanctions map[string]schemas.Sanction) {
 	now := time.Now().UnixMilli()
 	for c, s := range r.subs {
-		sn, ok := d.Sanctions[c.user]
+		sn, ok := sanctions[c.user]
 		if !ok || !sn.Active(now) {
 			continue
 		}
@@ -134,4 +140,25 @@ func canWatch(cl *auth.Claims, id string) bool {
 		return cl.Can(room, schemas.CapModerate)
 	}
 	return cl.Can(id, schemas.CapSubscribe)
+}
+
+// endViews ends the sanctioned users' subscriptions to the moderator view
+// of room (a banned moderator stops seeing the pending queue), as
+// applyFrameMod does for the room. The frames reader calls it after
+// addFrame, with no lock held: a shard's lock is taken before a room's
+// (removeIdle), never after.
+func (h *hub) endViews(room string, sanctions map[string]schemas.Sanction) {
+	id := schemas.ModView(room)
+	sh := &h.shards[shardOf(id)]
+	sh.mu.Lock()
+	v := sh.rooms[id]
+	sh.mu.Unlock()
+	if v == nil {
+		return // nobody watches the view on this pusher
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.deleted {
+		h.endSanctioned(v, sanctions)
+	}
 }

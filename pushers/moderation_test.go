@@ -155,6 +155,31 @@ func TestModViewNeedsModerate(t *testing.T) {
 	}
 	mod.mu.Unlock()
 
+	// A moderator banned in the room loses the view too.
+	other, _, err := dialClient(s.url, token(t, "mod2", time.Hour, map[string][]schemas.Capability{"r1": {schemas.CapModerate}}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.close)
+	other.subscribe(view)
+	other.waitFor(t, 10*time.Second, "mod2's view", func(c *tclient) bool { r := c.rooms[view]; return r != nil && r.seq == 2 })
+	if err := p.tick(ctx, map[string]*schemas.Delta{"r1": {Mod: &schemas.ModDelta{Sanctions: map[string]schemas.Sanction{"mod2": {Kind: schemas.SanctionBan, By: "mod", TS: 3}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	other.waitFor(t, 10*time.Second, "mod2's view ended", func(c *tclient) bool { return len(c.revoked) == 1 })
+	other.mu.Lock()
+	rv := other.revoked[0]
+	other.mu.Unlock()
+	if rv.Room != view || rv.Code != CodeBanned {
+		t.Fatalf("banned moderator's view: %+v", rv)
+	}
+	mod.mu.Lock()
+	if len(mod.revoked) != 0 || mod.rooms[view] == nil {
+		mod.mu.Unlock()
+		t.Fatalf("another moderator's ban ended mod's view: %+v", mod.revoked)
+	}
+	mod.mu.Unlock()
+
 	// A refreshed token that still has moderate keeps the view; one
 	// that lost it ends the view's subscription with forbidden.
 	mod.send(map[string]any{"op": "refresh", "id": "r1", "token": token(t, "mod", 2*time.Hour, map[string][]schemas.Capability{"r1": {schemas.CapModerate}})})
