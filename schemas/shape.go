@@ -318,12 +318,18 @@ func scanKey(b []byte, i, tokens int, lim ShapeLimits) (int, int, int, error) {
 func scanString(b []byte, i, maxBytes int) (int, error) {
 	start := i
 	i++
+	// Past a string's first eight bytes (and again eight bytes after an
+	// escape), plain bytes (no quote, backslash or control character: most
+	// of a long string) are read eight at a time, up to the word that
+	// holds the next byte that is not plain; the loop below takes the rest
+	// one at a time. Short strings, keys among them, never pay for it.
+	wide := i + 8
 	for {
-		// Eight plain bytes at a time (no quote, backslash or control
-		// character: most of a string); the loop below takes each byte
-		// that is not plain, and the bytes of a string's last word.
-		for len(b)-i >= 8 && i+8-start <= maxBytes && plain8(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
+		if i >= wide {
+			for len(b)-i >= 8 && i+8-start <= maxBytes && plain8(binary.LittleEndian.Uint64(b[i:])) {
+				i += 8
+			}
+			wide = len(b) + 1
 		}
 		if i-start >= maxBytes {
 			// Even if the string ended here it would be too long: stop
@@ -351,6 +357,7 @@ func scanString(b []byte, i, maxBytes int) (int, error) {
 			default:
 				return 0, shapeError("malformed JSON: invalid escape at byte %d", i)
 			}
+			wide = i + 8
 		case c < 0x20:
 			return 0, shapeError("malformed JSON: control character in a string at byte %d", i)
 		default:
