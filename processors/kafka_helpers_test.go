@@ -276,26 +276,32 @@ func readTopic(t testing.TB, brokers []string, topic string, committed bool) top
 // every room the frames of its latest epoch have seqs 1..N with no gap
 // and no repeat, their fold equals the model's state, and the latest
 // snapshot is at seq N and equals it too. A snapshot may lag its room's
-// frames by Config.SnapshotInterval: the snapshots are read again until
-// they are at N, for up to 15 s. It returns the frames read.
+// frames by Config.SnapshotInterval, and a room being rebuilt writes its
+// frames after its events' offsets are committed: frames and snapshots
+// are read again until they agree with the model, for up to 15 s (gaps,
+// repeats and misplaced frames fail at once). It returns the frames read.
 func verifyOutput(t testing.TB, brokers []string, tp schemas.Topics, m *model) (frames topicContent) {
 	t.Helper()
-	frames = readAll(t, brokers, tp.Frames)
 	for deadline := time.Now().Add(15 * time.Second); ; {
+		frames = readAll(t, brokers, tp.Frames)
 		if err := verifyFrames(t, brokers, tp, m, frames); err == nil || time.Now().After(deadline) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			return frames
-		} else if !errors.Is(err, errSnapshotBehind) {
+		} else if !errors.Is(err, errSnapshotBehind) && !errors.Is(err, errFramesBehind) {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
-// errSnapshotBehind: a room's latest snapshot is not yet at its last frame.
-var errSnapshotBehind = errors.New("snapshot behind the frames")
+// errSnapshotBehind: a room's latest snapshot is not yet at its last
+// frame; errFramesBehind: a room's frames do not fold to the model (yet).
+var (
+	errSnapshotBehind = errors.New("snapshot behind the frames")
+	errFramesBehind   = errors.New("frames behind the events")
+)
 
 func verifyFrames(t testing.TB, brokers []string, tp schemas.Topics, m *model, frames topicContent) error {
 	t.Helper()
@@ -349,11 +355,11 @@ func verifyFrames(t testing.TB, brokers []string, tp schemas.Topics, m *model, f
 		want := m.rooms[id].st.Clone()
 		rf := folds[id]
 		if rf == nil {
-			t.Fatalf("room %s: no frames", id)
+			return fmt.Errorf("room %s: no frames: %w", id, errFramesBehind)
 		}
 		want.Viewers = rf.st.Viewers
 		if !equalState(rf.st, want) {
-			t.Fatalf("room %s: fold of frames differs from the test's fold of the events (frames ≠ events):\n%s", id, diffState(rf.st, want))
+			return fmt.Errorf("room %s: fold of frames differs from the test's fold of the events (frames ≠ events):\n%s: %w", id, diffState(rf.st, want), errFramesBehind)
 		}
 		s, ok := latest[id]
 		if !ok || s.Epoch != rf.epoch || s.Seq != rf.seq {
@@ -383,7 +389,7 @@ func verifyFrames(t testing.TB, brokers []string, tp schemas.Topics, m *model, f
 			t.Fatalf("view %s in partition %d, its room in %d", id, rf.partition, folds[room].partition)
 		}
 		if got, want := heldOf(rf.st.Held), heldOf(mr.heldPtrs()); got != want {
-			t.Fatalf("view %s: fold of frames holds %s, the model %s", id, got, want)
+			return fmt.Errorf("view %s: fold of frames holds %s, the model %s: %w", id, got, want, errFramesBehind)
 		}
 		s, ok := latest[id]
 		if !ok || s.Epoch != rf.epoch || s.Seq > rf.seq {
@@ -394,7 +400,7 @@ func verifyFrames(t testing.TB, brokers []string, tp schemas.Topics, m *model, f
 		}
 	}
 	if len(folds)-views != len(m.rooms) {
-		t.Fatalf("frames for %d rooms, the events have %d", len(folds)-views, len(m.rooms))
+		return fmt.Errorf("frames for %d rooms, the events have %d: %w", len(folds)-views, len(m.rooms), errFramesBehind)
 	}
 	return nil
 }

@@ -115,10 +115,11 @@ type session struct {
 	dlqN   int
 	parts  map[int32]*part
 	// toRestore: assigned partitions not restored yet (restoreAssigned).
-	toRestore map[int32]bool
-	inTxn     bool
-	lastIn    time.Time // when the open transaction last took records (endAt)
-	hasher    kgo.TopicPartitioner
+	toRestore   map[int32]bool
+	restoreLook time.Time // when restoreAssigned last ran
+	inTxn       bool
+	lastIn      time.Time // when the open transaction last took records (endAt)
+	hasher      kgo.TopicPartitioner
 
 	led       ledger
 	lastSweep time.Time
@@ -360,7 +361,10 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		if !s.inTxn && len(s.toRestore) > 0 {
+		if !s.inTxn && len(s.toRestore) > 0 && time.Since(s.restoreLook) >= 100*time.Millisecond {
+			// (At most ten looks a second: a partition never committed
+			// stays in toRestore until its first record.)
+			s.restoreLook = time.Now()
 			if err := s.restoreAssigned(ctx); err != nil {
 				return err
 			}
