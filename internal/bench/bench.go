@@ -764,6 +764,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	type counters struct {
 		t                                time.Time
 		sent, acc, agg, frames, msgs, sq int64
+		wire                             int64
 		proc                             procSample
 		procs                            []procSample
 		self                             procSample
@@ -771,7 +772,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	read := func() counters {
 		c := counters{t: time.Now(), sent: dc.stats.sent.Load(), acc: dc.stats.accepted.Load(),
 			agg: s.fc.events.Load() - aggBase, frames: s.fc.frames.Load(),
-			msgs: v.stats.messages.Load(), sq: v.stats.seqs.Load()}
+			msgs: v.stats.messages.Load(), sq: v.stats.seqs.Load(), wire: v.stats.wire.Load()}
 		c.proc, _ = readProc(s.pid)
 		c.self, _ = readProc(os.Getpid())
 		for _, pr := range s.procs {
@@ -875,6 +876,9 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 	ph.AggregatedPS = float64(m1.agg-m0.agg) / secs
 	ph.FramesPS = float64(m1.frames-m0.frames) / secs
 	ph.DeliveredPS = float64(m1.msgs-m0.msgs) / secs
+	if n := m1.msgs - m0.msgs; n > 0 {
+		ph.WireBytesPerFrame = float64(m1.wire-m0.wire) / float64(n)
+	}
 	ph.SeqsDeliveredPS = float64(m1.sq-m0.sq) / secs
 	ph.Delta = latencyOf(delta.total())
 	ph.Chat = latencyOf(chat.total())

@@ -177,6 +177,9 @@ func TestBenchSmokeDev(t *testing.T) {
 		if p.Viewers != 50 || p.DeliveredPS <= 0 || p.Delta.Count == 0 || p.Delta.P50 <= 0 || p.Delta.P99 < p.Delta.P50 || p.Delta.Max < p.Delta.P99 {
 			t.Errorf("%s: viewers %d delivered %.0f/s latency %+v", p.Name, p.Viewers, p.DeliveredPS, p.Delta)
 		}
+		if p.WireBytesPerFrame < 20 {
+			t.Errorf("%s: %.0f wire bytes per frame", p.Name, p.WireBytesPerFrame)
+		}
 		if p.Chat.Count == 0 || p.DeliveriesPS <= 0 || p.CPUPerDeliveryUS <= 0 {
 			t.Errorf("%s: chat latencies %d, chat lines delivered %.0f/s, CPU per delivery %.1f µs", p.Name, p.Chat.Count, p.DeliveriesPS, p.CPUPerDeliveryUS)
 		}

@@ -89,7 +89,11 @@ type Phase struct {
 	// baseline server and what feeds it; Kafka not counted) per
 	// delivery; FanoutCPUPerDeliveryUS that of the viewers' server alone
 	// (as FanoutCPUPerFrameUS).
-	DeliveriesPS           float64          `json:"chat_lines_delivered_per_s,omitempty"`
+	DeliveriesPS float64 `json:"chat_lines_delivered_per_s,omitempty"`
+	// WireBytesPerFrame is what the viewers read off their sockets per
+	// frame message received (framing and compression included; the few
+	// pings and other messages are in the sum too).
+	WireBytesPerFrame      float64          `json:"wire_bytes_per_frame,omitempty"`
 	CPUPerDeliveryUS       float64          `json:"cpu_us_per_delivery,omitempty"`
 	FanoutCPUPerDeliveryUS float64          `json:"fanout_cpu_us_per_delivery,omitempty"`
 	Memory                 *Memory          `json:"memory,omitempty"`
@@ -434,6 +438,7 @@ func (r *Result) Table(w io.Writer) {
 	row("frame committed p50", func(p *Phase) string { return ms(p.Visible.P50) })
 	row("frame committed p99", func(p *Phase) string { return ms(p.Visible.P99) })
 	row("chat lines delivered/s", func(p *Phase) string { return num(p.DeliveriesPS) })
+	row("wire bytes per frame", func(p *Phase) string { return num(p.WireBytesPerFrame) })
 	row("chat latency p50", func(p *Phase) string { return ms(p.Chat.P50) })
 	row("chat latency p99", func(p *Phase) string { return ms(p.Chat.P99) })
 	row("chat latency max", func(p *Phase) string { return ms(p.Chat.Max) })

@@ -30,7 +30,8 @@ type viewerStats struct {
 	resets    atomic.Int64 // snapshots after the first (server-side resets)
 	errors    atomic.Int64 // error messages
 	closed    atomic.Int64 // connections the server closed during the run
-	bytes     atomic.Int64
+	bytes     atomic.Int64 // message payloads, as the client reads them
+	wire      atomic.Int64 // bytes off the sockets (framing, compression)
 	closeMu   sync.Mutex
 	closes    map[int]int // close code → count
 	firstErr  atomic.Value
@@ -116,10 +117,16 @@ func (v *viewers) dialOne(ctx context.Context, i int) error {
 		hdr.Set("Authorization", "Bearer "+v.token)
 	}
 	d := websocket.Dialer{
-		HandshakeTimeout:  v.timeout,
-		ReadBufferSize:    2048,
-		WriteBufferSize:   512,
-		NetDialContext:    dialerFrom(v.srcs, i).DialContext,
+		HandshakeTimeout: v.timeout,
+		ReadBufferSize:   2048,
+		WriteBufferSize:  512,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialerFrom(v.srcs, i).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return wireCounter{c, &v.stats.wire}, nil
+		},
 		EnableCompression: v.compression,
 	}
 	dctx, cancel := context.WithTimeout(ctx, v.timeout)
@@ -279,4 +286,17 @@ func sourceIPs(n int) []net.IP {
 		out = append(out, net.IPv4(127, byte((k+2)>>16), byte((k+2)>>8), byte(k+2)))
 	}
 	return out
+}
+
+// wireCounter counts the bytes read off a connection: what crossed the
+// wire, WebSocket framing and compression included.
+type wireCounter struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c wireCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
