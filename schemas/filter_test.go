@@ -118,3 +118,28 @@ func TestFilterPatterns(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompilePattern: any pattern either is refused with an error or
+// compiles within the bounds, and matching a long text with it neither
+// panics nor masks a word that FilterFold does not match.
+func FuzzCompilePattern(f *testing.F) {
+	f.Add("f+r+e+e+", "FREEEE stuff")
+	f.Add("(buy|cheap)[a-z]*", "buying cheapest")
+	f.Add("((a{100}){10})", "aaaa")
+	f.Fuzz(func(t *testing.T, p, text string) {
+		if !utf8.ValidString(text) {
+			return
+		}
+		re, err := CompilePattern(p)
+		if err != nil {
+			return
+		}
+		if len(p) > MaxFilterPatternLen {
+			t.Fatalf("a %d-byte pattern compiled", len(p))
+		}
+		masked, matched := FilterMatch(text, nil, []*regexp.Regexp{re})
+		if utf8.RuneCountInString(masked) != utf8.RuneCountInString(text) || !matched && masked != text {
+			t.Fatalf("%q on %q: %v %q", p, text, matched, masked)
+		}
+	})
+}
