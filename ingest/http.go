@@ -240,6 +240,9 @@ func (s *Service) putBatchBufs(bb *batchBufs) {
 	if s.onRecycle != nil {
 		s.onRecycle(bb.arena[:cap(bb.arena)])
 	}
+	// The events point into the request's body buffer, which may be
+	// dropped rather than pooled: do not keep it alive from here.
+	clear(bb.events)
 	s.batches.Put(bb)
 }
 
