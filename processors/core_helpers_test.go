@@ -44,6 +44,7 @@ type harness struct {
 	now       int64
 	loads     int
 	events    []*schemas.Event // events the partition wrote (timer closes)
+	verdicts  []RoomVerdict    // verdicts the partition wrote
 }
 
 func testConfig() *Config {
@@ -126,6 +127,7 @@ func (h *harness) collect() {
 		}
 		h.changelog = append(h.changelog, r)
 	}
+	h.verdicts = append(h.verdicts, h.batch.Verdicts...)
 	h.batch.Reset()
 }
 

@@ -13,6 +13,7 @@ const (
 	kindDLQ
 	kindReroute // an event copied into its room's partition
 	kindTimer   // the close a timer writes (timers.go)
+	kindVerdict // a room's verdicts for analytics (verdicts.go)
 )
 
 func (k recKind) String() string {
@@ -27,6 +28,8 @@ func (k recKind) String() string {
 		return "reroute"
 	case kindTimer:
 		return "timer"
+	case kindVerdict:
+		return "verdicts"
 	default:
 		return "dlq"
 	}

@@ -28,6 +28,9 @@ type Batch struct {
 	// Events are events the partition writes itself, keyed by room, for
 	// the room's events partition: the closes of timers (timers.go).
 	Events []Rec
+	// Verdicts are the judgements of events analytics must know
+	// (schemas.Verdicts; verdicts.go writes them).
+	Verdicts []RoomVerdict
 }
 
 // Reset empties b, keeping its capacity unless a burst (a mass eviction,
@@ -41,6 +44,8 @@ func (b *Batch) Reset() {
 		clear(*s)
 		*s = (*s)[:0]
 	}
+	clear(b.Verdicts)
+	b.Verdicts = b.Verdicts[:0]
 }
 
 // batchKeep is the most records a Batch's slices keep between uses.
@@ -116,8 +121,16 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 		r.emitFrame(p.cfg, b)
 	}
 	out, reason := r.apply(p.cfg, ev)
+	masked := r.masked
+	r.masked = ""
 	if out != Applied {
+		if out == Ignored && schemas.IsVerdictReason(string(reason)) {
+			b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: string(reason)}})
+		}
 		return out, reason
+	}
+	if masked != "" {
+		b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: schemas.VerdictMasked, Text: masked}})
 	}
 	if created {
 		p.rooms[ev.Room] = r

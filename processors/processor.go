@@ -590,6 +590,9 @@ func (s *session) begin(deadline *time.Time) error {
 // (dead-lettered), or an event.
 func (s *session) record(ctx context.Context, pt *part, rec *kgo.Record) error {
 	if action, ok := controlOf(rec); ok {
+		if action == schemas.ControlVerdicts {
+			return nil // written by a processor for analytics (verdicts.go)
+		}
 		if action != ControlRebuild {
 			s.deadLetter(ctx, pt, rec, ReasonBadControl, fmt.Sprintf("unknown control action %q", action))
 			return nil
@@ -736,6 +739,9 @@ func (s *session) produceBatch(ctx context.Context, pt *part) {
 		// Timer closes go to the room's own events partition (the topics
 		// are co-partitioned), to be folded when read back.
 		s.produce(ctx, pt.id, kindTimer, &kgo.Record{Topic: t.Events, Partition: pt.id, Key: r.Key, Value: r.Value})
+	}
+	for _, r := range verdictRecords(t.Events, pt.id, pt.batch.Verdicts) {
+		s.produce(ctx, pt.id, kindVerdict, r)
 	}
 	pt.batch.Reset()
 }

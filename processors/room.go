@@ -55,6 +55,9 @@ type room struct {
 	// record), filterRe the same compiled (schemas.CompilePattern).
 	filterPats []string
 	filterRe   []*regexp.Regexp
+	// masked is the text a masking filter made of the line apply just
+	// took; Partition.Apply turns it into a verdict and clears it.
+	masked string
 	// mv is the room's moderator view, with the pending queue (hold.go);
 	// nil until the room first holds.
 	mv *modView
@@ -198,6 +201,9 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		if verdict == filterRefused {
 			return Ignored, ReasonFiltered
 		}
+		if verdict == filterPassed && text != d.Text {
+			r.masked = text
+		}
 		_, hadLast := r.lastChat[ev.User]
 		if r.controls.SlowMode > 0 && !r.slowModeFits(cfg, ev.User, ev.TS) {
 			return Ignored, ReasonSlowMode // the room's slow-mode book is full until entries age out
@@ -330,6 +336,9 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		text, verdict := r.filtered(d.Text)
 		if verdict == filterRefused {
 			return Ignored, ReasonFiltered
+		}
+		if verdict == filterPassed && text != d.Text {
+			r.masked = text
 		}
 		if verdict == filterHeld || r.controls.HoldQuestions {
 			return r.hold(cfg, ev, schemas.HeldQuestion, "", text, verdict == filterHeld)
