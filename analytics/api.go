@@ -82,6 +82,8 @@ type API struct {
 	// ClickHouse refuses an IN over a Distributed table inside a
 	// distributed query); on one server, events.
 	shardEvents string
+	// shardVerdicts is the verdicts table a subquery reads, likewise.
+	shardVerdicts string
 }
 
 // NewAPI validates cfg and returns an API; its connection dials lazily.
@@ -94,9 +96,11 @@ func NewAPI(cfg APIConfig) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, conn: conn, db: cfg.ClickHouse.Database, shardEvents: cfg.ClickHouse.Database + ".events"}
+	a := &API{cfg: cfg, conn: conn, db: cfg.ClickHouse.Database, shardEvents: cfg.ClickHouse.Database + ".events",
+		shardVerdicts: cfg.ClickHouse.Database + ".verdicts"}
 	if cfg.ClickHouse.Cluster != "" {
 		a.shardEvents = cfg.ClickHouse.Database + ".events_local"
+		a.shardVerdicts = cfg.ClickHouse.Database + ".verdicts_local"
 	}
 	return a, nil
 }

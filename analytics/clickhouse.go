@@ -158,7 +158,21 @@ type writer struct {
 	onOK   func()
 }
 
-func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow) error {
+func (w *writer) write(ctx context.Context, verdicts []verdictRow, events []eventRow, frames []frameRow) error {
+	// Verdicts first: in single-server mode the events' view records the
+	// batch's offsets with the events, and a verdict must never sit below
+	// an offset ClickHouse already claims (a crash in between would skip
+	// it on the next start).
+	if len(verdicts) > 0 {
+		err := w.retry(ctx, TableVerdicts, func(ctx context.Context) error {
+			return w.insert(ctx, TableVerdicts, verdictColumns, len(verdicts), func(b driver.Batch) error {
+				return appendColumns(b, verdictColumnsOf(verdicts))
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if len(events) > 0 {
 		err := w.retry(ctx, TableEvents, func(ctx context.Context) error {
 			return w.insert(ctx, TableEvents, eventColumns, len(events), func(b driver.Batch) error {
@@ -179,7 +193,7 @@ func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow
 			return err
 		}
 	}
-	if w.cluster && len(events)+len(frames) > 0 {
+	if w.cluster && len(verdicts)+len(events)+len(frames) > 0 {
 		// In cluster mode no view records offsets: a block inserted into a
 		// Distributed table is split per shard, and a view on one shard
 		// would see only its part, so a shard could claim an offset whose
@@ -187,7 +201,7 @@ func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow
 		// offset per partition is written here, only after every shard has
 		// its rows (synchronous Distributed inserts). A crash between the
 		// rows and this insert re-reads the batch, whose rows collapse.
-		offs := batchOffsets(events, frames)
+		offs := batchOffsets(verdicts, events, frames)
 		err := w.retry(ctx, TableOffsets, func(ctx context.Context) error {
 			return w.insert(ctx, TableOffsets, offsetColumns, len(offs.topic), func(b driver.Batch) error {
 				return appendColumns(b, []any{offs.topic, offs.partition, offs.offset})
@@ -197,7 +211,7 @@ func (w *writer) write(ctx context.Context, events []eventRow, frames []frameRow
 			return err
 		}
 	}
-	w.m.batchRows.Observe(float64(len(events) + len(frames)))
+	w.m.batchRows.Observe(float64(len(verdicts) + len(events) + len(frames)))
 	return nil
 }
 
@@ -212,7 +226,7 @@ type offsetCols struct {
 
 // batchOffsets returns the highest offset per topic and partition of a
 // batch.
-func batchOffsets(events []eventRow, frames []frameRow) offsetCols {
+func batchOffsets(verdicts []verdictRow, events []eventRow, frames []frameRow) offsetCols {
 	type tp struct {
 		t string
 		p int32
@@ -223,6 +237,9 @@ func batchOffsets(events []eventRow, frames []frameRow) offsetCols {
 		if o, ok := hi[k]; !ok || s.offset > o {
 			hi[k] = s.offset
 		}
+	}
+	for i := range verdicts {
+		see(verdicts[i].src)
 	}
 	for i := range events {
 		see(events[i].src)

@@ -130,7 +130,7 @@ func TestMigrateEventsKey(t *testing.T) {
 		rows = append(rows, newEventRow(&ev, source{topic: r.Topic, partition: r.Partition, offset: r.Offset}))
 	}
 	w := &writer{conn: conn, db: db, log: testLog(t), m: newMetrics(nil), timeout: time.Minute, retryMin: time.Millisecond, retryMax: time.Millisecond}
-	if err := w.write(ctx, rows, nil); err != nil {
+	if err := w.write(ctx, nil, rows, nil); err != nil {
 		t.Fatal(err)
 	}
 

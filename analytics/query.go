@@ -164,9 +164,10 @@ func (a *API) summary(ctx context.Context, r *request) (any, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("questions: %w", err)
 	}
-	// Participants and distinct events per type, from the events table.
-	evArgs := []any{r.room, lo, hi}
-	const evWhere = " WHERE room = ? AND ts_ms >= ? AND ts_ms < ?"
+	// Participants and distinct events per type, from the events table,
+	// without the events the processors ignored (a.counted).
+	evArgs := []any{r.room, lo, hi, r.room}
+	evWhere := " WHERE room = ? AND ts_ms >= ? AND ts_ms < ?" + a.counted()
 	if err := a.conn.QueryRow(ctx, "SELECT uniqExactIf(user, type != 'presence') FROM "+db+".events"+evWhere, evArgs...).Scan(&s.Participants); err != nil {
 		return nil, fmt.Errorf("participants: %w", err)
 	}
@@ -321,8 +322,9 @@ func (a *API) timeseries(ctx context.Context, r *request) (any, error) {
 	var args []any
 	switch {
 	case typ == "participants":
-		q = "SELECT intDiv(ts_ms, ?) * ? AS t, toInt64(uniqExact(user)) FROM " + db + ".events WHERE room = ? AND type != 'presence' AND ts_ms >= ? AND ts_ms < ? GROUP BY t ORDER BY t"
-		args = []any{uint64(step), uint64(step), r.room, uint64(from), uint64(to)}
+		q = "SELECT intDiv(ts_ms, ?) * ? AS t, toInt64(uniqExact(user)) FROM " + db + ".events WHERE room = ? AND type != 'presence' AND ts_ms >= ? AND ts_ms < ?" +
+			a.counted() + " GROUP BY t ORDER BY t"
+		args = []any{uint64(step), uint64(step), r.room, uint64(from), uint64(to), r.room}
 	case emoji != "":
 		q = "SELECT intDiv(ts_ms, ?) * ? AS t, sum(n) FROM " + db + ".frames FINAL ARRAY JOIN r_emoji AS e, r_n AS n WHERE room = ? AND epoch = ? AND ts_ms >= ? AND ts_ms < ? AND e = ? GROUP BY t ORDER BY t"
 		args = []any{uint64(step), uint64(step), r.room, epoch, uint64(from), uint64(to), emoji}
@@ -432,8 +434,8 @@ func (a *API) chat(ctx context.Context, r *request) (any, error) {
 	q := "SELECT id, user, name, text, toInt64(ts_ms) FROM " + db + ".events FINAL" +
 		" WHERE room = ? AND type = 'chat.message' AND (ts_ms < ? OR (ts_ms = ? AND id < ?))" +
 		" AND id NOT IN (SELECT ref FROM " + a.shardEvents + " WHERE room = ? AND type = 'chat.delete')" +
-		" ORDER BY ts_ms DESC, id DESC LIMIT ?"
-	rows, err := a.conn.Query(ctx, q, r.room, uint64(beforeMS), uint64(beforeMS), beforeID, r.room, uint64(limit+1))
+		a.counted() + " ORDER BY ts_ms DESC, id DESC LIMIT ?"
+	rows, err := a.conn.Query(ctx, q, r.room, uint64(beforeMS), uint64(beforeMS), beforeID, r.room, r.room, uint64(limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
@@ -454,5 +456,50 @@ func (a *API) chat(ctx context.Context, r *request) (any, error) {
 		last := page.Messages[limit-1]
 		page.Next = strconv.FormatInt(last.TS, 10) + "~" + last.ID
 	}
+	if err := a.maskPage(ctx, r.room, page.Messages); err != nil {
+		return nil, err
+	}
 	return page, nil
+}
+
+// counted is the clause that leaves out of an events query the events the
+// processors ignored (the verdicts table; docs/analytics.md, "One rule
+// for what counts"). It takes one bound value: the room.
+func (a *API) counted() string {
+	return " AND (user, id) NOT IN (SELECT user, id FROM " + a.shardVerdicts + " WHERE room = ? GROUP BY user, id" +
+		" HAVING countIf(reason = '" + schemas.VerdictApproved + "') = 0 AND countIf(reason != '" + schemas.VerdictMasked + "') > 0)"
+}
+
+// maskPage shows each line a masking word filter changed as the room
+// showed it (its "masked" verdict), not as the user wrote it.
+func (a *API) maskPage(ctx context.Context, room string, lines []schemas.ChatLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	ids := make([]string, len(lines))
+	for i := range lines {
+		ids[i] = lines[i].ID
+	}
+	rows, err := a.conn.Query(ctx, "SELECT user, id, any(text) FROM "+a.db+".verdicts WHERE room = ? AND reason = '"+schemas.VerdictMasked+"' AND has(?, id) GROUP BY user, id", room, ids)
+	if err != nil {
+		return fmt.Errorf("chat: masked lines: %w", err)
+	}
+	defer rows.Close()
+	masked := map[[2]string]string{}
+	for rows.Next() {
+		var user, id, text string
+		if err := rows.Scan(&user, &id, &text); err != nil {
+			return fmt.Errorf("chat: masked lines: %w", err)
+		}
+		masked[[2]string{user, id}] = text
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("chat: masked lines: %w", err)
+	}
+	for i := range lines {
+		if t, ok := masked[[2]string{lines[i].User, lines[i].ID}]; ok {
+			lines[i].Text = t
+		}
+	}
+	return nil
 }

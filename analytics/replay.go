@@ -303,7 +303,7 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress func(n in
 	}
 	b := newBatch(cfg.Topics, cfg.Custom, m)
 	flush := func() error {
-		if err := w.write(ctx, b.events, b.frames); err != nil {
+		if err := w.write(ctx, b.verdicts, b.events, b.frames); err != nil {
 			return err
 		}
 		st.Rows += int64(b.rows())

@@ -19,6 +19,42 @@ const (
 		"r_emoji, r_n, p_poll, p_option, p_n, q_id, q_n, z_id, z_n, meta, delta, ktopic, kpartition, koffset"
 )
 
+// verdictColumns is the column list of the verdicts INSERT.
+const verdictColumns = "room, user, id, reason, text, ktopic, kpartition, koffset"
+
+// verdictRow is one row of the verdicts table: one event's verdict.
+type verdictRow struct {
+	room, user, id, reason, text string
+	src                          source
+}
+
+// verdictRowsOf flattens a verdicts record.
+func verdictRowsOf(v *schemas.Verdicts, src source) []verdictRow {
+	out := make([]verdictRow, 0, len(v.Items))
+	for _, it := range v.Items {
+		out = append(out, verdictRow{room: v.Room, user: it.User, id: it.ID, reason: it.Reason, text: it.Text, src: src})
+	}
+	return out
+}
+
+func (r *verdictRow) size() int {
+	return len(r.room) + len(r.user) + len(r.id) + len(r.reason) + len(r.text) + len(r.src.topic) + 24
+}
+
+// verdictColumnsOf returns rows as one slice per column, in
+// verdictColumns order.
+func verdictColumnsOf(rows []verdictRow) []any {
+	n := len(rows)
+	room, user, id, reason, text, topic := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	partition, offset := make([]int32, n), make([]int64, n)
+	for i := range rows {
+		r := &rows[i]
+		room[i], user[i], id[i], reason[i], text[i] = r.room, r.user, r.id, r.reason, r.text
+		topic[i], partition[i], offset[i] = r.src.topic, r.src.partition, r.src.offset
+	}
+	return []any{room, user, id, reason, text, topic, partition, offset}
+}
+
 // source is where a row came from in Kafka.
 type source struct {
 	topic     string

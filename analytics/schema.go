@@ -14,6 +14,7 @@ const (
 	TableEvents     = "events"
 	TableFrames     = "frames"
 	TableOffsets    = "sink_offsets"
+	TableVerdicts   = "verdicts"
 	TableMigrations = "schema_migrations"
 )
 
@@ -93,8 +94,21 @@ const (
 			koffset Int64
 		)`
 	offsetsColumnsDDL = `(ktopic String, kpartition Int32, koffset UInt64)`
-	eventsKey         = "room, user, id"
-	eventsOldKey      = "room, id"
+	// verdicts: the processors' judgements (schemas.Verdicts), keyed like
+	// events so a re-read collapses: reason is an ignore reason (the
+	// event counts nowhere) or "masked" (text is the line as shown).
+	verdictsColumnsDDL = `(
+			room String,
+			user String,
+			id String,
+			reason String,
+			text String,
+			ktopic String,
+			kpartition Int32,
+			koffset Int64
+		)`
+	eventsKey    = "room, user, id"
+	eventsOldKey = "room, id"
 )
 
 // singleV1 creates the single-server schema.
@@ -149,6 +163,19 @@ var migrations = []migration{
 			return nil
 		}
 		return m.rekeyEvents(ctx)
+	},
+	// Version 3: the processors' verdicts (docs/analytics.md, "One rule
+	// for what counts"). Sharded by room like events, so a shard holds a
+	// room's verdicts next to its events.
+	func(ctx context.Context, m *migrator) error {
+		if m.cluster != "" {
+			return m.execAll(ctx, []string{
+				`CREATE TABLE IF NOT EXISTS {db}.verdicts_local {on} ` + verdictsColumnsDDL +
+					` ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{db}/verdicts_local', '{replica}') ORDER BY (` + eventsKey + `)`,
+				`CREATE TABLE IF NOT EXISTS {db}.verdicts {on} AS {db}.verdicts_local ENGINE = Distributed({cluster}, {db}, verdicts_local, sipHash64(room))`,
+			})
+		}
+		return m.exec(ctx, `CREATE TABLE IF NOT EXISTS {db}.verdicts `+verdictsColumnsDDL+` ENGINE = ReplacingMergeTree ORDER BY (`+eventsKey+`)`)
 	},
 }
 

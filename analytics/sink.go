@@ -309,7 +309,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		defer close(insDone)
 		for b := range work {
 			inflight.Store(int64(b.rows()))
-			if err := w.write(insCtx, b.events, b.frames); err != nil {
+			if err := w.write(insCtx, b.verdicts, b.events, b.frames); err != nil {
 				return // canceled: the next start re-reads the batch
 			}
 			inflight.Store(0)
@@ -445,20 +445,24 @@ type batch struct {
 	m      *metrics
 	events []eventRow
 	frames []frameRow
-	bytes  int
-	first  time.Time
+	// verdicts are the processors' verdicts read with the events;
+	// written before them (writer.write).
+	verdicts []verdictRow
+	bytes    int
+	first    time.Time
 }
 
 func newBatch(t schemas.Topics, custom *schemas.Registry, m *metrics) *batch {
 	return &batch{topics: t, custom: custom, m: m}
 }
 
-func (b *batch) rows() int { return len(b.events) + len(b.frames) }
+func (b *batch) rows() int { return len(b.events) + len(b.frames) + len(b.verdicts) }
 
 func (b *batch) reset() {
 	clear(b.events)
 	clear(b.frames)
-	b.events, b.frames, b.bytes = b.events[:0], b.frames[:0], 0
+	clear(b.verdicts)
+	b.events, b.frames, b.verdicts, b.bytes = b.events[:0], b.frames[:0], b.verdicts[:0], 0
 }
 
 // add decodes one record into a row. Events count by the rule every
@@ -478,13 +482,29 @@ func (b *batch) add(r *kgo.Record) {
 
 // addAs adds r as an event (or as a frame) whatever its topic's name.
 func (b *batch) addAs(r *kgo.Record, isEvent bool) {
-	if r.Attrs.IsControl() || isProcessorControl(r) {
+	if r.Attrs.IsControl() {
+		return
+	}
+	action, control := processorControl(r)
+	if control && (!isEvent || action != schemas.ControlVerdicts) {
 		return
 	}
 	if b.rows() == 0 {
 		b.first = time.Now()
 	}
 	src := source{topic: r.Topic, partition: r.Partition, offset: r.Offset}
+	if control {
+		v, err := schemas.ParseVerdicts(r.Value)
+		if err != nil {
+			b.m.skipped.WithLabelValues("events").Inc()
+			return
+		}
+		for _, row := range verdictRowsOf(&v, src) {
+			b.bytes += row.size()
+			b.verdicts = append(b.verdicts, row)
+		}
+		return
+	}
 	switch isEvent {
 	case true:
 		pr := r
@@ -518,18 +538,20 @@ func (b *batch) addAs(r *kgo.Record, isEvent bool) {
 }
 
 // controlHeader marks the processors' control records on the events topic
-// (processors.HeaderControl: rebuild requests). They are not events; the
-// sink skips them without counting them as invalid. analytics may not
-// import processors, hence the copy.
+// (processors.HeaderControl: rebuild requests, verdicts). They are not
+// events: the sink skips them without counting them as invalid, except
+// verdicts (schemas.ControlVerdicts), which go to the verdicts table.
+// analytics may not import processors, hence the copy.
 const controlHeader = "ovation-control"
 
-func isProcessorControl(r *kgo.Record) bool {
+// processorControl returns the action of a processors' control record.
+func processorControl(r *kgo.Record) (string, bool) {
 	for _, h := range r.Headers {
 		if h.Key == controlHeader {
-			return true
+			return string(h.Value), true
 		}
 	}
-	return false
+	return "", false
 }
 
 // parseFrame decodes a frame and checks the fields the tables key on.

@@ -121,6 +121,7 @@ func (r *room) hold(cfg *Config, ev *schemas.Event, kind, name, text string, fil
 	mv.pend.Held[key] = h
 	mv.pendAny = true
 	mv.pendBytes += n
+	r.verdicts = append(r.verdicts, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: schemas.VerdictHeld})
 	return Applied, ""
 }
 
@@ -161,6 +162,7 @@ func (r *room) approve(cfg *Config, key string) (Outcome, Reason) {
 	}
 	if out == Applied {
 		r.unhold(key)
+		r.verdicts = append(r.verdicts, schemas.Verdict{User: h.User, ID: h.ID, Reason: schemas.VerdictApproved})
 	}
 	return out, reason
 }

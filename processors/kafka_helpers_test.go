@@ -142,6 +142,14 @@ func waitCaughtUp(t testing.TB, brokers []string, group, topic string, timeout t
 			if done {
 				return
 			}
+			// The processors write into the events topic too (timer
+			// closes, verdicts): each of their transactions leaves a
+			// marker there that no consumer commits past. A small lag
+			// is only markers when the committed offsets cover every
+			// record.
+			if lag <= int64(8*len(ends)) && coversRecords(t, brokers, committed, topic) {
+				return
+			}
 			last = fmt.Sprintf("lag %d", lag)
 		} else {
 			last = fmt.Sprint(err1, err2)
@@ -411,4 +419,22 @@ func heldOf(h map[string]*schemas.HeldItem) string {
 		return "{}"
 	}
 	return js(h)
+}
+
+// coversRecords reports whether group's committed offsets are past the
+// last record of every partition of topic (transaction markers after it
+// do not count).
+func coversRecords(t testing.TB, brokers []string, committed kadm.OffsetResponses, topic string) bool {
+	c := readAll(t, brokers, topic)
+	last := map[int32]int64{}
+	for _, r := range c.records {
+		last[r.Partition] = max(last[r.Partition], r.Offset)
+	}
+	for p, o := range last {
+		got, ok := committed.Lookup(topic, p)
+		if !ok || got.At <= o {
+			return false
+		}
+	}
+	return true
 }

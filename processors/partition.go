@@ -121,16 +121,16 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 		r.emitFrame(p.cfg, b)
 	}
 	out, reason := r.apply(p.cfg, ev)
-	masked := r.masked
-	r.masked = ""
+	found := r.verdicts
+	r.verdicts = nil
 	if out != Applied {
 		if out == Ignored && schemas.IsVerdictReason(string(reason)) {
 			b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: string(reason)}})
 		}
 		return out, reason
 	}
-	if masked != "" {
-		b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: schemas.VerdictMasked, Text: masked}})
+	for _, v := range found {
+		b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, v})
 	}
 	if created {
 		p.rooms[ev.Room] = r

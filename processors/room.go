@@ -55,9 +55,10 @@ type room struct {
 	// record), filterRe the same compiled (schemas.CompilePattern).
 	filterPats []string
 	filterRe   []*regexp.Regexp
-	// masked is the text a masking filter made of the line apply just
-	// took; Partition.Apply turns it into a verdict and clears it.
-	masked string
+	// verdicts are what apply found about events besides the outcome (a
+	// line masked, held, a held one approved); Partition.Apply writes
+	// them if the event applied, and clears them.
+	verdicts []schemas.Verdict
 	// mv is the room's moderator view, with the pending queue (hold.go);
 	// nil until the room first holds.
 	mv *modView
@@ -202,7 +203,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return Ignored, ReasonFiltered
 		}
 		if verdict == filterPassed && text != d.Text {
-			r.masked = text
+			r.verdicts = append(r.verdicts, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: schemas.VerdictMasked, Text: text})
 		}
 		_, hadLast := r.lastChat[ev.User]
 		if r.controls.SlowMode > 0 && !r.slowModeFits(cfg, ev.User, ev.TS) {
@@ -338,7 +339,7 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 			return Ignored, ReasonFiltered
 		}
 		if verdict == filterPassed && text != d.Text {
-			r.masked = text
+			r.verdicts = append(r.verdicts, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: schemas.VerdictMasked, Text: text})
 		}
 		if verdict == filterHeld || r.controls.HoldQuestions {
 			return r.hold(cfg, ev, schemas.HeldQuestion, "", text, verdict == filterHeld)

@@ -39,6 +39,13 @@ const ControlVerdicts = "verdicts"
 // changed; Verdict.Text holds it as shown.
 const VerdictMasked = "masked"
 
+// VerdictHeld marks a line held for review: it counts nowhere unless a
+// later VerdictApproved (the moderator approved it) names it too.
+const (
+	VerdictHeld     = "held"
+	VerdictApproved = "approved"
+)
+
 // VerdictReasons are the processors' ignore reasons that take an event out
 // of every count (processors.Reason values): moderation's, and any event
 // after room.close. Other ignored events (a vote on a closed poll, a
@@ -78,7 +85,7 @@ func ParseVerdicts(b []byte) (Verdicts, error) {
 			if it.Text == "" || !utf8.ValidString(it.Text) || utf8.RuneCountInString(it.Text) > max(MaxChatLen, MaxQuestionLen) {
 				return v, fmt.Errorf("verdicts: item %d: masked text empty, not UTF-8 or longer than %d runes", i, max(MaxChatLen, MaxQuestionLen))
 			}
-		case isVerdictReason(it.Reason):
+		case isVerdictReason(it.Reason) || it.Reason == VerdictHeld || it.Reason == VerdictApproved:
 			if it.Text != "" {
 				return v, fmt.Errorf("verdicts: item %d: text on a %q verdict", i, it.Reason)
 			}
