@@ -34,7 +34,7 @@ test:
 	trap 'deployments/test-env.sh down $(TEST_ENV_DIR) >&2 || true' EXIT; \
 	exports=$$(deployments/test-env.sh up $(TEST_ENV_DIR)); \
 	eval "$$exports"; \
-	export OVATION_KAFKA_FAULT=1 OVATION_CLICKHOUSE_FAULT=1; \
+	export OVATION_KAFKA_FAULT=1 OVATION_CLICKHOUSE_FAULT=1 OVATION_REGION_DRILL=1; \
 	failed=""; start=$$(date +%s); \
 	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
 	$(MAKE) --no-print-directory test-go || failed="$$failed go"; \
@@ -48,9 +48,9 @@ test-go:
 
 ## test-region: the regional failover drill alone (deployments/region/region.sh:
 ## two Kafka clusters, MirrorMaker 2, SIGKILL of a region, takeover, failback;
-## about 2 minutes). Not in `make test` while its failback can stall on a
-## transaction the killed processors left open (issue 19).
-## Ports 25400-25700 (OVATION_TEST_REGION_PORT_BASE moves them).
+## about 2 minutes; `make test` runs it too, with OVATION_REGION_DRILL=1).
+## Ports 25400-25700 (OVATION_TEST_REGION_PORT_BASE moves them; keep them
+## below the kernel's ephemeral range, 32768+).
 test-region:
 	OVATION_REGION_DRILL=1 $(GO) test -count=1 -timeout 10m -v -run TestRegionalFailoverDrill ./deployments/region/
 

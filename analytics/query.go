@@ -433,9 +433,12 @@ func (a *API) chat(ctx context.Context, r *request) (any, error) {
 	// plain time pages below the time ("" sorts before every id).
 	q := "SELECT id, user, name, text, toInt64(ts_ms) FROM " + db + ".events FINAL" +
 		" WHERE room = ? AND type = 'chat.message' AND (ts_ms < ? OR (ts_ms = ? AND id < ?))" +
-		" AND id NOT IN (SELECT ref FROM " + a.shardEvents + " WHERE room = ? AND type = 'chat.delete')" +
-		a.counted() + " ORDER BY ts_ms DESC, id DESC LIMIT ?"
-	rows, err := a.conn.Query(ctx, q, r.room, uint64(beforeMS), uint64(beforeMS), beforeID, r.room, r.room, uint64(limit+1))
+		" AND id NOT IN (SELECT ref FROM " + a.shardEvents + " WHERE room = ? AND type = 'chat.delete'" +
+		" AND (user, id) NOT IN (SELECT user, id FROM " + a.shardVerdicts + " WHERE room = ?))" + // a delete with a verdict was ignored
+		a.counted() +
+		" AND (user, id) NOT IN (SELECT user, id FROM " + a.shardVerdicts + " WHERE room = ? AND reason = '" + schemas.VerdictHidden + "')" +
+		" ORDER BY ts_ms DESC, id DESC LIMIT ?"
+	rows, err := a.conn.Query(ctx, q, r.room, uint64(beforeMS), uint64(beforeMS), beforeID, r.room, r.room, r.room, r.room, uint64(limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
@@ -463,11 +466,13 @@ func (a *API) chat(ctx context.Context, r *request) (any, error) {
 }
 
 // counted is the clause that leaves out of an events query the events the
-// processors ignored (the verdicts table; docs/analytics.md, "One rule
-// for what counts"). It takes one bound value: the room.
+// processors ignored, and lines held for review and never approved (the
+// verdicts table; docs/analytics.md, "One rule for what counts"). It
+// takes one bound value: the room.
 func (a *API) counted() string {
 	return " AND (user, id) NOT IN (SELECT user, id FROM " + a.shardVerdicts + " WHERE room = ? GROUP BY user, id" +
-		" HAVING countIf(reason = '" + schemas.VerdictApproved + "') = 0 AND countIf(reason != '" + schemas.VerdictMasked + "') > 0)"
+		" HAVING countIf(reason = '" + schemas.VerdictApproved + "') = 0" +
+		" AND countIf(reason NOT IN ('" + schemas.VerdictMasked + "', '" + schemas.VerdictHidden + "', '" + schemas.VerdictNoEffect + "')) > 0)"
 }
 
 // maskPage shows each line a masking word filter changed as the room

@@ -188,6 +188,7 @@ func (r *room) hideUser(user string) {
 			if l := &list[i]; l.User == user && !slices.Contains(r.pend.ChatDeleted, l.ID) {
 				r.pend.ChatDeleted = append(r.pend.ChatDeleted, l.ID)
 				r.pendBytes += jsonStringLen(l.ID) + 1
+				r.verdicts = append(r.verdicts, schemas.Verdict{User: l.User, ID: l.ID, Reason: schemas.VerdictHidden})
 			}
 		}
 	}

@@ -124,8 +124,14 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	found := r.verdicts
 	r.verdicts = nil
 	if out != Applied {
-		if out == Ignored && schemas.IsVerdictReason(string(reason)) {
+		switch {
+		case out != Ignored:
+		case schemas.IsVerdictReason(string(reason)):
 			b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: string(reason)}})
+		case ev.Type == schemas.ChatDelete:
+			// It deleted nothing (the line was not shown then): chat
+			// history must not drop the line for it.
+			b.Verdicts = append(b.Verdicts, RoomVerdict{ev.Room, schemas.Verdict{User: ev.User, ID: ev.ID, Reason: schemas.VerdictNoEffect}})
 		}
 		return out, reason
 	}

@@ -21,8 +21,9 @@ import (
 
 // TestVerdictsClickHouse is "one rule for what counts" end to end on real
 // Kafka and ClickHouse: a processor folds a room where a banned user
-// writes, a masking filter masks a line, reactions are turned off, chat
-// is held for review (one line approved, one not) and the room closes;
+// writes, a timeout with hide takes a shown line away, a masking filter
+// masks a line, reactions are turned off, chat is held for review (one
+// line approved, one not) and the room closes;
 // the sink copies events, frames and the processors' verdicts; the
 // analytics API's participants, events per type and chat history count
 // exactly what the room's frames show, with the masked line as shown.
@@ -31,7 +32,6 @@ func TestVerdictsClickHouse(t *testing.T) {
 	chAddr := chtest.Addr(t)
 	tp := testTopics(t)
 	createTopics(t, brokers, tp, 2, 1)
-	db := chtest.Database(t, chAddr)
 	chat := func(text string) any { return schemas.ChatMessageData{Text: text} }
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	steps := []struct {
@@ -39,20 +39,22 @@ func TestVerdictsClickHouse(t *testing.T) {
 		typ  schemas.Type
 		data any
 	}{
-		{"ann", schemas.ChatMessage, chat("hi")},                                                                 // e0 counted
-		{"mod", schemas.ModBan, schemas.ModBanData{Target: "bob"}},                                               // e1
-		{"bob", schemas.ChatMessage, chat("let me in")},                                                          // e2 banned
-		{"bob", schemas.Reaction, schemas.ReactionData{Emoji: "👏"}},                                              // e3 banned
-		{"mod", schemas.ModFilters, schemas.ModFiltersData{Words: []string{"spam"}, Action: schemas.FilterMask}}, // e4
-		{"ann", schemas.ChatMessage, chat("no spam here")},                                                       // e5 masked
-		{"mod", schemas.RoomControls, schemas.Controls{ReactionsOff: true}},                                      // e6
-		{"cat", schemas.Reaction, schemas.ReactionData{Emoji: "🔥"}},                                              // e7 reactions_off
-		{"mod", schemas.RoomControls, schemas.Controls{HoldChat: true}},                                          // e8
-		{"dan", schemas.ChatMessage, chat("approve me")},                                                         // e9 held, approved
-		{"eve", schemas.ChatMessage, chat("never shown")},                                                        // e10 held
-		{"mod", schemas.ModApprove, schemas.ModApproveData{ID: "e9"}},                                            // e11
-		{"mod", schemas.RoomClose, schemas.RoomCloseData{}},                                                      // e12
-		{"fay", schemas.ChatMessage, chat("too late")},                                                           // e13 room_closed
+		{"gil", schemas.ChatMessage, chat("shown, then hidden")},                                                 // e0 counted, hidden
+		{"mod", schemas.ModTimeout, schemas.ModTimeoutData{Target: "gil", Seconds: 1, Hide: true}},               // e1
+		{"ann", schemas.ChatMessage, chat("hi")},                                                                 // e2 counted
+		{"mod", schemas.ModBan, schemas.ModBanData{Target: "bob"}},                                               // e3
+		{"bob", schemas.ChatMessage, chat("let me in")},                                                          // e4 banned
+		{"bob", schemas.Reaction, schemas.ReactionData{Emoji: "👏"}},                                              // e5 banned
+		{"mod", schemas.ModFilters, schemas.ModFiltersData{Words: []string{"spam"}, Action: schemas.FilterMask}}, // e6
+		{"ann", schemas.ChatMessage, chat("no spam here")},                                                       // e7 masked
+		{"mod", schemas.RoomControls, schemas.Controls{ReactionsOff: true}},                                      // e8
+		{"cat", schemas.Reaction, schemas.ReactionData{Emoji: "🔥"}},                                              // e9 reactions_off
+		{"mod", schemas.RoomControls, schemas.Controls{HoldChat: true}},                                          // e10
+		{"dan", schemas.ChatMessage, chat("approve me")},                                                         // e11 held, approved
+		{"eve", schemas.ChatMessage, chat("never shown")},                                                        // e12 held
+		{"mod", schemas.ModApprove, schemas.ModApproveData{ID: "e11"}},                                           // e13
+		{"mod", schemas.RoomClose, schemas.RoomCloseData{}},                                                      // e14
+		{"fay", schemas.ChatMessage, chat("too late")},                                                           // e15 room_closed
 	}
 	var evs []*schemas.Event
 	for i, s := range steps {
@@ -60,57 +62,10 @@ func TestVerdictsClickHouse(t *testing.T) {
 	}
 	group := "verdicts-" + tp.Events
 	runProcessor(t, Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group, Log: testLogger(t)})
-	sink, err := analytics.NewSink(analytics.SinkConfig{Brokers: brokers, Topics: tp,
-		ClickHouse: analytics.ClickHouseConfig{Addr: []string{chAddr}, Database: db}, Group: "verdicts-sink-" + tp.Events,
-		FlushInterval: 100 * time.Millisecond, Log: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	sinkDone := make(chan error, 1)
-	go func() { sinkDone <- sink.Run(sctx) }()
-	defer func() { scancel(); <-sinkDone }()
+	get := startAnalytics(t, brokers, chAddr, tp)
 	produceEvents(t, brokers, tp.Events, evs)
 	waitCaughtUp(t, brokers, group, tp.Events, 60*time.Second)
 
-	secret := []byte("verdicts-test-secret-0123456789abcdef")
-	v, err := auth.NewVerifier(auth.Config{HMACSecrets: map[string][]byte{"": secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := analytics.NewAPI(analytics.APIConfig{ClickHouse: analytics.ClickHouseConfig{Addr: []string{chAddr}, Database: db}, Verifier: v, Log: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	api.Register(mux)
-	srv := httptest.NewServer(mux)
-	defer func() { srv.Close(); api.Close() }()
-	c := &auth.Claims{Rooms: map[string][]schemas.Capability{"vroom": {schemas.CapHost, schemas.CapSubscribe}}}
-	c.Subject, c.ExpiresAt = "host", jwt.NewNumericDate(time.Now().Add(time.Hour))
-	tok, err := auth.Sign(secret, "", c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func(path string, out any) bool {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusNotFound {
-			return false // the sink has not written the room yet
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %s", path, resp.Status)
-		}
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			t.Fatal(err)
-		}
-		return true
-	}
 	// What viewers saw: the room's frames.
 	frames := readAll(t, brokers, tp.Frames)
 	st := schemas.NewRoomState()
@@ -131,9 +86,10 @@ func TestVerdictsClickHouse(t *testing.T) {
 	if !slices.Equal(shown, wantChat) {
 		t.Fatalf("frames show chat %q, want %q", shown, wantChat)
 	}
-	// Participants and events per type: mod (7 actions), ann (2 lines),
-	// dan (the approved line); bob, cat, eve and fay count nowhere.
-	wantEvents := map[string]int64{"chat.message": 3, "mod.ban": 1, "mod.filters": 1, "room.controls": 2, "mod.approve": 1, "room.close": 1}
+	// Participants and events per type: mod (8 actions), gil (a line
+	// shown, then hidden: it counts, but is not in the history), ann (2
+	// lines), dan (the approved line); bob, cat, eve and fay count nowhere.
+	wantEvents := map[string]int64{"chat.message": 4, "mod.timeout": 1, "mod.ban": 1, "mod.filters": 1, "room.controls": 2, "mod.approve": 1, "room.close": 1}
 	var sum struct {
 		Participants int64            `json:"participants"`
 		Events       map[string]int64 `json:"events"`
@@ -144,15 +100,15 @@ func TestVerdictsClickHouse(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ok := get("/v1/rooms/vroom/analytics/summary", &sum) && get("/v1/rooms/vroom/analytics/chat", &page)
-		if ok && sum.Participants == 3 && fmt.Sprint(sum.Events) == fmt.Sprint(wantEvents) && slices.Equal(chatOf(page.Messages), wantChat) {
+		if ok && sum.Participants == 4 && fmt.Sprint(sum.Events) == fmt.Sprint(wantEvents) && slices.Equal(chatOf(page.Messages), wantChat) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ClickHouse: %d participants, events %v, chat %q; want 3, %v, %q", sum.Participants, sum.Events, chatOf(page.Messages), wantEvents, wantChat)
+			t.Fatalf("ClickHouse: %d participants, events %v, chat %q; want 4, %v, %q", sum.Participants, sum.Events, chatOf(page.Messages), wantEvents, wantChat)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("ClickHouse agrees with the frames: 3 participants, events %v, chat %q", sum.Events, wantChat)
+	t.Logf("ClickHouse agrees with the frames: 4 participants, events %v, chat %q", sum.Events, wantChat)
 }
 
 // chatOf lists a newest-first chat page oldest first as "user: text".
@@ -162,4 +118,59 @@ func chatOf(page []schemas.ChatLine) []string {
 		out = append(out, page[i].User+": "+page[i].Text)
 	}
 	return out
+}
+
+// startAnalytics runs a sink of tp into a fresh ClickHouse database and
+// the analytics API over it until the test ends; get asks the API (as a
+// host of every room) and reports false while the room is unknown.
+func startAnalytics(t *testing.T, brokers []string, chAddr string, tp schemas.Topics) (get func(path string, out any) bool) {
+	db := chtest.Database(t, chAddr)
+	sink, err := analytics.NewSink(analytics.SinkConfig{Brokers: brokers, Topics: tp,
+		ClickHouse: analytics.ClickHouseConfig{Addr: []string{chAddr}, Database: db}, Group: "sink-" + tp.Events,
+		FlushInterval: 100 * time.Millisecond, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.Run(sctx) }()
+	t.Cleanup(func() { scancel(); <-sinkDone })
+	secret := []byte("verdicts-test-secret-0123456789abcdef")
+	v, err := auth.NewVerifier(auth.Config{HMACSecrets: map[string][]byte{"": secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := analytics.NewAPI(analytics.APIConfig{ClickHouse: analytics.ClickHouseConfig{Addr: []string{chAddr}, Database: db}, Verifier: v, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); api.Close() })
+	c := &auth.Claims{Rooms: map[string][]schemas.Capability{"*": {schemas.CapHost, schemas.CapSubscribe}}}
+	c.Subject, c.ExpiresAt = "host", jwt.NewNumericDate(time.Now().Add(time.Hour))
+	tok, err := auth.Sign(secret, "", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(path string, out any) bool {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return false // the sink has not written the room yet
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
 }

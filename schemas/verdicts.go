@@ -46,6 +46,16 @@ const (
 	VerdictApproved = "approved"
 )
 
+// VerdictHidden marks a chat line a sanction with hide took out of the
+// room after it was shown: it still counts, but chat history leaves it
+// out, as it does a chat.delete.
+const VerdictHidden = "hidden"
+
+// VerdictNoEffect marks a chat.delete the processors ignored (its line
+// was not shown then): it counts as tried, but chat history keeps the
+// line.
+const VerdictNoEffect = "no_effect"
+
 // VerdictReasons are the processors' ignore reasons that take an event out
 // of every count (processors.Reason values): moderation's, and any event
 // after room.close. Other ignored events (a vote on a closed poll, a
@@ -85,7 +95,7 @@ func ParseVerdicts(b []byte) (Verdicts, error) {
 			if it.Text == "" || !utf8.ValidString(it.Text) || utf8.RuneCountInString(it.Text) > max(MaxChatLen, MaxQuestionLen) {
 				return v, fmt.Errorf("verdicts: item %d: masked text empty, not UTF-8 or longer than %d runes", i, max(MaxChatLen, MaxQuestionLen))
 			}
-		case isVerdictReason(it.Reason) || it.Reason == VerdictHeld || it.Reason == VerdictApproved:
+		case isVerdictReason(it.Reason) || it.Reason == VerdictHeld || it.Reason == VerdictApproved || it.Reason == VerdictHidden || it.Reason == VerdictNoEffect:
 			if it.Text != "" {
 				return v, fmt.Errorf("verdicts: item %d: text on a %q verdict", i, it.Reason)
 			}

@@ -44,7 +44,7 @@ func FuzzParseVerdicts(f *testing.F) {
 			return
 		}
 		for _, it := range v.Items {
-			if it.Reason != VerdictMasked && it.Reason != VerdictHeld && it.Reason != VerdictApproved && !IsVerdictReason(it.Reason) {
+			if it.Reason != VerdictMasked && it.Reason != VerdictHeld && it.Reason != VerdictApproved && it.Reason != VerdictHidden && it.Reason != VerdictNoEffect && !IsVerdictReason(it.Reason) {
 				t.Fatalf("accepted reason %q", it.Reason)
 			}
 		}

@@ -59,13 +59,16 @@ const (
 //
 // It needs Java, Maven and kcat and takes about two minutes (nothing
 // shorter shows a region lost under load and back): it runs with
-// OVATION_REGION_DRILL=1 (`make test-region`). Then the mirror is
-// re-seeded and checked.
+// OVATION_REGION_DRILL=1, which `make test` and `make test-region` set.
+// Then the mirror is re-seeded and checked.
 //
-// Not part of `make test` yet: about one run in ten, the home region's
-// restarted processors wait minutes on UNSTABLE_OFFSET_COMMIT for a
-// transaction left open by the SIGKILLed ones, so the failback stalls
-// (issue 19's notes). It goes back into `make test` when that is fixed.
+// Its failback used to stall about one run in ten: EU's broker, SIGKILLed
+// with a processor's transaction open, aborted it on restart without
+// writing the markers, and the restarted processors waited on
+// UNSTABLE_OFFSET_COMMIT for good. Processors now fence their previous
+// incarnation and end such hanging transactions before they join
+// (processors/fence.go); on failure the test prints EU Kafka's
+// transactions and broker log.
 func TestRegionalFailoverDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regional drill: starts two Kafka clusters and MirrorMaker 2")
