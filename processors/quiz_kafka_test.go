@@ -112,8 +112,19 @@ func TestTimedQuizKillKafka(t *testing.T) {
 				send(fmt.Sprintf("%s-%s", zid, user), user, schemas.QuizAnswer, time.Now().UnixMilli(), fmt.Sprintf(`{"quiz_id":%q,"option":%d}`, zid, rnd.IntN(4)))
 			}
 		}
+		// Clock skew: 100 answers stamped just after the deadline reach
+		// the log before it passes, so ahead of the timer's reveal (the
+		// processors write it as soon as their clock passes the deadline):
+		// the fold must refuse them for time (time_up), not count them.
+		for _, p := range late[100:200] {
+			user := fmt.Sprintf("player-%05d", p)
+			send(fmt.Sprintf("%s-%s", zid, user), user, schemas.QuizAnswer, ask+seconds*1000+1, fmt.Sprintf(`{"quiz_id":%q,"option":%d}`, zid, q%4))
+		}
 		time.Sleep(time.Until(time.UnixMilli(ask + seconds*1000 + 500)))
 		for j, p := range late {
+			if j >= 100 && j < 200 {
+				continue
+			}
 			user := fmt.Sprintf("player-%05d", p)
 			ts := time.Now().UnixMilli()
 			if j < 100 {
