@@ -249,23 +249,47 @@ func (s *eventSource) run(ctx context.Context, rooms []string, ticks *atomic.Int
 // final waits until the snapshots topic stops changing, then returns each
 // room's latest snapshot.
 func (s *eventSource) final(t *testing.T, rooms []string) map[string]finalRoom {
-	var last map[string]finalRoom
+	// The processors write a room's snapshot on a schedule (every N
+	// frames or T seconds, a quiet room's catching up in an idle
+	// transaction), so the latest snapshot may lag the room's last frame
+	// for a while after the events stop: wait until every room's has
+	// caught up with its last frame.
+	var cur map[string]finalRoom
+	var lag []string
 	for attempt := 0; attempt < 30; attempt++ {
-		cur := readSnapshots(t, s.brokers, s.topics.Snapshots)
-		same := last != nil && len(cur) == len(last)
-		for r, f := range cur {
-			if same && last[r].seq != f.seq {
-				same = false
+		cur = readSnapshots(t, s.brokers, s.topics.Snapshots)
+		last := lastFrameSeqs(t, s.brokers, s.topics.Frames)
+		lag = lag[:0]
+		for _, r := range rooms {
+			if cur[r].seq != last[r] {
+				lag = append(lag, fmt.Sprintf("%s: snapshot %d, last frame %d", r, cur[r].seq, last[r]))
 			}
 		}
-		if same {
+		if len(lag) == 0 {
 			return cur
 		}
-		last = cur
 		time.Sleep(time.Second)
 	}
-	t.Fatal("snapshots did not settle")
+	t.Fatalf("snapshots did not catch up with the frames in 30 s: %v", lag)
 	return nil
+}
+
+// lastFrameSeqs reads a frames topic to its end: the last frame's seq of
+// every room.
+func lastFrameSeqs(t *testing.T, brokers []string, topic string) map[string]uint64 {
+	out := map[string]uint64{}
+	readToEnd(t, brokers, topic, func(r *kgo.Record) {
+		if r.Attrs.IsControl() {
+			return
+		}
+		f, err := schemas.UnmarshalFrame(r.Value)
+		if err != nil {
+			t.Errorf("frame record: %v", err)
+			return
+		}
+		out[f.Room] = max(out[f.Room], f.Seq)
+	})
+	return out
 }
 
 // readToEnd reads topic from its start to the end it has now, read
