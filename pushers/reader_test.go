@@ -171,10 +171,17 @@ func TestIdleConnMemory(t *testing.T) {
 	if after.Conns != n {
 		t.Fatalf("the pusher holds %d connections, want %d", after.Conns, n)
 	}
-	if stack > 2.5*1024 {
-		t.Errorf("goroutine stack per idle connection %.0f B, want <= 2.5 KiB", stack)
+	// The child is this test binary: under -race (make test) its
+	// instrumented reader parks on a deeper stack (4 KiB measured), so the
+	// bounds double there; without -race they are the claim itself.
+	stackMax, totalMax := 2.5*1024, 7.0*1024
+	if raceDetector {
+		stackMax, totalMax = 2*stackMax, 2*totalMax
 	}
-	if heap+stack > 7*1024 {
-		t.Errorf("heap and stack per idle connection %.0f B, want <= 7 KiB", heap+stack)
+	if stack > stackMax {
+		t.Errorf("goroutine stack per idle connection %.0f B, want <= %.1f KiB", stack, stackMax/1024)
+	}
+	if heap+stack > totalMax {
+		t.Errorf("heap and stack per idle connection %.0f B, want <= %.1f KiB", heap+stack, totalMax/1024)
 	}
 }
