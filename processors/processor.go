@@ -981,7 +981,7 @@ func (s *session) idleFlush(ctx context.Context) error {
 	sweep := time.Since(s.lastSweep) >= s.p.cfg.sweepEvery()
 	for _, pt := range s.parts {
 		if pt.core.presenceDue(now, ttl) || sweep && pt.core.idleRooms(now) > 0 || pt.core.nextTimer() > 0 && pt.core.nextTimer() <= now ||
-			pt.core.snapshotAt() > 0 && pt.core.snapshotAt() <= now {
+			s.catchUpAt(pt) > 0 && s.catchUpAt(pt) <= now {
 			due = true
 			break
 		}

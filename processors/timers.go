@@ -155,7 +155,7 @@ func (p *Partition) nextTimer() int64 {
 func (s *session) nextTimer() int64 {
 	var next int64
 	for _, pt := range s.parts {
-		for _, n := range [2]int64{pt.core.nextTimer(), pt.core.snapshotAt()} {
+		for _, n := range [2]int64{pt.core.nextTimer(), s.catchUpAt(pt)} {
 			if n > 0 && (next == 0 || n < next) {
 				next = n
 			}
@@ -180,4 +180,22 @@ func (s *session) idleWait() time.Duration {
 func (s *session) timerDue() bool {
 	n := s.nextTimer()
 	return n > 0 && n <= time.Now().UnixMilli()
+}
+
+// catchUpQuiet is how long a session must have had no records before a
+// transaction of its own writes lagging snapshots: while records come,
+// the next transaction's Flush writes them anyway. (A transaction that
+// consumed nothing makes franz-go's GroupTransactSession.End hold its
+// lock for 500 ms after the commit, as for a broker without KIP-447, so
+// the next transaction's End waits: such transactions are kept rare.)
+const catchUpQuiet = 250 * time.Millisecond
+
+// catchUpAt is when pt's lagging snapshots call for a transaction of
+// their own (processor clock, ms; 0: none lags).
+func (s *session) catchUpAt(pt *part) int64 {
+	at := pt.core.snapshotAt()
+	if at == 0 {
+		return 0
+	}
+	return max(at, s.lastIn.Add(catchUpQuiet).UnixMilli())
 }
