@@ -169,14 +169,22 @@ func TestTimedQuizKillKafka(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
+	// Snapshots follow a schedule (Config.SnapshotInterval, 1 s by
+	// default), so the latest may lag the last frame for that long:
+	// read until it has caught up, for at most 10 s.
 	var snap schemas.Snapshot
-	for _, r := range readAll(t, brokers, tp.Snapshots).records {
-		if s, err := schemas.UnmarshalSnapshot(r.Value); err == nil && s.Room == room {
-			snap = s
+	for snapDeadline := time.Now().Add(10 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		for _, r := range readAll(t, brokers, tp.Snapshots).records {
+			if s, err := schemas.UnmarshalSnapshot(r.Value); err == nil && s.Room == room {
+				snap = s
+			}
+		}
+		if snap.Seq >= seq || time.Now().After(snapDeadline) {
+			break
 		}
 	}
 	if snap.Seq != seq || !slices.Equal(snap.State.Leaderboard, want) {
-		t.Fatalf("latest snapshot at seq %d of %d, leaderboard %v", snap.Seq, seq, snap.State.Leaderboard)
+		t.Fatalf("latest snapshot at seq %d of %d (10 s after the frames), leaderboard %v", snap.Seq, seq, snap.State.Leaderboard)
 	}
 
 	// Every player's own rank and score, from the processors' state as a
