@@ -82,6 +82,15 @@ type Partition struct {
 	lagging map[*room]struct{}
 	lagMin  int64
 	scored  []*room // rooms scored since TakeStandings (standings.go)
+	// HotAfter (processor clock, ms) makes a room hot when it applies an
+	// event and its last flush with an event came after it; Hot reports
+	// that one did since the last Flush. The Kafka loop sets HotAfter to
+	// a tick ago, so a room that had a frame within the tick (a room
+	// taking several events per tick) keeps its transaction open to the
+	// tick instead of the linger: its frames stay one per tick, while a
+	// quiet room's event is still committed at once (see session.endAt).
+	HotAfter int64
+	Hot      bool
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
@@ -147,6 +156,9 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 		r.closeDedupChunk(b)
 	}
 	p.markChanged(r)
+	if p.HotAfter > 0 && r.lastActive > p.HotAfter {
+		p.Hot = true
+	}
 	if len(r.nodes) > 0 {
 		p.watched[r] = struct{}{}
 		p.watchedPeak = max(p.watchedPeak, len(p.watched))
@@ -198,6 +210,7 @@ func (p *Partition) Rooms() int { return len(p.rooms) }
 // that had events as active. Only rooms that changed, that have presence
 // reports or whose snapshot lags are looked at.
 func (p *Partition) Flush(now int64, b *Batch) {
+	p.Hot = false
 	ttl := p.cfg.PresenceTTL.Milliseconds()
 	// Rooms with viewers change when a pusher stops reporting.
 	for r := range p.watched {

@@ -528,6 +528,7 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 			return // revoked while restoring
 		}
 		pt.touched = true
+		pt.core.HotAfter = time.Now().Add(-cfg.Tick).UnixMilli()
 		for _, rec := range fp.Records {
 			if rec.Offset < pt.next {
 				continue // already in the restored state (see restore)
@@ -556,11 +557,15 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 // once, not a tick later), and at the latest its deadline, a tick after
 // it began. Under load a transaction grows to a tick's records: while a
 // partition it read from has more records readable (a backlog: the next
-// fetch is on its way), it does not end at the linger. With a linger at
-// least the tick, every transaction lasts a tick.
+// fetch is on its way), it does not end at the linger; nor while it holds
+// an event of a hot room (one that had a frame within the last tick,
+// Partition.Hot): a room taking events faster than one per tick gets a
+// frame per tick, as before the linger, not one per linger (a hot room's
+// 2,000 viewers would otherwise get five times the socket writes). With
+// a linger at least the tick, every transaction lasts a tick.
 func (s *session) endAt(deadline time.Time) time.Time {
 	for _, pt := range s.parts {
-		if pt.touched && pt.behind {
+		if pt.touched && (pt.behind || pt.core.Hot) {
 			return deadline
 		}
 	}
