@@ -460,13 +460,28 @@ func (p *procRun) waitDone(t testing.TB, events string, timeout time.Duration) {
 		committed, err2 := adm.FetchOffsets(ctx, p.group)
 		cancel()
 		done := err1 == nil && err2 == nil
+		small := done
 		if done {
 			ends.Each(func(o kadm.ListedOffset) {
 				c, ok := committed.Lookup(events, o.Partition)
 				if o.Offset > 0 && (!ok || c.At < o.Offset) {
 					done = false
+					small = small && ok && o.Offset-c.At <= 8
 				}
 			})
+		}
+		if !done && small {
+			// The processors write into the events topic too (verdicts,
+			// timer closes): each of their transactions leaves a marker
+			// there that no consumer commits past. A small lag is only
+			// markers when the committed offsets pass every record.
+			last := lastKept(t, p.brokers, []string{events})[events]
+			done = true
+			for part, o := range last {
+				if c, ok := committed.Lookup(events, part); !ok || c.At <= o {
+					done = false
+				}
+			}
 		}
 		if done {
 			return

@@ -52,8 +52,10 @@ func TestAckAfterMirror(t *testing.T) {
 
 	// A copier that mirrors after a delay: the answer waits for it.
 	const delay = 300 * time.Millisecond
+	// A short fetch wait: the copier's fetch after r-1 must see r-2 at
+	// once even where the broker (kfake) holds a fetch to its max wait.
 	src, err := kgo.NewClient(kgo.SeedBrokers(home.ListenAddrs()...), kgo.ConsumeTopics("ovation.events"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
