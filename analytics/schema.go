@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -275,6 +276,15 @@ func (m *migrator) rekeyEvents(ctx context.Context) error {
 			`DROP TABLE IF EXISTS {db}.events_offsets_mv`,
 			`RENAME TABLE {db}.events TO {db}.events_old, {db}.events_rekey TO {db}.events`,
 		}); err != nil {
+			// Another sink may have swapped first: this one's CREATE IF
+			// NOT EXISTS then made a fresh events_rekey after the other's
+			// RENAME. Drop it so nothing is left behind (a sink still to
+			// rename it fails, checks again and finds the new key).
+			if _, k, ok, kerr := m.tableInfo(ctx, "events"); kerr == nil && ok && k == eventsKey {
+				if derr := m.exec(ctx, `DROP TABLE IF EXISTS {db}.events_rekey`); derr != nil {
+					return errors.Join(err, derr)
+				}
+			}
 			return err
 		}
 	default:
