@@ -39,6 +39,9 @@ import (
 //	        state); older l/ records are tombstoned in the same transaction.
 //	d/R/N   the event ids accepted in one frame, for the dedup window;
 //	        tombstoned when all of them fall out of the window.
+//	h/R     R's moderator view (hold.go): its seq, snapshot seq and the
+//	        pending queue. Written in the transactions that change the
+//	        view, so a full queue is not rewritten with every core record.
 //	o       the next events offset of the partition (see Processor).
 //
 // A record per frame, not per event, keeps the changelog cheap at 100k
@@ -132,8 +135,6 @@ type coreRecord struct {
 	LastChat map[string]int64 `json:"last_chat,omitempty"`
 	// Filter is the room's word filter (private: never in a snapshot).
 	Filter *filterRec `json:"filter,omitempty"`
-	// MV is the room's moderator view with its pending queue (hold.go).
-	MV *mvRec `json:"mv,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
 	Evicted int `json:"evicted,omitempty"`
@@ -162,7 +163,8 @@ type coreRecordIn struct {
 	LastChat map[string]int64 `json:"last_chat,omitempty"`
 	// Filter is the room's word filter (private: never in a snapshot).
 	Filter *filterRec `json:"filter,omitempty"`
-	// MV is the room's moderator view with its pending queue (hold.go).
+	// MV is the room's moderator view as core records held it before h/
+	// records (restored only when R has no h/ record).
 	MV *mvRec `json:"mv,omitempty"`
 	// Evicted is set on the core record an eviction writes: the room's
 	// live records are the Evicted records ending with this one.
@@ -201,6 +203,7 @@ func numKey(kind byte, room string, n uint64) []byte {
 }
 func coreKey(room string) []byte            { return roomKey('s', room) }
 func stateKey(room string) []byte           { return roomKey('p', room) }
+func viewKey(room string) []byte            { return roomKey('h', room) }
 func frameKey(room string, n uint64) []byte { return numKey('f', room, n) }
 func dedupKey(room string, n uint64) []byte { return numKey('d', room, n) }
 func logKey(room string, n uint64) string {
@@ -381,7 +384,7 @@ func (r *room) coreRecord(evicted int) []byte {
 		LSeq: r.lseq, DSeq: r.dseq,
 		Ckpt:  ckptRef{LSeq: r.ckptLSeq, Chunks: r.ckptChunks, Bytes: r.ckptBytes},
 		Nodes: r.nodes,
-		At:    r.lastActive, Closed: r.closed, Evicted: evicted, MV: r.viewRecord(),
+		At:    r.lastActive, Closed: r.closed, Evicted: evicted,
 	}
 	if len(r.emojiBy) > 0 {
 		c.EmojiBy = r.emojiBy
@@ -421,6 +424,7 @@ type Restorer struct {
 	cores    map[string][]byte
 	coreOffs map[string]int64 // offset of each room's latest core record
 	states   map[string][]byte
+	views    map[string][]byte
 	frames   map[string]map[uint64][]byte
 	rebuilds map[string][]byte
 	stashes  map[string]map[int64][]byte
@@ -435,7 +439,7 @@ type Restorer struct {
 // NewRestorer returns an empty Restorer.
 func NewRestorer(cfg *Config) *Restorer {
 	return &Restorer{
-		cfg: cfg, cores: map[string][]byte{}, coreOffs: map[string]int64{}, states: map[string][]byte{}, frames: map[string]map[uint64][]byte{}, rebuilds: map[string][]byte{}, stashes: map[string]map[int64][]byte{}, logs: map[string]map[uint64][]byte{},
+		cfg: cfg, cores: map[string][]byte{}, coreOffs: map[string]int64{}, states: map[string][]byte{}, views: map[string][]byte{}, frames: map[string]map[uint64][]byte{}, rebuilds: map[string][]byte{}, stashes: map[string]map[int64][]byte{}, logs: map[string]map[uint64][]byte{},
 		dedups: map[string]map[uint64][]byte{}, ckpts: map[string]map[int][]byte{}, offset: -1,
 	}
 }
@@ -472,11 +476,15 @@ func (s *Restorer) Add(key, value []byte, offset int64) error {
 		}
 		return nil
 	}
-	if kind == "p" {
+	if kind == "p" || kind == "h" {
+		m := s.states
+		if kind == "h" {
+			m = s.views
+		}
 		if value == nil {
-			delete(s.states, rest)
+			delete(m, rest)
 		} else {
-			s.states[rest] = value
+			m[rest] = value
 		}
 		return nil
 	}
@@ -603,7 +611,15 @@ func (s *Restorer) room(id string, raw []byte) (*room, error) {
 		r.size += nodeBytes(n)
 	}
 	r.restoreMod(c.LastChat)
-	r.restoreView(c.MV)
+	if v := s.views[id]; v != nil {
+		var mv mvRec
+		if err := json.Unmarshal(v, &mv); err != nil {
+			return nil, fmt.Errorf("moderator view record: %w", err)
+		}
+		r.restoreView(&mv, false)
+	} else {
+		r.restoreView(c.MV, true)
+	}
 	if c.Filter != nil {
 		r.filter, r.filterMask, r.filterHold, r.filterPats = c.Filter.K, c.Filter.M, c.Filter.H, c.Filter.P
 		if c.Filter.V < 2 {

@@ -40,9 +40,13 @@ type modView struct {
 	pendBytes int  // bound of pend's encoded size, to cut the view's frames
 	newEpoch  bool // the view began (or the room's epoch did): snapshot with the next frame
 	n         int  // items held, pend included
+	dirty     bool // changed since its h/ record was last written
 }
 
-// mvRec is the moderator view in the room's core record.
+// mvRec is the moderator view's changelog record, h/R (and, in core
+// records written before h/ records existed, the core's "mv"). It is
+// rewritten only in a transaction that changed the view, so a room's
+// other changes do not rewrite a full queue (up to ~450 KB).
 type mvRec struct {
 	Seq     uint64                       `json:"seq"`
 	SnapSeq uint64                       `json:"snap_seq"`
@@ -209,6 +213,7 @@ func (r *room) emitView(b *Batch, ts int64) {
 	b.Frames = append(b.Frames, Rec{Key: []byte(f.Room), Value: v})
 	mv.pub.Apply(&mv.pend)
 	mv.pend, mv.pendAny, mv.pendBytes = schemas.Delta{}, false, 0
+	mv.dirty = true
 }
 
 // viewSnapshot writes the view's snapshot when it is due: with its first
@@ -225,11 +230,24 @@ func (r *room) viewSnapshot(cfg *Config, b *Batch, withRoom bool) {
 		v := withState(encodeJSON(&snapshotOut{Room: id, Epoch: r.epoch, Seq: mv.seq, TS: r.ts, State: statePlaceholder}), encodeJSON(&mv.pub))
 		b.Snapshots = append(b.Snapshots, Rec{Key: []byte(id), Value: v})
 		mv.snapSeq = mv.seq
+		mv.dirty = true
 	}
 	mv.newEpoch = false
+	r.writeView(b, false)
 }
 
-// viewRecord is the view's part of the core record (nil without one).
+// writeView writes the view's h/ record when the view changed since the
+// last one (always, with force: an eviction's group holds it).
+func (r *room) writeView(b *Batch, force bool) {
+	mv := r.mv
+	if mv == nil || !mv.dirty && !force {
+		return
+	}
+	b.Changelog = append(b.Changelog, Rec{Key: viewKey(r.id), Value: encodeJSON(r.viewRecord())})
+	mv.dirty = false
+}
+
+// viewRecord is the view's h/ record (nil without a view).
 func (r *room) viewRecord() *mvRec {
 	mv := r.mv
 	if mv == nil {
@@ -238,12 +256,14 @@ func (r *room) viewRecord() *mvRec {
 	return &mvRec{Seq: mv.seq, SnapSeq: mv.snapSeq, Held: mv.pub.Held}
 }
 
-// restoreView rebuilds the view from the core record.
-func (r *room) restoreView(rec *mvRec) {
+// restoreView rebuilds the view from its h/ record, or from an older core
+// record's "mv" (fromCore): then the next flush writes the h/ record
+// before a core record without it.
+func (r *room) restoreView(rec *mvRec, fromCore bool) {
 	if rec == nil {
 		return
 	}
-	r.mv = &modView{seq: rec.Seq, snapSeq: rec.SnapSeq, pub: schemas.RoomState{Held: rec.Held}, n: len(rec.Held)}
+	r.mv = &modView{seq: rec.Seq, snapSeq: rec.SnapSeq, pub: schemas.RoomState{Held: rec.Held}, n: len(rec.Held), dirty: fromCore}
 	r.mv.pub.Apply(&schemas.Delta{})
 	for k, h := range rec.Held {
 		r.size += heldBytes(k, h)

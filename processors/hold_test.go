@@ -1,9 +1,11 @@
 package processors
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -157,5 +159,110 @@ func TestHoldFold(t *testing.T) {
 			}
 			h.checkFold()
 		})
+	}
+}
+
+// TestHeldQueueRecord checks where the pending queue lives: in the room's
+// h/ record, written only by a transaction that changed the moderator
+// view, so a room with a full queue does not rewrite it with every chat
+// line; a restore, an eviction and load, and a core record written
+// before h/ records (the queue in its "mv") all give the same queue back.
+func TestHeldQueueRecord(t *testing.T) {
+	h := newHarness(t, nil)
+	ts := int64(1000)
+	send := func(id, user string, typ schemas.Type, data any) {
+		t.Helper()
+		ts++
+		if out, reason := h.apply(ev(t, id, "r", user, typ, ts, data)); out != Applied {
+			t.Fatalf("%s: %v %s", id, out, reason)
+		}
+		h.flush()
+	}
+	views := func() (n int, bytes int) {
+		for _, r := range h.changelog {
+			if string(r.Key) == "h/r" {
+				n++
+				bytes = len(r.Value)
+			}
+		}
+		return n, bytes
+	}
+	send("c1", "mod", schemas.RoomControls, schemas.Controls{HoldQuestions: true})
+	for i := range 50 {
+		send(fmt.Sprintf("q%d", i), fmt.Sprintf("u%d", i), schemas.QAAsk, schemas.QAAskData{Text: fmt.Sprintf("question %d, %s?", i, strings.Repeat("long ", 40))})
+	}
+	n0, size := views()
+	// One per transaction that held a question, and one more where only
+	// the view's snapshot seq moved (with the room's snapshot).
+	if n0 < 50 || n0 > 52 || size < 50*200 {
+		t.Fatalf("%d h/ records (last %d bytes) for 50 held questions; want one per transaction that held one", n0, size)
+	}
+	for _, r := range h.changelog {
+		if string(r.Key) == "s/r" && bytes.Contains(r.Value, []byte(`"held"`)) {
+			t.Fatalf("core record holds the queue: %.200s", r.Value)
+		}
+	}
+	// Chat lines change the room, not the view: no h/ record.
+	for i := range 20 {
+		send(fmt.Sprintf("c%d", i+2), "ann", schemas.ChatMessage, schemas.ChatMessageData{Text: "hi"})
+	}
+	if n, _ := views(); n != n0 {
+		t.Fatalf("%d h/ records after 20 chat lines that held nothing; want %d", n, n0)
+	}
+	send("m1", "mod", schemas.ModApprove, schemas.ModApproveData{ID: "q7"})
+	if n, _ := views(); n != n0+1 {
+		t.Fatalf("an approval wrote %d h/ records; want 1", n-n0)
+	}
+	held := func(p *Partition) []string {
+		st, _, _, ok := p.ViewState("r")
+		if !ok {
+			t.Fatal("no moderator view")
+		}
+		return slices.Sorted(maps.Keys(st.Held))
+	}
+	want := held(h.p)
+	if len(want) != 49 {
+		t.Fatalf("%d held, want 49", len(want))
+	}
+	if got := held(h.restored()); !slices.Equal(got, want) {
+		t.Fatalf("restored queue %v, want %v", got, want)
+	}
+	// Eviction writes the view into the room's group; a load reads it.
+	h.now += int64(h.cfg.RoomIdle.Milliseconds()) * 2
+	h.flush()
+	h.now += int64(h.cfg.RoomIdle.Milliseconds()) * 2
+	if h.evict() != 1 {
+		t.Fatal("the room was not evicted")
+	}
+	send("q99", "zed", schemas.QAAsk, schemas.QAAskData{Text: "after the load?"})
+	if h.loads != 1 {
+		t.Fatalf("%d loads", h.loads)
+	}
+	if got := held(h.p); len(got) != 50 || !slices.Contains(got, "q99") {
+		t.Fatalf("after eviction and load: %v", got)
+	}
+	h.checkFold()
+	// A core record from before h/ records: the queue in its "mv".
+	r := h.p.rooms["r"]
+	oldCore := bytes.TrimSuffix(r.coreRecord(0), []byte("}"))
+	oldCore = append(append(oldCore, `,"mv":`...), encodeJSON(r.viewRecord())...)
+	oldCore = append(oldCore, '}')
+	var cl []Rec
+	for _, rec := range h.changelog {
+		if string(rec.Key) != "h/r" && string(rec.Key) != "s/r" {
+			cl = append(cl, rec)
+		}
+	}
+	h.changelog = append(cl, Rec{Key: coreKey("r"), Value: oldCore})
+	h.p = h.restored()
+	if got := held(h.p); !slices.Equal(got, held(h.restored())) || len(got) != 50 {
+		t.Fatalf("the old core record's queue read back as %v", got)
+	}
+	send("c99", "ann", schemas.ChatMessage, schemas.ChatMessageData{Text: "first line after the upgrade"})
+	if n, _ := views(); n != 1 {
+		t.Fatalf("%d h/ records after the first change since an old core record; want 1", n)
+	}
+	if got := held(h.restored()); len(got) != 50 {
+		t.Fatalf("restored after the upgrade: %d held", len(got))
 	}
 }

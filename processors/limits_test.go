@@ -119,10 +119,13 @@ func TestWorstCaseState(t *testing.T) {
 	cfg := customConfig(t)
 	cfg.MaxRecordBytes = schemas.TopicMaxMessageBytes - schemas.RecordOverheadBytes
 	h := worstRoom(t, cfg)
-	var core, snap int
+	var core, view, snap int
 	for _, r := range h.changelog {
-		if string(r.Key) == "s/w" {
+		switch string(r.Key) {
+		case "s/w":
 			core = len(r.Value)
+		case "h/w":
+			view = len(r.Value) // the full pending queue
 		}
 	}
 	for _, f := range h.batch.Snapshots {
@@ -132,9 +135,9 @@ func TestWorstCaseState(t *testing.T) {
 	enc, _ := json.Marshal(&schemas.Snapshot{Room: "w", Epoch: "e1", Seq: 1 << 40, TS: 1 << 50, State: st})
 	snap = len(enc)
 	bound := WorstCaseStateBytes(cfg)
-	t.Logf("worst-case room: snapshot %d bytes, core changelog record %d bytes, bound %d, record limit %d", snap, core, bound, cfg.MaxRecordBytes)
-	if core == 0 || core > bound || snap > bound {
-		t.Fatalf("core record %d / snapshot %d bytes pass the bound %d", core, snap, bound)
+	t.Logf("worst-case room: snapshot %d bytes, core changelog record %d bytes, moderator view record %d bytes, bound %d, record limit %d", snap, core, view, bound, cfg.MaxRecordBytes)
+	if core == 0 || view == 0 || core > bound || snap > bound || view > bound {
+		t.Fatalf("core record %d / view record %d / snapshot %d bytes pass the bound %d", core, view, snap, bound)
 	}
 	if bound > cfg.MaxRecordBytes {
 		t.Fatalf("the worst case %d does not fit the record limit %d of Ovation's topics", bound, cfg.MaxRecordBytes)

@@ -393,6 +393,7 @@ func (p *Partition) Evict(now int64, b *Batch) int {
 		r.checkpoint(p.cfg, b)
 		// The group Load reads: from the first fresh record to the core,
 		// the public state (p/) included.
+		r.writeView(b, true)
 		b.Changelog = append(b.Changelog, Rec{Key: stateKey(r.id), Value: r.snapshot(encodeJSON(&r.pub))})
 		r.pseq = r.seq
 		count := len(b.Changelog) - tomb + 1
