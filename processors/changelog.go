@@ -431,7 +431,8 @@ type Restorer struct {
 	logs     map[string]map[uint64][]byte
 	dedups   map[string]map[uint64][]byte
 	ckpts    map[string]map[int][]byte
-	offset   int64 // -1: no offset record
+	dep      []byte // the deployment table's g/ record (deployment.go)
+	offset   int64  // -1: no offset record
 	bytes    int64
 	n        int64
 }
@@ -467,6 +468,13 @@ func (s *Restorer) Add(key, value []byte, offset int64) error {
 	kind, rest, ok := strings.Cut(k, "/")
 	if !ok {
 		return fmt.Errorf("changelog key %q: unknown kind", k)
+	}
+	if kind == "g" {
+		if rest != string(depTableKey[2:]) {
+			return fmt.Errorf("changelog key %q: unknown kind", k)
+		}
+		s.dep = value
+		return nil
 	}
 	if kind == "r" {
 		if value == nil {
@@ -584,6 +592,13 @@ func (s *Restorer) Partition() (*Partition, error) {
 	}
 	if err := s.restoreRebuilds(p); err != nil {
 		return nil, err
+	}
+	if s.dep != nil {
+		t, err := parseDepTable(s.dep)
+		if err != nil {
+			return nil, err
+		}
+		p.dep = t
 	}
 	return p, nil
 }

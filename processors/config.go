@@ -105,6 +105,12 @@ type Config struct {
 	// CheckpointMinBytes is the least l/ bytes that trigger a checkpoint.
 	// Default 64 KiB.
 	CheckpointMinBytes int
+	// DeploymentRoom is the room whose mod.ban, mod.timeout, mod.unban
+	// and mod.filters apply to every room (--deployment-room;
+	// docs/moderation.md): its owner writes each into every events
+	// partition. Empty: none (copies other processors wrote still
+	// apply).
+	DeploymentRoom string
 	// NewEpoch makes an epoch id. Default: 16 random hex digits.
 	NewEpoch func() string
 
@@ -194,6 +200,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRecordBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max record bytes %d: want at least 64 KiB", c.MaxRecordBytes))
+	}
+	if c.DeploymentRoom != "" {
+		if err := schemas.CheckRoom(c.DeploymentRoom); err != nil {
+			errs = append(errs, fmt.Errorf("deployment room: %w", err))
+		}
 	}
 	if c.MaxPresenceNodes < 1 || c.MaxEmojisPerUser < 1 || c.MaxOpenQuestionsPerUser < 1 {
 		errs = append(errs, errors.New("max presence nodes, emojis per user and open questions per user must be positive"))

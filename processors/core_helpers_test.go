@@ -45,6 +45,7 @@ type harness struct {
 	loads     int
 	events    []*schemas.Event // events the partition wrote (timer closes)
 	verdicts  []RoomVerdict    // verdicts the partition wrote
+	copies    [][]byte         // deployment copies the partition wrote
 }
 
 func testConfig() *Config {
@@ -128,6 +129,9 @@ func (h *harness) collect() {
 		h.changelog = append(h.changelog, r)
 	}
 	h.verdicts = append(h.verdicts, h.batch.Verdicts...)
+	for _, c := range h.batch.Copies {
+		h.copies = append(h.copies, append([]byte(nil), c...))
+	}
 	h.batch.Reset()
 }
 

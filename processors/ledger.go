@@ -14,6 +14,7 @@ const (
 	kindReroute // an event copied into its room's partition
 	kindTimer   // the close a timer writes (timers.go)
 	kindVerdict // a room's verdicts for analytics (verdicts.go)
+	kindCopy    // a deployment copy into an events partition (deployment.go)
 )
 
 func (k recKind) String() string {
@@ -30,6 +31,8 @@ func (k recKind) String() string {
 		return "timer"
 	case kindVerdict:
 		return "verdicts"
+	case kindCopy:
+		return "deployment_copy"
 	default:
 		return "dlq"
 	}

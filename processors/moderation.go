@@ -45,6 +45,9 @@ func (r *room) moderated(ev *schemas.Event) Reason {
 		}
 		return ReasonBanned
 	}
+	if reason := r.dep.refuses(ev.User, ev.TS); reason != "" {
+		return reason // deployment-wide (deployment.go)
+	}
 	var text string
 	chat, isChat := ev.Body.(*schemas.ChatMessageData)
 	if isChat {
@@ -321,20 +324,37 @@ const (
 	filterHeld                         // a holding filter matched: into the pending queue
 )
 
-// filtered applies the room's word filter to text: the text to keep
-// (masked if a masking filter matched; as written when held) and the
-// verdict.
+// filtered applies the room's word filter, then the deployment's
+// (deployment.go), to text: the text to keep (masked if a masking filter
+// matched; as written when held) and the verdict. A refusing filter that
+// matches refuses; else a holding one holds; else the masks of both
+// apply.
 func (r *room) filtered(text string) (string, filterVerdict) {
 	masked, hit := schemas.FilterMatch(text, r.filter, r.filterRe)
+	v := filterPassed
 	switch {
 	case !hit:
-		return text, filterPassed
 	case r.filterMask:
-		return masked, filterPassed
 	case r.filterHold:
-		return text, filterHeld
+		v, masked = filterHeld, text
+	default:
+		return "", filterRefused
 	}
-	return "", filterRefused
+	if d := r.dep; d.hasFilter() {
+		dm, dhit := schemas.FilterMatch(masked, d.filter, d.filterRe)
+		switch {
+		case !dhit:
+		case d.filterMask:
+			if v == filterPassed {
+				masked = dm
+			}
+		case d.filterHold:
+			v, masked = filterHeld, text
+		default:
+			return "", filterRefused
+		}
+	}
+	return masked, v
 }
 
 // filterBytes bounds the filter's share of the core record.

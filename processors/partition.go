@@ -31,6 +31,10 @@ type Batch struct {
 	// Verdicts are the judgements of events analytics must know
 	// (schemas.Verdicts; verdicts.go writes them).
 	Verdicts []RoomVerdict
+	// Copies are the deployment room's deployment-wide events folded in
+	// this transaction (deployment.go): the Kafka loop writes each into
+	// every events partition.
+	Copies [][]byte
 }
 
 // Reset empties b, keeping its capacity unless a burst (a mass eviction,
@@ -46,6 +50,8 @@ func (b *Batch) Reset() {
 	}
 	clear(b.Verdicts)
 	b.Verdicts = b.Verdicts[:0]
+	clear(b.Copies)
+	b.Copies = b.Copies[:0]
 }
 
 // batchKeep is the most records a Batch's slices keep between uses.
@@ -53,7 +59,7 @@ const batchKeep = 4096
 
 // Len is the number of records in b.
 func (b *Batch) Len() int {
-	return len(b.Frames) + len(b.Snapshots) + len(b.Changelog) + len(b.Events)
+	return len(b.Frames) + len(b.Snapshots) + len(b.Changelog) + len(b.Events) + len(b.Copies)
 }
 
 // Partition is the aggregation state of one events partition: every room
@@ -91,11 +97,15 @@ type Partition struct {
 	// quiet room's event is still committed at once (see session.endAt).
 	HotAfter int64
 	Hot      bool
+	// dep is the deployment-wide table (deployment.go); depChanged: its
+	// g/ record is written at the next Flush.
+	dep        *depTable
+	depChanged bool
 }
 
 // NewPartition returns an empty partition state. cfg must be validated.
 func NewPartition(cfg *Config) *Partition {
-	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}, timed: map[*room]struct{}{}, lagging: map[*room]struct{}{}}
+	return &Partition{cfg: cfg, rooms: map[string]*room{}, watched: map[*room]struct{}{}, evicted: map[string]evictedRef{}, rebuilds: map[string]*rebuildJob{}, timed: map[*room]struct{}{}, lagging: map[*room]struct{}{}, dep: newDepTable()}
 }
 
 // Apply folds one valid event (from schemas.ParseEvent) into its room.
@@ -129,6 +139,7 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 		// first keeps the history independent of frame boundaries.
 		r.emitFrame(p.cfg, b)
 	}
+	r.dep = p.dep
 	out, reason := r.apply(p.cfg, ev)
 	found := r.verdicts
 	r.verdicts = nil
@@ -154,6 +165,13 @@ func (p *Partition) Apply(ev *schemas.Event, b *Batch) (Outcome, Reason) {
 	r.accept(ev)
 	if c := &r.dchunks[len(r.dchunks)-1]; c.bytes >= p.cfg.chunkBytes() {
 		r.closeDedupChunk(b)
+	}
+	if ev.Room == p.cfg.DeploymentRoom && schemas.IsDeploymentWide(ev.Type) {
+		// Written into every events partition in this transaction
+		// (deployment.go).
+		if v, err := ev.Marshal(); err == nil {
+			b.Copies = append(b.Copies, v)
+		}
 	}
 	p.markChanged(r)
 	if p.HotAfter > 0 && r.lastActive > p.HotAfter {
@@ -255,6 +273,10 @@ func (p *Partition) Flush(now int64, b *Batch) {
 	}
 	clear(p.changed)
 	p.changed = p.changed[:0]
+	if p.depChanged {
+		b.Changelog = append(b.Changelog, Rec{Key: depTableKey, Value: p.dep.record()})
+		p.depChanged = false
+	}
 	p.catchUp(now, b)
 	p.fireTimers(now, b)
 }
@@ -635,14 +657,17 @@ func (p *Partition) Rebuild(id, epoch string, history iter.Seq[*schemas.Event], 
 // touches nothing of the Partition, so it may run in another goroutine
 // while the partition goes on (see rebuild.go); install puts it in place.
 type fold struct {
-	cfg     *Config
-	nr      *room
+	cfg *Config
+	nr  *room
+	// dep is the deployment table as the copies in the history make it
+	// (deployment.go): the fold judges the room's events by it.
+	dep     *depTable
 	applied int
 	foldTS  int64
 }
 
 func newFold(cfg *Config, id, epoch string) *fold {
-	return &fold{cfg: cfg, nr: newRoom(id, epoch)}
+	return &fold{cfg: cfg, nr: newRoom(id, epoch), dep: newDepTable()}
 }
 
 // add folds one event of the history (events of other rooms are skipped).
@@ -658,6 +683,7 @@ func (f *fold) add(ev *schemas.Event) {
 		nr.pub.Apply(&nr.pend) // as Apply does live: see there
 		nr.pend, nr.pendBytes = schemas.Delta{}, 0
 	}
+	nr.dep = f.dep
 	if out, _ := nr.apply(f.cfg, ev); out != Applied {
 		return
 	}
@@ -762,3 +788,7 @@ func encodeJSON(v any) []byte {
 	}
 	return b
 }
+
+// addCopy applies a deployment copy met in the history to the fold's
+// table, at its place among the room's events.
+func (f *fold) addCopy(ev *schemas.Event) { f.dep.apply(ev, f.cfg.MaxRecordBytes) }

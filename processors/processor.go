@@ -598,6 +598,10 @@ func (s *session) record(ctx context.Context, pt *part, rec *kgo.Record) error {
 		if action == schemas.ControlVerdicts {
 			return nil // written by a processor for analytics (verdicts.go)
 		}
+		if action == schemas.ControlDeployment {
+			s.deployment(ctx, pt, rec)
+			return nil
+		}
 		if action != ControlRebuild {
 			s.deadLetter(ctx, pt, rec, ReasonBadControl, fmt.Sprintf("unknown control action %q", action))
 			return nil
@@ -747,6 +751,9 @@ func (s *session) produceBatch(ctx context.Context, pt *part) {
 	}
 	for _, r := range verdictRecords(t.Events, pt.id, pt.batch.Verdicts) {
 		s.produce(ctx, pt.id, kindVerdict, r)
+	}
+	for _, r := range copyRecords(t.Events, s.p.cfg.DeploymentRoom, s.nparts, pt.batch.Copies) {
+		s.produce(ctx, pt.id, kindCopy, r)
 	}
 	pt.batch.Reset()
 }

@@ -154,10 +154,17 @@ func (s *session) startRead(ctx context.Context, pt *part, room string, req Rebu
 			}
 		}
 		j.err = s.readPartition(jctx, kread.Range{Topic: topic, Partition: pt.id, From: req.FromOffset, End: to}, "rebuild", func(r *kgo.Record) error {
-			if string(r.Key) != room {
+			if action, ok := controlOf(r); ok {
+				if action == schemas.ControlDeployment {
+					// The table as of each event: the copy applies to
+					// the events after it (deployment.go).
+					if ev, err := schemas.ParseDeploymentCopy(r.Value, ""); err == nil {
+						j.fold.addCopy(&ev)
+					}
+				}
 				return nil
 			}
-			if _, ok := controlOf(r); ok {
+			if string(r.Key) != room {
 				return nil
 			}
 			ev, _, err := s.p.cfg.Custom.ParseRecord(r)
@@ -201,12 +208,26 @@ func (s *session) finishRebuilds(ctx context.Context) error {
 			}
 			pt.touched = true
 			n, stash := pt.core.FinishRebuild(room, j.fold, &pt.batch)
+			// The stashed events are judged by the deployment table as
+			// of each (deployment.go): the fold's, at the request, with
+			// the copies stashed among them applied in order. It ends
+			// equal to the partition's own.
+			live := pt.core.dep
+			pt.core.dep = j.fold.dep
 			for _, st := range stash {
+				if len(st.Value) > 0 && st.Value[0] == stashedCopy {
+					if ev, err := schemas.ParseDeploymentCopy(st.Value[1:], ""); err == nil {
+						pt.core.dep.apply(&ev, s.p.cfg.MaxRecordBytes)
+					}
+					continue
+				}
 				rec := &kgo.Record{Topic: s.p.cfg.Topics.Events, Partition: pt.id, Offset: st.Offset, Key: []byte(room), Value: st.Value}
 				if err := s.record(ctx, pt, rec); err != nil {
+					pt.core.dep = live
 					return err
 				}
 			}
+			pt.core.dep = live
 			s.produceBatch(ctx, pt)
 			s.p.m.rebuilds.Inc()
 			s.p.log.Info("room rebuilt into a new epoch", "room", room, "events_read", j.read, "events_applied", n, "events_waited", len(stash), "took", time.Since(j.start).Round(time.Millisecond))

@@ -43,6 +43,9 @@ type room struct {
 	// Moderation (moderation.go): the sanctions and controls in force
 	// including pend (pub.Mod is as of the last frame), and each user's
 	// last chat line ts while slow mode is on.
+	// dep is the partition's deployment-wide table (deployment.go), set
+	// before each apply: not part of the room's state.
+	dep       *depTable
 	sanctions map[string]schemas.Sanction
 	controls  schemas.Controls
 	lastChat  map[string]int64

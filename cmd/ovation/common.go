@@ -37,6 +37,9 @@ type commonFlags struct {
 	// customTypes is the custom event types file; custom is it loaded.
 	customTypes string
 	custom      *schemas.Registry
+	// deploymentRoom is the room whose bans, timeouts and word filters
+	// apply to every room (docs/moderation.md); "": none.
+	deploymentRoom string
 	// auth
 	authDisabled bool
 	hmacSecrets  string
@@ -66,6 +69,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, defaultHTTP string) {
 	fs.StringVar(&c.topics.Changelog, "topic-changelog", schemas.DefaultChangelogTopic, "processor state changelog topic (compacted)")
 	fs.StringVar(&c.topics.DLQ, "topic-dlq", schemas.DefaultDLQTopic, "dead-letter topic for invalid events")
 	fs.StringVar(&c.customTypes, "custom-types", "", "custom event types file (YAML or JSON, docs/custom.md); every role of a deployment must load the same file")
+	fs.StringVar(&c.deploymentRoom, "deployment-room", schemas.DefaultDeploymentRoom, "the room whose mod.ban, mod.timeout, mod.unban and mod.filters apply to every room of the deployment (moderators of it ban everywhere; docs/moderation.md); every role must use the same; empty: none")
 	c.http.RegisterFlags(fs)
 }
 
@@ -124,6 +128,11 @@ func (c *commonFlags) validate() error {
 	c.topics = c.topics.WithDefaults()
 	if err := c.topics.Validate(); err != nil {
 		return err
+	}
+	if c.deploymentRoom != "" {
+		if err := schemas.CheckRoom(c.deploymentRoom); err != nil {
+			return fmt.Errorf("--deployment-room: %w", err)
+		}
 	}
 	return c.loadCustom()
 }

@@ -30,6 +30,8 @@ import (
 type devEnv struct {
 	brokers []string
 	topics  schemas.Topics
+	// deploymentRoom is --deployment-room.
+	deploymentRoom string
 	// custom is the --custom-types registry every role loads.
 	custom   *schemas.Registry
 	log      *slog.Logger
@@ -156,7 +158,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mux := adminMux(reg, ready)
 	g, gctx := errgroup.WithContext(ctx)
 	env := &devEnv{
-		brokers: brokers, topics: c.topics, custom: c.custom, log: log, reg: reg, mux: mux,
+		brokers: brokers, topics: c.topics, custom: c.custom, deploymentRoom: c.deploymentRoom, log: log, reg: reg, mux: mux,
 		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push,
 		group: g, gctx: gctx, clickhouseAddr: chAddr,
 	}

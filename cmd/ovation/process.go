@@ -66,7 +66,8 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
 		SnapshotEvery: f.snapshotEvery, SnapshotInterval: f.snapshotInterval, MaxPollRecords: f.maxPoll,
 		RoomIdle: f.roomIdle, MaxEmojisPerUser: f.emojisPerUser, MaxOpenQuestionsPerUser: f.openQs,
-		Log: log.With("role", "process"), Registerer: reg,
+		DeploymentRoom: c.deploymentRoom,
+		Log:            log.With("role", "process"), Registerer: reg,
 	}
 	p, err := processors.New(cfg)
 	if err != nil {
@@ -112,7 +113,8 @@ func devProcess(_ context.Context, env *devEnv) error {
 	p, err := processors.New(processors.Config{
 		Custom:  env.custom,
 		Brokers: env.brokers, Topics: env.topics, TransactionalID: "ovation-dev-processor",
-		Log: env.log.With("role", "process"), Registerer: env.reg,
+		DeploymentRoom: env.deploymentRoom,
+		Log:            env.log.With("role", "process"), Registerer: env.reg,
 	})
 	if err != nil {
 		return err
