@@ -45,6 +45,10 @@ const (
 type ModView struct {
 	mu    sync.RWMutex
 	rooms map[string]*modRoom
+	// dep is the deployment room (SetDeploymentRoom): its sanctions
+	// (depSanctions, kept with its entry) refuse a user in every room.
+	dep          string
+	depSanctions map[string]schemas.Sanction
 
 	slowMu  sync.Mutex
 	last    map[slowKey]int64
@@ -71,6 +75,31 @@ func NewModView() *ModView {
 	return &ModView{rooms: map[string]*modRoom{}, last: map[slowKey]int64{}, maxSlow: defaultMaxSlow}
 }
 
+// SetDeploymentRoom makes the sanctions of room (the deployment room,
+// --deployment-room; docs/moderation.md) apply in every room. Call it
+// before the view is fed; "" (the default): none.
+func (v *ModView) SetDeploymentRoom(room string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.dep = room
+	v.depSanctions = nil
+	if r := v.rooms[room]; r != nil && room != "" {
+		v.depSanctions = r.mod.Sanctions
+	}
+}
+
+// syncDep refreshes depSanctions after room's entry changed. v.mu is
+// held.
+func (v *ModView) syncDep(room string) {
+	if room != v.dep || room == "" {
+		return
+	}
+	v.depSanctions = nil
+	if r := v.rooms[room]; r != nil {
+		v.depSanctions = r.mod.Sanctions
+	}
+}
+
 // Rooms returns how many rooms have moderation state in the view.
 func (v *ModView) Rooms() int {
 	v.mu.RLock()
@@ -88,6 +117,7 @@ func (v *ModView) ApplyFrame(b []byte) bool {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.syncDep(f.Room)
 	r := v.rooms[f.Room]
 	switch {
 	case r == nil:
@@ -119,6 +149,7 @@ func (v *ModView) ApplySnapshot(b []byte) bool {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.syncDep(h.Room)
 	r := v.rooms[h.Room]
 	if m == nil {
 		// A room whose new epoch has no moderation state loses its entry;
@@ -155,21 +186,26 @@ func (v *ModView) check(room, user string, t schemas.Type, body schemas.Payload,
 	}
 	v.mu.RLock()
 	r := v.rooms[room]
+	var dsn schemas.Sanction
+	var dep bool
+	if len(v.depSanctions) > 0 {
+		dsn, dep = v.depSanctions[user]
+	}
 	if r == nil {
 		v.mu.RUnlock()
+		if dep && dsn.Active(now) {
+			return bannedError(dsn, now, "everywhere"), false
+		}
 		return nil, false
 	}
 	sn, sanctioned := r.mod.Sanctions[user]
 	c := r.mod.Controls
 	v.mu.RUnlock()
 	if sanctioned && sn.Active(now) {
-		if sn.Until == 0 {
-			return perr(http.StatusForbidden, CodeBanned, "", "you are banned in this room"), false
-		}
-		e := perr(http.StatusForbidden, CodeBanned, "", "you are timed out in this room until %s", time.UnixMilli(sn.Until).UTC().Format(time.RFC3339))
-		e.Until = sn.Until
-		e.RetryAfter = int((sn.Until - now + 999) / 1000)
-		return e, false
+		return bannedError(sn, now, "in this room"), false
+	}
+	if dep && dsn.Active(now) {
+		return bannedError(dsn, now, "everywhere"), false
 	}
 	var text string
 	if d, ok := body.(*schemas.ChatMessageData); ok {
@@ -194,6 +230,18 @@ func (v *ModView) check(room, user string, t schemas.Type, body schemas.Payload,
 		return e, false
 	}
 	return nil, true
+}
+
+// bannedError is the refusal of a sanctioned user's event: where is "in
+// this room" or "everywhere" (a deployment-wide sanction).
+func bannedError(sn schemas.Sanction, now int64, where string) *schemas.PublishError {
+	if sn.Until == 0 {
+		return perr(http.StatusForbidden, CodeBanned, "", "you are banned %s", where)
+	}
+	e := perr(http.StatusForbidden, CodeBanned, "", "you are timed out %s until %s", where, time.UnixMilli(sn.Until).UTC().Format(time.RFC3339))
+	e.Until = sn.Until
+	e.RetryAfter = int((sn.Until - now + 999) / 1000)
+	return e
 }
 
 // noteChat records an accepted chat line of user in room at ts (ms).

@@ -258,6 +258,14 @@ func BenchmarkModerationPreCheck(b *testing.B) {
 		view.ApplySnapshot(modSnapshot(b, fmt.Sprint("room-", i), "e", 1, m))
 	}
 	view.ApplySnapshot(modSnapshot(b, "bench", "e", 1, &schemas.Moderation{Controls: schemas.Controls{QuestionsOff: true}, Sanctions: map[string]schemas.Sanction{"troll": {Kind: "ban", By: "m", TS: 1}}}))
+	// A deployment room at its sanction limit: every event is also
+	// looked up among its sanctions.
+	dep := &schemas.Moderation{Sanctions: map[string]schemas.Sanction{}}
+	for j := range schemas.MaxSanctionsPerRoom {
+		dep.Sanctions[fmt.Sprint("everywhere-", j)] = schemas.Sanction{Kind: schemas.SanctionBan, By: "m", TS: 1}
+	}
+	view.SetDeploymentRoom(schemas.DefaultDeploymentRoom)
+	view.ApplySnapshot(modSnapshot(b, schemas.DefaultDeploymentRoom, "e", 1, dep))
 	on.SetModeration(view)
 	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "bench-user"}, Rooms: map[string][]schemas.Capability{"bench": {schemas.CapHost}}}
 	kinds := []string{

@@ -82,7 +82,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	// Stopped after the HTTP server: in-flight requests may still wait on it.
 	defer stopMirror()
-	stopMod, err := startModeration(f.mod.on, c.brokerList(), c.topics, svc, log)
+	stopMod, err := startModeration(f.mod.on, c.brokerList(), c.topics, c.deploymentRoom, svc, log)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func devIngest(_ context.Context, env *devEnv) error {
 	}
 	svc.Register(env.mux)
 	env.publish = svc.Publish
-	stopMod, err := startModeration(true, env.brokers, env.topics, svc, log)
+	stopMod, err := startModeration(true, env.brokers, env.topics, env.deploymentRoom, svc, log)
 	if err != nil {
 		cl.Close()
 		return err

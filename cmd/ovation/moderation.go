@@ -22,11 +22,12 @@ func (f *moderationFlags) register(fs *flag.FlagSet) {
 // startModeration, when on, starts the moderation watch feeding svc's
 // view; the returned stop ends it (call it after the server that uses svc
 // stopped). Off: a no-op stop.
-func startModeration(on bool, brokers []string, topics schemas.Topics, svc *ingest.Service, log *slog.Logger) (stop func(), err error) {
+func startModeration(on bool, brokers []string, topics schemas.Topics, deploymentRoom string, svc *ingest.Service, log *slog.Logger) (stop func(), err error) {
 	if !on {
 		return func() {}, nil
 	}
 	view := ingest.NewModView()
+	view.SetDeploymentRoom(deploymentRoom)
 	w, err := ingest.NewModWatch(brokers, topics.Frames, topics.Snapshots, view, log,
 		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "ingest-moderation"))))
 	if err != nil {

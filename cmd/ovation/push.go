@@ -120,7 +120,7 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 		defer stopMirror()
-		stopMod, err := startModeration(f.mod.on, c.brokerList(), c.topics, svc, log)
+		stopMod, err := startModeration(f.mod.on, c.brokerList(), c.topics, c.deploymentRoom, svc, log)
 		if err != nil {
 			return err
 		}
