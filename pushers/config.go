@@ -31,6 +31,11 @@ type Config struct {
 	Node string
 	// Topics names the Kafka topics; empty names are the defaults.
 	Topics schemas.Topics
+	// DeploymentRoom is the room whose sanctions apply in every room
+	// (--deployment-room; docs/moderation.md): a user it sanctions loses
+	// every subscription on this pusher and may not subscribe anywhere.
+	// Empty: none.
+	DeploymentRoom string
 	// KafkaOpts are the base client options (seed brokers, logger, hooks).
 	// The server builds its consumers and its presence producer from them.
 	KafkaOpts []kgo.Opt

@@ -698,8 +698,8 @@ func (c *Conn) onSubscribe(m *clientMsg) {
 	if !view {
 		base = m.Room
 	}
-	if until, banned := c.srv.hub.bannedUntil(base, c.user); banned {
-		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBanned, Room: m.Room, Until: until, Message: bannedMessage(until)})
+	if until, banned, everywhere := c.srv.hub.bannedUntil(base, c.user); banned {
+		c.refuseRequest(&wireError{ID: m.ID, Code: CodeBanned, Room: m.Room, Until: until, Message: bannedMessage(until, everywhere)})
 		return
 	}
 	c.roomsMu.Lock()

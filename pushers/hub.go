@@ -239,6 +239,10 @@ type hub struct {
 
 	winTotal  atomic.Int64 // bytes in all windows
 	snapTotal atomic.Int64 // bytes of warm snapshots
+
+	// dep is the deployment room's sanctions (deployment.go).
+	depMu sync.Mutex
+	dep   roomMod
 }
 
 func (h *hub) winAdd(n int) {

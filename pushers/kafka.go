@@ -223,6 +223,9 @@ func (s *Server) onFrameRecord(r *kgo.Record) {
 	if fm.mod != nil && len(fm.mod.Sanctions) > 0 {
 		s.hub.endViews(fm.room, fm.mod.Sanctions)
 	}
+	if fm.room == s.cfg.DeploymentRoom && fm.mod != nil {
+		s.hub.depFrame(fm)
+	}
 }
 
 func newFrameMsg(f *schemas.Frame, r *kgo.Record) *frameMsg {
@@ -329,6 +332,9 @@ func (s *Server) onSnapshotRecord(r *kgo.Record) {
 	sn := &snapMsg{room: h.Room, epoch: h.Epoch, seq: h.Seq, ts: h.TS, raw: bytes.Clone(r.Value),
 		part: r.Partition, off: r.Offset, bytes: len(r.Value), recTS: r.Timestamp.UnixMilli()}
 	sn.peekMod()
+	if sn.room == s.cfg.DeploymentRoom {
+		s.hub.depSnapshot(sn)
+	}
 	s.hub.addSnapshot(sn)
 }
 

@@ -79,12 +79,12 @@ func (h *hub) applyFrameMod(r *room, f *frameMsg) {
 	}
 	// Subscribers get the frame, then lose the subscription, whatever a
 	// snapshot said first.
-	h.endSanctioned(r, d.Sanctions)
+	h.endSanctioned(r, d.Sanctions, false)
 }
 
 // endSanctioned ends the subscriptions to r of the users sanctions
 // holds (in force now) with unsubscribed, code banned. r.mu is held.
-func (h *hub) endSanctioned(r *room, sanctions map[string]schemas.Sanction) {
+func (h *hub) endSanctioned(r *room, sanctions map[string]schemas.Sanction, everywhere bool) {
 	now := time.Now().UnixMilli()
 	for c, s := range r.subs {
 		sn, ok := sanctions[c.user]
@@ -96,28 +96,37 @@ func (h *hub) endSanctioned(r *room, sanctions map[string]schemas.Sanction) {
 		}
 		delete(r.subs, c)
 		h.srv.m.subscriptions.Dec()
-		c.sendRaw(r.id, mustJSON(&wireUnsubscribed{Type: "unsubscribed", Room: r.id, Code: CodeBanned, Until: sn.Until, Message: bannedMessage(sn.Until)}))
+		c.sendRaw(r.id, mustJSON(&wireUnsubscribed{Type: "unsubscribed", Room: r.id, Code: CodeBanned, Until: sn.Until, Message: bannedMessage(sn.Until, everywhere)}))
 		c.forgetRoom(r)
 	}
 }
 
-func bannedMessage(until int64) string {
-	if until == 0 {
-		return "you are banned in this room"
+func bannedMessage(until int64, everywhere bool) string {
+	where := "in this room"
+	if everywhere {
+		where = "everywhere"
 	}
-	return "you are timed out in this room until " + time.UnixMilli(until).UTC().Format(time.RFC3339)
+	if until == 0 {
+		return "you are banned " + where
+	}
+	return "you are timed out " + where + " until " + time.UnixMilli(until).UTC().Format(time.RFC3339)
 }
 
-// bannedUntil reports whether user is sanctioned in room id as far as this
-// pusher knows, and until when (0: a ban).
-func (h *hub) bannedUntil(id, user string) (until int64, banned bool) {
+// bannedUntil reports whether user is sanctioned in room id, or
+// deployment-wide (deployment.go), as far as this pusher knows, and until
+// when (0: a ban).
+func (h *hub) bannedUntil(id, user string) (until int64, banned, everywhere bool) {
+	now := time.Now().UnixMilli()
 	r := h.lock(id)
-	defer r.mu.Unlock()
 	until, ok := r.mod.banned[user]
-	if !ok || until != 0 && until <= time.Now().UnixMilli() {
-		return 0, false
+	r.mu.Unlock()
+	if ok && (until == 0 || until > now) {
+		return until, true, false
 	}
-	return until, true
+	if until, ok := h.depBannedUntil(user, now); ok {
+		return until, true, true
+	}
+	return 0, false, false
 }
 
 // peekMod reads the snapshot's sanctions from its raw value.
@@ -159,6 +168,6 @@ func (h *hub) endViews(room string, sanctions map[string]schemas.Sanction) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !v.deleted {
-		h.endSanctioned(v, sanctions)
+		h.endSanctioned(v, sanctions, false)
 	}
 }

@@ -127,6 +127,7 @@ func runPush(ctx context.Context, args []string, _, stderr io.Writer) error {
 		defer stopMod()
 		f.cfg.Publish = svc.Publish
 	}
+	f.cfg.DeploymentRoom = c.deploymentRoom
 	srv, err := pushers.New(f.cfg)
 	if err != nil {
 		return err
@@ -197,12 +198,13 @@ loop:
 // mux, publishing through env.publish.
 func devPush(_ context.Context, env *devEnv) error {
 	cfg := pushers.Config{
-		Topics:      env.topics,
-		KafkaOpts:   pushKafkaOpts(env.brokers, env.log),
-		Verifier:    env.verifier,
-		Log:         env.log.With("role", "push"),
-		Registerer:  env.reg,
-		DrainWindow: time.Second,
+		Topics:         env.topics,
+		DeploymentRoom: env.deploymentRoom,
+		KafkaOpts:      pushKafkaOpts(env.brokers, env.log),
+		Verifier:       env.verifier,
+		Log:            env.log.With("role", "push"),
+		Registerer:     env.reg,
+		DrainWindow:    time.Second,
 		// The token lifecycle flags of dev (--token-leeway, --token-refresh-before).
 		TokenLeeway:   env.push.TokenLeeway,
 		RefreshBefore: env.push.RefreshBefore,
