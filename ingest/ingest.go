@@ -60,6 +60,9 @@ type Service struct {
 	// body, so an oversized event is still answered event_too_large.
 	shape schemas.ShapeLimits
 	logs  *refusalLog
+	// reflectDecode (tests) turns the fast decoders off: the codec alone
+	// decodes, the reference FuzzFastEnvelope compares with.
+	reflectDecode bool
 	// onRecycle, when set (tests), sees each request's body buffer as it
 	// goes back to the pool, where the next request will overwrite it.
 	onRecycle func([]byte)
@@ -229,6 +232,11 @@ type clientEvent struct {
 	Room *string         `json:"room"`
 	User json.RawMessage `json:"user"`
 	TS   json.RawMessage `json:"ts"`
+
+	// v and room hold what V and Room point to when decodeEnvelope
+	// decoded the event (no allocation per event).
+	v    int
+	room string
 }
 
 const strictJSON = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
@@ -246,13 +254,18 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	}
 	req.ce = clientEvent{}
 	ce := &req.ce
-	rest, err := json.Parse(raw, ce, req.parseFlags)
-	if err == nil && len(trimSpace(rest)) != 0 {
-		err = &schemas.ValidationError{Rule: schemas.RuleJSON, Detail: "trailing data after the event"}
-	}
-	if err != nil {
-		it.err = errInvalidEvent(decodeError(err))
-		return
+	// A plain event is read by hand (fastdecode.go); anything else, and
+	// everything the fast path is unsure of, by the codec from the start.
+	if s.reflectDecode || !decodeEnvelope(raw, ce, req.parseFlags&json.DontCopyString != 0) {
+		req.ce = clientEvent{}
+		rest, err := json.Parse(raw, ce, req.parseFlags)
+		if err == nil && len(trimSpace(rest)) != 0 {
+			err = &schemas.ValidationError{Rule: schemas.RuleJSON, Detail: "trailing data after the event"}
+		}
+		if err != nil {
+			it.err = errInvalidEvent(decodeError(err))
+			return
+		}
 	}
 	it.id, it.typ = ce.ID, ce.Type
 	// Repeated keys, at every depth: a reader that takes the first of two
@@ -295,7 +308,13 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	// v and ts by construction. Every test reads the records back with
 	// schemas.ParseEvent, the full check consumers run.
 	ev := schemas.Event{V: schemas.Version, ID: ce.ID, Room: room, User: claims.User(), Type: ce.Type, TS: req.now.UnixMilli(), Data: ce.Data}
-	if err := ev.ValidateBodyBorrowing(s.cfg.Custom); err != nil {
+	var err error
+	if s.reflectDecode {
+		err = ev.ValidateBodyReflect(s.cfg.Custom)
+	} else {
+		err = ev.ValidateBodyBorrowing(s.cfg.Custom)
+	}
+	if err != nil {
 		it.err = errInvalidEvent(err)
 		return
 	}

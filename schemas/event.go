@@ -559,12 +559,20 @@ func (ev *Event) ValidateBody() error { return ev.validateBody(nil) }
 // Ingest uses it: it reads Body for its checks and to encode the record,
 // all before the request's buffer is reused.
 func (ev *Event) ValidateBodyBorrowing(g *Registry) error {
-	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString)
+	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, true)
 }
 
-func (ev *Event) validateBody(g *Registry) error { return ev.validateBodyFlags(g, parseFlags) }
+// ValidateBodyReflect is ValidateBodyBorrowing with the codec alone, without
+// the fast path for plain bodies (fastdecode.go): the reference the
+// differential tests (FuzzFastBody here, FuzzFastEnvelope in ingest) hold
+// the fast path to.
+func (ev *Event) ValidateBodyReflect(g *Registry) error {
+	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, false)
+}
 
-func (ev *Event) validateBodyFlags(g *Registry, flags json.ParseFlags) error {
+func (ev *Event) validateBody(g *Registry) error { return ev.validateBodyFlags(g, parseFlags, true) }
+
+func (ev *Event) validateBodyFlags(g *Registry, flags json.ParseFlags, fast bool) error {
 	if ev.Type == "" {
 		return &ValidationError{Field: "type", Rule: RuleRequired, Detail: "type is missing"}
 	}
@@ -586,8 +594,15 @@ func (ev *Event) validateBodyFlags(g *Registry, flags json.ParseFlags) error {
 	if len(ev.Data) == 0 || string(ev.Data) == "null" {
 		return &ValidationError{Field: "data", Rule: RuleRequired, Detail: "data is missing"}
 	}
-	if err := decodeChecked(ev.Data, p, "data", false, flags); err != nil {
-		return err
+	// A plain body is read by hand; anything else, and anything the
+	// fast path is not sure of, by the codec with its exact errors.
+	if !fast || !decodeFast(p, ev.Data, flags&json.DontCopyString != 0) {
+		if fast {
+			p = newPayload(ev.Type) // the codec starts from a clean body
+		}
+		if err := decodeChecked(ev.Data, p, "data", false, flags); err != nil {
+			return err
+		}
 	}
 	if err := p.validate(dataPath); err != nil {
 		return err

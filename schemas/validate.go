@@ -27,6 +27,21 @@ func (f *fieldPath) name(n string) string {
 	if f.prefix != dataPath.prefix {
 		return f.prefix + n
 	}
+	// The names of the most published bodies, without the map.
+	switch n {
+	case "text":
+		return "data.text"
+	case "name":
+		return "data.name"
+	case "emoji":
+		return "data.emoji"
+	case "poll_id":
+		return "data.poll_id"
+	case "option":
+		return "data.option"
+	case "question_id":
+		return "data.question_id"
+	}
 	if m := fieldNames.Load(); m != nil {
 		if s, ok := (*m)[n]; ok {
 			return s
