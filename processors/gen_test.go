@@ -22,11 +22,14 @@ type gen struct {
 	moderation bool
 	// hold mixes in hold-for-review controls, approvals and rejections
 	// (off by default, for the same reason).
-	hold  bool
-	rnd   *rand.Rand
-	rooms []*genRoom
-	n     int
-	last  []*schemas.Event
+	hold bool
+	// deployment, when set, mixes in deployment-wide bans, timeouts,
+	// unbans and filters published to that room (deployment_kafka_test.go).
+	deployment string
+	rnd        *rand.Rand
+	rooms      []*genRoom
+	n          int
+	last       []*schemas.Event
 }
 
 type genRoom struct {
@@ -56,6 +59,10 @@ func (g *gen) pick(s []string) string {
 func (g *gen) next(t testing.TB, ts int64) *schemas.Event {
 	if len(g.last) > 0 && g.rnd.IntN(50) == 0 {
 		return g.last[g.rnd.IntN(len(g.last))]
+	}
+	if g.deployment != "" && g.rnd.IntN(1000) < 12 {
+		g.n++
+		return g.deploymentEvent(t, fmt.Sprintf("ev%d", g.n), ts)
 	}
 	r := g.rooms[g.rnd.IntN(len(g.rooms))]
 	g.n++
@@ -172,6 +179,10 @@ func (g *gen) next(t testing.TB, ts int64) *schemas.Event {
 // it.
 type model struct {
 	rooms map[string]*mroom
+	// dep is the deployment table the next events are judged by (the
+	// one of their partition, as deployment_kafka_test.go reads the log);
+	// nil: none.
+	dep *mdep
 }
 
 type mroom struct {
@@ -199,6 +210,7 @@ type mroom struct {
 	nHeld, nApproved, nRejected int
 	dropped                     []schemas.HeldItem // rejected, or hidden with their writer
 	kinds                       *kindModel         // poll kinds (interactions_test.go)
+	dep                         *mdep              // the model's dep when the event came
 }
 
 // modelOpenQuestions is Config.MaxOpenQuestionsPerUser's default.
@@ -221,7 +233,29 @@ func (m *model) apply(e *schemas.Event) bool {
 		return false
 	}
 	s := &r.st
-	if reason := r.moderated(e); reason != "" {
+	r.dep = m.dep
+	reason := r.moderated(e)
+	if reason == "" {
+		switch d := e.Body.(type) {
+		case *schemas.ChatMessageData:
+			if text, ok := r.dep.filter(d.Text); !ok {
+				reason = "filtered"
+			} else if text != d.Text {
+				c := *d
+				c.Text = text
+				e = &schemas.Event{ID: e.ID, Room: e.Room, User: e.User, Type: e.Type, TS: e.TS, Body: &c}
+			}
+		case *schemas.QAAskData:
+			if text, ok := r.dep.filter(d.Text); !ok {
+				reason = "filtered"
+			} else if text != d.Text {
+				c := *d
+				c.Text = text
+				e = &schemas.Event{ID: e.ID, Room: e.Room, User: e.User, Type: e.Type, TS: e.TS, Body: &c}
+			}
+		}
+	}
+	if reason != "" {
 		if r.refused == nil {
 			r.refused, r.refusedIDs = map[string]int{}, map[string]bool{}
 		}
@@ -535,6 +569,12 @@ func (r *mroom) hold(e *schemas.Event, kind, name, text string) bool {
 // then the controls, then slow mode.
 func (r *mroom) moderated(e *schemas.Event) string {
 	if sn, ok := r.sanctions[e.User]; ok && (sn.Until == 0 || e.TS < sn.Until) {
+		if sn.Kind == schemas.SanctionTimeout {
+			return "timed_out"
+		}
+		return "banned"
+	}
+	if sn, ok := r.dep.sanction(e.User); ok && (sn.Until == 0 || e.TS < sn.Until) {
 		if sn.Kind == schemas.SanctionTimeout {
 			return "timed_out"
 		}
