@@ -3,12 +3,14 @@ package processors
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ovation-live/ovation/analytics"
 	"github.com/ovation-live/ovation/internal/chtest"
 	"github.com/ovation-live/ovation/internal/kafkatest"
 	"github.com/ovation-live/ovation/schemas"
@@ -130,7 +132,8 @@ func (g *gen) deploymentEvent(t testing.TB, id string, ts int64) *schemas.Event 
 // the end every room's frames (the rebuilt room's new epoch included) and
 // latest snapshot equal the model's fold; no frame ever showed a line of
 // a refused event; ClickHouse's participants, events per type and chat
-// history agree.
+// history agree, and the deployment room's audit trail lists every
+// deployment-wide ban, timeout and unban.
 func TestDeploymentKillKafka(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	chAddr := chtest.Addr(t)
@@ -267,6 +270,37 @@ func TestDeploymentKillKafka(t *testing.T) {
 		t.Fatal("room1 was not rebuilt into epoch rebuilt-room1")
 	}
 	checkAnalytics(t, get, evs, m, afterClose, frames)
+	// The audit trail of the deployment room lists every deployment-wide
+	// ban, timeout and unban once, with who and whom.
+	wantAudit := map[string]bool{}
+	for _, e := range evs {
+		if e.Room == schemas.DefaultDeploymentRoom && e.Type != schemas.ModFilters {
+			wantAudit[e.ID] = true
+		}
+	}
+	gotAudit := map[string]bool{}
+	for cursor := ""; ; {
+		var page analytics.AuditPage
+		path := "/v1/rooms/" + schemas.DefaultDeploymentRoom + "/analytics/moderation?limit=500"
+		if cursor != "" {
+			path += "&before=" + url.QueryEscape(cursor)
+		}
+		if !get(path, &page) {
+			t.Fatal("no audit trail for the deployment room")
+		}
+		for _, a := range page.Actions {
+			if !wantAudit[a.ID] || gotAudit[a.ID] || a.By != "admin" || a.Target == "" {
+				t.Fatalf("deployment audit entry %+v: not one of the deployment room's actions, or listed twice", a)
+			}
+			gotAudit[a.ID] = true
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(gotAudit) != len(wantAudit) {
+		t.Fatalf("the deployment room's audit trail lists %d actions, want %d", len(gotAudit), len(wantAudit))
+	}
 	var hits, filtered, masked int
 	for _, d := range deps {
 		hits, filtered, masked = hits+d.hits, filtered+d.filtered, masked+d.masked
