@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"strings"
 	"testing"
@@ -26,6 +27,10 @@ func FuzzDepthWatch(f *testing.F) {
 		}
 		if got != want {
 			t.Fatalf("%q cut at %d: %d, at once %d", b, k, got, want)
+		}
+		ref := refDepthWatch{limit: 8}
+		if r := ref.scan(b); r != want {
+			t.Fatalf("%q: %d, the IndexByte watch %d", b, want, r)
 		}
 		if !stdjson.Valid(b) {
 			return
@@ -53,4 +58,56 @@ func FuzzDepthWatch(f *testing.F) {
 			t.Fatalf("%q: nesting %d, limit %d, watch says %d", b, deepest, limit, want)
 		}
 	})
+}
+
+// refDepthWatch is depthWatch.scan as it was before its string skipping
+// read eight bytes at a time: the reference FuzzDepthWatch holds it to.
+type refDepthWatch struct {
+	limit    int
+	started  bool
+	depth    int
+	inString bool
+	escaped  bool
+}
+
+func (d *refDepthWatch) scan(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if d.escaped {
+			d.escaped = false
+			continue
+		}
+		if d.inString {
+			q := bytes.IndexByte(b[i:], '"')
+			if q < 0 {
+				q = len(b) - i
+			}
+			if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
+				i += e
+				d.escaped = true
+				continue
+			}
+			i += q
+			if i < len(b) {
+				d.inString = false
+			}
+			continue
+		}
+		switch c := b[i]; {
+		case c == '"':
+			d.inString = true
+		case c == '{' || c == '[':
+			if !d.started && c == '[' {
+				d.limit++
+			}
+			d.started = true
+			if d.depth++; d.depth > d.limit {
+				return i
+			}
+		case c == '}' || c == ']':
+			d.depth--
+		case c > ' ':
+			d.started = true
+		}
+	}
+	return -1
 }

@@ -18,7 +18,6 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -173,6 +172,8 @@ type request struct {
 	room   string
 	key    []byte // the record key, shared by the request's records
 	user   []byte // the user as a JSON string
+	ts     []byte // tsOf written out, for the records' envelopes
+	tsOf   int64
 	now    time.Time
 	rnd    []byte // random bytes for generated ids, taken 10 at a time
 	seq    uint16 // generated ids so far, for their order within a ms
@@ -184,6 +185,8 @@ type request struct {
 	ids  strings.Builder
 	ce   clientEvent
 	n    int
+	// bodies holds the decoded bodies of the request's events.
+	bodies schemas.Bodies
 	// caps remembers claims.Can(room, …) for the request: its events share
 	// the token and the room, and most their type.
 	caps  [4]capResult
@@ -312,7 +315,8 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	if s.reflectDecode {
 		err = ev.ValidateBodyReflect(s.cfg.Custom)
 	} else {
-		err = ev.ValidateBodyBorrowing(s.cfg.Custom)
+		req.bodies.Hint = req.n
+		err = ev.ValidateBodyBorrowing(s.cfg.Custom, &req.bodies)
 	}
 	if err != nil {
 		it.err = errInvalidEvent(err)
@@ -381,16 +385,17 @@ func (req *request) newID() (string, error) {
 	// The canonical text form, written into the request's id buffer: a
 	// strings.Builder never changes bytes it has handed out in String,
 	// so each id stays valid as later ones are appended.
+	const digits = "0123456789abcdef"
 	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = digits[c>>4], digits[c&0x0F]
+		j += 2
+	}
 	if req.ids.Cap()-req.ids.Len() < len(b) {
 		req.ids.Grow(len(b) * max(1, min(req.n, 512)))
 	}
@@ -407,7 +412,10 @@ func (req *request) encode(ev *schemas.Event) []byte {
 		req.arena = make([]byte, 0, max(n, 32<<10))
 	}
 	start := len(req.arena)
-	req.arena = encodeEvent(req.arena, ev, req.user)
+	if req.ts == nil || req.tsOf != ev.TS {
+		req.ts, req.tsOf = strconv.AppendInt(req.ts[:0], ev.TS, 10), ev.TS
+	}
+	req.arena = encodeEventTS(req.arena, ev, req.user, req.ts)
 	return req.arena[start:len(req.arena):len(req.arena)]
 }
 
@@ -421,8 +429,18 @@ func (req *request) encode(ev *schemas.Event) []byte {
 // it. Without a Body (tests) Data goes in verbatim.
 // TestEncodeEventMatchesMarshal keeps the two encodings equal.
 func encodeEvent(b []byte, ev *schemas.Event, user []byte) []byte {
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(ev.V), 10)
+	return encodeEventTS(b, ev, user, strconv.AppendInt(nil, ev.TS, 10))
+}
+
+// encodeEventTS is encodeEvent with ev.TS already written out (ts): a
+// request's events share it.
+func encodeEventTS(b []byte, ev *schemas.Event, user, ts []byte) []byte {
+	if ev.V == 1 {
+		b = append(b, `{"v":1`...)
+	} else {
+		b = append(b, `{"v":`...)
+		b = strconv.AppendInt(b, int64(ev.V), 10)
+	}
 	b = append(b, `,"id":"`...)
 	b = append(b, ev.ID...)
 	b = append(b, `","room":"`...)
@@ -432,7 +450,7 @@ func encodeEvent(b []byte, ev *schemas.Event, user []byte) []byte {
 	b = append(b, `,"type":"`...)
 	b = append(b, ev.Type...)
 	b = append(b, `","ts":`...)
-	b = strconv.AppendInt(b, ev.TS, 10)
+	b = append(b, ts...)
 	b = append(b, `,"data":`...)
 	b = appendBody(b, ev)
 	return append(b, '}')
@@ -540,7 +558,6 @@ func (s *Service) produce(ctx context.Context, items []*item) {
 		defer wg.Done()
 		it := rec.Context.(*itemContext).it
 		n := len(rec.Value)
-		s.m.inflight.Sub(float64(n))
 		if err == nil {
 			s.m.produceLat.Observe(time.Since(start).Seconds())
 			return
@@ -556,12 +573,26 @@ func (s *Service) produce(ctx context.Context, items []*item) {
 			logOnce.Do(func() { s.log.Warn("produce failed", "err", err) })
 		}
 	}
+	// The in-flight gauge moves once per request, not per record (two
+	// contended updates per event less): a request's bytes count from
+	// the hand-off until its last record is answered.
+	size, n := 0, 0
+	for _, it := range items {
+		if it.err == nil {
+			size += len(it.rec.Value)
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	s.m.inflight.Add(float64(size))
+	defer s.m.inflight.Sub(float64(size))
+	wg.Add(n)
 	for _, it := range items {
 		if it.err != nil {
 			continue
 		}
-		s.m.inflight.Add(float64(len(it.rec.Value)))
-		wg.Add(1)
 		it.ctx = itemContext{Context: pctx, it: it}
 		it.rec.Context = &it.ctx
 		s.cl.TryProduce(pctx, it.rec, promise)

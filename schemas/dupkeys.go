@@ -8,7 +8,11 @@ import (
 
 // keyRef is an object key in the text being checked: the bytes between its
 // quotes.
-type keyRef struct{ start, end int }
+// esc (set by SplitBatch only) says whether the key holds a backslash.
+type keyRef struct {
+	start, end int
+	esc        bool
+}
 
 // duplicateKeyAt returns the offset of the first object key in b that
 // repeats an earlier key of the same object (compared after unescaping, as
@@ -36,7 +40,7 @@ func duplicateKeyAt(b []byte, maxDepth int) (key, object int) {
 		case '"':
 			j := stringEnd(b, i)
 			if expectKey && depth <= maxDepth {
-				k := keyRef{i + 1, min(j, len(b))}
+				k := keyRef{start: i + 1, end: min(j, len(b))}
 				for _, p := range keys[open[depth].first:] {
 					if keyEqual(b[p.start:p.end], b[k.start:k.end]) {
 						return i, open[depth].start

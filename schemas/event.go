@@ -558,8 +558,50 @@ func (ev *Event) ValidateBody() error { return ev.validateBody(nil) }
 // into Data instead of being copied (an allocation per string field).
 // Ingest uses it: it reads Body for its checks and to encode the record,
 // all before the request's buffer is reused.
-func (ev *Event) ValidateBodyBorrowing(g *Registry) error {
-	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, true)
+//
+// The body comes from bodies when it has a slab for the type (nil:
+// a body of its own), so a batch's bodies are a few allocations, not one
+// per event.
+func (ev *Event) ValidateBodyBorrowing(g *Registry, bodies *Bodies) error {
+	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, true, bodies)
+}
+
+// Bodies hands out the bodies of the most published types from slabs, for
+// the events of one batch. A slab is replaced, never grown, when full, so
+// a body handed out stays where it is.
+type Bodies struct {
+	// Hint is how many events the batch has (at most 512 are reserved
+	// per type at once).
+	Hint     int
+	chat     []ChatMessageData
+	reaction []ReactionData
+	vote     []PollVoteData
+	upvote   []QAUpvoteData
+}
+
+func slabOf[T any](s *[]T, hint int) *T {
+	if len(*s) == cap(*s) {
+		*s = make([]T, 0, max(1, min(hint, 512)))
+	}
+	*s = append(*s, *new(T))
+	return &(*s)[len(*s)-1]
+}
+
+// payload returns an empty body for t.
+func (b *Bodies) payload(t Type) Payload {
+	if b != nil {
+		switch t {
+		case ChatMessage:
+			return slabOf(&b.chat, b.Hint)
+		case Reaction:
+			return slabOf(&b.reaction, b.Hint)
+		case PollVote:
+			return slabOf(&b.vote, b.Hint)
+		case QAUpvote:
+			return slabOf(&b.upvote, b.Hint)
+		}
+	}
+	return newPayload(t)
 }
 
 // ValidateBodyReflect is ValidateBodyBorrowing with the codec alone, without
@@ -567,16 +609,18 @@ func (ev *Event) ValidateBodyBorrowing(g *Registry) error {
 // differential tests (FuzzFastBody here, FuzzFastEnvelope in ingest) hold
 // the fast path to.
 func (ev *Event) ValidateBodyReflect(g *Registry) error {
-	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, false)
+	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, false, nil)
 }
 
-func (ev *Event) validateBody(g *Registry) error { return ev.validateBodyFlags(g, parseFlags, true) }
+func (ev *Event) validateBody(g *Registry) error {
+	return ev.validateBodyFlags(g, parseFlags, true, nil)
+}
 
-func (ev *Event) validateBodyFlags(g *Registry, flags json.ParseFlags, fast bool) error {
+func (ev *Event) validateBodyFlags(g *Registry, flags json.ParseFlags, fast bool, bodies *Bodies) error {
 	if ev.Type == "" {
 		return &ValidationError{Field: "type", Rule: RuleRequired, Detail: "type is missing"}
 	}
-	p := newPayload(ev.Type)
+	p := bodies.payload(ev.Type)
 	if p == nil {
 		if ct := g.Type(ev.Type); ct != nil {
 			if len(ev.Data) == 0 || string(ev.Data) == "null" {

@@ -57,14 +57,14 @@ func FuzzFastBody(f *testing.F) {
 		}
 		fast := Event{Type: typ, Data: data}
 		ref := Event{Type: typ, Data: data}
-		ef, er := fast.ValidateBodyBorrowing(nil), ref.ValidateBodyReflect(nil)
+		ef, er := fast.ValidateBodyBorrowing(nil, &Bodies{Hint: 2}), ref.ValidateBodyReflect(nil)
 		sameError(t, ef, er)
 		if !reflect.DeepEqual(fast.Body, ref.Body) {
 			t.Fatalf("%s %q: bodies differ: %+v vs %+v", typ, data, fast.Body, ref.Body)
 		}
 		fast, ref = Event{Type: typ, Data: data}, Event{Type: typ, Data: data}
-		ef = fast.validateBodyFlags(nil, parseFlags, true)
-		er = ref.validateBodyFlags(nil, parseFlags, false)
+		ef = fast.validateBodyFlags(nil, parseFlags, true, nil)
+		er = ref.validateBodyFlags(nil, parseFlags, false, nil)
 		sameError(t, ef, er)
 		if !reflect.DeepEqual(fast.Body, ref.Body) {
 			t.Fatalf("%s %q: copied bodies differ: %+v vs %+v", typ, data, fast.Body, ref.Body)

@@ -105,8 +105,22 @@ func (sp *splitter) key(b []byte, depth, start, end int) {
 	if sp.repeated {
 		return
 	}
+	// Keys without a backslash (almost all) are equal when their bytes
+	// are: whether a key has one is looked up once, not per comparison.
+	k := keyRef{start: start, end: end}
+	for _, c := range b[start:end] {
+		if c == '\\' {
+			k.esc = true
+			break
+		}
+	}
 	for _, p := range sp.keys[sp.first[depth]:] {
-		if keyEqual(b[p.start:p.end], b[start:end]) {
+		if p.esc || k.esc {
+			if keyEqual(b[p.start:p.end], b[start:end]) {
+				sp.repeated = true
+				return
+			}
+		} else if string(b[p.start:p.end]) == string(b[start:end]) {
 			sp.repeated = true
 			return
 		}
@@ -114,7 +128,7 @@ func (sp *splitter) key(b []byte, depth, start, end int) {
 	if sp.keys == nil {
 		sp.keys = sp.keyBuf[:0]
 	}
-	sp.keys = append(sp.keys, keyRef{start, end})
+	sp.keys = append(sp.keys, k)
 }
 
 // event ends the current event, b[first:end].
