@@ -43,6 +43,17 @@ type Config struct {
 	// least the tick makes every transaction last a tick (the behaviour
 	// before the linger existed). Default 2 ms.
 	Linger time.Duration
+	// TxnInterval is the shortest time from one commit to the next: a
+	// transaction that would end at the linger sooner than TxnInterval
+	// after the previous commit began stays open until then, so under a
+	// steady trickle of events (many quiet rooms) several of them, across
+	// rooms and partitions, share one transaction and its fixed cost (the
+	// AddPartitions, offset commit and EndTxn round trips, one changelog
+	// offset record and one commit marker per partition) instead of each
+	// paying it. An event into a partition idle for longer than the
+	// interval is still committed at the linger. At most Tick; negative:
+	// none. Default 5 ms.
+	TxnInterval time.Duration
 	// MaxPollRecords bounds the records taken per poll. A poll is applied
 	// whole before the transaction can end (its offsets are consumed), so
 	// this bounds how long one room's backlog holds up the partition's
@@ -148,6 +159,7 @@ func (c *Config) Validate() error {
 	}
 	def(&c.Tick, 50*time.Millisecond)
 	def(&c.Linger, 2*time.Millisecond)
+	def(&c.TxnInterval, DefaultTxnInterval)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.TransactionTimeout, 8*time.Second)
 	def(&c.RestoreTimeout, 2*time.Minute)
@@ -179,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SnapshotInterval < time.Millisecond || c.SnapshotInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("snapshot interval %s: want 1ms to 1m (pushers complete a lagging snapshot from their window of frames)", c.SnapshotInterval))
+	}
+	if c.TxnInterval > c.Tick {
+		errs = append(errs, fmt.Errorf("transaction interval %s: want at most the tick %s", c.TxnInterval, c.Tick))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("linger %s: must not be negative", c.Linger))
@@ -216,6 +231,10 @@ func (c *Config) Validate() error {
 func (c *Config) sweepEvery() time.Duration {
 	return min(max(c.RoomIdle/10, time.Second), time.Minute)
 }
+
+// DefaultTxnInterval is Config.TxnInterval's default (issue 18's quiet
+// rooms: see docs/processors.md).
+const DefaultTxnInterval = 5 * time.Millisecond
 
 // DefaultKafkaMaxMessageBytes is Kafka's default max.message.bytes, the
 // limit assumed when the topics' own is not known.

@@ -96,3 +96,87 @@ func TestHotRoomFramesPerTick(t *testing.T) {
 		t.Errorf("%d frames for a %s burst: want about one per %s tick (%d), not one per linger", frames, took.Round(time.Millisecond), cfg.Tick, ticks)
 	}
 }
+
+// TestTxnIntervalSharesTransactions: under a steady trickle of events
+// into many quiet rooms (one every 5 ms, 20 rooms), Config.TxnInterval
+// keeps commits at most one per interval, so several events share a
+// transaction and its fixed cost; without it each event's transaction
+// ends at the linger (2 ms) and the same trickle takes about one
+// transaction per event (196 for 200 when the test was written). Output
+// is exact (verifyOutput). ~3 s.
+func TestTxnIntervalSharesTransactions(t *testing.T) {
+	tp := testTopics(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, tp.Events, tp.Frames, tp.Snapshots, tp.Changelog, tp.DLQ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	reg := prometheus.NewRegistry()
+	cfg := Config{Brokers: brokers, Topics: tp, Group: "g", TransactionalID: "p-1", Tick: 50 * time.Millisecond, Linger: 2 * time.Millisecond,
+		TxnInterval: 25 * time.Millisecond, Log: testLogger(t), Registerer: reg}
+	_, stop := runProcessor(t, cfg)
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(tp.Events), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	m := newModel()
+	send := func(e *schemas.Event) {
+		m.apply(e)
+		v, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Produce(ctx, &kgo.Record{Key: []byte(e.Room), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	send(ev(t, "w", "room0", "u0", schemas.ChatMessage, time.Now().UnixMilli(), schemas.ChatMessageData{Text: "hi"}))
+	waitCaughtUp(t, brokers, "g", tp.Events, 30*time.Second)
+
+	commits := func() float64 { return metricValue(reg, "ovation_processor_transactions_total", "commit") }
+	c0 := commits()
+	const n = 200
+	start := time.Now()
+	for i := range n {
+		if ahead := time.Duration(i)*5*time.Millisecond - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+		send(ev(t, fmt.Sprintf("e%d", i), fmt.Sprintf("room%d", i%20), fmt.Sprintf("u%d", i%20), schemas.ChatMessage, time.Now().UnixMilli(), schemas.ChatMessageData{Text: "hello"}))
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, brokers, "g", tp.Events, 30*time.Second)
+	took := time.Since(start)
+	txns := int(commits() - c0)
+
+	// A partition idle for longer than the interval commits at the
+	// linger. (After the lagging snapshots' own transaction, 250 ms after
+	// the last records, franz-go holds the next commit for 500 ms: see
+	// catchUpQuiet. Wait past that.)
+	time.Sleep(time.Second)
+	quietAt := time.Now()
+	send(ev(t, "q", "quiet", "u", schemas.ChatMessage, quietAt.UnixMilli(), schemas.ChatMessageData{Text: "hello"}))
+	waitCaughtUp(t, brokers, "g", tp.Events, 30*time.Second)
+	verifyOutput(t, brokers, tp, m)
+	var quietFrame time.Time
+	for _, r := range readAll(t, brokers, tp.Frames).records {
+		if f, err := schemas.UnmarshalFrame(r.Value); err == nil && f.Room == "quiet" {
+			quietFrame = r.Timestamp
+		}
+	}
+	// At most one commit per interval while the trickle lasts, plus the
+	// catch-up of lagging snapshots after it (a transaction of their own).
+	bound := int(took/cfg.TxnInterval) + 4
+	t.Logf("%d events over %s into 20 rooms: %d transactions (at most %d); the idle partition's event framed %s after it was sent",
+		n, took.Round(time.Millisecond), txns, bound, quietFrame.Sub(quietAt).Round(time.Millisecond))
+	if txns > bound {
+		t.Errorf("%d transactions for %d events over %s: want at most one per %s (%d)", txns, n, took.Round(time.Millisecond), cfg.TxnInterval, bound)
+	}
+}

@@ -119,6 +119,7 @@ type session struct {
 	restoreLook time.Time // when restoreAssigned last ran
 	inTxn       bool
 	lastIn      time.Time // when the open transaction last took records (endAt)
+	lastCommit  time.Time // when the last commit began (Config.TxnInterval)
 	hasher      kgo.TopicPartitioner
 
 	led       ledger
@@ -562,14 +563,22 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 // Partition.Hot): a room taking events faster than one per tick gets a
 // frame per tick, as before the linger, not one per linger (a hot room's
 // 2,000 viewers would otherwise get five times the socket writes). With
-// a linger at least the tick, every transaction lasts a tick.
+// a linger at least the tick, every transaction lasts a tick. Nor does it
+// end sooner than Config.TxnInterval after the previous commit began: a
+// steady trickle of events into quiet rooms shares transactions.
 func (s *session) endAt(deadline time.Time) time.Time {
 	for _, pt := range s.parts {
 		if pt.touched && (pt.behind || pt.core.Hot) {
 			return deadline
 		}
 	}
-	if l := s.lastIn.Add(s.p.cfg.Linger); l.Before(deadline) {
+	l := s.lastIn.Add(s.p.cfg.Linger)
+	if iv := s.p.cfg.TxnInterval; iv > 0 {
+		if e := s.lastCommit.Add(iv); e.After(l) {
+			l = e
+		}
+	}
+	if l.Before(deadline) {
 		return l
 	}
 	return deadline
@@ -835,6 +844,7 @@ func (s *session) end(ctx context.Context) error {
 		s.produceBatch(ctx, pt)
 	}
 	start := time.Now()
+	s.lastCommit = start
 	committed, err := s.commit(ctx)
 	s.p.m.commitSecs.Observe(time.Since(start).Seconds())
 	s.inTxn = false

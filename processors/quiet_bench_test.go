@@ -25,13 +25,14 @@ type quietMode struct {
 }
 
 // quietModes are the configuration before issue 18 (every transaction a
-// full tick, a snapshot of every changed room in every transaction) and
-// the defaults.
+// full tick, a snapshot of every changed room in every transaction), the
+// adaptive tick without Config.TxnInterval, and the defaults.
 var quietModes = []quietMode{
 	{"before: fixed 50ms tick, snapshot every frame", func(c *Config) {
 		c.Tick, c.Linger, c.SnapshotEvery = 50*time.Millisecond, 50*time.Millisecond, 1
 	}},
-	{"after: defaults (linger, snapshot schedule)", func(*Config) {}},
+	{"linger, snapshot schedule, no txn interval", func(c *Config) { c.TxnInterval = -1 }},
+	{"after: defaults (linger, snapshot schedule, txn interval)", func(*Config) {}},
 }
 
 // TestBenchQuietRooms measures, with OVATION_PROC_BENCH=1, the latency a
@@ -68,7 +69,7 @@ func TestBenchQuietRooms(t *testing.T) {
 		brokerKinds = append([]string{"kafka"}, brokerKinds...)
 	}
 	for _, kind := range brokerKinds {
-		for round := range 4 {
+		for round := range 2 * len(quietModes) {
 			mode := quietModes[round%len(quietModes)]
 			tp := testTopics(t)
 			var brokers []string

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/processors"
 	"github.com/ovation-live/ovation/pushers"
 	"github.com/ovation-live/ovation/schemas"
 )
@@ -49,6 +50,8 @@ type devEnv struct {
 	audience int
 	// push holds the pushers' settings that dev exposes as flags.
 	push pushers.Config
+	// txnInterval is the processors' --txn-interval.
+	txnInterval time.Duration
 
 	// publish is set by the ingest role and used by pushers for events
 	// published over the WebSocket.
@@ -81,6 +84,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var partitions, audience int
 	var authOn bool
 	var push pushers.Config
+	var txnInterval time.Duration
 	fs := newFlagSet("dev", "Run every role in one process on an embedded Kafka-compatible broker (franz-go's kfake).\nThe broker listens on a real Kafka port, so kcat and any Kafka client can use it.", stderr)
 	c.register(fs, "127.0.0.1:8080")
 	c.registerAuth(fs)
@@ -89,6 +93,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&partitions, "partitions", 4, "partitions per topic")
 	fs.StringVar(&chAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native address; analytics run when it answers")
 	fs.IntVar(&audience, "audience", 0, "simulated viewers that join, react, chat, vote and answer")
+	fs.DurationVar(&txnInterval, "txn-interval", processors.DefaultTxnInterval, "processors: the shortest time from one commit to the next (as ovation process --txn-interval; 0: none)")
 	fs.BoolVar(&authOn, "auth", false, "require tokens even in dev (then set --auth-hs256-secrets)")
 	registerTokenLifecycle(fs, &push)
 	fs.BoolVar(&push.Compression, "ws-compression", false, "pushers: negotiate permessage-deflate with clients that offer it (as ovation push --ws-compression)")
@@ -159,7 +164,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	g, gctx := errgroup.WithContext(ctx)
 	env := &devEnv{
 		brokers: brokers, topics: c.topics, custom: c.custom, deploymentRoom: c.deploymentRoom, log: log, reg: reg, mux: mux,
-		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push,
+		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push, txnInterval: flagInterval(txnInterval),
 		group: g, gctx: gctx, clickhouseAddr: chAddr,
 	}
 	if chReachable(chAddr) {

@@ -19,6 +19,7 @@ import (
 type processFlags struct {
 	group, txnID             string
 	tick, linger             time.Duration
+	txnInterval              time.Duration
 	session, txnTimeout      time.Duration
 	dedupWindow, presenceTTL time.Duration
 	snapshotEvery, maxDedup  int
@@ -37,6 +38,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&f.txnID, "transactional-id", "", "this replica's transactional id: stable across its restarts, distinct between replicas (default: group-hostname)")
 	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "the longest one transaction collects events (under load)")
 	fs.DurationVar(&f.linger, "linger", 2*time.Millisecond, "how long an open transaction waits for more events after the last ones came; an idle partition's event is committed this soon (a linger >= the tick makes every transaction last a tick)")
+	fs.DurationVar(&f.txnInterval, "txn-interval", processors.DefaultTxnInterval, "the shortest time from one commit to the next: under a trickle of events (quiet rooms) several share a transaction instead of one each; an event into a partition idle for longer is still committed at the linger (at most the tick; 0: none)")
 	fs.DurationVar(&f.session, "session-timeout", 10*time.Second, "consumer group session timeout")
 	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 8*time.Second, "transaction timeout (below the session timeout)")
 	fs.DurationVar(&f.dedupWindow, "dedup-window", 10*time.Minute, "how long, by event time, a room remembers event ids")
@@ -62,7 +64,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := processors.Config{
 		Custom:  c.custom,
 		Brokers: c.brokerList(), Topics: c.topics, Group: f.group, TransactionalID: f.txnID,
-		Tick: f.tick, Linger: f.linger, SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
+		Tick: f.tick, Linger: f.linger, TxnInterval: flagInterval(f.txnInterval), SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
 		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
 		SnapshotEvery: f.snapshotEvery, SnapshotInterval: f.snapshotInterval, MaxPollRecords: f.maxPoll,
 		RoomIdle: f.roomIdle, MaxEmojisPerUser: f.emojisPerUser, MaxOpenQuestionsPerUser: f.openQs,
@@ -113,8 +115,8 @@ func devProcess(_ context.Context, env *devEnv) error {
 	p, err := processors.New(processors.Config{
 		Custom:  env.custom,
 		Brokers: env.brokers, Topics: env.topics, TransactionalID: "ovation-dev-processor",
-		DeploymentRoom: env.deploymentRoom,
-		Log:            env.log.With("role", "process"), Registerer: env.reg,
+		DeploymentRoom: env.deploymentRoom, TxnInterval: env.txnInterval,
+		Log: env.log.With("role", "process"), Registerer: env.reg,
 	})
 	if err != nil {
 		return err
@@ -131,4 +133,13 @@ func devProcess(_ context.Context, env *devEnv) error {
 func processKafkaOpts(brokers []string, log *slog.Logger, reg prometheus.Registerer) []kgo.Opt {
 	return append(kafkaOpts(brokers, "process", log, reg),
 		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "process"))))
+}
+
+// flagInterval maps --txn-interval to processors.Config.TxnInterval, where
+// 0 means the default and a negative value none.
+func flagInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
