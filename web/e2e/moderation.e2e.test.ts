@@ -5,7 +5,9 @@
 // it. Slow mode set from the console shows its countdown on the audience
 // page, and a second line inside it is refused with slow_mode. A question
 // held for review reaches the audience only once approved from the
-// console's pending list; a rejected one never.
+// console's pending list; a rejected one never. A ban "everywhere" from
+// the console (the deployment room) refuses the user's next message in
+// another room, ends their subscription there, and no page shows it.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chromium } from "playwright-core";
@@ -184,4 +186,41 @@ it("a held question appears only after approval; a rejected one never", async ()
   expect(await seenQs()).toEqual(["Will the slides be shared?"]);
   expect(await questionTexts(ann)).toEqual(["Will the slides be shared?"]);
   await expect.poll(() => host.getByTestId("total-questions").textContent()).toBe("1");
+}, 120_000);
+
+it("a ban everywhere from the host console refuses the user's next message in another room, ends their subscription there, and no page shows it", async () => {
+  const OTHER = `${ROOM}-other`;
+  const eveHere = await open(`/?room=${ROOM}&user=e2e-eve&name=Eve`);
+  const eve = await open(`/?room=${OTHER}&user=e2e-eve&name=Eve`);
+  const bob = await open(`/?room=${OTHER}&user=e2e-bob&name=Bob`);
+  await say(eveHere, "eve was here");
+  await expect.poll(() => chatTexts(host), { timeout: 15_000 }).toContain("eve was here");
+  await say(eve, "hello from the other room");
+  for (const p of [eve, bob]) await expect.poll(() => chatTexts(p), { timeout: 15_000 }).toContain("hello from the other room");
+
+  // The moderator bans eve everywhere from this room's console.
+  await host.getByTestId("everywhere").check();
+  await host.locator("li.chat-line", { hasText: "eve was here" }).getByTestId("ban").click();
+  await expect.poll(() => host.getByTestId("dep-sanctions").textContent(), { timeout: 15_000 }).toContain("e2e-eve");
+  // In the other room, eve's socket leaves the room (unsubscribed,
+  // banned) and her page says so.
+  await expect.poll(() => eve.getByTestId("banned").isVisible(), { timeout: 15_000 }).toBe(true);
+  expect(await eve.getByTestId("banned").textContent()).toContain("everywhere");
+  // Her next message there is refused with the documented code.
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await publishChat(eve, "can anyone hear me")).toEqual({ code: "banned", retryAfter: undefined });
+  // Others go on; no page ever shows her message, and hers gets no more frames.
+  await say(bob, "bob is still here");
+  await expect.poll(() => chatTexts(bob), { timeout: 15_000 }).toContain("bob is still here");
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await chatTexts(eve)).not.toContain("bob is still here");
+  for (const p of [bob, host, ann]) expect(await seenTexts(p)).not.toContain("can anyone hear me");
+  await eve.screenshot({ path: `${OUT}mod-banned-everywhere.png`, fullPage: true }).catch(() => {});
+
+  // Unbanned everywhere from the console: eve may publish again.
+  await host.getByTestId("unban-everywhere").click();
+  await expect.poll(() => host.getByTestId("dep-sanctions").textContent(), { timeout: 15_000 }).not.toContain("e2e-eve");
+  await host.getByTestId("everywhere").uncheck();
+  await expect.poll(() => publishChat(eveHere, "back again"), { timeout: 15_000, interval: 1000 }).toEqual({ code: "accepted" });
+  await expect.poll(() => chatTexts(host), { timeout: 15_000 }).toContain("back again");
 }, 120_000);

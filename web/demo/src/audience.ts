@@ -148,7 +148,7 @@ $<HTMLFormElement>("#chat-form").addEventListener("submit", (ev) => {
     () => { if (slow > 0) countdown(slow); },
     (err: Error) => {
       if (err instanceof PublishError && err.code === "slow_mode" && err.retryAfter) countdown(err.retryAfter);
-      if (err instanceof PublishError && err.code === "banned") showBanned(err.until);
+      if (err instanceof PublishError && err.code === "banned") showBanned(err.until, err.message.includes("everywhere"));
       toast(err.message);
     });
 });
@@ -177,16 +177,17 @@ function countdown(seconds: number): void {
   tick();
 }
 
-function showBanned(until?: number): void {
+function showBanned(until?: number, everywhere = false): void {
   const el = $("[data-testid=banned]");
   el.hidden = false;
-  el.textContent = until ? `You are timed out in this room until ${new Date(until).toLocaleTimeString()}.` : "You are banned from this room.";
+  const where = everywhere ? "everywhere" : "in this room";
+  el.textContent = until ? `You are timed out ${where} until ${new Date(until).toLocaleTimeString()}.` : everywhere ? "You are banned everywhere." : "You are banned from this room.";
   $<HTMLButtonElement>("[data-testid=chat-send]").disabled = true;
 }
 
 // A moderator's ban ends this page's subscription (code banned).
 s.room.on("error", (err) => {
-  if (err instanceof PublishError && err.code === "banned") showBanned(err.until);
+  if (err instanceof PublishError && err.code === "banned") showBanned(err.until, err.message.includes("everywhere"));
 });
 
 function renderControls(st: RoomState): void {

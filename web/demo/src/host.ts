@@ -1,7 +1,7 @@
 // The host console: run the show. Open and close polls, ask and reveal quiz
 // questions, mark questions answered, delete chat messages.
 
-import { modView, pollMean } from "@ovation/sdk";
+import { DEFAULT_DEPLOYMENT_ROOM, modView, pollMean } from "@ovation/sdk";
 import type { Poll, PollKind, PollOpenData, RatingScale, Room, RoomState } from "@ovation/sdk";
 import { $, esc, fmt, header, hue, initials, newId, onState, publishing, renderCustom, start, timeAgo, toast } from "./common.js";
 
@@ -75,8 +75,11 @@ main.innerHTML = `
         <div class="row"><select name="action" aria-label="filter action" data-testid="filter-action"><option value="mask">mask with *</option><option value="refuse">refuse the line</option><option value="hold">hold for review</option></select>
         <button type="submit" data-testid="apply-filter">Set filter</button></div>
       </form>
+      <label class="small"><input type="checkbox" id="everywhere" data-testid="everywhere" /> Ban and 10 min apply everywhere (every room of the deployment)</label>
       <h3>Sanctions</h3>
       <ol class="host-list" id="sanctions" data-testid="sanctions"></ol>
+      <h3>Banned everywhere</h3>
+      <ol class="host-list" id="dep-sanctions" data-testid="dep-sanctions"></ol>
     </div>
     <div class="card chat">
       <div class="card-head"><h2>Chat moderation</h2><span class="muted" id="chat-count"></span></div>
@@ -84,6 +87,12 @@ main.innerHTML = `
     </div>
   </section>`;
 app.append(main);
+
+// The deployment room (?deployment_room=, default the server's default):
+// its bans and timeouts apply in every room. The console watches it to
+// list who is sanctioned everywhere.
+const dep: Room = s.client.deployment(new URLSearchParams(location.search).get("deployment_room") ?? DEFAULT_DEPLOYMENT_ROOM);
+const everywhere = (): boolean => $<HTMLInputElement>("#everywhere").checked;
 
 // The host knows each quiz's right answer before the room does.
 const correctOf = new Map<string, number>();
@@ -169,11 +178,15 @@ main.addEventListener("click", (ev) => {
     case "delete":
       return done(s.room.publish({ type: "chat.delete", data: { message_id: d.id! } }));
     case "ban":
+      if (everywhere()) return done(dep.ban(d.user!, { reason: "banned everywhere from the host console" }));
       return done(s.room.ban(d.user!, { hide: true, reason: "banned from the host console" }));
     case "timeout":
+      if (everywhere()) return done(dep.timeout(d.user!, 600));
       return done(s.room.timeout(d.user!, 600, { hide: true }));
     case "unban":
       return done(s.room.unban(d.user!));
+    case "unban-everywhere":
+      return done(dep.unban(d.user!));
     case "pin":
       return done(s.room.pin(d.id!));
     case "unpin":
@@ -290,6 +303,15 @@ function render(st: RoomState): void {
 }
 
 onState(s, render);
+
+function renderDep(st: RoomState): void {
+  const list = Object.entries(st.mod?.sanctions ?? {}).filter(([, x]) => x.until === undefined || x.until > Date.now()).sort(([a], [b]) => (a < b ? -1 : 1));
+  keyed($("#dep-sanctions"), list, () => list.length ? list.map(([u, x]) => `
+    <li class="row" data-user="${esc(u)}"><span class="who">${esc(u)}</span>
+      <span class="muted small">${x.kind === "ban" ? "banned everywhere" : `timed out everywhere until ${new Date(x.until!).toLocaleTimeString()}`} by ${esc(x.by)}</span>
+      <button class="small" data-action="unban-everywhere" data-user="${esc(u)}" data-testid="unban-everywhere">Unban everywhere</button></li>`).join("") : `<li class="empty small">Nobody is banned everywhere.</li>`, () => {});
+}
+dep.on("state", renderDep);
 
 // The pending queue is the room's moderator view (ROOM~mod), a stream of
 // its own that pushers serve only to a token with moderate in the room.

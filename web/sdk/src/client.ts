@@ -317,6 +317,13 @@ type Opts = Required<Omit<ClientOptions, "token" | "user" | "backoff" | "webSock
   Pick<ClientOptions, "token" | "user" | "publishURL" | "fetch">;
 
 /**
+ * DEFAULT_DEPLOYMENT_ROOM is the deployment room's default id: its bans,
+ * timeouts and word filter apply in every room (docs/moderation.md,
+ * "Deployment-wide bans and filters").
+ */
+export const DEFAULT_DEPLOYMENT_ROOM = "ovation.deployment";
+
+/**
  * OvationClient is one connection to an Ovation pusher. Create it, call
  * room(name) for each room to watch, and publish; it connects at once and
  * keeps reconnecting until close().
@@ -428,6 +435,20 @@ export class OvationClient extends Emitter<ClientEvents> {
   /** pending is the number of published events not yet acknowledged. */
   get pending(): number {
     return this.outbox.size;
+  }
+
+  /**
+   * deployment subscribes to the deployment room (the server's
+   * --deployment-room, default DEFAULT_DEPLOYMENT_ROOM) and returns its
+   * handle. ban, timeout and unban on it apply in every room of the
+   * deployment (they need moderate in the deployment room), its
+   * setFilter sets the deployment-wide word filter, and its
+   * sanction(user) and state.mod.sanctions tell who is sanctioned
+   * everywhere. A user it sanctions is refused "banned" in every room
+   * and loses every subscription with code banned.
+   */
+  deployment(name: string = DEFAULT_DEPLOYMENT_ROOM): Room {
+    return this.room(name);
   }
 
   /** room subscribes to name (once) and returns its handle. */

@@ -1,6 +1,6 @@
 // @ovation/sdk: the browser SDK of Ovation. See README.md in this folder.
 
-export { OvationClient, Room, newEventId } from "./client.js";
+export { DEFAULT_DEPLOYMENT_ROOM, OvationClient, Room, newEventId } from "./client.js";
 export type { ClientOptions, ClientEvents, PublishAck, RoomChange, RoomEvents, Status, WebSocketFactory, WebSocketLike } from "./client.js";
 export { SSESocket, sseURL } from "./sse.js";
 export type { EventSourceFactory, EventSourceLike } from "./sse.js";
