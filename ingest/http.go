@@ -103,50 +103,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.bufs.Put(buf)
 		}
 	}()
-	if err := s.readBody(buf, http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)); err != nil {
-		var mbe *http.MaxBytesError
-		var pe *schemas.PublishError
-		if errors.As(err, &pe) {
-			fail(pe)
-			return
-		}
-		if errors.As(err, &mbe) {
-			fail(perr(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "", "the body is over the limit of %d bytes", s.cfg.MaxRequestBytes))
-			return
-		}
-		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			s.log.Debug("read body", "err", err)
-		}
-		fail(errInvalidJSON("could not read the body"))
-		return
-	}
-	body := trimSpace(buf.Bytes())
-	if len(body) == 0 {
-		fail(errInvalidJSON("the body is empty; send one event object or an array of them"))
-		return
-	}
-	if body[0] != '[' && body[0] != '{' {
-		fail(errInvalidJSON("the body must be one event (a JSON object) or a batch (a JSON array)"))
-		return
-	}
-	// The structure is checked in one pass before anything decodes it, so
-	// a deeply nested or token-stuffed body costs no more than reading it.
-	// The same pass splits a batch into its events, which point into buf
-	// (it outlives their use), and finds the events that repeat a key.
 	bb := s.getBatchBufs()
 	defer s.putBatchBufs(bb)
-	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, bb.events)
-	bb.events = raws
-	switch {
-	case err != nil:
-		ve, _ := schemas.AsValidationError(err)
-		fail(errInvalidJSON("%s", ve.Detail))
-		return
-	case n == 0:
-		fail(perr(http.StatusBadRequest, CodeEmptyBatch, "", "the batch is empty"))
-		return
-	case n > s.cfg.MaxBatchEvents:
-		fail(perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has more than %d events", s.cfg.MaxBatchEvents))
+	raws, body, pe := s.readEvents(w, r, buf, bb)
+	if pe != nil {
+		fail(pe)
 		return
 	}
 	batch := body[0] == '['
@@ -247,12 +208,91 @@ func (s *Service) putBatchBufs(bb *batchBufs) {
 	s.batches.Put(bb)
 }
 
-// readBody reads the body into buf. While it reads it follows the nesting
-// depth, and it stops at the first byte nested deeper than any event may
-// be: a "[[[[…" body is refused having read one chunk, not all of it.
-// (Everything else about the structure is checked once the body is in.)
-func (s *Service) readBody(buf *bytes.Buffer, body io.Reader) error {
-	w := depthWatch{limit: s.shape.MaxDepth}
+// readEvents reads the body into buf and splits it into its events (in
+// bb.events, pointing into buf), or returns the refusal of the whole
+// request. body is buf's text without the space before it.
+func (s *Service) readEvents(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, bb *batchBufs) (raws []schemas.BatchEvent, body []byte, pe *schemas.PublishError) {
+	watch := bodyWatch{depthWatch: depthWatch{limit: s.shape.MaxDepth}, maxDepth: s.shape.MaxDepth}
+	if err := s.readBody(buf, http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes), &watch); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &pe) {
+			return nil, nil, pe
+		}
+		if errors.As(err, &mbe) {
+			return nil, nil, perr(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "", "the body is over the limit of %d bytes", s.cfg.MaxRequestBytes)
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.log.Debug("read body", "err", err)
+		}
+		return nil, nil, errInvalidJSON("could not read the body")
+	}
+	// The depth watch had the first refusal of a body it has not seen
+	// yet (readBody left a small one to here): it decides first.
+	refuse := func(pe *schemas.PublishError) ([]schemas.BatchEvent, []byte, *schemas.PublishError) {
+		if deep := watch.finish(buf.Bytes()); deep != nil {
+			return nil, nil, deep
+		}
+		return nil, nil, pe
+	}
+	body = trimSpace(buf.Bytes())
+	if len(body) == 0 {
+		return refuse(errInvalidJSON("the body is empty; send one event object or an array of them"))
+	}
+	if body[0] != '[' && body[0] != '{' {
+		return refuse(errInvalidJSON("the body must be one event (a JSON object) or a batch (a JSON array)"))
+	}
+	// The structure is checked in one pass before anything decodes it, so
+	// a deeply nested or token-stuffed body costs no more than reading it.
+	// The same pass splits a batch into its events, which point into buf
+	// (it outlives their use), and finds the events that repeat a key.
+	raws, n, err := schemas.SplitBatch(body, s.shape, s.cfg.MaxBatchEvents, bb.events)
+	bb.events = raws
+	switch {
+	case err != nil:
+		ve, _ := schemas.AsValidationError(err)
+		return refuse(errInvalidJSON("%s", ve.Detail))
+	case n == 0:
+		return refuse(perr(http.StatusBadRequest, CodeEmptyBatch, "", "the batch is empty"))
+	case n > s.cfg.MaxBatchEvents:
+		return refuse(perr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", "the batch has more than %d events", s.cfg.MaxBatchEvents))
+	}
+	// A body SplitBatch took whole is JSON whose events nest no deeper
+	// than the watch allows: the watch would have found nothing.
+	return raws, body, nil
+}
+
+// watchFrom is how much of a body is read before the depth watch starts
+// following it: a typical batch (100 chat lines are ~12 KB) is then
+// read in one piece and checked once, by SplitBatch, instead of twice.
+// A "[[[[…" body is still refused having read at most this much and one
+// chunk, whatever its length.
+const watchFrom = 16 << 10
+
+// bodyWatch is the depth watch of one body being read into a buffer.
+type bodyWatch struct {
+	depthWatch
+	maxDepth int
+	seen     int // the watch has followed buf[:seen]
+}
+
+// finish feeds the watch the bytes of b (the buffer so far) it has not
+// seen and returns its refusal, if one of them opens a level too deep.
+func (w *bodyWatch) finish(b []byte) *schemas.PublishError {
+	if at := w.scan(b[w.seen:]); at >= 0 {
+		return errInvalidJSON("nested deeper than %d levels at byte %d", w.maxDepth, w.seen+at)
+	}
+	w.seen = len(b)
+	return nil
+}
+
+// readBody reads the body into buf. Once more than watchFrom bytes are
+// in (s.watchFrom: 0 in tests, the eager watch), it follows the nesting
+// depth as it reads and stops at the first byte nested deeper than any
+// event may be: a "[[[[…" body is refused having read one chunk past
+// watchFrom, not all of it. (A smaller body is followed only if it is
+// refused: readEvents. Everything else about the structure is checked
+// once the body is in.)
+func (s *Service) readBody(buf *bytes.Buffer, body io.Reader, w *bodyWatch) error {
 	for {
 		if buf.Available() < 4<<10 {
 			buf.Grow(max(buf.Cap(), 16<<10))
@@ -260,8 +300,10 @@ func (s *Service) readBody(buf *bytes.Buffer, body io.Reader) error {
 		b := buf.AvailableBuffer()[:buf.Available()]
 		n, err := body.Read(b)
 		buf.Write(b[:n]) // b is buf's own free space: this only extends it
-		if at := w.scan(b[:n]); at >= 0 {
-			return errInvalidJSON("nested deeper than %d levels at byte %d", s.shape.MaxDepth, buf.Len()-n+at)
+		if buf.Len() > s.watchFrom || err != nil && err != io.EOF {
+			if pe := w.finish(buf.Bytes()); pe != nil {
+				return pe
+			}
 		}
 		if err == io.EOF {
 			return nil

@@ -62,6 +62,9 @@ type Service struct {
 	// reflectDecode (tests) turns the fast decoders off: the codec alone
 	// decodes, the reference FuzzFastEnvelope compares with.
 	reflectDecode bool
+	// watchFrom is how much of a request body is read before the depth
+	// watch follows it (watchFrom; 0 in tests: from the first byte).
+	watchFrom int
 	// onRecycle, when set (tests), sees each request's body buffer as it
 	// goes back to the pool, where the next request will overwrite it.
 	onRecycle func([]byte)
@@ -84,6 +87,7 @@ func New(cfg Config, cl *kgo.Client, verifier *auth.Verifier, log *slog.Logger, 
 		clientLim: newKeyedLimiter(cfg.ClientRate, cfg.ClientBurst, cfg.LimiterKeys),
 	}
 	s.tokens = newTokenCache(tokenCacheBytes)
+	s.watchFrom = watchFrom
 	s.logs = newRefusalLog(log)
 	s.shape = schemas.EventShape
 	s.shape.MaxTokenBytes = int(cfg.MaxRequestBytes)

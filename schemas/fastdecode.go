@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -119,7 +120,13 @@ func plainStringEnd(b []byte, i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	// Eight bytes at a time past plain ones (plain8: no quote, backslash
+	// or control character), then one at a time.
+	for len(b)-j >= 8 && plain8(binary.LittleEndian.Uint64(b[j:])) {
+		j += 8
+	}
+	for ; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, true
@@ -131,17 +138,18 @@ func plainStringEnd(b []byte, i int) (int, bool) {
 }
 
 // skipNested returns the offset after the object or array at b[i], in
-// text that is valid JSON without backslashes.
+// text that is valid JSON without backslashes (so the brackets are
+// balanced; strings are read as plainStringEnd reads them).
 func skipNested(b []byte, i int) (int, bool) {
 	depth := 0
 	for ; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			q := bytes.IndexByte(b[i+1:], '"')
-			if q < 0 {
+			j, ok := plainStringEnd(b, i)
+			if !ok {
 				return 0, false
 			}
-			i += q + 1
+			i = j - 1
 		case '{', '[':
 			depth++
 		case '}', ']':
