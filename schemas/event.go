@@ -570,8 +570,8 @@ func (ev *Event) ValidateBodyBorrowing(g *Registry, bodies *Bodies) error {
 // the events of one batch. A slab is replaced, never grown, when full, so
 // a body handed out stays where it is.
 type Bodies struct {
-	// Hint is how many events the batch has (at most 512 are reserved
-	// per type at once).
+	// Hint is how many events the batch has: no slab is larger (nor
+	// than 512).
 	Hint     int
 	chat     []ChatMessageData
 	reaction []ReactionData
@@ -581,7 +581,9 @@ type Bodies struct {
 
 func slabOf[T any](s *[]T, hint int) *T {
 	if len(*s) == cap(*s) {
-		*s = make([]T, 0, max(1, min(hint, 512)))
+		// Eight, then twice the last slab, up to the batch: a batch of
+		// one type fills few slabs, one of many types reserves little.
+		*s = make([]T, 0, max(1, min(hint, 512, max(8, 2*cap(*s)))))
 	}
 	*s = append(*s, *new(T))
 	return &(*s)[len(*s)-1]
