@@ -22,7 +22,8 @@ type depItem struct {
 // of the partition judges its later events by it (by the events' ts), not
 // the ones before the copy. A restore from the changelog (the g/ record)
 // continues with the same decisions, and a rebuild of a room from its
-// log with the copies in it reproduces the same state.
+// log with the copies in it reproduces the same state. Masking, holding
+// and refusing deployment filters apply with the room's own.
 func TestDeploymentFold(t *testing.T) {
 	cfg := testConfig()
 	cfg.DeploymentRoom = testDepRoom
@@ -99,14 +100,37 @@ func TestDeploymentFold(t *testing.T) {
 	if got := st.Chat[len(st.Chat)-2].Text; got != "you idiot" {
 		t.Fatalf("the line before the filter's copy shows %q", got)
 	}
+	// Holding deployment-wide: the line waits in the room's pending
+	// queue, as written, and is shown nowhere.
+	step(testDepRoom, "mod", schemas.ModFilters, 71500, schemas.ModFiltersData{Words: []string{"idiot"}, Action: schemas.FilterHold}, Applied, "")
+	applyCopies()
+	step("r2", "ann", schemas.ChatMessage, 71501, chat("such an idiot"), Applied, "")
+	vs, _, _, ok := h.p.ViewState("r2")
+	if !ok || len(vs.Held) != 1 {
+		t.Fatalf("r2's pending queue after a held line: %v %s", ok, js(vs.Held))
+	}
+	for _, it := range vs.Held {
+		if it.Text != "such an idiot" || !it.Filtered || it.User != "ann" {
+			t.Fatalf("held item %s", js(it))
+		}
+	}
+	if st, _, _, _ := h.p.RoomState("r2"); strings.Contains(js(st.Chat), "idiot") {
+		t.Fatalf("r2 shows a held line: %s", js(st.Chat))
+	}
+	h.checkView("r2")
 	// Refusing deployment-wide.
 	step(testDepRoom, "mod", schemas.ModFilters, 72000, schemas.ModFiltersData{Words: []string{"idiot"}, Action: schemas.FilterRefuse}, Applied, "")
 	applyCopies()
 	step("r2", "ann", schemas.ChatMessage, 72001, chat("IDIOT"), Ignored, ReasonFiltered)
 	// The deployment room's filters never reach a frame or snapshot.
 	for _, f := range h.frames {
-		if strings.Contains(js(f), "idiot") && f.Room != "r1" {
+		if strings.Contains(js(f), "f+r+e+e+") {
 			t.Fatalf("a frame of %s carries the filter: %s", f.Room, js(f))
+		}
+	}
+	for _, sn := range h.snapshots {
+		if strings.Contains(js(sn), "f+r+e+e+") {
+			t.Fatalf("a snapshot of %s carries the filter", sn.Room)
 		}
 	}
 	// A restore continues with the same table.
