@@ -195,6 +195,9 @@ type request struct {
 	// the token and the room, and most their type.
 	caps  [4]capResult
 	ncaps int
+	// mod is the moderation view's word on the request's room and user,
+	// looked up at its first event (moderation.go).
+	mod modLook
 	// parseFlags are strictJSON plus, when the raw events outlive
 	// everything that points into them (HTTP: the body buffer is
 	// recycled only after the answer is written), zero-copy strings.
@@ -335,7 +338,7 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 		return
 	}
 	if s.modView != nil {
-		pe, slow := s.modView.check(room, ev.User, ev.Type, ev.Body, ev.TS)
+		pe, slow := s.modView.checkLook(&req.mod, room, ev.User, ev.Type, ev.Body, ev.TS)
 		if pe != nil {
 			it.err = pe
 			return
