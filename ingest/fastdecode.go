@@ -11,19 +11,30 @@ import "github.com/ovation-live/ovation/schemas"
 // which gives those their exact errors. raw must have passed CheckShape
 // (or SplitBatch): data's insides are skipped, not checked, here.
 // FuzzFastEnvelope holds it equal to the codec.
-func decodeEnvelope(raw []byte, ce *clientEvent, borrow bool) bool {
+//
+// When the type comes before the data and has a fast body decoder, the
+// body is decoded while data is read (schemas.Members.NextWithBody), into
+// ce.body from bodies, so it is not read again. A key given twice gives
+// up (the codec keeps the last, and prepare refuses the event anyway).
+func decodeEnvelope(raw []byte, ce *clientEvent, borrow bool, bodies *schemas.Bodies) bool {
 	var m schemas.Members
 	if !m.Begin(raw, true) {
 		return false
 	}
+	var seen [5]bool
 	for {
-		key, val, done, ok := m.Next()
+		key, val, body, done, ok := m.NextWithBody(ce.Type, bodies, borrow)
 		if !ok {
 			return false
 		}
 		if done {
 			return true
 		}
+		k := envelopeKey(key)
+		if k < 0 || seen[k] {
+			return false
+		}
+		seen[k] = true
 		switch string(key) {
 		case "v":
 			n, ok := schemas.PlainInt(val)
@@ -51,9 +62,24 @@ func decodeEnvelope(raw []byte, ce *clientEvent, borrow bool) bool {
 			if val[0] != '{' {
 				return false
 			}
-			ce.Data = val
-		default:
-			return false
+			ce.Data, ce.body = val, body
 		}
 	}
+}
+
+// envelopeKey numbers the keys decodeEnvelope reads, or -1.
+func envelopeKey(key []byte) int {
+	switch string(key) {
+	case "v":
+		return 0
+	case "id":
+		return 1
+	case "type":
+		return 2
+	case "room":
+		return 3
+	case "data":
+		return 4
+	}
+	return -1
 }

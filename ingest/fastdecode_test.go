@@ -72,7 +72,7 @@ func FuzzFastEnvelope(f *testing.F) {
 		}
 		for _, borrow := range []bool{false, true} {
 			var a clientEvent
-			if decodeEnvelope(raw, &a, borrow) {
+			if decodeEnvelope(raw, &a, borrow, &schemas.Bodies{Hint: 1}) {
 				var b clientEvent
 				flags := strictJSON | json.DontCopyRawMessage
 				rest, err := json.Parse(raw, &b, flags)
@@ -147,7 +147,7 @@ func TestFastEnvelopeTaken(t *testing.T) {
 		{`{"type":"chat.message","data":{"text":"hi"},"v":null}`, false},
 	} {
 		var ce clientEvent
-		if got := decodeEnvelope([]byte(c.raw), &ce, true); got != c.fast {
+		if got := decodeEnvelope([]byte(c.raw), &ce, true, nil); got != c.fast {
 			t.Errorf("%s: fast path %v, want %v", c.raw, got, c.fast)
 		}
 	}

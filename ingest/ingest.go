@@ -244,9 +244,11 @@ type clientEvent struct {
 	TS   json.RawMessage `json:"ts"`
 
 	// v and room hold what V and Room point to when decodeEnvelope
-	// decoded the event (no allocation per event).
+	// decoded the event (no allocation per event); body is the data
+	// it decoded while reading it, or nil.
 	v    int
 	room string
+	body schemas.Payload
 }
 
 const strictJSON = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
@@ -266,7 +268,8 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	ce := &req.ce
 	// A plain event is read by hand (fastdecode.go); anything else, and
 	// everything the fast path is unsure of, by the codec from the start.
-	if s.reflectDecode || !decodeEnvelope(raw, ce, req.parseFlags&json.DontCopyString != 0) {
+	req.bodies.Hint = req.n
+	if s.reflectDecode || !decodeEnvelope(raw, ce, req.parseFlags&json.DontCopyString != 0, &req.bodies) {
 		req.ce = clientEvent{}
 		rest, err := json.Parse(raw, ce, req.parseFlags)
 		if err == nil && len(trimSpace(rest)) != 0 {
@@ -319,10 +322,12 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 	// schemas.ParseEvent, the full check consumers run.
 	ev := schemas.Event{V: schemas.Version, ID: ce.ID, Room: room, User: claims.User(), Type: ce.Type, TS: req.now.UnixMilli(), Data: ce.Data}
 	var err error
-	if s.reflectDecode {
+	switch {
+	case s.reflectDecode:
 		err = ev.ValidateBodyReflect(s.cfg.Custom)
-	} else {
-		req.bodies.Hint = req.n
+	case ce.body != nil:
+		err = ev.ValidateDecodedBody(ce.body)
+	default:
 		err = ev.ValidateBodyBorrowing(s.cfg.Custom, &req.bodies)
 	}
 	if err != nil {

@@ -566,6 +566,22 @@ func (ev *Event) ValidateBodyBorrowing(g *Registry, bodies *Bodies) error {
 	return ev.validateBodyFlags(g, parseFlags|json.DontCopyString, true, bodies)
 }
 
+// ValidateDecodedBody is ValidateBodyBorrowing for a body that
+// Members.NextWithBody decoded from ev.Data for ev.Type while reading the
+// event: it checks the body without reading Data again.
+func (ev *Event) ValidateDecodedBody(p Payload) error {
+	if err := p.validate(dataPath); err != nil {
+		return err
+	}
+	if rn, ok := p.(requiredNumbers); ok {
+		if err := checkPresent(ev.Data, "data.", rn.requiredNumbers()); err != nil {
+			return err
+		}
+	}
+	ev.Body = p
+	return nil
+}
+
 // Bodies hands out the bodies of the most published types from slabs, for
 // the events of one batch. A slab is replaced, never grown, when full, so
 // a body handed out stays where it is.

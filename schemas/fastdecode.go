@@ -33,6 +33,7 @@ type Members struct {
 	i      int
 	first  bool
 	nested bool
+	inner  bool // an object inside the text: it ends at its brace
 }
 
 // Begin starts reading b, which must be one object with optional space
@@ -55,42 +56,57 @@ func (m *Members) Begin(b []byte, nested bool) bool {
 // done at the end of the object, which must also be the end of the text
 // (space aside). ok is false when the fast path must give up.
 func (m *Members) Next() (key, val []byte, done, ok bool) {
+	key, val, _, done, ok = m.NextWithBody("", nil, false)
+	return key, val, done, ok
+}
+
+// NextWithBody is Next that also decodes the value of an event's "data"
+// member as it reads it, when t (the event's type, read before it) has a
+// fast path and the value is a plain body of it: body is then that body,
+// filled from the same bytes as decodeFast would fill it, in a body from
+// bodies, and the value is not read twice. Otherwise body is nil and
+// val is what Next returns, for ValidateBody to decode.
+func (m *Members) NextWithBody(t Type, bodies *Bodies, borrow bool) (key, val []byte, body Payload, done, ok bool) {
 	b, i := m.b, m.i
 	if i >= len(b) {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	if b[i] == '}' {
+		if m.inner {
+			m.i = i + 1
+			return nil, nil, nil, true, true
+		}
 		if skipSpace(b, i+1) != len(b) {
-			return nil, nil, false, false
+			return nil, nil, nil, false, false
 		}
 		m.i = len(b)
-		return nil, nil, true, true
+		return nil, nil, nil, true, true
 	}
 	if !m.first {
 		if b[i] != ',' {
-			return nil, nil, false, false
+			return nil, nil, nil, false, false
 		}
 		i = skipSpace(b, i+1)
 	}
 	m.first = false
 	end, ok := plainStringEnd(b, i)
 	if !ok {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	key = b[i+1 : end-1]
 	i = skipSpace(b, end)
 	if i >= len(b) || b[i] != ':' {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	i = skipSpace(b, i+1)
 	if i >= len(b) {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	start := i
 	switch c := b[i]; {
 	case c == '"':
 		if i, ok = plainStringEnd(b, i); !ok {
-			return nil, nil, false, false
+			return nil, nil, nil, false, false
 		}
 	case c == '-' || c >= '0' && c <= '9':
 		i++
@@ -98,19 +114,49 @@ func (m *Members) Next() (key, val []byte, done, ok bool) {
 			i++
 		}
 	case (c == '{' || c == '[') && m.nested:
+		if c == '{' && t != "" && string(key) == "data" && fastType(t) {
+			if p, end, ok := decodeInner(b, i, t, bodies, borrow); ok {
+				body, i = p, end
+				break
+			}
+		}
 		if i, ok = skipNested(b, i); !ok {
-			return nil, nil, false, false
+			return nil, nil, nil, false, false
 		}
 	default:
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	val = b[start:i]
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != ',' && b[i] != '}' {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	m.i = i
-	return key, val, false, true
+	return key, val, body, false, true
+}
+
+// decodeInner decodes the object at b[i] (in text Begin found no
+// backslash in) as a plain body of type t, as decodeFast decodes it on
+// its own, and returns it and the offset after its closing brace.
+func decodeInner(b []byte, i int, t Type, bodies *Bodies, borrow bool) (Payload, int, bool) {
+	p := bodies.payload(t)
+	in := Members{b: b, i: skipSpace(b, i+1), first: true, inner: true}
+	for {
+		key, val, done, ok := in.Next()
+		if !ok {
+			return nil, 0, false
+		}
+		if done {
+			break
+		}
+		if !setField(p, key, val, borrow) {
+			return nil, 0, false
+		}
+	}
+	if !utf8.Valid(b[i:in.i]) {
+		return nil, 0, false
+	}
+	return p, in.i, true
 }
 
 // plainStringEnd returns the offset after the string that starts at b[i],
@@ -226,6 +272,16 @@ func decodeFast(p Payload, data []byte, borrow bool) bool {
 			return false
 		}
 	}
+}
+
+// fastType reports whether t's body has a fast path (fastBodyType).
+func fastType(t Type) bool {
+	switch t {
+	case ChatMessage, Reaction, PollVote, QAUpvote, ChatDelete, QuizAnswer, QAAsk,
+		PollClose, QuizReveal, QAAnswered, ReactionRemove, QARemove:
+		return true
+	}
+	return false
 }
 
 func fastBodyType(p Payload) bool {

@@ -55,6 +55,26 @@ func FuzzFastBody(f *testing.F) {
 				}
 			}
 		}
+		// Inside an event (NextWithBody): the body decoded while the
+		// event is read is the one decodeFast decodes from the value on
+		// its own (what follows the value is the envelope's to check).
+		wrapped := append(append([]byte(`{"type":"x","data":`), data...), '}')
+		var m Members
+		if m.Begin(wrapped, true) {
+			m.NextWithBody(typ, nil, true) // "type"
+			if _, val, body, _, ok := m.NextWithBody(typ, nil, true); ok && body != nil {
+				alone := newPayload(typ)
+				if !decodeFast(alone, val, true) || !reflect.DeepEqual(body, alone) {
+					t.Fatalf("%s %q: decoded inside the event %+v, alone %+v", typ, val, body, alone)
+				}
+				ev := Event{Type: typ, Data: val}
+				ref := Event{Type: typ, Data: val}
+				sameError(t, ev.ValidateDecodedBody(body), ref.ValidateBodyReflect(nil))
+				if !reflect.DeepEqual(ev.Body, ref.Body) {
+					t.Fatalf("%s %q: bodies differ: %+v vs %+v", typ, data, ev.Body, ref.Body)
+				}
+			}
+		}
 		fast := Event{Type: typ, Data: data}
 		ref := Event{Type: typ, Data: data}
 		ef, er := fast.ValidateBodyBorrowing(nil, &Bodies{Hint: 2}), ref.ValidateBodyReflect(nil)
