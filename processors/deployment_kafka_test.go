@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ovation-live/ovation/analytics"
 	"github.com/ovation-live/ovation/internal/chtest"
 	"github.com/ovation-live/ovation/internal/kafkatest"
@@ -193,44 +195,8 @@ func TestDeploymentKillKafka(t *testing.T) {
 	wg.Wait()
 	waitCaughtUp(t, brokers, group, tp.Events, 120*time.Second)
 
-	// The model: the events topic as the processors read it, partition
-	// by partition; a copy changes its partition's table at its offset.
-	m := newModel()
-	deps := map[int32]*mdep{}
-	copies := map[int32]int{}
-	roomPart := map[string]int32{}
-	afterClose := map[string]bool{}
-	for _, r := range readAll(t, brokers, tp.Events).records {
-		if action, ok := controlOf(r); ok {
-			if action == schemas.ControlDeployment {
-				c, err := schemas.ParseDeploymentCopy(r.Value, schemas.DefaultDeploymentRoom)
-				if err != nil {
-					t.Fatalf("copy at %d/%d: %v", r.Partition, r.Offset, err)
-				}
-				if deps[r.Partition] == nil {
-					deps[r.Partition] = &mdep{}
-				}
-				deps[r.Partition].apply(t, &c)
-				copies[r.Partition]++
-			}
-			continue
-		}
-		e, err := schemas.ParseEvent(r.Value)
-		if err != nil {
-			t.Fatalf("event at %d/%d: %v", r.Partition, r.Offset, err)
-		}
-		roomPart[e.Room] = r.Partition
-		if mr := m.rooms[e.Room]; mr != nil && mr.closed && !mr.seen[e.User+"\x00"+e.ID] {
-			afterClose[e.Room+"\x00"+e.User+"\x00"+e.ID] = true
-		}
-		m.dep = deps[r.Partition]
-		if d := m.dep; d != nil && e.Type != schemas.Presence {
-			if s, ok := d.sanctions[e.User]; ok && (s.Until == 0 || e.TS < s.Until) && m.rooms[e.Room] != nil && !m.rooms[e.Room].seen[e.User+"\x00"+e.ID] {
-				d.hits++
-			}
-		}
-		m.apply(&e)
-	}
+	lf := foldLog(t, brokers, tp.Events)
+	m, deps, copies, roomPart, afterClose := lf.m, lf.deps, lf.copies, lf.roomPart, lf.afterClose
 	// Every partition got every copy, in the same order.
 	deployed := 0
 	for _, e := range evs {
@@ -313,4 +279,141 @@ func TestDeploymentKillKafka(t *testing.T) {
 		t.Fatalf("%d kills, %d refused by deployment sanctions, %d filtered, %d masked, rooms by partition %v: the test did not exercise what it claims", kills, hits, filtered, masked, parts)
 	}
 	t.Logf("%d SIGKILLs; %d events (%d deployment-wide, %d copies in each of 4 partitions); rooms by partition %v; refused by deployment sanctions after their copy %d, refused by the deployment filter %d, masked %d; none counted or shown", kills, n, deployed, copies[0], parts, hits, filtered, masked)
+}
+
+// logFold is the model's fold of an events topic as the processors read
+// it, partition by partition in offset order: a deployment copy changes
+// its partition's table at its offset, and every event is judged by its
+// partition's table as it is then (the position rule).
+type logFold struct {
+	m          *model
+	deps       map[int32]*mdep
+	copies     map[int32]int
+	roomPart   map[string]int32
+	afterClose map[string]bool
+}
+
+func foldLog(t *testing.T, brokers []string, topic string) logFold {
+	t.Helper()
+	lf := logFold{m: newModel(), deps: map[int32]*mdep{}, copies: map[int32]int{}, roomPart: map[string]int32{}, afterClose: map[string]bool{}}
+	m := lf.m
+	for _, r := range readAll(t, brokers, topic).records {
+		if action, ok := controlOf(r); ok {
+			if action == schemas.ControlDeployment {
+				c, err := schemas.ParseDeploymentCopy(r.Value, schemas.DefaultDeploymentRoom)
+				if err != nil {
+					t.Fatalf("copy at %d/%d: %v", r.Partition, r.Offset, err)
+				}
+				if lf.deps[r.Partition] == nil {
+					lf.deps[r.Partition] = &mdep{}
+				}
+				lf.deps[r.Partition].apply(t, &c)
+				lf.copies[r.Partition]++
+			}
+			continue
+		}
+		e, err := schemas.ParseEvent(r.Value)
+		if err != nil {
+			t.Fatalf("event at %d/%d: %v", r.Partition, r.Offset, err)
+		}
+		lf.roomPart[e.Room] = r.Partition
+		if mr := m.rooms[e.Room]; mr != nil && mr.closed && !mr.seen[e.User+"\x00"+e.ID] {
+			lf.afterClose[e.Room+"\x00"+e.User+"\x00"+e.ID] = true
+		}
+		m.dep = lf.deps[r.Partition]
+		if d := m.dep; d != nil && e.Type != schemas.Presence {
+			if s, ok := d.sanctions[e.User]; ok && (s.Until == 0 || e.TS < s.Until) && m.rooms[e.Room] != nil && !m.rooms[e.Room].seen[e.User+"\x00"+e.ID] {
+				d.hits++
+			}
+		}
+		m.apply(&e)
+	}
+	return lf
+}
+
+// TestDeploymentRebuildStash: a deployment ban whose copy lands while a
+// room's rebuild is reading its history (slowed past the transaction
+// timeout) applies to the room's stashed events after the copy, not to
+// those before it: the rebuilt room refuses the banned user's lines
+// after the copy and keeps the line before it, as the log's order says.
+func TestDeploymentRebuildStash(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	tp := testTopics(t)
+	createTopics(t, brokers, tp, 1, 1)
+	group := "deprebuild-" + tp.Events
+	reg := prometheus.NewRegistry()
+	cfg := Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group, Log: testLogger(t), Registerer: reg,
+		SessionTimeout: 6 * time.Second, TransactionTimeout: 2 * time.Second, testReadDelay: 4 * time.Second,
+		DeploymentRoom: schemas.DefaultDeploymentRoom}
+	runProcessor(t, cfg)
+	now := time.Now().UnixMilli()
+	chat := func(id, user, text string) *schemas.Event {
+		return ev(t, id, "rebuilt", user, schemas.ChatMessage, now, schemas.ChatMessageData{Text: text})
+	}
+	var history []*schemas.Event
+	for i := range 50 {
+		history = append(history, chat(fmt.Sprintf("h%d", i), fmt.Sprintf("u%d", i%5), fmt.Sprintf("line %d", i)))
+	}
+	produceEvents(t, brokers, tp.Events, history)
+	waitCaughtUp(t, brokers, group, tp.Events, 30*time.Second)
+
+	cl := kafkatest.Client(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := RebuildRequest{Room: "rebuilt", Epoch: "stash-epoch", FromOffset: -1}
+	if err := cl.ProduceSync(ctx, req.Record(tp.Events)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// During the slowed read: a line of u1 before the ban, the ban in the
+	// deployment room (folded at once: it is not the room being rebuilt),
+	// then, once its copy is in the log, more lines of u1 and one of u2.
+	produceEvents(t, brokers, tp.Events, []*schemas.Event{chat("before", "u1", "before the ban"),
+		ev(t, "ban-u1", schemas.DefaultDeploymentRoom, "admin", schemas.ModBan, now, schemas.ModBanData{Target: "u1"})})
+	time.Sleep(time.Second)
+	produceEvents(t, brokers, tp.Events, []*schemas.Event{chat("after1", "u1", "after the ban"), chat("after2", "u1", "still banned"), chat("other", "u2", "not banned")})
+	if metricValue(reg, "ovation_processor_rebuilds_total", "") != 0 {
+		t.Fatal("the rebuild ended before the events it should have stashed came")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for metricValue(reg, "ovation_processor_rebuilds_total", "") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild never completed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitCaughtUp(t, brokers, group, tp.Events, 30*time.Second)
+	lf := foldLog(t, brokers, tp.Events)
+	if lf.copies[0] != 1 {
+		t.Fatalf("%d copies in the partition, want 1", lf.copies[0])
+	}
+	frames := verifyOutput(t, brokers, tp, lf.m)
+	var texts []string
+	epoch := ""
+	for _, r := range frames.records {
+		f, _ := schemas.UnmarshalFrame(r.Value)
+		if f.Room != "rebuilt" {
+			continue
+		}
+		epoch = f.Epoch
+		for _, l := range f.Delta.Chat {
+			texts = append(texts, l.Text)
+		}
+	}
+	if epoch != "stash-epoch" {
+		t.Fatalf("the room's last epoch is %q", epoch)
+	}
+	for _, want := range []string{"before the ban", "not banned"} {
+		if !slices.Contains(texts, want) {
+			t.Fatalf("the rebuilt room lost %q: %v", want, texts)
+		}
+	}
+	for _, not := range []string{"after the ban", "still banned"} {
+		if slices.Contains(texts, not) {
+			t.Fatalf("the rebuilt room shows %q, a line of u1 after the ban's copy", not)
+		}
+	}
+	if lf.deps[0].hits != 2 {
+		t.Fatalf("the model refused %d lines of u1, want 2", lf.deps[0].hits)
+	}
 }
