@@ -50,9 +50,9 @@ type Config struct {
 	// rooms and partitions, share one transaction and its fixed cost (the
 	// AddPartitions, offset commit and EndTxn round trips, one changelog
 	// offset record and one commit marker per partition) instead of each
-	// paying it. An event into a partition idle for longer than the
-	// interval is still committed at the linger. At most Tick; negative:
-	// none. Default 5 ms.
+	// paying it. An event that comes when the last commit began longer
+	// ago than the interval is still committed at the linger. At most
+	// Tick; negative: none. Default 5 ms.
 	TxnInterval time.Duration
 	// MaxPollRecords bounds the records taken per poll. A poll is applied
 	// whole before the transaction can end (its offsets are consumed), so

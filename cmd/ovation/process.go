@@ -38,7 +38,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&f.txnID, "transactional-id", "", "this replica's transactional id: stable across its restarts, distinct between replicas (default: group-hostname)")
 	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "the longest one transaction collects events (under load)")
 	fs.DurationVar(&f.linger, "linger", 2*time.Millisecond, "how long an open transaction waits for more events after the last ones came; an idle partition's event is committed this soon (a linger >= the tick makes every transaction last a tick)")
-	fs.DurationVar(&f.txnInterval, "txn-interval", processors.DefaultTxnInterval, "the shortest time from one commit to the next: under a trickle of events (quiet rooms) several share a transaction instead of one each; an event into a partition idle for longer is still committed at the linger (at most the tick; 0: none)")
+	fs.DurationVar(&f.txnInterval, "txn-interval", processors.DefaultTxnInterval, "the shortest time from one commit to the next: under a trickle of events (quiet rooms) several share a transaction instead of one each; an event that comes when the last commit began longer ago is still committed at the linger (at most the tick; 0: none)")
 	fs.DurationVar(&f.session, "session-timeout", 10*time.Second, "consumer group session timeout")
 	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 8*time.Second, "transaction timeout (below the session timeout)")
 	fs.DurationVar(&f.dedupWindow, "dedup-window", 10*time.Minute, "how long, by event time, a room remembers event ids")
