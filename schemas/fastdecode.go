@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -167,20 +168,41 @@ func plainStringEnd(b []byte, i int) (int, bool) {
 		return 0, false
 	}
 	j := i + 1
-	// Eight bytes at a time past plain ones (plain8: no quote, backslash
-	// or control character), then one at a time.
-	for len(b)-j >= 8 && plain8(binary.LittleEndian.Uint64(b[j:])) {
-		j += 8
+	// Eight bytes at a time: the lowest flagged byte of specialMask is
+	// the first quote, backslash or control character among them.
+	for len(b)-j >= 8 {
+		m := specialMask(binary.LittleEndian.Uint64(b[j:]))
+		if m == 0 {
+			j += 8
+			continue
+		}
+		j += bits.TrailingZeros64(m) / 8
+		return j + 1, b[j] == '"'
 	}
 	for ; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, true
-		case c < 0x20:
+		case c < 0x20 || c == '\\':
 			return 0, false
 		}
 	}
 	return 0, false
+}
+
+// specialMask sets the high bit of each byte of x that is a quote, a
+// backslash or a control character (< 0x20). A bit may also be set
+// above the lowest flagged byte that is not one of them (a borrow), never
+// below it: the lowest set bit is exact, which is all plainStringEnd
+// reads (plain8 in shape.go is the same test as a yes or no).
+func specialMask(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	m := (x - ones*0x20) &^ x
+	m |= (quote - ones) &^ quote
+	m |= (backslash - ones) &^ backslash
+	return m & highs
 }
 
 // skipNested returns the offset after the object or array at b[i], in

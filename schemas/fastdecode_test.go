@@ -153,3 +153,28 @@ func TestPlainInt(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPlainStringEnd holds plainStringEnd, which reads eight bytes at a
+// time, to the byte-at-a-time reading: the same end or the same refusal.
+func FuzzPlainStringEnd(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a chat line longer than eight"x`, `"tab	"`, `"back\slash"`, `"unterminated`, `"é🔥\u00e9"`, `"12345678"`, `"1234567"`, "\"12345678\x1f\"", `x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		wantEnd, wantOK := 0, false
+		if len(b) > 0 && b[0] == '"' {
+			for j := 1; j < len(b); j++ {
+				if c := b[j]; c == '"' {
+					wantEnd, wantOK = j+1, true
+					break
+				} else if c < 0x20 || c == '\\' {
+					break
+				}
+			}
+		}
+		end, ok := plainStringEnd(b, 0)
+		if ok != wantOK || ok && end != wantEnd {
+			t.Fatalf("%q: %d %v, byte at a time %d %v", b, end, ok, wantEnd, wantOK)
+		}
+	})
+}
