@@ -203,8 +203,11 @@ func (s *Service) putBatchBufs(bb *batchBufs) {
 		s.onRecycle(bb.arena[:cap(bb.arena)])
 	}
 	// The events point into the request's body buffer, which may be
-	// dropped rather than pooled: do not keep it alive from here.
+	// dropped rather than pooled: do not keep it alive from here. The
+	// records are zeroed for request.record, which writes only the
+	// fields it sets.
 	clear(bb.events)
+	clear(bb.recs[:cap(bb.recs)])
 	s.batches.Put(bb)
 }
 

@@ -364,12 +364,18 @@ func (s *Service) prepare(req *request, it *item, raw []byte) {
 // record returns a record of the request with value. Records are carved
 // from slabs that are replaced, never grown, when full, so a record's
 // address stays valid.
+//
+// The slots past len(req.recs) are zero (a new slab, or a pooled one
+// putBatchBufs cleared), so only the three fields are written: copying a
+// whole Record literal in was a write barrier over every pointer of it.
 func (req *request) record(value []byte) *kgo.Record {
 	if len(req.recs) == cap(req.recs) {
 		req.recs = make([]kgo.Record, 0, max(1, min(req.n, 512)))
 	}
-	req.recs = append(req.recs, kgo.Record{Key: req.key, Value: value, Timestamp: req.now})
-	return &req.recs[len(req.recs)-1]
+	req.recs = req.recs[:len(req.recs)+1]
+	r := &req.recs[len(req.recs)-1]
+	r.Key, r.Value, r.Timestamp = req.key, value, req.now
+	return r
 }
 
 // newID returns a UUIDv7: 48 bits of Unix milliseconds, then the id's
