@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ovation-live/ovation/internal/kread"
 	"github.com/ovation-live/ovation/schemas"
@@ -962,11 +963,53 @@ func (s *session) commit(ctx context.Context) (bool, error) {
 		s.p.log.Warn("a record of the transaction failed to produce; aborting it", "err", perr)
 		try = kgo.TryAbort
 	}
-	committed, err := s.sess.End(ctx, try)
+	committed, err := s.sess.End(kgo.PreTxnCommitFnContext(ctx, s.fenceEmptyCommit), try)
 	if err != nil {
 		return false, fmt.Errorf("end transaction: %w", err)
 	}
 	return committed, nil
+}
+
+// fenceEmptyCommit makes a transaction that consumed nothing (snapshot
+// catch-ups, evictions, presence expiry and timers of idleFlush) prove
+// that this replica is still the group's member. franz-go sends no
+// TxnOffsetCommit when no offsets moved, and then nothing checks the
+// group's generation: a replica the group replaced while it was paused
+// past its session (a zombie: SIGSTOP, a long GC or VM pause) would
+// commit its stale snapshots, evictions and core records on top of its
+// successor's, and the partition could never be restored again
+// ("frame record N is missing"). Committing the offset the replica
+// already holds for one of its partitions costs one small request and
+// lets the coordinator refuse a zombie (ILLEGAL_GENERATION,
+// UNKNOWN_MEMBER_ID): the transaction aborts and its state is dropped,
+// as for a zombie that consumed (TestFenceEmptyCommit).
+func (s *session) fenceEmptyCommit(req *kmsg.TxnOffsetCommitRequest) error {
+	var pick *part
+	for _, pt := range s.parts {
+		if pt.next >= 0 && (pick == nil || pt.id < pick.id) {
+			pick = pt
+		}
+	}
+	if pick != nil {
+		fenceEmpty(req, s.p.cfg.Topics.Events, pick.id, pick.next)
+	}
+	return nil
+}
+
+// fenceEmpty adds (topic, partition) at offset to a TxnOffsetCommit that
+// carries no offsets, so that the coordinator checks the member's
+// generation (see fenceEmptyCommit); offset must be the one the group
+// already has for it.
+func fenceEmpty(req *kmsg.TxnOffsetCommitRequest, topic string, partition int32, offset int64) {
+	if len(req.Topics) > 0 {
+		return
+	}
+	t := kmsg.NewTxnOffsetCommitRequestTopic()
+	t.Topic = topic
+	p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = partition, offset, -1, &req.MemberID
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
 }
 
 // abortAndDrop aborts the open transaction and drops the state of the
