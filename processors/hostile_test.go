@@ -453,9 +453,13 @@ func TestEvictLoadKafka(t *testing.T) {
 	loads := metricValue(reg, "ovation_processor_rooms_loaded_total", "")
 	waitMetric(t, reg, "ovation_processor_rooms_evicted", 40)
 	verifyOutput(t, brokers, tp, m)
-	t.Logf("40 rooms evicted, restored as evicted by a new processor, %v loaded back on their next event, evicted again", loads)
-	if loads != 40 {
-		t.Fatalf("%v rooms loaded, want 40", loads)
+	evictions := metricValue(reg, "ovation_processor_rooms_evicted_total", "")
+	t.Logf("40 rooms evicted, restored as evicted by a new processor, %v loaded back on their next event, %v evictions after", loads, evictions)
+	// Each room is loaded at least once; on a loaded machine a room
+	// whose events came more than RoomIdle apart is evicted and loaded
+	// again in between, so every load is matched by an eviction.
+	if loads < 40 || evictions != loads {
+		t.Fatalf("%v rooms loaded and %v evicted, want at least 40 loads, each evicted again", loads, evictions)
 	}
 }
 
