@@ -15,7 +15,8 @@ const RouteModeration = "GET /v1/rooms/{room}/analytics/moderation"
 
 // auditTypes are the moderation events the audit trail lists.
 var auditTypes = []schemas.Type{
-	schemas.ModBan, schemas.ModTimeout, schemas.ModUnban, schemas.RoomControls,
+	schemas.ModBan, schemas.ModTimeout, schemas.ModUnban, schemas.RoomControls, schemas.ModFilters,
+	schemas.ModApprove, schemas.ModReject, schemas.ChatPin, schemas.ChatUnpin,
 	schemas.ChatDelete, schemas.QARemove, schemas.ReactionRemove, schemas.RoomClose,
 }
 
@@ -38,8 +39,9 @@ type AuditEntry struct {
 	TS   int64  `json:"ts"` // ms
 	By   string `json:"by"`
 	Type string `json:"type"`
-	// Target is the sanctioned user (mod.*), or the message, question or
-	// emoji removed.
+	// Target is the sanctioned user (mod.ban, mod.timeout, mod.unban),
+	// the held item approved or rejected, the message pinned, or the
+	// message, question or emoji removed.
 	Target string `json:"target,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	// Data is the event's data as written, e.g. a timeout's seconds or
@@ -98,6 +100,9 @@ func (a *API) moderation(ctx context.Context, r *request) (any, error) {
 		if emoji != "" {
 			e.Target = emoji
 		}
+		if e.Target == "" {
+			e.Target = auditTarget(e.Type, data)
+		}
 		if e.Type == string(schemas.ModBan) || e.Type == string(schemas.ModTimeout) {
 			e.Reason = text
 		}
@@ -112,4 +117,24 @@ func (a *API) moderation(ctx context.Context, r *request) (any, error) {
 		page.Next = strconv.FormatInt(last.TS, 10) + "~" + last.ID
 	}
 	return page, nil
+}
+
+// auditTarget reads the target of an approval, a rejection or a pin from
+// its data: rows the sink wrote before it filled their ref.
+func auditTarget(typ, data string) string {
+	var d struct {
+		ID        string `json:"id"`
+		MessageID string `json:"message_id"`
+	}
+	switch schemas.Type(typ) {
+	case schemas.ModApprove, schemas.ModReject:
+		if json.Unmarshal([]byte(data), &d) == nil {
+			return d.ID
+		}
+	case schemas.ChatPin:
+		if json.Unmarshal([]byte(data), &d) == nil {
+			return d.MessageID
+		}
+	}
+	return ""
 }

@@ -42,6 +42,11 @@ func TestAPIModerationAudit(t *testing.T) {
 	add("room-a", "m4", "mod-2", schemas.ChatDelete, t0+4000, `{"message_id":"c2"}`)
 	add("room-a", "m5", "mod-1", schemas.ReactionRemove, t0+5000, `{"emoji":"👍"}`)
 	add("room-a", "m6", "mod-1", schemas.ModUnban, t0+6000, `{"target":"troll"}`)
+	add("room-a", "m7", "mod-2", schemas.ModFilters, t0+6100, `{"words":["spoiler"],"action":"hold"}`)
+	add("room-a", "m8", "mod-2", schemas.ModApprove, t0+6200, `{"id":"c9"}`)
+	add("room-a", "m9", "mod-2", schemas.ModReject, t0+6300, `{"id":"c8"}`)
+	add("room-a", "n1", "mod-1", schemas.ChatPin, t0+6400, `{"message_id":"c1"}`)
+	add("room-a", "n2", "mod-1", schemas.ChatUnpin, t0+6500, `{}`)
 	add("room-b", "m1", "mod-9", schemas.ModBan, t0+7000, `{"target":"x"}`)
 	f, _ := schemas.MarshalFrame(&schemas.Frame{Room: "room-a", Epoch: "e1", Seq: 1, TS: t0, Delta: schemas.Delta{Totals: &schemas.Totals{Chat: 1}}})
 	cl := kafkatest.Client(t, brokers)
@@ -77,6 +82,11 @@ func TestAPIModerationAudit(t *testing.T) {
 		}
 	}
 	want := []string{
+		`6500 mod-1 chat.unpin   {}`,
+		`6400 mod-1 chat.pin c1  {"message_id":"c1"}`,
+		`6300 mod-2 mod.reject c8  {"id":"c8"}`,
+		`6200 mod-2 mod.approve c9  {"id":"c9"}`,
+		`6100 mod-2 mod.filters   {"words":["spoiler"],"action":"hold"}`,
 		`6000 mod-1 mod.unban troll  {"target":"troll"}`,
 		`5000 mod-1 reaction.remove 👍  {"emoji":"👍"}`,
 		`4000 mod-2 chat.delete c2  {"message_id":"c2"}`,

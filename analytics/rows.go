@@ -115,6 +115,12 @@ func newEventRow(ev *schemas.Event, src source) eventRow {
 		r.ref = b.QuestionID
 	case *schemas.ReactionRemoveData:
 		r.emoji = b.Emoji
+	case *schemas.ModApproveData:
+		r.ref = b.ID
+	case *schemas.ModRejectData:
+		r.ref = b.ID
+	case *schemas.ChatPinData:
+		r.ref = b.MessageID
 	case *schemas.CustomData:
 		// A custom type's key (docs/custom.md); its data column holds the rest.
 		r.ref = b.Key
