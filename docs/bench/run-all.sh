@@ -9,7 +9,9 @@
 # BROKERS (a running Kafka, default: one started here with
 # deployments/kafka/kafka.sh on port 23092 and stopped at the end), BEFORE
 # (quiet only: an older ovation binary to compare the hot room and idle
-# memory against, e.g. built from the commit before issue 18's work).
+# memory against, e.g. built from the commit before issue 18's work),
+# PREFIX (quiet only: prepended to the result names; issue 18's second
+# round used PREFIX=r2- with BEFORE a build of 2faca76).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -57,19 +59,23 @@ if [[ $WHAT == all || $WHAT == quiet ]]; then
 	# rooms on one real broker with separate roles and with
 	# permessage-deflate; then the hot room three times alternating with
 	# BEFORE (pipeline only), and idle memory at 10,000 connections.
-	devbench --name quiet --scenario quiet
-	if [[ -n ${BEFORE:-} ]]; then devbench --name quiet-before --binary "$BEFORE" --scenario quiet --baseline-fanout=false; fi
-	bench --name quiet-roles --scenario quiet
-	devbench --name quiet-deflate --scenario quiet --ws-compression --baseline-fanout=false --baseline-direct=false
-	devbench --name hot --scenario hot
+	# BEFORE for issue 18's second round: a build of 2faca76.
+	devbench --name "${PREFIX:-}quiet" --scenario quiet
+	if [[ -n ${BEFORE:-} ]]; then devbench --name "${PREFIX:-}quiet-before" --binary "$BEFORE" --scenario quiet --baseline-fanout=false; fi
+	# The processors' minimum transaction interval off (--txn-interval 0),
+	# against the per-message baseline in the same run.
+	devbench --name "${PREFIX:-}quiet-no-interval" --scenario quiet --baseline-fanout=false --dev-args "--txn-interval 0"
+	bench --name "${PREFIX:-}quiet-roles" --scenario quiet
+	devbench --name "${PREFIX:-}quiet-deflate" --scenario quiet --ws-compression --baseline-fanout=false --baseline-direct=false
+	devbench --name "${PREFIX:-}hot" --scenario hot
 	hot=(--scenario hot --baseline-fanout=false --baseline-direct=false --profile-seconds -1 --duration 15s)
 	for k in 1 2 3; do
-		devbench --name "hot-after-$k" "${hot[@]}"
-		if [[ -n ${BEFORE:-} ]]; then devbench --name "hot-before-$k" --binary "$BEFORE" "${hot[@]}"; fi
+		devbench --name "${PREFIX:-}hot-after-$k" "${hot[@]}"
+		if [[ -n ${BEFORE:-} ]]; then devbench --name "${PREFIX:-}hot-before-$k" --binary "$BEFORE" "${hot[@]}"; fi
 	done
 	idle=(--viewers 10000 --rooms 100 --rate 100 --warmup 1s --duration 3s --baseline-fanout=false --baseline-kafka=false --profile-seconds -1)
-	devbench --name idle-10000 "${idle[@]}"
-	if [[ -n ${BEFORE:-} ]]; then devbench --name idle-10000-before --binary "$BEFORE" "${idle[@]}"; fi
+	devbench --name "${PREFIX:-}idle-10000" "${idle[@]}"
+	if [[ -n ${BEFORE:-} ]]; then devbench --name "${PREFIX:-}idle-10000-before" --binary "$BEFORE" "${idle[@]}"; fi
 fi
 if [[ $WHAT == all || $WHAT == sweeps ]]; then
 	short=(--warmup 3s --duration 12s --baseline-fanout=false --baseline-kafka=false --profile-seconds -1)
