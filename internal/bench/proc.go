@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -158,8 +159,18 @@ func waitHTTP(ctx context.Context, url string, c *child, timeout time.Duration) 
 	return fmt.Errorf("%s not ready after %s", url, timeout)
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago, below the
+// kernel's ephemeral range (32768+): the child binds it a little later,
+// and an outgoing connection in between may take an ephemeral port (the
+// port the kernel hands out for :0 is one).
 func freePort() (int, error) {
+	for range 200 {
+		p := 20000 + rand.IntN(12000)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			ln.Close()
+			return p, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
