@@ -100,23 +100,9 @@ func (t *depTable) apply(ev *schemas.Event, limit int) string {
 		}
 		return ""
 	case *schemas.ModFiltersData:
-		keys := make([]string, 0, len(d.Words))
-		n := 0
-		for _, w := range d.Words {
-			if k := schemas.FilterKey(w); !slices.Contains(keys, k) {
-				keys = append(keys, k)
-				n += jsonStringLen(k) + 1
-			}
-		}
-		slices.Sort(keys)
-		res := make([]*regexp.Regexp, 0, len(d.Patterns))
-		for _, pat := range d.Patterns {
-			re, err := schemas.CompilePattern(pat)
-			if err != nil {
-				return "pattern: " + err.Error() // validated by the deployment room: cannot happen
-			}
-			res = append(res, re)
-			n += jsonStringLen(pat) + 1
+		keys, res, n, err := compileFilter(d)
+		if err != nil {
+			return "pattern: " + err.Error() // validated by the deployment room: cannot happen
 		}
 		if t.size-t.filterBytes()+n > limit {
 			return "the filter does not fit the table's record"

@@ -2,6 +2,7 @@ package processors
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -367,4 +368,29 @@ func (r *room) filterBytes() int {
 		n += jsonStringLen(p) + 1
 	}
 	return n
+}
+
+// compileFilter turns a mod.filters body into the filter a room or the
+// deployment table keeps: its words' keys (normalised, distinct, sorted),
+// its compiled patterns, and the bytes both add to the record that holds
+// them.
+func compileFilter(d *schemas.ModFiltersData) (keys []string, res []*regexp.Regexp, n int, err error) {
+	keys = make([]string, 0, len(d.Words))
+	for _, w := range d.Words {
+		if k := schemas.FilterKey(w); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+			n += jsonStringLen(k) + 1
+		}
+	}
+	slices.Sort(keys)
+	res = make([]*regexp.Regexp, 0, len(d.Patterns))
+	for _, pat := range d.Patterns {
+		re, err := schemas.CompilePattern(pat)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		res = append(res, re)
+		n += jsonStringLen(pat) + 1
+	}
+	return keys, res, n, nil
 }

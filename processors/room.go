@@ -465,23 +465,9 @@ func (r *room) apply(cfg *Config, ev *schemas.Event) (Outcome, Reason) {
 		r.pend.Pinned = &c
 		r.pendBytes += r.pinnedBytes()
 	case *schemas.ModFiltersData:
-		keys := make([]string, 0, len(d.Words))
-		n := 0
-		for _, w := range d.Words {
-			if k := schemas.FilterKey(w); !slices.Contains(keys, k) {
-				keys = append(keys, k)
-				n += jsonStringLen(k) + 1
-			}
-		}
-		slices.Sort(keys)
-		res := make([]*regexp.Regexp, 0, len(d.Patterns))
-		for _, pat := range d.Patterns {
-			re, err := schemas.CompilePattern(pat)
-			if err != nil {
-				return DeadLettered, ReasonInvalid // validated already: cannot happen
-			}
-			res = append(res, re)
-			n += jsonStringLen(pat) + 1
+		keys, res, n, err := compileFilter(d)
+		if err != nil {
+			return DeadLettered, ReasonInvalid // validated already: cannot happen
 		}
 		if !fits(n - r.filterBytes()) {
 			return DeadLettered, ReasonTooLarge
