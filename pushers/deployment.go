@@ -34,22 +34,7 @@ func (h *hub) depSnapshot(sn *snapMsg) {
 func (h *hub) depFrame(f *frameMsg) {
 	d := f.mod
 	h.depMu.Lock()
-	switch {
-	case h.dep.epoch != f.epoch:
-		h.dep = roomMod{epoch: f.epoch}
-		fallthrough
-	case f.seq > h.dep.seq:
-		h.dep.seq = f.seq
-		for _, u := range d.Lifted {
-			delete(h.dep.banned, u)
-		}
-		for u, s := range d.Sanctions {
-			if h.dep.banned == nil {
-				h.dep.banned = map[string]int64{}
-			}
-			h.dep.banned[u] = s.Until
-		}
-	}
+	h.dep.fold(f)
 	h.depMu.Unlock()
 	if len(d.Sanctions) > 0 {
 		h.endEverywhere(d.Sanctions)

@@ -29,6 +29,28 @@ type roomMod struct {
 	banned map[string]int64
 }
 
+// fold applies a frame's sanctions and lifts to m, unless a snapshot of
+// the same epoch already told them (the snapshots topic is read apart
+// from the frames, often ahead); a new epoch starts over.
+func (m *roomMod) fold(f *frameMsg) {
+	switch {
+	case m.epoch != f.epoch:
+		*m = roomMod{epoch: f.epoch}
+		fallthrough
+	case f.seq > m.seq:
+		m.seq = f.seq
+		for _, u := range f.mod.Lifted {
+			delete(m.banned, u)
+		}
+		for u, s := range f.mod.Sanctions {
+			if m.banned == nil {
+				m.banned = map[string]int64{}
+			}
+			m.banned[u] = s.Until
+		}
+	}
+}
+
 func sanctionEnds(m map[string]schemas.Sanction) map[string]int64 {
 	if len(m) == 0 {
 		return nil
@@ -56,24 +78,7 @@ func (r *room) applySnapMod(sn *snapMsg) {
 // subscriptions of the users it sanctions. r.mu is held.
 func (h *hub) applyFrameMod(r *room, f *frameMsg) {
 	d := f.mod
-	switch {
-	case r.mod.epoch != f.epoch:
-		r.mod = roomMod{epoch: f.epoch}
-		fallthrough
-	case f.seq > r.mod.seq:
-		// Not yet in what a snapshot told (the snapshots topic is read
-		// apart from the frames, often ahead).
-		r.mod.seq = f.seq
-		for _, u := range d.Lifted {
-			delete(r.mod.banned, u)
-		}
-		for u, s := range d.Sanctions {
-			if r.mod.banned == nil {
-				r.mod.banned = map[string]int64{}
-			}
-			r.mod.banned[u] = s.Until
-		}
-	}
+	r.mod.fold(f)
 	if len(d.Sanctions) == 0 {
 		return
 	}
