@@ -90,41 +90,75 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 		b.Fatalf("warm-up: %d %s", rep.status, rep.raw)
 	}
 
+	// The same loopback client in a child process (benchclient_test.go),
+	// so this process is the HTTP server alone: http-ext posts to ingest,
+	// ceiling to a handler that only reads the body and produces
+	// pre-built records with ingest's producer options.
+	var ceilBatches batchCounter
+	ceilCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.WithHooks(&ceilBatches)}, (Config{Topic: topic}).ProducerOpts()...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ceilCl.Close()
+	ceilSrv := httptest.NewServer(ceilingHandler(ceilCl, rooms, values))
+	defer ceilSrv.Close()
+	ext := startBenchClient(b, benchClientSpec{URLs: []string{r.srv.URL + "/v1/rooms/", ceilSrv.URL + "/v1/rooms/"}, Rooms: rooms, Tokens: toks, Bodies: bodies, Workers: workers})
+	for target := range 2 {
+		if err := ext.run(target, workers); err != nil {
+			b.Fatalf("warm-up: %v", err)
+		}
+	}
+
+	// Each path runs n batches and returns an error: per batch on workers
+	// goroutines in this process (perBatch), or whole by the child.
+	type path struct {
+		perBatch func(w int) error
+		whole    func(n int) error
+		counter  *batchCounter // its producer's batches
+		ext      bool          // the client is the child
+	}
+	paths := []string{"bare", "http", "handler", "http-ext", "ceiling"}
+	defs := map[string]*path{}
 	rates := map[string]float64{}
-	ops := map[string]func(w int) error{}
-	run := func(name string, op func(w int) error) {
-		ops[name] = op
+	run := func(name string, p *path) {
+		defs[name] = p
 		b.Run(name, func(b *testing.B) {
-			var next atomic.Int32
-			b.SetParallelism(max(1, workers/max(1, runtime.GOMAXPROCS(0))))
 			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				w := int(next.Add(1)-1) % workers
-				for pb.Next() {
-					if err := op(w); err != nil {
-						b.Error(err)
-						return
-					}
+			if p.whole != nil {
+				if err := p.whole(b.N); err != nil {
+					b.Fatal(err)
 				}
-			})
+			} else {
+				var next atomic.Int32
+				b.SetParallelism(max(1, workers/max(1, runtime.GOMAXPROCS(0))))
+				b.RunParallel(func(pb *testing.PB) {
+					w := int(next.Add(1)-1) % workers
+					for pb.Next() {
+						if err := p.perBatch(w); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
 			ev := float64(b.N*batch) / time.Since(start).Seconds()
 			b.ReportMetric(ev, "events/s")
 			rates[name] = ev
 		})
 	}
-	run("bare", func(w int) error {
+	run("bare", &path{counter: &bareBatches, perBatch: func(w int) error {
 		recs := make([]*kgo.Record, batch)
 		for i := range recs {
 			recs[i] = &kgo.Record{Key: []byte(rooms[w]), Value: values[w][i]}
 		}
 		return bare.ProduceSync(ctx, recs...).FirstErr()
-	})
+	}})
 	// Keep-alive for every worker: the default keeps only 2 idle
 	// connections per host, and a benchmark that reconnects measures TCP.
 	tr := r.srv.Client().Transport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = workers
 	hc := &http.Client{Transport: tr}
-	run("http", func(w int) error {
+	run("http", &path{counter: &ingestBatches, perBatch: func(w int) error {
 		req, _ := http.NewRequest(http.MethodPost, r.url(rooms[w]), bytes.NewReader(bodies[w]))
 		req.Header.Set("Authorization", "Bearer "+toks[w])
 		resp, err := hc.Do(req)
@@ -137,13 +171,13 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil
-	})
+	}})
 	// The handler alone, in process: the same ServeHTTP without loopback
 	// TCP and the client's HTTP stack, which cost CPU on this machine but
 	// not on ingest's in a deployment.
 	mux := http.NewServeMux()
 	r.svc.Register(mux)
-	run("handler", func(w int) error {
+	run("handler", &path{counter: &ingestBatches, perBatch: func(w int) error {
 		req := httptest.NewRequest(http.MethodPost, "/v1/rooms/"+rooms[w]+"/events", bytes.NewReader(bodies[w]))
 		req.Header.Set("Authorization", "Bearer "+toks[w])
 		rec := httptest.NewRecorder()
@@ -152,8 +186,10 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 			return fmt.Errorf("status %d", rec.Code)
 		}
 		return nil
-	})
-	if b.Failed() || len(rates) != 3 || rates["bare"] == 0 {
+	}})
+	run("http-ext", &path{counter: &ingestBatches, ext: true, whole: func(n int) error { return ext.run(0, n) }})
+	run("ceiling", &path{counter: &ceilBatches, ext: true, whole: func(n int) error { return ext.run(1, n) }})
+	if b.Failed() || len(rates) != len(paths) || rates["bare"] == 0 {
 		return // a -bench filter ran only some of the paths
 	}
 	// The machine is shared, so one long run of each is at the mercy of
@@ -161,10 +197,10 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 	// see the same background load; the median round's ratio is the
 	// number to quote.
 	const rounds, perRound = 7, 600
-	paths := []string{"bare", "http", "handler"}
 	sums := map[string]float64{}
 	cpus := map[string]float64{} // process CPU seconds, summed over rounds
 	brokerCPUs := map[string]float64{}
+	clientCPUs := map[string]float64{} // the child's, for the ext paths
 	// The broker's CPU too, when it is one local process this test can
 	// find (OVATION_KAFKA_BROKERS on this machine): the two share the
 	// cores, so what both spend per event is what bounds events/s.
@@ -177,53 +213,84 @@ func BenchmarkHTTPVsBareProducer(b *testing.B) {
 	var table strings.Builder
 	for i := 0; i < rounds; i++ {
 		got := map[string]float64{}
-		for _, p := range paths {
-			counter := &ingestBatches
-			if p == "bare" {
-				counter = &bareBatches
+		for _, name := range paths {
+			p := defs[name]
+			counter := p.counter
+			c0, k0, x0, n0, r0 := processCPU(), pidCPU(broker), pidCPU(ext.pid()), counter.batches.Load(), counter.records.Load()
+			if p.whole != nil {
+				start := time.Now()
+				if err := p.whole(perRound); err != nil {
+					b.Fatal(err)
+				}
+				got[name] = float64(perRound*batch) / time.Since(start).Seconds()
+			} else {
+				got[name] = timedRun(b, workers, perRound, batch, p.perBatch)
 			}
-			c0, k0, n0, r0 := processCPU(), pidCPU(broker), counter.batches.Load(), counter.records.Load()
-			got[p] = timedRun(b, workers, perRound, batch, ops[p])
-			cpus[p] += processCPU() - c0
-			brokerCPUs[p] += pidCPU(broker) - k0
-			bs := batches[p]
-			batches[p] = [2]int64{bs[0] + counter.batches.Load() - n0, bs[1] + counter.records.Load() - r0}
-			sums[p] += got[p]
+			cpus[name] += processCPU() - c0
+			brokerCPUs[name] += pidCPU(broker) - k0
+			if p.ext {
+				clientCPUs[name] += pidCPU(ext.pid()) - x0
+			}
+			bs := batches[name]
+			batches[name] = [2]int64{bs[0] + counter.batches.Load() - n0, bs[1] + counter.records.Load() - r0}
+			sums[name] += got[name]
 		}
+		fmt.Fprintf(&table, "  round %d  bare %7.0f", i+1, got["bare"])
 		for _, p := range paths[1:] {
 			ratios[p] = append(ratios[p], got[p]/got["bare"])
+			fmt.Fprintf(&table, "  %s %7.0f (%.2f)", p, got[p], got[p]/got["bare"])
 		}
-		fmt.Fprintf(&table, "  round %d  bare %9.0f  http %9.0f (%.2f)  handler %9.0f (%.2f)\n",
-			i+1, got["bare"], got["http"], got["http"]/got["bare"], got["handler"], got["handler"]/got["bare"])
+		table.WriteByte('\n')
 	}
-	top := max(sums["bare"], sums["http"], sums["handler"])
+	top := 0.0
+	for _, p := range paths {
+		top = max(top, sums[p])
+	}
 	// CPU per event is this process's (user+system): the client's and
 	// the server's HTTP stacks for http, ingest's handler and producer for
-	// handler, the producer alone for bare. The broker's is not counted.
-	fmt.Fprintf(&table, "  mean events/s, CPU per event of this process and of the broker, records per produce batch:\n")
+	// handler, the server's HTTP stack and ingest for http-ext, the
+	// server's HTTP stack and a producer for ceiling, the producer alone
+	// for bare. The broker's is not counted; the child's (http-ext and
+	// ceiling's client) is shown apart.
+	fmt.Fprintf(&table, "  mean events/s, CPU per event of this process, of the broker and of the external client, records per produce batch:\n")
 	events := float64(rounds * perRound * batch)
 	both := map[string]float64{}
 	for _, p := range paths {
 		us, kus := 1e6*cpus[p]/events, 1e6*brokerCPUs[p]/events
 		both[p] = us + kus
 		perBatch := float64(batches[p][1]) / float64(max(1, batches[p][0]))
-		fmt.Fprintf(&table, "  %-8s %9.0f  %5.2f µs  broker %5.2f µs  %5.1f  %s\n", p, sums[p]/rounds, us, kus, perBatch, strings.Repeat("█", int(40*sums[p]/top)))
+		client := "          "
+		if defs[p].ext {
+			client = fmt.Sprintf("ext %5.2f µs", 1e6*clientCPUs[p]/events)
+		}
+		fmt.Fprintf(&table, "  %-8s %9.0f  %5.2f µs  broker %5.2f µs  %s  %5.1f  %s\n", p, sums[p]/rounds, us, kus, client, perBatch, strings.Repeat("█", int(40*sums[p]/top)))
 	}
+	bound := map[string]float64{"bare": 1}
 	if broker != 0 {
 		// On a machine that ran only these two, events/s would go as the
 		// inverse of what both spend per event: a ratio that other load
 		// on a shared machine does not move.
 		for _, p := range paths[1:] {
-			fmt.Fprintf(&table, "  CPU-bound ratio %s/bare = %.2f (this process + broker per event: %.2f vs %.2f µs)\n", p, both["bare"]/both[p], both[p], both["bare"])
+			bound[p] = both["bare"] / both[p]
+			fmt.Fprintf(&table, "  CPU-bound ratio %s/bare = %.2f (this process + broker per event: %.2f vs %.2f µs)\n", p, bound[p], both[p], both["bare"])
 		}
 	}
+	median := map[string]float64{"bare": 1}
 	for _, p := range paths[1:] {
 		rs := ratios[p]
 		sort.Float64s(rs)
+		median[p] = rs[len(rs)/2]
 		fmt.Fprintf(&table, "  median ratio %s/bare = %.2f (min %.2f, max %.2f)\n", p, rs[len(rs)/2], rs[0], rs[len(rs)-1])
 	}
 	b.Logf("\nevents/s, batches of %d, %d workers, %d broker(s), %d alternating rounds of %d batches per path:\n%s",
 		batch, workers, len(brokers), rounds, perRound, table.String())
+	// The rounds' results once more as benchmark lines, for benchstat
+	// across runs (x-bare: the median round's ratio; x-bare-cpu: the
+	// CPU-bound ratio).
+	for _, p := range paths {
+		fmt.Printf("BenchmarkRounds/%s 1 %.0f events/s %.3f us-process %.3f us-broker %.3f x-bare %.3f x-bare-cpu\n",
+			p, sums[p]/rounds, 1e6*cpus[p]/events, 1e6*brokerCPUs[p]/events, median[p], bound[p])
+	}
 }
 
 // batchCounter counts the produce batches a client wrote and their
