@@ -82,9 +82,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.FanoutBaseline, "baseline-fanout", true, "also run the gorilla broadcast baseline with the same load and viewers")
 	fs.BoolVar(&cfg.KafkaBaseline, "baseline-kafka", true, "also run a bare franz-go producer/consumer on the same Kafka")
 	fs.BoolVar(&cfg.DirectBaseline, "baseline-direct", false, "also run the per-message baseline: a gorilla server taking the same HTTP requests and sending each event to the room's viewers at once (on by default with --scenario)")
+	fs.BoolVar(&cfg.KafkaTripBaseline, "baseline-kafka-trip", false, "also run the floor of the fixed shape: a server taking the same HTTP requests that sends each event through Kafka (produced with ingest's options, read back read_committed) and then to the room's viewers as the per-message baseline does; dev: an embedded kfake broker as dev's, roles: --kafka-brokers (on by default with --scenario quiet)")
 	fs.BoolVar(&cfg.Compression, "ws-compression", false, "viewers offer permessage-deflate and the pipeline's pusher negotiates it (the baselines never do)")
 	fs.StringVar(&cfg.Binary, "binary", "", "ovation executable for the pipeline's children (default: this one), e.g. an older build to compare against; the baselines always run this one")
-	scenario := fs.String("scenario", "", "preset shape, flags given explicitly win: quiet = 2000 viewers in 100 rooms, 500 chat lines/s (5 per room), one per request; hot = 2000 viewers in 1 room, 500 chat lines/s; both with --baseline-direct")
+	scenario := fs.String("scenario", "", "preset shape, flags given explicitly win: quiet = 2000 viewers in 100 rooms, 500 chat lines/s (5 per room), one per request; hot = 2000 viewers in 1 room, 500 chat lines/s; both with --baseline-direct, quiet also with --baseline-kafka-trip")
 	fs.DurationVar(&cfg.KafkaBaselineDuration, "baseline-kafka-duration", 10*time.Second, "how long the bare Kafka baseline produces")
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 10, "CPU profile of the pipeline during the measured window; negative = none")
 	fs.StringVar(&cfg.OutDir, "out", ".", "directory for NAME.json, NAME.png and NAME.cpu.pprof")
@@ -120,6 +121,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			def("chat-every", func() { cfg.ChatEvery = 1 })
 			def("workers", func() { cfg.Workers = 64 })
 			def("baseline-direct", func() { cfg.DirectBaseline = true })
+			if *scenario == "quiet" {
+				def("baseline-kafka-trip", func() { cfg.KafkaTripBaseline = true })
+			}
 			def("baseline-kafka", func() { cfg.KafkaBaseline = false })
 		default:
 			fmt.Fprintf(stderr, "--scenario %q: want quiet or hot\n", *scenario)
@@ -193,9 +197,20 @@ func runBenchExec(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "ovation bench exec: unknown command %q\n", rest[0])
 		return errUsage
 	}
-	ln, err := net.Listen("tcp", *addr)
+	stop, err := servePprof(*addr)
 	if err != nil {
-		return fmt.Errorf("pprof listener: %w", err)
+		return err
+	}
+	defer stop()
+	return cmd.run(ctx, rest[1:], stdout, stderr)
+}
+
+// servePprof serves net/http/pprof on a debug listener of its own at addr
+// until stop is called (stop waits for the server to end).
+func servePprof(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listener: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -209,11 +224,10 @@ func runBenchExec(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer close(done)
 		srv.Serve(ln)
 	}()
-	defer func() {
+	return func() {
 		srv.Close()
 		<-done
-	}()
-	return cmd.run(ctx, rest[1:], stdout, stderr)
+	}, nil
 }
 
 func runBenchBroadcast(ctx context.Context, args []string, stderr io.Writer) error {
@@ -224,12 +238,28 @@ func runBenchBroadcast(ctx context.Context, args []string, stderr io.Writer) err
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "listen address")
 	fs.StringVar(&cfg.ReadyFile, "ready-file", "", "write the bound address here once listening")
 	fs.BoolVar(&cfg.Direct, "direct", false, "the per-message baseline: take events on POST /v1/rooms/{room}/events and send each to the room's viewers at once, no Kafka")
+	fs.BoolVar(&cfg.KafkaTrip, "kafka-trip", false, "the floor of the fixed shape: take events as --direct does, produce each to Kafka (ingest's producer options), read it back (read_committed) and only then send it to the room's viewers")
+	embedded := fs.Bool("embedded-broker", false, "kafka-trip: run the broker in process, as ovation dev does (kfake on --kafka-listen, data in --data-dir), instead of using --kafka-brokers")
+	fs.StringVar(&cfg.KafkaListen, "kafka-listen", "127.0.0.1:0", "kafka-trip: address of the embedded broker")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "kafka-trip: where the embedded broker keeps its data (default: a temporary directory, removed at the end)")
+	fs.StringVar(&cfg.TripTopic, "trip-topic", bench.DefaultTripTopic, "kafka-trip: the topic it creates, produces to and reads (deleted at the end on --kafka-brokers)")
+	fs.IntVar(&cfg.Partitions, "partitions", 4, "kafka-trip: partitions of --trip-topic")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (loopback only, please); empty: none")
 	log, err := c.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg.Brokers = c.brokerList()
+	if !*embedded {
+		cfg.Brokers = c.brokerList()
+	}
 	cfg.FramesTopic = c.topics.Frames
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	err = bench.ServeBroadcast(ctx, cfg, log)
 	if errors.Is(err, context.Canceled) {
 		return nil

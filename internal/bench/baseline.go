@@ -36,6 +36,21 @@ type BroadcastConfig struct {
 	// per-message server (Centrifugo's memory engine, the gorilla chat
 	// example) does.
 	Direct bool
+	// KafkaTrip makes it the floor of Ovation's fixed shape (see
+	// serveKafkaTrip): it takes the events as Direct does, but each one
+	// goes through Kafka before it is sent. Brokers empty means an
+	// embedded kfake broker configured as `ovation dev` configures its
+	// own, listening on KafkaListen with its data in DataDir.
+	KafkaTrip bool
+	// KafkaListen and DataDir are the embedded broker's (KafkaTrip with no
+	// Brokers): "" means 127.0.0.1:0 and a temporary directory.
+	KafkaListen string
+	DataDir     string
+	// TripTopic is the topic the floor produces to and reads back (created
+	// with Partitions partitions, 0 meaning 4, and deleted at the end on
+	// real brokers); "" means ovation-bench.kafka-trip.
+	TripTopic  string
+	Partitions int
 }
 
 // ServeBroadcast runs the fan-out baseline until ctx ends: a minimal gorilla
@@ -50,6 +65,9 @@ type BroadcastConfig struct {
 func ServeBroadcast(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) error {
 	if cfg.Direct {
 		return serveDirect(ctx, cfg, log)
+	}
+	if cfg.KafkaTrip {
+		return serveKafkaTrip(ctx, cfg, log)
 	}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -179,32 +197,49 @@ type directChat struct {
 // publish sends one event to the room's clients as a frame of its own.
 func (h *hub) publish(room, user string, ev *directEvent) {
 	now := time.Now().UnixMilli()
-	f := directFrame{Type: "frame", Room: room, Epoch: "direct", TS: now}
+	if f, ok := directFrameOf(room, user, "direct", ev, now, now); ok {
+		h.send(&f)
+	}
+}
+
+// directFrameOf is the one-event frame both per-event baselines send:
+// frameTS is when the frame is made, lineTS the event's ingest time (what
+// the viewers' chat latency is measured from). ok is false for an event
+// whose data does not decode.
+func directFrameOf(room, user, epoch string, ev *directEvent, frameTS, lineTS int64) (directFrame, bool) {
+	f := directFrame{Type: "frame", Room: room, Epoch: epoch, TS: frameTS}
 	switch ev.Type {
 	case "chat.message":
 		var d struct {
 			Text string `json:"text"`
 		}
 		if json.Unmarshal(ev.Data, &d) != nil {
-			return
+			return f, false
 		}
-		f.Delta.Chat = []directChat{{ID: ev.ID, User: user, Text: d.Text, TS: now}}
+		f.Delta.Chat = []directChat{{ID: ev.ID, User: user, Text: d.Text, TS: lineTS}}
 	default:
 		var d struct {
 			Emoji string `json:"emoji"`
 		}
 		if json.Unmarshal(ev.Data, &d) != nil {
-			return
+			return f, false
 		}
 		f.Delta.Reactions = map[string]int64{d.Emoji: 1}
 	}
+	return f, true
+}
+
+// send gives f the room's next seq, encodes it once and queues it to every
+// client of the room, one WriteMessage each (a full queue drops the client,
+// as the chat example does).
+func (h *hub) send(f *directFrame) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := h.room(room)
+	r := h.room(f.Room)
 	r.epoch = f.Epoch
 	r.seq++
 	f.Seq = r.seq
-	msg, err := json.Marshal(&f)
+	msg, err := json.Marshal(f)
 	if err != nil {
 		return
 	}
@@ -261,20 +296,24 @@ func (h *hub) broadcast(room, epoch string, seq uint64, msg []byte) {
 
 func (cl *bClient) stop() { cl.once.Do(func() { close(cl.send) }) }
 
+// writePump is a client's writer: one WriteMessage per queued message. It
+// is a named method so that CPU profiles show the socket writes apart
+// (cpuShares).
+func (cl *bClient) writePump() {
+	defer cl.c.Close()
+	for msg := range cl.send {
+		cl.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := cl.c.WriteMessage(websocket.TextMessage, msg); err != nil {
+			return
+		}
+	}
+	cl.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4009, "too slow"))
+}
+
 func (h *hub) serve(c *websocket.Conn) {
 	cl := &bClient{c: c, send: make(chan []byte, 256)}
 	cl.send <- []byte(`{"type":"welcome","node":"gorilla-baseline","user":"bench","ts":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"ping_interval":25,"max_rooms":100,"max_message_bytes":32768}`)
-	go func() {
-		// Write pump: one WriteMessage per queued message.
-		defer c.Close()
-		for msg := range cl.send {
-			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
-				return
-			}
-		}
-		c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4009, "too slow"))
-	}()
+	go cl.writePump()
 	// Read pump: subscribe requests only.
 	var f msgFields
 	joined := []string{}

@@ -131,6 +131,13 @@ type Config struct {
 	FanoutBaseline bool
 	KafkaBaseline  bool
 	DirectBaseline bool
+	// KafkaTripBaseline runs the floor of Ovation's fixed shape: a server
+	// taking the same requests as the per-message one, but sending each
+	// event through Kafka first (produced, acknowledged, read back, then
+	// fanned out as the per-message server does; no transactions, no
+	// aggregation). On TargetDev its broker is an embedded kfake set up as
+	// dev's; on TargetRoles a topic of the run's own on Brokers.
+	KafkaTripBaseline bool
 	// Compression makes the viewers offer permessage-deflate (the
 	// pipeline's pusher negotiates it when started with --ws-compression;
 	// the bench adds that flag to the dev or push child).
@@ -374,7 +381,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	// Phase 2: the same load, the same viewers, a gorilla broadcast server
 	// reading the same frames topic instead of the pushers.
 	if cfg.FanoutBaseline && cfg.Viewers > 0 && ctx.Err() == nil {
-		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir, false)
+		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir, modeFrames)
 		if err != nil {
 			return res, err
 		}
@@ -393,7 +400,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	// Phase 2b: the per-message baseline, a server of its own taking the
 	// same requests: the pipeline idles meanwhile and is not counted.
 	if cfg.DirectBaseline && cfg.Viewers > 0 && ctx.Err() == nil {
-		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir, true)
+		b, err := startBroadcast(ctx, cfg, p.brokers, tmp, logDir, modeDirect)
 		if err != nil {
 			return res, err
 		}
@@ -406,6 +413,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		}, log)
 		b.child.stop(5 * time.Second)
 		res.Direct = base
+		if err != nil {
+			return res, err
+		}
+	}
+
+	// Phase 2c: the floor of the fixed shape, a server of its own taking
+	// the same requests, every event through Kafka and back; the pipeline
+	// idles meanwhile and is not counted.
+	if cfg.KafkaTripBaseline && cfg.Viewers > 0 && ctx.Err() == nil && cfg.Target != TargetExternal {
+		b, err := startBroadcast(ctx, cfg, cfg.Brokers, tmp, logDir, modeKafkaTrip)
+		if err != nil {
+			return res, err
+		}
+		pid := b.child.pid()
+		procs := []procRef{{name: "kafka-trip", pid: pid, pprof: b.pprofURL}}
+		for _, pr := range p.procs {
+			if pr.watched {
+				procs = append(procs, pr)
+			}
+		}
+		base, err := runPhase(ctx, phaseSpec{
+			name: "kafka-trip", cfg: cfg, p: p, streamURL: b.url, pid: pid,
+			httpURL: "http" + strings.TrimSuffix(strings.TrimPrefix(b.url, "ws"), "/v1/stream"),
+			rooms:   mkRooms("t"), srcs: srcs, gen: gen, fc: fc, viewerBase: 3 * cfg.Viewers,
+			procs: procs, serverInPipeline: true, profile: true,
+		}, log)
+		b.child.stop(5 * time.Second)
+		res.KafkaTrip = base
 		if err != nil {
 			return res, err
 		}
@@ -613,20 +648,52 @@ func (p *pipeline) checkWired(ctx context.Context) error {
 }
 
 type broadcastChild struct {
-	child *child
-	url   string
+	child    *child
+	url      string
+	pprofURL string // its /debug/pprof, or ""
 }
 
-func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logDir string, direct bool) (*broadcastChild, error) {
+// Modes of the baseline server (ovation bench broadcast).
+const (
+	modeFrames    = iota // the gorilla broadcast server on the frames topic
+	modeDirect           // the per-message server, no Kafka
+	modeKafkaTrip        // the floor of the fixed shape: every event through Kafka
+)
+
+func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logDir string, mode int) (*broadcastChild, error) {
 	name := "gorilla-baseline"
-	if direct {
+	switch mode {
+	case modeDirect:
 		name = "gorilla-direct"
+	case modeKafkaTrip:
+		name = "kafka-trip"
 	}
 	ready := filepath.Join(tmp, name+".addr")
-	args := []string{"bench", "broadcast", "--addr", "127.0.0.1:0", "--ready-file", ready,
-		"--kafka-brokers", strings.Join(brokers, ","), "--topic-frames", cfg.Topics.Frames}
-	if direct {
+	args := []string{"bench", "broadcast", "--addr", "127.0.0.1:0", "--ready-file", ready}
+	var pprofURL string
+	switch mode {
+	case modeFrames:
+		args = append(args, "--kafka-brokers", strings.Join(brokers, ","), "--topic-frames", cfg.Topics.Frames)
+	case modeDirect:
 		args = append(args, "--direct")
+	case modeKafkaTrip:
+		// Ports below the ephemeral range, as the dev child's (freePort).
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofURL = "http://127.0.0.1:" + strconv.Itoa(pp)
+		args = append(args, "--kafka-trip", "--pprof-addr", strings.TrimPrefix(pprofURL, "http://"),
+			"--partitions", strconv.Itoa(cfg.Partitions))
+		if len(brokers) > 0 {
+			args = append(args, "--kafka-brokers", strings.Join(brokers, ","), "--trip-topic", "bench-"+filepath.Base(tmp)+".kafka-trip")
+		} else {
+			kp, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--embedded-broker", "--kafka-listen", "127.0.0.1:"+strconv.Itoa(kp), "--data-dir", filepath.Join(tmp, name))
+		}
 	}
 	bin := cfg.BaselineBinary
 	if bin == "" {
@@ -642,7 +709,7 @@ func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logD
 			// Give its consumer a moment to get its partitions, so that
 			// the first frames of the phase are not missed.
 			time.Sleep(time.Second)
-			return &broadcastChild{child: c, url: "ws://" + string(b) + "/v1/stream"}, nil
+			return &broadcastChild{child: c, url: "ws://" + string(b) + "/v1/stream", pprofURL: pprofURL}, nil
 		}
 		if c.exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			c.stop(2 * time.Second)
@@ -824,8 +891,18 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 								log.Warn("cpu profile", "process", pr.name, "err", err)
 								return
 							}
+							shares, err := cpuShares(path)
+							if err != nil {
+								log.Warn("cpu profile shares", "process", pr.name, "err", err)
+							}
 							mu.Lock()
 							ph.Profiles = append(ph.Profiles, path)
+							if shares != nil {
+								if ph.ProfileShares == nil {
+									ph.ProfileShares = map[string]map[string]float64{}
+								}
+								ph.ProfileShares[pr.name] = shares
+							}
 							mu.Unlock()
 						}()
 					}

@@ -135,7 +135,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestBenchSmokeDev builds the ovation binary, runs a tiny benchmark
-// against `ovation dev` (50 viewers, 2 rooms, 3 s, the three baselines), and
+// against `ovation dev` (50 viewers, 2 rooms, 3 s, the four baselines), and
 // checks that every number a reader relies on is sane and that the JSON
 // and the plot are written.
 func TestBenchSmokeDev(t *testing.T) {
@@ -151,7 +151,7 @@ func TestBenchSmokeDev(t *testing.T) {
 		Binary: bin, Viewers: 50, Rooms: 2, Rate: 2000, Partitions: 2,
 		Warmup: 2 * time.Second, Duration: 3 * time.Second,
 		FanoutBaseline: true, KafkaBaseline: true, KafkaBaselineDuration: 2 * time.Second, DirectBaseline: true,
-		ProfileSeconds: 2, OutDir: dir, Name: "smoke", Progress: &progress,
+		KafkaTripBaseline: true, ProfileSeconds: 2, OutDir: dir, Name: "smoke", Progress: &progress,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	res, err := Run(ctx, cfg, log)
@@ -162,8 +162,8 @@ func TestBenchSmokeDev(t *testing.T) {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
 	o := res.Ovation
-	if o == nil || res.Gorilla == nil || res.Kafka == nil || res.Direct == nil {
-		t.Fatalf("missing phases: ovation %v gorilla %v kafka %v direct %v", o != nil, res.Gorilla != nil, res.Kafka != nil, res.Direct != nil)
+	if o == nil || res.Gorilla == nil || res.Kafka == nil || res.Direct == nil || res.KafkaTrip == nil {
+		t.Fatalf("missing phases: ovation %v gorilla %v kafka %v direct %v kafka-trip %v", o != nil, res.Gorilla != nil, res.Kafka != nil, res.Direct != nil, res.KafkaTrip != nil)
 	}
 	// 2000 events/s offered for 3 s: a sane pipeline accepts and
 	// aggregates about that, exactly once.
@@ -173,7 +173,7 @@ func TestBenchSmokeDev(t *testing.T) {
 	if o.ExactlyOnce == nil || !o.ExactlyOnce.Match || o.ExactlyOnce.Accepted == 0 {
 		t.Errorf("exactly-once: %+v", o.ExactlyOnce)
 	}
-	for _, p := range []*Phase{o, res.Gorilla, res.Direct} {
+	for _, p := range []*Phase{o, res.Gorilla, res.Direct, res.KafkaTrip} {
 		if p.Viewers != 50 || p.DeliveredPS <= 0 || p.Delta.Count == 0 || p.Delta.P50 <= 0 || p.Delta.P99 < p.Delta.P50 || p.Delta.Max < p.Delta.P99 {
 			t.Errorf("%s: viewers %d delivered %.0f/s latency %+v", p.Name, p.Viewers, p.DeliveredPS, p.Delta)
 		}
@@ -210,6 +210,33 @@ func TestBenchSmokeDev(t *testing.T) {
 	}
 	if res.Ratios.CPUPerDeliveryVsDirect <= 0 || res.Ratios.ChatP99VsDirect <= 0 {
 		t.Errorf("ratios against the per-message baseline: %+v", res.Ratios)
+	}
+	// The floor of the fixed shape: its own process, a CPU number of the
+	// same kind as the others and a profile split by cpuShares (at 20
+	// requests a second the broker's share may round to no sample, so
+	// only the writers' is required here; TestKafkaTripFloor shows every
+	// line goes through the broker, TestCPUShares the split).
+	trip := res.KafkaTrip
+	if trip.CPUCores <= 0 || trip.ProcCPU["kafka-trip"] <= 0 || trip.PipelineCPUCores != trip.ProcCPU["kafka-trip"] {
+		t.Errorf("kafka-trip CPU: %.2f cores, by process %v, counted %.2f", trip.CPUCores, trip.ProcCPU, trip.PipelineCPUCores)
+	}
+	if trip.CPUPerDeliveryUS <= 0 || trip.CPUPerDeliveryUS > 10000 || trip.Chat.P50 <= 0 || trip.Chat.P50 > 1000 {
+		t.Errorf("kafka-trip: CPU per delivery %.1f µs, chat p50 %.1f ms", trip.CPUPerDeliveryUS, trip.Chat.P50)
+	}
+	if res.Ratios.FloorVsDirect <= 0 || res.Ratios.CPUVsFloor <= 0 {
+		t.Errorf("ratios against the floor: %+v", res.Ratios)
+	}
+	for name, sh := range map[string]map[string]float64{"kafka-trip": trip.ProfileShares["kafka-trip"], "dev": o.ProfileShares["dev"]} {
+		var sum float64
+		for _, v := range sh {
+			sum += v
+		}
+		if sum < 0.999 || sum > 1.001 || sh[ShareWriters] <= 0 {
+			t.Errorf("%s profile shares %v: want them to sum to 1, the writers' above 0", name, sh)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "smoke.kafka-trip.cpu.pprof")); err != nil || st.Size() == 0 {
+		t.Errorf("kafka-trip cpu profile: %v", err)
 	}
 	if len(res.Targets) != 5 {
 		t.Errorf("%d targets judged, want 5", len(res.Targets))
