@@ -409,7 +409,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			name: "direct", cfg: cfg, p: p, streamURL: b.url, pid: pid,
 			httpURL: "http" + strings.TrimSuffix(strings.TrimPrefix(b.url, "ws"), "/v1/stream"),
 			rooms:   mkRooms("d"), srcs: srcs, gen: gen, fc: fc, viewerBase: 2 * cfg.Viewers,
-			procs: []procRef{{name: "gorilla-direct", pid: pid}}, serverInPipeline: true,
+			procs: []procRef{{name: "gorilla-direct", pid: pid, pprof: b.pprofURL}}, serverInPipeline: true, profile: true,
 		}, log)
 		b.child.stop(5 * time.Second)
 		res.Direct = base
@@ -671,20 +671,24 @@ func startBroadcast(ctx context.Context, cfg Config, brokers []string, tmp, logD
 	ready := filepath.Join(tmp, name+".addr")
 	args := []string{"bench", "broadcast", "--addr", "127.0.0.1:0", "--ready-file", ready}
 	var pprofURL string
+	if mode != modeFrames {
+		// The per-event servers are profiled as the pipeline is, so their
+		// profiles compare side by side (port below the ephemeral range,
+		// as the dev child's: freePort).
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofURL = "http://127.0.0.1:" + strconv.Itoa(pp)
+		args = append(args, "--pprof-addr", strings.TrimPrefix(pprofURL, "http://"))
+	}
 	switch mode {
 	case modeFrames:
 		args = append(args, "--kafka-brokers", strings.Join(brokers, ","), "--topic-frames", cfg.Topics.Frames)
 	case modeDirect:
 		args = append(args, "--direct")
 	case modeKafkaTrip:
-		// Ports below the ephemeral range, as the dev child's (freePort).
-		pp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		pprofURL = "http://127.0.0.1:" + strconv.Itoa(pp)
-		args = append(args, "--kafka-trip", "--pprof-addr", strings.TrimPrefix(pprofURL, "http://"),
-			"--partitions", strconv.Itoa(cfg.Partitions))
+		args = append(args, "--kafka-trip", "--partitions", strconv.Itoa(cfg.Partitions))
 		if len(brokers) > 0 {
 			args = append(args, "--kafka-brokers", strings.Join(brokers, ","), "--trip-topic", "bench-"+filepath.Base(tmp)+".kafka-trip")
 		} else {

@@ -505,7 +505,7 @@ func (r *Result) Table(w io.Writer) {
 		// broker's share is the one the per-message server never pays.
 		for _, cat := range []string{ShareBroker, ShareClients, ShareWriters, ShareHTTP, ShareGC, ShareOther} {
 			row("profile: "+cat, func(p *Phase) string {
-				for _, name := range []string{"dev", "kafka-trip"} {
+				for _, name := range []string{"dev", "gorilla-direct", "kafka-trip"} {
 					if sh, ok := p.ProfileShares[name]; ok {
 						return fmt.Sprintf("%.0f%% %s", 100*sh[cat], us(sh[cat]*p.CPUPerDeliveryUS))
 					}
