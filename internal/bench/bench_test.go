@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/internal/kafkatest"
 	"github.com/ovation-live/ovation/schemas"
@@ -286,7 +288,7 @@ func TestBenchSmokeRoles(t *testing.T) {
 	res, err := Run(ctx, Config{
 		Target: TargetRoles, Brokers: brokers, Binary: bin, Viewers: 20, Rooms: 2, Rate: 1000, Partitions: 2,
 		Warmup: time.Second, Duration: 3 * time.Second, KafkaBaseline: true, KafkaBaselineDuration: time.Second,
-		ProfileSeconds: 1, OutDir: dir, Name: "roles", Progress: &progress,
+		KafkaTripBaseline: true, ProfileSeconds: 1, OutDir: dir, Name: "roles", Progress: &progress,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
@@ -308,5 +310,32 @@ func TestBenchSmokeRoles(t *testing.T) {
 	}
 	if res.Kafka == nil || res.Kafka.Events == 0 || res.Ratios.CPUVsKafka <= 0 {
 		t.Errorf("kafka baseline %+v, ratios %+v", res.Kafka, res.Ratios)
+	}
+	// The floor on the real broker: a topic of its own, every line to
+	// every viewer of its room, and the broker's CPU not in its cost.
+	trip := res.KafkaTrip
+	if trip == nil {
+		t.Fatal("no kafka-trip phase")
+	}
+	if trip.Viewers != 20 || trip.Gaps != 0 || trip.Dups != 0 || trip.Chat.Count == 0 || trip.DeliveriesPS < 0.8*trip.AcceptedPS/20*10 || trip.CPUPerDeliveryUS <= 0 {
+		t.Errorf("kafka-trip on real Kafka: viewers %d, gaps %d, dups %d, %d chat latencies, %.0f deliveries/s for %.0f events/s, %.1f µs per delivery",
+			trip.Viewers, trip.Gaps, trip.Dups, trip.Chat.Count, trip.DeliveriesPS, trip.AcceptedPS, trip.CPUPerDeliveryUS)
+	}
+	if sh := trip.ProfileShares["kafka-trip"]; sh == nil || sh[ShareBroker] != 0 {
+		t.Errorf("kafka-trip profile shares on real Kafka %v: want a profile with no in-process broker", sh)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics.Names() {
+		if strings.HasSuffix(name, ".kafka-trip") {
+			t.Errorf("the floor left its topic %s on the broker", name)
+		}
 	}
 }
