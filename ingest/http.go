@@ -112,17 +112,17 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	batch := body[0] == '['
 
-	req := s.newRequest(claims, room)
+	req := &bb.req
+	s.initRequest(req, claims, room)
 	req.n = len(raws)
 	// Strings may point into buf: everything that outlives this function
 	// (the record values) is copied, and buf is recycled only after the
 	// answer is written.
 	req.parseFlags |= json.DontCopyString
-	// The records' values and the records come from slabs sized from the
-	// body and reused across requests. The items are the request's own:
-	// a record's context points into its item, and franz-go may still
-	// hold that context after the promise (a goroutine waiting for an
-	// unknown topic's metadata does).
+	// The records' values, the records and the items come from slabs
+	// sized from the body and reused across requests, like the request
+	// itself with its ids and bodies. No record's context points into
+	// them (produce gives every record the request's own context).
 	req.arena = bb.arena[:0]
 	if need := len(body) + len(raws)*(96+len(req.key)+len(req.user)+36); cap(req.arena) < need {
 		req.arena = make([]byte, 0, need)
@@ -132,8 +132,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bb.recs = make([]kgo.Record, 0, len(raws))
 	}
 	req.recs = bb.recs[:0]
-	store := make([]item, len(raws))
-	items := make([]*item, len(raws))
+	if cap(bb.store) < len(raws) {
+		bb.store = make([]item, len(raws))
+		bb.items = make([]*item, len(raws))
+	}
+	store, items := bb.store[:len(raws)], bb.items[:len(raws)]
 	for i, raw := range raws {
 		it := &store[i]
 		it.index = i
@@ -184,9 +187,18 @@ type batchBufs struct {
 	arena  []byte
 	recs   []kgo.Record
 	answer []byte
+	// The request with its generated ids and decoded bodies, and the
+	// items; a new request starts from zero items (putBatchBufs clears
+	// them) and from initRequest.
+	req   request
+	store []item
+	items []*item
 }
 
 func (s *Service) getBatchBufs() *batchBufs {
+	if s.noPool {
+		return &batchBufs{}
+	}
 	if bb, ok := s.batches.Get().(*batchBufs); ok {
 		return bb
 	}
@@ -196,11 +208,15 @@ func (s *Service) getBatchBufs() *batchBufs {
 // putBatchBufs keeps bb for another request unless a large request grew
 // it: the pool holds slabs of typical requests only.
 func (s *Service) putBatchBufs(bb *batchBufs) {
-	if cap(bb.arena) > 512<<10 || cap(bb.recs) > 512 || cap(bb.events) > 512 || cap(bb.answer) > 128<<10 {
+	if s.noPool {
+		return
+	}
+	if cap(bb.arena) > 512<<10 || cap(bb.recs) > 512 || cap(bb.events) > 512 || cap(bb.answer) > 128<<10 || cap(bb.store) > 512 || cap(bb.req.ids) > 36*512 {
 		return
 	}
 	if s.onRecycle != nil {
 		s.onRecycle(bb.arena[:cap(bb.arena)])
+		s.onRecycle(bb.req.ids[:cap(bb.req.ids)])
 	}
 	// The events point into the request's body buffer, which may be
 	// dropped rather than pooled: do not keep it alive from here. The
@@ -208,6 +224,12 @@ func (s *Service) putBatchBufs(bb *batchBufs) {
 	// fields it sets.
 	clear(bb.events)
 	clear(bb.recs[:cap(bb.recs)])
+	clear(bb.store)
+	clear(bb.items)
+	// What the request refers to besides its own buffers (claims,
+	// decoded bodies) is let go; initRequest resets the rest.
+	bb.req.bodies.Reset()
+	bb.req.claims, bb.req.ce, bb.req.mod = nil, clientEvent{}, modLook{}
 	s.batches.Put(bb)
 }
 

@@ -23,10 +23,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/encoding/json"
@@ -68,6 +68,9 @@ type Service struct {
 	// onRecycle, when set (tests), sees each request's body buffer as it
 	// goes back to the pool, where the next request will overwrite it.
 	onRecycle func([]byte)
+	// noPool (tests) gives every HTTP request new slabs and a new
+	// request: the reference FuzzPooledRequests compares with.
+	noPool bool
 }
 
 // New returns a Service that produces with cl, which the caller made with
@@ -147,15 +150,6 @@ type item struct {
 	// keysUnique is set when the event is known to repeat no key
 	// (schemas.SplitBatch looked), so prepare need not look again.
 	keysUnique bool
-	// ctx is the record's context: the request's, and the way back from
-	// the record to its item, so one promise serves every record of a
-	// request instead of a closure allocated per record.
-	ctx itemContext
-}
-
-type itemContext struct {
-	context.Context
-	it *item
 }
 
 // checkRequest applies the checks that hold for every event of a request.
@@ -179,14 +173,18 @@ type request struct {
 	ts     []byte // tsOf written out, for the records' envelopes
 	tsOf   int64
 	now    time.Time
-	rnd    []byte // random bytes for generated ids, taken 10 at a time
+	rnd    []byte // random bytes for generated ids, taken 8 at a time
+	// rndBuf backs rnd: allocated at a request's first generated id and
+	// kept with a pooled request (its unused bytes are never read twice:
+	// rnd only moves forward).
+	rndBuf *[8 * 64]byte
 	seq    uint16 // generated ids so far, for their order within a ms
 	arena  []byte // record values are carved from this, one allocation per many events
 	// recs holds the request's records, ids its generated ids, and ce
 	// the event being decoded: one allocation per many events instead of
 	// one per event each. n is how many events the request has (a hint).
 	recs []kgo.Record
-	ids  strings.Builder
+	ids  []byte // generated ids' text; a full buffer is replaced, never grown
 	ce   clientEvent
 	n    int
 	// bodies holds the decoded bodies of the request's events.
@@ -226,10 +224,23 @@ func (req *request) can(need schemas.Capability) bool {
 }
 
 func (s *Service) newRequest(claims *auth.Claims, room string) *request {
+	req := &request{}
+	s.initRequest(req, claims, room)
+	return req
+}
+
+// initRequest makes req the request of claims in room. A pooled request
+// (HTTP, batchBufs) keeps its buffers: the generated ids' text, the
+// unused random bytes and the bodies' slabs; nothing else of the
+// request before it survives.
+func (s *Service) initRequest(req *request, claims *auth.Claims, room string) {
 	user, _ := json.Marshal(claims.User()) // a string always encodes
+	ids, rnd, rndBuf, bodies := req.ids[:0], req.rnd, req.rndBuf, req.bodies
+	bodies.Reset()
 	// Data is always copied into the record value, so it never needs a
 	// copy of its own.
-	return &request{claims: claims, room: room, key: []byte(room), user: user, now: s.now(), parseFlags: strictJSON | json.DontCopyRawMessage}
+	*req = request{claims: claims, room: room, key: []byte(room), user: user, now: s.now(), parseFlags: strictJSON | json.DontCopyRawMessage,
+		ids: ids, rnd: rnd, rndBuf: rndBuf, bodies: bodies}
 }
 
 // clientEvent is the form a client publishes. User and TS are decoded only
@@ -384,7 +395,10 @@ func (req *request) record(value []byte) *kgo.Record {
 // is most of the cost of uuid.NewV7 in a batch.
 func (req *request) newID() (string, error) {
 	if len(req.rnd) < 8 {
-		req.rnd = make([]byte, 8*64)
+		if req.rndBuf == nil {
+			req.rndBuf = new([8 * 64]byte)
+		}
+		req.rnd = req.rndBuf[:]
 		if _, err := rand.Read(req.rnd); err != nil {
 			return "", err
 		}
@@ -400,9 +414,11 @@ func (req *request) newID() (string, error) {
 	copy(u[9:], req.rnd[1:8])
 	req.rnd = req.rnd[8:]
 	req.seq++
-	// The canonical text form, written into the request's id buffer: a
-	// strings.Builder never changes bytes it has handed out in String,
-	// so each id stays valid as later ones are appended.
+	// The canonical text form, written into the request's id buffer,
+	// which is replaced, never grown or rewritten, when full: each id
+	// stays valid as later ones are appended, for as long as the request
+	// lasts. A pooled request (HTTP) writes its buffer again only after
+	// the answer is written, when no id of its is referred to any more.
 	const digits = "0123456789abcdef"
 	var b [36]byte
 	j := 0
@@ -414,12 +430,12 @@ func (req *request) newID() (string, error) {
 		b[j], b[j+1] = digits[c>>4], digits[c&0x0F]
 		j += 2
 	}
-	if req.ids.Cap()-req.ids.Len() < len(b) {
-		req.ids.Grow(len(b) * max(1, min(req.n, 512)))
+	if cap(req.ids)-len(req.ids) < len(b) {
+		req.ids = make([]byte, 0, len(b)*max(1, min(req.n, 512)))
 	}
-	start := req.ids.Len()
-	req.ids.Write(b[:])
-	return req.ids.String()[start:], nil
+	start := len(req.ids)
+	req.ids = append(req.ids, b[:]...)
+	return unsafe.String(&req.ids[start], len(b)), nil
 }
 
 // encode encodes ev into the request's arena and returns a slice of it
@@ -571,14 +587,24 @@ func (s *Service) produce(ctx context.Context, items []*item) {
 	start := time.Now()
 	// Promises run one at a time on the client's promise goroutine; each
 	// writes only its own record's item, and wg.Wait orders those writes
-	// before the reads after it.
+	// before the reads after it. The records' context is the request's
+	// (pctx), never an item's: franz-go may still hold a record's
+	// context after its promise (a goroutine waiting for an unknown
+	// topic's metadata does), and the items are pooled (HTTP). A failed
+	// record finds its item by a search, so an accepted one costs none.
 	promise := func(rec *kgo.Record, err error) {
 		defer wg.Done()
-		it := rec.Context.(*itemContext).it
 		n := len(rec.Value)
 		if err == nil {
 			s.m.produceLat.Observe(time.Since(start).Seconds())
 			return
+		}
+		var it *item
+		for _, x := range items {
+			if x.rec == rec {
+				it = x
+				break
+			}
 		}
 		switch {
 		case errors.Is(err, kgo.ErrMaxBuffered):
@@ -611,8 +637,7 @@ func (s *Service) produce(ctx context.Context, items []*item) {
 		if it.err != nil {
 			continue
 		}
-		it.ctx = itemContext{Context: pctx, it: it}
-		it.rec.Context = &it.ctx
+		it.rec.Context = pctx
 		s.cl.TryProduce(pctx, it.rec, promise)
 	}
 	wg.Wait()

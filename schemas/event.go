@@ -605,6 +605,22 @@ func slabOf[T any](s *[]T, hint int) *T {
 	return &(*s)[len(*s)-1]
 }
 
+// Reset empties b for another batch. It keeps the last slab of each type
+// for the bodies to come, so it must be called only when no body it
+// handed out is referred to any more.
+func (b *Bodies) Reset() {
+	b.Hint = 0
+	resetSlab(&b.chat)
+	resetSlab(&b.reaction)
+	resetSlab(&b.vote)
+	resetSlab(&b.upvote)
+}
+
+func resetSlab[T any](s *[]T) {
+	clear(*s) // no string of an old body keeps its buffer alive
+	*s = (*s)[:0]
+}
+
 // payload returns an empty body for t.
 func (b *Bodies) payload(t Type) Payload {
 	if b != nil {
