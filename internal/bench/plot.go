@@ -24,7 +24,8 @@ var (
 )
 
 // plot writes a PNG with two panels sharing the time axis: latency
-// percentiles per second (ours solid, the gorilla baseline's dashed) and
+// percentiles per second (ours solid, the gorilla baseline's dashed, the
+// per-message one's dotted, the kafka-trip floor's dash-dot) and
 // throughput (events accepted and aggregated, frames delivered).
 func (r *Result) plot(path string) error {
 	if r.Ovation == nil || len(r.Ovation.Series) == 0 {
@@ -62,6 +63,8 @@ func (r *Result) plot(path string) error {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		case 2: // dotted
 			l.Dashes = []vg.Length{vg.Points(1.5), vg.Points(2)}
+		case 3: // dash-dot
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(2), vg.Points(1.5), vg.Points(2)}
 		}
 		p.Add(l)
 		p.Legend.Add(name, l)
@@ -94,6 +97,12 @@ func (r *Result) plot(path string) error {
 		ds := shift(d.Series, o)
 		add(lat, "per-message gorilla p50", ds, colP50, 2, func(p Point) float64 { return p.P50 }, floor)
 		add(lat, "per-message gorilla p99", ds, colP99, 2, func(p Point) float64 { return p.P99 }, floor)
+	}
+	if t := r.KafkaTrip; t != nil {
+		// Dash-dot: the floor of the fixed shape.
+		ts := shift(t.Series, o)
+		add(lat, "kafka-trip floor p50", ts, colP50, 3, func(p Point) float64 { return p.P50 }, floor)
+		add(lat, "kafka-trip floor p99", ts, colP99, 3, func(p Point) float64 { return p.P99 }, floor)
 	}
 	add(thr, "events accepted/s", o, colAcc, 0, func(p Point) float64 { return p.AcceptPS }, 0)
 	add(thr, "events aggregated/s", o, colAgg, 0, func(p Point) float64 { return p.AggPS }, 0)
