@@ -194,7 +194,7 @@ func plainStringEnd(b []byte, i int) (int, bool) {
 // backslash or a control character (< 0x20). A bit may also be set
 // above the lowest flagged byte that is not one of them (a borrow), never
 // below it: the lowest set bit is exact, which is all plainStringEnd
-// reads (plain8 in shape.go is the same test as a yes or no).
+// reads (and scanString in shape.go).
 func specialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := x ^ (ones * '"')

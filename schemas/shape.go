@@ -1,8 +1,10 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 )
 
 // ShapeLimits bound the structure of JSON text before anything decodes it:
@@ -78,7 +80,7 @@ type BatchEvent struct {
 // array, and looking for repeated keys in every event. When the count is
 // over maxEvents or the error is not nil, the events are not all there.
 func SplitBatch(b []byte, lim ShapeLimits, maxEvents int, events []BatchEvent) ([]BatchEvent, int, error) {
-	sp := splitter{events: events[:0]}
+	sp := splitter{events: events[:0], plainKeys: bytes.IndexByte(b, '\\') < 0}
 	n, err := scanShape(b, lim, max(maxEvents, 1), &sp)
 	return sp.events, n, err
 }
@@ -89,7 +91,10 @@ type splitter struct {
 	keys     []keyRef               // the keys of the current event's open objects
 	first    [maxShapeDepth + 1]int // per open object: its first key's index in keys
 	repeated bool                   // the current event repeats a key
-	keyBuf   [16]keyRef             // keys' first storage
+	// plainKeys: the text holds no backslash, so no key has an escape
+	// (one look at the whole text instead of one per key).
+	plainKeys bool
+	keyBuf    [16]keyRef // keys' first storage
 }
 
 // open notes an object opened at depth.
@@ -108,11 +113,8 @@ func (sp *splitter) key(b []byte, depth, start, end int) {
 	// Keys without a backslash (almost all) are equal when their bytes
 	// are: whether a key has one is looked up once, not per comparison.
 	k := keyRef{start: start, end: end}
-	for _, c := range b[start:end] {
-		if c == '\\' {
-			k.esc = true
-			break
-		}
+	if !sp.plainKeys {
+		k.esc = bytes.IndexByte(b[start:end], '\\') >= 0
 	}
 	for _, p := range sp.keys[sp.first[depth]:] {
 		if p.esc || k.esc {
@@ -332,18 +334,19 @@ func scanKey(b []byte, i, tokens int, lim ShapeLimits) (int, int, int, error) {
 func scanString(b []byte, i, maxBytes int) (int, error) {
 	start := i
 	i++
-	// Past a string's first eight bytes (and again eight bytes after an
-	// escape), plain bytes (no quote, backslash or control character: most
-	// of a long string) are read eight at a time, up to the word that
-	// holds the next byte that is not plain; the loop below takes the rest
-	// one at a time. Short strings, keys among them, never pay for it.
-	wide := i + 8
+	// Plain bytes (no quote, backslash or control character: most of a
+	// string) are skipped eight at a time while the string stays within
+	// maxBytes, and from a word that holds a byte that is not plain
+	// straight to that byte (specialMask's lowest flagged byte is
+	// exact); the switch below takes it, and the bytes one at a time
+	// where fewer than eight are left or the limit is near.
 	for {
-		if i >= wide {
-			for len(b)-i >= 8 && i+8-start <= maxBytes && plain8(binary.LittleEndian.Uint64(b[i:])) {
-				i += 8
+		for len(b)-i >= 8 && i+8-start <= maxBytes {
+			if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
 			}
-			wide = len(b) + 1
+			i += 8
 		}
 		if i-start >= maxBytes {
 			// Even if the string ended here it would be too long: stop
@@ -371,26 +374,12 @@ func scanString(b []byte, i, maxBytes int) (int, error) {
 			default:
 				return 0, shapeError("malformed JSON: invalid escape at byte %d", i)
 			}
-			wide = i + 8
 		case c < 0x20:
 			return 0, shapeError("malformed JSON: control character in a string at byte %d", i)
 		default:
 			i++
 		}
 	}
-}
-
-// plain8 reports whether none of the eight bytes of x is a quote, a
-// backslash or a control character (< 0x20): the classic "has a zero
-// byte" test, which is exact about whether some byte matches.
-func plain8(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote := x ^ (ones * '"')
-	backslash := x ^ (ones * '\\')
-	special := (x - ones*0x20) &^ x // a byte below 0x20
-	special |= (quote - ones) &^ quote
-	special |= (backslash - ones) &^ backslash
-	return special&highs == 0
 }
 
 // scanNumber returns the offset after the number starting at b[i], which

@@ -6,6 +6,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"io"
+	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -407,14 +408,35 @@ func FuzzScanString(f *testing.F) {
 	})
 }
 
-func TestPlain8(t *testing.T) {
+// TestSpecialMask: the lowest byte specialMask flags in a word is exactly
+// its first quote, backslash or control character, for every byte value
+// in every position, alone or after any other byte; a word with none of
+// them is not flagged. scanString and plainStringEnd jump there.
+func TestSpecialMask(t *testing.T) {
+	special := func(c int) bool { return c < 0x20 || c == '"' || c == '\\' }
 	for c := 0; c < 256; c++ {
 		for pos := 0; pos < 8; pos++ {
 			w := []byte("abcdefgh")
 			w[pos] = byte(c)
-			want := c >= 0x20 && c != '"' && c != '\\'
-			if got := plain8(binary.LittleEndian.Uint64(w)); got != want {
-				t.Fatalf("byte %#x at %d: plain8 = %v, want %v", c, pos, got, want)
+			m := specialMask(binary.LittleEndian.Uint64(w))
+			if !special(c) && m != 0 || special(c) && bits.TrailingZeros64(m)/8 != pos {
+				t.Fatalf("byte %#x at %d: mask %#x", c, pos, m)
+			}
+			for d := 0; d < 256; d++ {
+				for later := pos + 1; later < 8; later++ {
+					w[later] = byte(d)
+					m := specialMask(binary.LittleEndian.Uint64(w))
+					want := 8
+					if special(c) {
+						want = pos
+					} else if special(d) {
+						want = later
+					}
+					if got := bits.TrailingZeros64(m) / 8; got != want && !(want == 8 && m == 0) {
+						t.Fatalf("%q: lowest flagged byte %d, want %d (mask %#x)", w, got, want, m)
+					}
+					w[later] = "abcdefgh"[later]
+				}
 			}
 		}
 	}
