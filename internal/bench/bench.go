@@ -895,7 +895,7 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 								log.Warn("cpu profile", "process", pr.name, "err", err)
 								return
 							}
-							shares, err := cpuShares(path)
+							shares, sampled, err := cpuShares(path)
 							if err != nil {
 								log.Warn("cpu profile shares", "process", pr.name, "err", err)
 							}
@@ -904,8 +904,10 @@ func runPhase(ctx context.Context, s phaseSpec, log *slog.Logger) (*Phase, error
 							if shares != nil {
 								if ph.ProfileShares == nil {
 									ph.ProfileShares = map[string]map[string]float64{}
+									ph.ProfileCores = map[string]float64{}
 								}
 								ph.ProfileShares[pr.name] = shares
+								ph.ProfileCores[pr.name] = sampled.Seconds() / float64(cfg.ProfileSeconds)
 							}
 							mu.Unlock()
 						}()

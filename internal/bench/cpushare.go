@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/pprof/profile"
 )
@@ -34,19 +35,19 @@ var shareRules = []struct {
 }
 
 // cpuShares reads a Go CPU profile and returns the share of its CPU time
-// in each category above (they sum to 1). Each sample goes to one
+// in each category above (they sum to 1) and the CPU time it sampled. Each sample goes to one
 // category only, the first that matches, so a processor's call into
 // franz-go counts as the clients' and a callback franz-go makes counts as
 // the clients' too: the split is by who is on the stack, not a cost model.
-func cpuShares(path string) (map[string]float64, error) {
+func cpuShares(path string) (map[string]float64, time.Duration, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	p, err := profile.Parse(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	vi := len(p.SampleType) - 1
 	for i, st := range p.SampleType {
@@ -55,7 +56,7 @@ func cpuShares(path string) (map[string]float64, error) {
 		}
 	}
 	if vi < 0 {
-		return nil, fmt.Errorf("%s: no sample values", path)
+		return nil, 0, fmt.Errorf("%s: no sample values", path)
 	}
 	sums := map[string]int64{}
 	var total int64
@@ -65,13 +66,16 @@ func cpuShares(path string) (map[string]float64, error) {
 		sums[classify(s)] += v
 	}
 	if total == 0 {
-		return nil, fmt.Errorf("%s: an empty profile", path)
+		return nil, 0, fmt.Errorf("%s: an empty profile", path)
 	}
 	out := make(map[string]float64, len(sums))
 	for k, v := range sums {
 		out[k] = float64(v) / float64(total)
 	}
-	return out, nil
+	if p.SampleType[vi].Unit != "nanoseconds" {
+		return out, 0, nil
+	}
+	return out, time.Duration(total), nil
 }
 
 func classify(s *profile.Sample) string {

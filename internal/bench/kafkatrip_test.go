@@ -254,9 +254,12 @@ func TestCPUShares(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	got, err := cpuShares(path)
+	got, sampled, err := cpuShares(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sampled != 100*time.Millisecond {
+		t.Errorf("sampled %v, want 100ms", sampled)
 	}
 	want := map[string]float64{ShareBroker: 0.5, ShareWriters: 0.3, ShareClients: 0.05, ShareHTTP: 0.05, ShareGC: 0.05, ShareOther: 0.05}
 	for k, v := range want {
@@ -265,7 +268,7 @@ func TestCPUShares(t *testing.T) {
 			break
 		}
 	}
-	if _, err := cpuShares(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, _, err := cpuShares(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("cpuShares of a missing file: no error")
 	}
 }

@@ -84,6 +84,11 @@ type Phase struct {
 	// on the stack (cpuShares: broker, writers, clients, http, gc,
 	// other), process name → category → share of its samples.
 	ProfileShares map[string]map[string]float64 `json:"cpu_profile_shares,omitempty"`
+	// ProfileCores is the CPU each profile sampled, in cores over its
+	// seconds: next to ProfileCPU it says how much of the process's CPU
+	// the profile saw (usually 80–90% here; a profile that saw less than
+	// half of it is not split in the table, see profileSeen).
+	ProfileCores map[string]float64 `json:"cpu_profile_sampled_cores,omitempty"`
 	// FanoutCPUPerFrameUS is the CPU of fan-out alone per delivered frame:
 	// for the baseline its whole process; for a dev pipeline the CPU it
 	// used beyond what it used during the baseline phase (same load,
@@ -199,6 +204,15 @@ type Target struct {
 	// Met is nil when this run's shape does not test the target.
 	Met  *bool  `json:"met"`
 	Note string `json:"note,omitempty"`
+}
+
+// profileSeen reports whether the CPU profile of process name sampled at
+// least half the CPU the process used over the window. Now and then a
+// profile of a busy process here comes back nearly empty (2–3% of the
+// CPU /proc counted); its split would be noise.
+func (p *Phase) profileSeen(name string) bool {
+	used, sampled := p.ProcCPU[name], p.ProfileCores[name]
+	return used > 0 && sampled >= 0.5*used
 }
 
 func lagTrend(s []Point) LagTrend {
@@ -507,6 +521,9 @@ func (r *Result) Table(w io.Writer) {
 			row("profile: "+cat, func(p *Phase) string {
 				for _, name := range []string{"dev", "gorilla-direct", "kafka-trip"} {
 					if sh, ok := p.ProfileShares[name]; ok {
+						if !p.profileSeen(name) {
+							return fmt.Sprintf("(saw %.0f%%)", 100*p.ProfileCores[name]/p.ProcCPU[name])
+						}
 						return fmt.Sprintf("%.0f%% %s", 100*sh[cat], us(sh[cat]*p.CPUPerDeliveryUS))
 					}
 				}
