@@ -419,23 +419,36 @@ func (req *request) newID() (string, error) {
 	// stays valid as later ones are appended, for as long as the request
 	// lasts. A pooled request (HTTP) writes its buffer again only after
 	// the answer is written, when no id of its is referred to any more.
-	const digits = "0123456789abcdef"
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = digits[c>>4], digits[c&0x0F]
-		j += 2
-	}
-	if cap(req.ids)-len(req.ids) < len(b) {
-		req.ids = make([]byte, 0, len(b)*max(1, min(req.n, 512)))
+	if cap(req.ids)-len(req.ids) < 36 {
+		req.ids = make([]byte, 0, 36*max(1, min(req.n, 512)))
 	}
 	start := len(req.ids)
-	req.ids = append(req.ids, b[:]...)
-	return unsafe.String(&req.ids[start], len(b)), nil
+	req.ids = req.ids[:start+36]
+	putUUID((*[36]byte)(req.ids[start:]), &u)
+	return unsafe.String(&req.ids[start], 36), nil
+}
+
+// hexPairs holds each byte's two lowercase hex digits.
+var hexPairs = func() (t [256][2]byte) {
+	const digits = "0123456789abcdef"
+	for i := range t {
+		t[i] = [2]byte{digits[i>>4], digits[i&0x0F]}
+	}
+	return t
+}()
+
+// uuidAt is where each byte's digits go in a UUID's canonical text form
+// (8-4-4-4-12 hex digits).
+var uuidAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// putUUID writes u in its canonical text form, as uuid.UUID.String does
+// (FuzzPutUUID).
+func putUUID(b *[36]byte, u *[16]byte) {
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	for i, at := range uuidAt {
+		p := hexPairs[u[i]]
+		b[at], b[at+1] = p[0], p[1]
+	}
 }
 
 // encode encodes ev into the request's arena and returns a slice of it
