@@ -54,6 +54,18 @@ type Config struct {
 	// ago than the interval is still committed at the linger. At most
 	// Tick; negative: none. Default 5 ms.
 	TxnInterval time.Duration
+	// FetchWait is the longest the broker holds the processor's fetch of
+	// the events topic to collect more events (Kafka's fetch.max.wait.ms,
+	// with fetch.min.bytes FetchMinBytes): under a trickle of events a
+	// fetch brings every event of the last FetchWait at once instead of
+	// one fetch per event, and the transaction ends as soon as that fetch
+	// is applied (the linger is not waited: the broker already collected
+	// the events). An event into an idle partition waits up to FetchWait
+	// for its fetch to come back. The processor then fetches about once
+	// per FetchWait while idle. At least 10 ms (franz-go's least), at
+	// most Tick; negative: none (a fetch returns at its first readable
+	// record, and Linger applies). Default 10 ms.
+	FetchWait time.Duration
 	// MaxPollRecords bounds the records taken per poll. A poll is applied
 	// whole before the transaction can end (its offsets are consumed), so
 	// this bounds how long one room's backlog holds up the partition's
@@ -160,6 +172,7 @@ func (c *Config) Validate() error {
 	def(&c.Tick, 50*time.Millisecond)
 	def(&c.Linger, 2*time.Millisecond)
 	def(&c.TxnInterval, DefaultTxnInterval)
+	def(&c.FetchWait, DefaultFetchWait)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.TransactionTimeout, 8*time.Second)
 	def(&c.RestoreTimeout, 2*time.Minute)
@@ -194,6 +207,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TxnInterval > c.Tick {
 		errs = append(errs, fmt.Errorf("transaction interval %s: want at most the tick %s", c.TxnInterval, c.Tick))
+	}
+	if c.FetchWait > 0 && (c.FetchWait < 10*time.Millisecond || c.FetchWait > c.Tick) {
+		errs = append(errs, fmt.Errorf("fetch wait %s: want 10ms (the Kafka client's least) to the tick %s, or none", c.FetchWait, c.Tick))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("linger %s: must not be negative", c.Linger))
@@ -235,6 +251,15 @@ func (c *Config) sweepEvery() time.Duration {
 // DefaultTxnInterval is Config.TxnInterval's default (issue 18's quiet
 // rooms: see docs/processors.md).
 const DefaultTxnInterval = 5 * time.Millisecond
+
+// DefaultFetchWait is Config.FetchWait's default (issue 18's quiet rooms:
+// see docs/processors.md).
+const DefaultFetchWait = 10 * time.Millisecond
+
+// FetchMinBytes is the fetch.min.bytes of the processor's events fetches
+// when Config.FetchWait is set: a fetch returns once this much is
+// readable (a backlog), or after FetchWait.
+const FetchMinBytes = 64 << 10
 
 // DefaultKafkaMaxMessageBytes is Kafka's default max.message.bytes, the
 // limit assumed when the topics' own is not known.

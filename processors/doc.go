@@ -7,12 +7,16 @@
 // Partition is the aggregation core, pure code with no Kafka and no clock
 // but the one passed in: events in (Apply, Rebuild), records out (Flush).
 // Processor is the Kafka loop around it: a kgo.GroupTransactSession
-// reading read_committed with RequireStableFetchOffsets. A transaction
-// begins when records arrive and ends once none came for Config.Linger
-// (2 ms by default), or a tick (Config.Tick, 50 ms) after it began: an
-// event into an idle partition is committed at once, and under load (a
-// partition read has more records readable) a transaction grows to a
-// tick's worth of events. It writes the frames of
+// reading read_committed with RequireStableFetchOffsets. Its fetches of
+// the events topic wait at the broker up to Config.FetchWait (10 ms by
+// default) to collect more events, so a trickle of events into quiet
+// rooms comes in one fetch per FetchWait rather than one per event. A
+// transaction begins when records arrive and ends once they are applied
+// (with FetchWait off: once none came for Config.Linger, 2 ms by
+// default), or a tick (Config.Tick, 50 ms) after it began: an event into
+// an idle partition is committed at once, and under load (a partition
+// read has more records readable) a transaction grows to a tick's worth
+// of events. It writes the frames of
 // every room that changed, their snapshots when due, the changelog
 // entries and the consumed offsets. Apply changes rooms in place; a
 // transaction that does not commit (abort, revoke, fenced producer) drops

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ovation-live/ovation/schemas"
@@ -31,7 +32,7 @@ func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return le
 
 // runProcessor starts a processor and returns a stop function that waits
 // for it.
-func runProcessor(t testing.TB, cfg Config) (*Processor, func()) {
+func runProcessor(t testing.TB, cfg Config, kopts ...kgo.Opt) (*Processor, func()) {
 	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
@@ -42,7 +43,7 @@ func runProcessor(t testing.TB, cfg Config) (*Processor, func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := p.Run(ctx); err != nil {
+		if err := p.Run(ctx, kopts...); err != nil {
 			t.Errorf("processor: %v", err)
 		}
 	}()

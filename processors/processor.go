@@ -173,6 +173,11 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 		return err
 	}
 	opts = append(opts, kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes+schemas.RecordOverheadBytes-64)))
+	if cfg.FetchWait > 0 {
+		// The broker collects a trickle's events into one fetch instead
+		// of answering each with a fetch of its own (Config.FetchWait).
+		opts = append([]kgo.Opt{kgo.FetchMaxWait(cfg.FetchWait), kgo.FetchMinBytes(FetchMinBytes)}, opts...)
+	}
 	var err error
 	if cfg.AtLeastOnce {
 		s.cl, err = kgo.NewClient(opts...)
@@ -200,7 +205,7 @@ func (p *Processor) session(ctx context.Context, kopts []kgo.Opt) error {
 	p.revoked = nil
 	p.mu.Unlock()
 	p.ready.Store(true)
-	p.log.Info("processor session started", "group", cfg.Group, "transactional_id", cfg.TransactionalID, "partitions", s.nparts, "tick", cfg.Tick, "linger", cfg.Linger, "snapshot_every", cfg.SnapshotEvery, "snapshot_interval", cfg.SnapshotInterval, "max_record_bytes", cfg.MaxRecordBytes, "at_least_once", cfg.AtLeastOnce)
+	p.log.Info("processor session started", "group", cfg.Group, "transactional_id", cfg.TransactionalID, "partitions", s.nparts, "tick", cfg.Tick, "linger", cfg.Linger, "txn_interval", cfg.TxnInterval, "fetch_wait", cfg.FetchWait, "snapshot_every", cfg.SnapshotEvery, "snapshot_interval", cfg.SnapshotInterval, "max_record_bytes", cfg.MaxRecordBytes, "at_least_once", cfg.AtLeastOnce)
 	return s.loop(ctx)
 }
 
@@ -566,14 +571,20 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 // 2,000 viewers would otherwise get five times the socket writes). With
 // a linger at least the tick, every transaction lasts a tick. Nor does it
 // end sooner than Config.TxnInterval after the previous commit began: a
-// steady trickle of events into quiet rooms shares transactions.
+// steady trickle of events into quiet rooms shares transactions. With
+// Config.FetchWait the broker held the fetch to collect its events, so
+// there is no linger: the transaction ends once they are applied.
 func (s *session) endAt(deadline time.Time) time.Time {
 	for _, pt := range s.parts {
 		if pt.touched && (pt.behind || pt.core.Hot) {
 			return deadline
 		}
 	}
-	l := s.lastIn.Add(s.p.cfg.Linger)
+	linger := s.p.cfg.Linger
+	if s.p.cfg.FetchWait > 0 {
+		linger = 0
+	}
+	l := s.lastIn.Add(linger)
 	if iv := s.p.cfg.TxnInterval; iv > 0 {
 		if e := s.lastCommit.Add(iv); e.After(l) {
 			l = e

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ovation-live/ovation/internal/kafkatest"
 	"github.com/ovation-live/ovation/schemas"
@@ -21,18 +23,24 @@ import (
 // quietMode is one processor configuration of TestBenchQuietRooms.
 type quietMode struct {
 	name string
-	cfg  func(*Config)
+	cfg  func(*Config) // nil: no processor (the test's producer and reader alone)
 }
 
 // quietModes are the configuration before issue 18 (every transaction a
 // full tick, a snapshot of every changed room in every transaction), the
-// adaptive tick without Config.TxnInterval, and the defaults.
+// adaptive tick without Config.TxnInterval, the second round's defaults
+// (the interval, no fetch wait), and the defaults (Config.FetchWait); the
+// test runs those four unless OVATION_PROC_BENCH_MODES picks others:
+// the defaults with a 5 s snapshot interval, or no processor at all.
 var quietModes = []quietMode{
-	{"before: fixed 50ms tick, snapshot every frame", func(c *Config) {
-		c.Tick, c.Linger, c.SnapshotEvery = 50*time.Millisecond, 50*time.Millisecond, 1
+	{name: "before: fixed 50ms tick, snapshot every frame", cfg: func(c *Config) {
+		c.Tick, c.Linger, c.SnapshotEvery, c.FetchWait = 50*time.Millisecond, 50*time.Millisecond, 1, -1
 	}},
-	{"linger, snapshot schedule, no txn interval", func(c *Config) { c.TxnInterval = -1 }},
-	{"after: defaults (linger, snapshot schedule, txn interval)", func(*Config) {}},
+	{name: "linger, snapshot schedule, no txn interval, no fetch wait", cfg: func(c *Config) { c.TxnInterval, c.FetchWait = -1, -1 }},
+	{name: "second round: linger, txn interval, no fetch wait", cfg: func(c *Config) { c.FetchWait = -1 }},
+	{name: "after: defaults (fetch wait, txn interval)", cfg: func(*Config) {}},
+	{name: "defaults with a 5s snapshot interval", cfg: func(c *Config) { c.SnapshotInterval = 5 * time.Second }},
+	{name: "no processor (the producer and reader alone)"},
 }
 
 // TestBenchQuietRooms measures, with OVATION_PROC_BENCH=1, the latency a
@@ -62,15 +70,39 @@ func TestBenchQuietRooms(t *testing.T) {
 		cpuPer1k           float64
 		txns, snaps        float64
 		endP50, endP99     float64
+		sent               int
+		reqs               reqSnapshot
+		brokerUS           float64 // the broker process's CPU per event, µs (real broker with OVATION_PROC_BENCH_BROKER_PID)
 	}
 	var results []result
 	brokerKinds := []string{"kfake"}
 	if os.Getenv(kafkatest.EnvBrokers) != "" {
 		brokerKinds = append([]string{"kafka"}, brokerKinds...)
 	}
+	if v := os.Getenv("OVATION_PROC_BENCH_BROKERS"); v != "" {
+		brokerKinds = strings.Split(v, ",")
+	}
+	// OVATION_PROC_BENCH_MODES picks modes by index (e.g. "2,3"),
+	// OVATION_PROC_BENCH_ROUNDS how often each runs (alternating).
+	modes := quietModes[:4]
+	if v := os.Getenv("OVATION_PROC_BENCH_MODES"); v != "" {
+		modes = nil
+		for _, f := range strings.Split(v, ",") {
+			i, err := strconv.Atoi(f)
+			if err != nil || i < 0 || i >= len(quietModes) {
+				t.Fatalf("OVATION_PROC_BENCH_MODES: %q is not a mode index below %d", f, len(quietModes))
+			}
+			modes = append(modes, quietModes[i])
+		}
+	}
+	rounds := 2
+	if v := os.Getenv("OVATION_PROC_BENCH_ROUNDS"); v != "" {
+		rounds, _ = strconv.Atoi(v)
+	}
+	brokerPID, _ := strconv.Atoi(os.Getenv("OVATION_PROC_BENCH_BROKER_PID"))
 	for _, kind := range brokerKinds {
-		for round := range 2 * len(quietModes) {
-			mode := quietModes[round%len(quietModes)]
+		for round := range rounds * len(modes) {
+			mode := modes[round%len(modes)]
 			tp := testTopics(t)
 			var brokers []string
 			if kind == "kafka" {
@@ -87,8 +119,12 @@ func TestBenchQuietRooms(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			group := "quiet-" + tp.Events
 			cfg := Config{Brokers: brokers, Topics: tp, Group: group, TransactionalID: group, Log: testLogger(t), Registerer: reg}
-			mode.cfg(&cfg)
-			_, stop := runProcessor(t, cfg)
+			rc := newReqCounter()
+			stop := func() {}
+			if mode.cfg != nil {
+				mode.cfg(&cfg)
+				_, stop = runProcessor(t, cfg, kgo.WithHooks(rc))
+			}
 			cl := kafkatest.Client(t, brokers, kgo.DefaultProduceTopic(tp.Events), kgo.ProducerLinger(0))
 			// Every room first gets a full chat history (100 lines), so
 			// its state is what a quiet room's is after a while.
@@ -100,21 +136,36 @@ func TestBenchQuietRooms(t *testing.T) {
 				}
 			}
 			produceEvents(t, brokers, tp.Events, warm)
-			waitCaughtUp(t, brokers, group, tp.Events, 2*time.Minute)
+			if mode.cfg != nil {
+				waitCaughtUp(t, brokers, group, tp.Events, 2*time.Minute)
+			}
 			txn0, snap0 := metricValue(reg, "ovation_processor_transactions_total", "commit"), metricValue(reg, "ovation_processor_snapshots_written_total", "")
 			cpu0 := cpuTime()
+			var bcpu0 time.Duration
+			if kind == "kafka" && brokerPID > 0 {
+				bcpu0 = procCPU(brokerPID)
+			}
 			h0 := histogram(reg, "ovation_processor_txn_commit_seconds")
+			rq0 := rc.snapshot()
 			lat, sent := measureQuiet(t, brokers, tp, cl, rooms, perRoom, d)
 			cpu := cpuTime() - cpu0
+			rq := rc.snapshot().sub(rq0)
+			var bcpu time.Duration
+			if kind == "kafka" && brokerPID > 0 {
+				bcpu = procCPU(brokerPID) - bcpu0
+			}
 			hd := histogram(reg, "ovation_processor_txn_commit_seconds").sub(h0)
 			slices.Sort(lat)
-			r := result{broker: kind, mode: mode.name, n: len(lat),
+			r := result{broker: kind, mode: mode.name, n: len(lat), sent: sent, reqs: rq,
 				txns:   (metricValue(reg, "ovation_processor_transactions_total", "commit") - txn0) / d.Seconds(),
 				snaps:  (metricValue(reg, "ovation_processor_snapshots_written_total", "") - snap0) / d.Seconds(),
 				endP50: hd.quantile(0.5) * 1000, endP99: hd.quantile(0.99) * 1000}
 			if len(lat) > 0 {
 				r.p50, r.p90, r.p99, r.max = lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1]
+			}
+			if sent > 0 {
 				r.cpuPer1k = cpu.Seconds() / float64(sent) * 1000
+				r.brokerUS = float64(bcpu.Microseconds()) / float64(sent)
 			}
 			results = append(results, r)
 			stop()
@@ -122,11 +173,20 @@ func TestBenchQuietRooms(t *testing.T) {
 	}
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "broker\tmode (%d rooms x %d chat lines/s, %s)\tframes\tp50\tp90\tp99\tmax\ttxns/s\ttxn end p50\tp99\tsnapshots/s\tprocess CPU-s per 1k events\n", rooms, perRoom, d)
+	fmt.Fprintf(tw, "broker\tmode (%d rooms x %d chat lines/s, %s)\tframes\tp50\tp90\tp99\tmax\ttxns/s\ttxn end p50\tp99\tsnapshots/s\tprocess CPU-s per 1k events\tbroker CPU µs per event\trequests per event\tbatches per event\tpartitions per txn\n", rooms, perRoom, d)
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%.1fms\t%.1fms\t%.0f\t%.3f\n", r.broker, r.mode, r.n, r.p50, r.p90, r.p99, r.max, r.txns, r.endP50, r.endP99, r.snaps, r.cpuPer1k)
+		perTxn := 0.0
+		if n := r.reqs.reqs[kmsg.EndTxn.Int16()]; n > 0 {
+			perTxn = float64(r.reqs.marked) / float64(n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%.1fms\t%.1fms\t%.0f\t%.3f\t%.0f\t%.2f\t%.2f\t%.1f\n", r.broker, r.mode, r.n, r.p50, r.p90, r.p99, r.max, r.txns, r.endP50, r.endP99, r.snaps, r.cpuPer1k,
+			r.brokerUS, float64(r.reqs.total())/float64(max(r.sent, 1)), float64(r.reqs.batches)/float64(max(r.sent, 1)), perTxn)
 	}
 	tw.Flush()
+	// Requests by kind, per event sent.
+	for _, r := range results {
+		fmt.Fprintf(&sb, "%s, %s: %s\n", r.broker, r.mode, r.reqs.perLine(r.sent))
+	}
 	t.Log("\n" + sb.String())
 }
 
@@ -242,8 +302,8 @@ func BenchmarkQuietTick(b *testing.B) {
 }
 
 var quietTickModes = []quietMode{
-	{"before", func(c *Config) { c.SnapshotEvery = 1 }},
-	{"after", func(*Config) {}},
+	{name: "before", cfg: func(c *Config) { c.SnapshotEvery = 1 }},
+	{name: "after", cfg: func(*Config) {}},
 }
 
 func quietTick(b *testing.B, mod func(*Config)) {

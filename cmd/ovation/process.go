@@ -19,7 +19,7 @@ import (
 type processFlags struct {
 	group, txnID             string
 	tick, linger             time.Duration
-	txnInterval              time.Duration
+	txnInterval, fetchWait   time.Duration
 	session, txnTimeout      time.Duration
 	dedupWindow, presenceTTL time.Duration
 	snapshotEvery, maxDedup  int
@@ -39,6 +39,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&f.tick, "tick", 50*time.Millisecond, "the longest one transaction collects events (under load)")
 	fs.DurationVar(&f.linger, "linger", 2*time.Millisecond, "how long an open transaction waits for more events after the last ones came; an idle partition's event is committed this soon (a linger >= the tick makes every transaction last a tick)")
 	fs.DurationVar(&f.txnInterval, "txn-interval", processors.DefaultTxnInterval, "the shortest time from one commit to the next: under a trickle of events (quiet rooms) several share a transaction instead of one each; an event that comes when the last commit began longer ago is still committed at the linger (at most the tick; 0: none)")
+	fs.DurationVar(&f.fetchWait, "fetch-wait", processors.DefaultFetchWait, "the longest the broker holds a fetch of events to collect more: under a trickle of events one fetch (and one transaction) takes them all instead of one fetch per event, and --linger is not waited; an idle partition's event waits up to this for its fetch (10ms to the tick; 0: none, a fetch returns at its first event and --linger applies)")
 	fs.DurationVar(&f.session, "session-timeout", 10*time.Second, "consumer group session timeout")
 	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 8*time.Second, "transaction timeout (below the session timeout)")
 	fs.DurationVar(&f.dedupWindow, "dedup-window", 10*time.Minute, "how long, by event time, a room remembers event ids")
@@ -64,7 +65,7 @@ func runProcess(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := processors.Config{
 		Custom:  c.custom,
 		Brokers: c.brokerList(), Topics: c.topics, Group: f.group, TransactionalID: f.txnID,
-		Tick: f.tick, Linger: f.linger, TxnInterval: flagInterval(f.txnInterval), SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
+		Tick: f.tick, Linger: f.linger, TxnInterval: flagInterval(f.txnInterval), FetchWait: flagInterval(f.fetchWait), SessionTimeout: f.session, TransactionTimeout: f.txnTimeout,
 		DedupWindow: f.dedupWindow, MaxDedupIDs: f.maxDedup, PresenceTTL: f.presenceTTL,
 		SnapshotEvery: f.snapshotEvery, SnapshotInterval: f.snapshotInterval, MaxPollRecords: f.maxPoll,
 		RoomIdle: f.roomIdle, MaxEmojisPerUser: f.emojisPerUser, MaxOpenQuestionsPerUser: f.openQs,
@@ -135,8 +136,9 @@ func processKafkaOpts(brokers []string, log *slog.Logger, reg prometheus.Registe
 		kgo.WithLogger(kquiet.New(log.With("component", "kafka", "role", "process"))))
 }
 
-// flagInterval maps --txn-interval to processors.Config.TxnInterval, where
-// 0 means the default and a negative value none.
+// flagInterval maps --txn-interval and --fetch-wait to
+// processors.Config.TxnInterval and FetchWait, where 0 means the default
+// and a negative value none.
 func flagInterval(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
