@@ -50,8 +50,9 @@ type devEnv struct {
 	audience int
 	// push holds the pushers' settings that dev exposes as flags.
 	push pushers.Config
-	// txnInterval is the processors' --txn-interval.
-	txnInterval time.Duration
+	// txnInterval and fetchWait are the processors' --txn-interval and
+	// --fetch-wait.
+	txnInterval, fetchWait time.Duration
 
 	// publish is set by the ingest role and used by pushers for events
 	// published over the WebSocket.
@@ -84,7 +85,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var partitions, audience int
 	var authOn bool
 	var push pushers.Config
-	var txnInterval time.Duration
+	var txnInterval, fetchWait time.Duration
 	fs := newFlagSet("dev", "Run every role in one process on an embedded Kafka-compatible broker (franz-go's kfake).\nThe broker listens on a real Kafka port, so kcat and any Kafka client can use it.", stderr)
 	c.register(fs, "127.0.0.1:8080")
 	c.registerAuth(fs)
@@ -94,6 +95,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&chAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native address; analytics run when it answers")
 	fs.IntVar(&audience, "audience", 0, "simulated viewers that join, react, chat, vote and answer")
 	fs.DurationVar(&txnInterval, "txn-interval", processors.DefaultTxnInterval, "processors: the shortest time from one commit to the next (as ovation process --txn-interval; 0: none)")
+	fs.DurationVar(&fetchWait, "fetch-wait", processors.DefaultFetchWait, "processors: the longest the broker holds a fetch of events to collect more (as ovation process --fetch-wait; 0: none)")
 	fs.BoolVar(&authOn, "auth", false, "require tokens even in dev (then set --auth-hs256-secrets)")
 	registerTokenLifecycle(fs, &push)
 	fs.BoolVar(&push.Compression, "ws-compression", false, "pushers: negotiate permessage-deflate with clients that offer it (as ovation push --ws-compression)")
@@ -164,7 +166,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	g, gctx := errgroup.WithContext(ctx)
 	env := &devEnv{
 		brokers: brokers, topics: c.topics, custom: c.custom, deploymentRoom: c.deploymentRoom, log: log, reg: reg, mux: mux,
-		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push, txnInterval: flagInterval(txnInterval),
+		verifier: verifier, httpAddr: c.httpAddr, dataDir: dataDir, audience: audience, push: push, txnInterval: flagInterval(txnInterval), fetchWait: flagInterval(fetchWait),
 		group: g, gctx: gctx, clickhouseAddr: chAddr,
 	}
 	if chReachable(chAddr) {

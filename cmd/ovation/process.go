@@ -116,7 +116,7 @@ func devProcess(_ context.Context, env *devEnv) error {
 	p, err := processors.New(processors.Config{
 		Custom:  env.custom,
 		Brokers: env.brokers, Topics: env.topics, TransactionalID: "ovation-dev-processor",
-		DeploymentRoom: env.deploymentRoom, TxnInterval: env.txnInterval,
+		DeploymentRoom: env.deploymentRoom, TxnInterval: env.txnInterval, FetchWait: env.fetchWait,
 		Log: env.log.With("role", "process"), Registerer: env.reg,
 	})
 	if err != nil {
