@@ -11,7 +11,10 @@
 # (quiet only: an older ovation binary to compare the hot room and idle
 # memory against, e.g. built from the commit before issue 18's work),
 # PREFIX (quiet only: prepended to the result names; issue 18's second
-# round used PREFIX=r2- with BEFORE a build of 2faca76).
+# round used PREFIX=r2- with BEFORE a build of 2faca76). Since issue 18's
+# third round every --scenario quiet run also runs the kafka-trip floor
+# (--baseline-kafka-trip); its runs, r5-*, were made one by one with
+# `ovation bench --scenario quiet --baseline-fanout=false --name r5-quiet-N`.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
