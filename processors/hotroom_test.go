@@ -15,15 +15,22 @@ import (
 	"github.com/ovation-live/ovation/schemas"
 )
 
-// TestHotRoomFramesPerTick: with the adaptive tick (Config.Linger; no
-// Config.FetchWait, so that the linger is what ends a transaction), a room
-// taking an event every 2 ms still gets about one frame per tick, not one
-// per linger: its transactions run to the tick once it is hot (a frame
+// TestHotRoomFramesPerTick: with the adaptive tick (Config.Linger, and
+// with Config.FetchWait), a room taking an event every 2 ms still gets
+// about one frame per tick, not one per linger: its transactions run to
+// the tick once it is hot (a frame
 // within the last tick, Partition.Hot). Before that rule a 500 events/s
 // room got ~85 frames/s, and its 2,000 viewers five times the socket
 // writes (docs/benchmarks.md, issue 18's hot room). A quiet room's event
-// afterwards is still committed at the linger. Counts are exact. ~3 s.
+// afterwards is still committed at the linger. Counts are exact. ~5 s.
 func TestHotRoomFramesPerTick(t *testing.T) {
+	t.Run("linger", func(t *testing.T) { hotRoomFramesPerTick(t, -1) })
+	// With the fetch wait (the default) a transaction's tick counts from
+	// its first record (fetchStart), and the hot rule holds the same.
+	t.Run("fetch wait", func(t *testing.T) { hotRoomFramesPerTick(t, 0) })
+}
+
+func hotRoomFramesPerTick(t *testing.T, fetchWait time.Duration) {
 	tp := testTopics(t)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, tp.Events, tp.Frames, tp.Snapshots, tp.Changelog, tp.DLQ))
 	if err != nil {
@@ -32,7 +39,7 @@ func TestHotRoomFramesPerTick(t *testing.T) {
 	defer c.Close()
 	brokers := c.ListenAddrs()
 	cfg := Config{Brokers: brokers, Topics: tp, Group: "g", TransactionalID: "p-1", Tick: 50 * time.Millisecond, Linger: 2 * time.Millisecond,
-		FetchWait: -1, Log: testLogger(t), Registerer: prometheus.NewRegistry()}
+		FetchWait: fetchWait, Log: testLogger(t), Registerer: prometheus.NewRegistry()}
 	_, stop := runProcessor(t, cfg)
 	defer stop()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(tp.Events), kgo.ProducerLinger(0))
