@@ -34,6 +34,13 @@ import (
 // Kafka in OVATION_KAFKA_BROKERS, or kfake when that is unset (then the
 // ratio mostly measures CPU, since kfake is in process).
 //
+// The paths: bare (the producer alone), http (loopback, the client in
+// this process), handler (ServeHTTP called in process), http-ext (the
+// client in a child process, so this process is ingest's server alone)
+// and ceiling (the child client posting to a handler that only reads the
+// body and writes pre-built records: HTTP and the producer, no ingest).
+// docs/ingest.md ("What a publish costs") reads the numbers.
+//
 //	OVATION_KAFKA_BROKERS=127.0.0.1:32092 go test -run '^$' -bench HTTPVsBare -benchtime 3000x ./ingest/
 func BenchmarkHTTPVsBareProducer(b *testing.B) {
 	const batch = 100
