@@ -149,8 +149,15 @@ func TestBenchSmokeDev(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var progress strings.Builder
+	// The per-event servers (direct, kafka-trip) send every event,
+	// reactions too, as a message of its own to the 25 viewers of its
+	// room: 600 events/s is 15,000 messages/s to viewers that run in this
+	// race-built binary. At 2000 events/s (50,000) they fell behind on a
+	// loaded machine (load 10-14) and the per-message server dropped them,
+	// as its chat example does, before and after the floor was added.
+	const rate = 600.0
 	cfg := Config{
-		Binary: bin, Viewers: 50, Rooms: 2, Rate: 2000, Partitions: 2,
+		Binary: bin, Viewers: 50, Rooms: 2, Rate: rate, Partitions: 2,
 		Warmup: 2 * time.Second, Duration: 3 * time.Second,
 		FanoutBaseline: true, KafkaBaseline: true, KafkaBaselineDuration: 2 * time.Second, DirectBaseline: true,
 		KafkaTripBaseline: true, ProfileSeconds: 2, OutDir: dir, Name: "smoke", Progress: &progress,
@@ -167,10 +174,10 @@ func TestBenchSmokeDev(t *testing.T) {
 	if o == nil || res.Gorilla == nil || res.Kafka == nil || res.Direct == nil || res.KafkaTrip == nil {
 		t.Fatalf("missing phases: ovation %v gorilla %v kafka %v direct %v kafka-trip %v", o != nil, res.Gorilla != nil, res.Kafka != nil, res.Direct != nil, res.KafkaTrip != nil)
 	}
-	// 2000 events/s offered for 3 s: a sane pipeline accepts and
+	// rate events/s offered for 3 s: a sane pipeline accepts and
 	// aggregates about that, exactly once.
-	if o.AcceptedPS < 1000 || o.AcceptedPS > 3000 || o.AggregatedPS < 1000 {
-		t.Errorf("accepted %.0f/s, aggregated %.0f/s; want about 2000/s", o.AcceptedPS, o.AggregatedPS)
+	if o.AcceptedPS < rate/2 || o.AcceptedPS > rate*1.5 || o.AggregatedPS < rate/2 {
+		t.Errorf("accepted %.0f/s, aggregated %.0f/s; want about %.0f/s", o.AcceptedPS, o.AggregatedPS, rate)
 	}
 	if o.ExactlyOnce == nil || !o.ExactlyOnce.Match || o.ExactlyOnce.Accepted == 0 {
 		t.Errorf("exactly-once: %+v", o.ExactlyOnce)
@@ -186,7 +193,7 @@ func TestBenchSmokeDev(t *testing.T) {
 			t.Errorf("%s: chat latencies %d, chat lines delivered %.0f/s, CPU per delivery %.1f µs", p.Name, p.Chat.Count, p.DeliveriesPS, p.CPUPerDeliveryUS)
 		}
 		// Every 20th event is a chat line, and every viewer of its room
-		// gets it: 2000/20 × 25 viewers per room.
+		// gets it: rate/20 × 25 viewers per room.
 		if p.DeliveriesPS < 0.8*p.AcceptedPS/20*25 {
 			t.Errorf("%s: %.0f chat lines delivered/s for %.0f events/s accepted", p.Name, p.DeliveriesPS, p.AcceptedPS)
 		}
@@ -229,16 +236,18 @@ func TestBenchSmokeDev(t *testing.T) {
 	if res.Ratios.FloorVsDirect <= 0 || res.Ratios.CPUVsFloor <= 0 {
 		t.Errorf("ratios against the floor: %+v", res.Ratios)
 	}
-	for name, sh := range map[string]map[string]float64{"kafka-trip": trip.ProfileShares["kafka-trip"], "dev": o.ProfileShares["dev"], "gorilla-direct": res.Direct.ProfileShares["gorilla-direct"]} {
+	for name, ph := range map[string]*Phase{"kafka-trip": trip, "dev": o, "gorilla-direct": res.Direct} {
+		sh := ph.ProfileShares[name]
 		var sum float64
 		for _, v := range sh {
 			sum += v
 		}
 		// The per-event servers spend most of their time writing (one
 		// WriteMessage per event per viewer); dev's profile holds a few
-		// samples only at this load.
-		if sum < 0.999 || sum > 1.001 || (name != "dev" && sh[ShareWriters] <= 0) {
-			t.Errorf("%s profile shares %v: want them to sum to 1, the writers' above 0", name, sh)
+		// samples only at this load, and a profile that saw little of
+		// its process (profileSeen) is a handful of samples too.
+		if sum < 0.999 || sum > 1.001 || (name != "dev" && ph.profileSeen(name) && sh[ShareWriters] <= 0) {
+			t.Errorf("%s profile shares %v (it saw %.2f of %.2f cores): want them to sum to 1, the writers' above 0", name, sh, ph.ProfileCores[name], ph.ProcCPU[name])
 		}
 	}
 	if st, err := os.Stat(filepath.Join(dir, "smoke.kafka-trip.cpu.pprof")); err != nil || st.Size() == 0 {
