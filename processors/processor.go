@@ -575,10 +575,22 @@ func (s *session) process(ctx context.Context, fetches kgo.Fetches, revoked map[
 // Config.FetchWait the broker held the fetch to collect its events, so
 // there is no linger: the transaction ends once they are applied.
 func (s *session) endAt(deadline time.Time) time.Time {
+	hot := false
 	for _, pt := range s.parts {
-		if pt.touched && (pt.behind || pt.core.Hot) {
+		if pt.touched && pt.behind {
 			return deadline
 		}
+		hot = hot || pt.touched && pt.core.Hot
+	}
+	if hot {
+		// With the fetch wait, the fetch sent when the last records were
+		// taken comes back about FetchWait later: when that is past the
+		// tick, its events belong to the next transaction whatever this
+		// one waits for, so it ends now rather than idle to the tick.
+		if fw := s.p.cfg.FetchWait; fw > 0 && s.lastIn.Add(fw).After(deadline) {
+			return s.lastIn
+		}
+		return deadline
 	}
 	linger := s.p.cfg.Linger
 	if s.p.cfg.FetchWait > 0 {
