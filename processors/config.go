@@ -34,8 +34,8 @@ type Config struct {
 	// Tick is the longest one transaction collects events: under load a
 	// transaction grows to a tick's worth of them. Default 50 ms.
 	Tick time.Duration
-	// Linger is how long an open transaction waits for more records
-	// after the last ones came: when none come, it ends at once rather
+	// Linger (with FetchWait off) is how long an open transaction waits
+	// for more records after the last ones came: when none come, it ends at once rather
 	// than at the tick, so an event into an idle partition is committed
 	// within a linger (plus the commit) of its arrival. While a partition
 	// the transaction read has more records readable (a backlog), it
@@ -63,8 +63,10 @@ type Config struct {
 	// the events). An event into an idle partition waits up to FetchWait
 	// for its fetch to come back. The processor then fetches about once
 	// per FetchWait while idle. At least 10 ms (franz-go's least), at
-	// most Tick; negative: none (a fetch returns at its first readable
-	// record, and Linger applies). Default 10 ms.
+	// most Tick; zero or negative: none (a fetch returns at its first
+	// readable record, and Linger applies). The zero Config has none;
+	// `ovation process` and `ovation dev` set DefaultFetchWait unless
+	// told otherwise (--fetch-wait).
 	FetchWait time.Duration
 	// MaxPollRecords bounds the records taken per poll. A poll is applied
 	// whole before the transaction can end (its offsets are consumed), so
@@ -172,7 +174,6 @@ func (c *Config) Validate() error {
 	def(&c.Tick, 50*time.Millisecond)
 	def(&c.Linger, 2*time.Millisecond)
 	def(&c.TxnInterval, DefaultTxnInterval)
-	def(&c.FetchWait, DefaultFetchWait)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.TransactionTimeout, 8*time.Second)
 	def(&c.RestoreTimeout, 2*time.Minute)

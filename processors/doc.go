@@ -8,8 +8,8 @@
 // but the one passed in: events in (Apply, Rebuild), records out (Flush).
 // Processor is the Kafka loop around it: a kgo.GroupTransactSession
 // reading read_committed with RequireStableFetchOffsets. Its fetches of
-// the events topic wait at the broker up to Config.FetchWait (10 ms by
-// default) to collect more events, so a trickle of events into quiet
+// the events topic wait at the broker up to Config.FetchWait (10 ms in
+// `ovation process` and `ovation dev`) to collect more events, so a trickle of events into quiet
 // rooms comes in one fetch per FetchWait rather than one per event. A
 // transaction begins when records arrive and ends once they are applied
 // (with FetchWait off: once none came for Config.Linger, 2 ms by

@@ -25,9 +25,10 @@ import (
 // afterwards is still committed at the linger. Counts are exact. ~5 s.
 func TestHotRoomFramesPerTick(t *testing.T) {
 	t.Run("linger", func(t *testing.T) { hotRoomFramesPerTick(t, -1) })
-	// With the fetch wait (the default) a transaction's tick counts from
-	// its first record (fetchStart), and the hot rule holds the same.
-	t.Run("fetch wait", func(t *testing.T) { hotRoomFramesPerTick(t, 0) })
+	// With the fetch wait (the roles' default) a transaction's tick
+	// counts from its first record (fetchStart), and the hot rule holds
+	// the same.
+	t.Run("fetch wait", func(t *testing.T) { hotRoomFramesPerTick(t, DefaultFetchWait) })
 }
 
 func hotRoomFramesPerTick(t *testing.T, fetchWait time.Duration) {

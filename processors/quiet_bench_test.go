@@ -38,8 +38,8 @@ var quietModes = []quietMode{
 	}},
 	{name: "linger, snapshot schedule, no txn interval, no fetch wait", cfg: func(c *Config) { c.TxnInterval, c.FetchWait = -1, -1 }},
 	{name: "second round: linger, txn interval, no fetch wait", cfg: func(c *Config) { c.FetchWait = -1 }},
-	{name: "after: defaults (fetch wait, txn interval)", cfg: func(*Config) {}},
-	{name: "defaults with a 5s snapshot interval", cfg: func(c *Config) { c.SnapshotInterval = 5 * time.Second }},
+	{name: "after: defaults (fetch wait, txn interval)", cfg: func(c *Config) { c.FetchWait = DefaultFetchWait }},
+	{name: "defaults with a 5s snapshot interval", cfg: func(c *Config) { c.FetchWait, c.SnapshotInterval = DefaultFetchWait, 5*time.Second }},
 	{name: "no processor (the producer and reader alone)"},
 }
 

@@ -68,7 +68,13 @@ if [[ $WHAT == all || $WHAT == quiet ]]; then
 	# The processors' minimum transaction interval off (--txn-interval 0),
 	# against the per-message baseline in the same run.
 	devbench --name "${PREFIX:-}quiet-no-interval" --scenario quiet --baseline-fanout=false --dev-args "--txn-interval 0"
+	# The processors' fetch wait off (--fetch-wait 0: a fetch per event and
+	# the linger), on dev and on one broker; the third round alternated
+	# these three times (dev) and twice (roles) with the runs above, with
+	# --baseline-kafka-trip=false --duration 15s (docs/benchmarks.md).
+	devbench --name "${PREFIX:-}quiet-no-fetch-wait" --scenario quiet --baseline-fanout=false --dev-args "--fetch-wait 0"
 	bench --name "${PREFIX:-}quiet-roles" --scenario quiet
+	bench --name "${PREFIX:-}quiet-roles-no-fetch-wait" --scenario quiet --baseline-fanout=false --process-args "--fetch-wait 0"
 	devbench --name "${PREFIX:-}quiet-deflate" --scenario quiet --ws-compression --baseline-fanout=false --baseline-direct=false
 	devbench --name "${PREFIX:-}hot" --scenario hot
 	hot=(--scenario hot --baseline-fanout=false --baseline-direct=false --profile-seconds -1 --duration 15s)
