@@ -123,6 +123,20 @@ func ServeBroadcast(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) 
 // serveDirect is the per-message baseline (BroadcastConfig.Direct).
 func serveDirect(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) error {
 	h := &hub{rooms: map[string]*bRoom{}}
+	return servePerEvent(ctx, cfg, log, h, func(w http.ResponseWriter, r *http.Request, room, user string, evs []directEvent) bool {
+		for i := range evs {
+			h.publish(room, user, &evs[i])
+		}
+		return true
+	}, "per-message baseline listening")
+}
+
+// servePerEvent serves the viewers' WebSocket and the publish requests of
+// the per-message baseline and of the kafka-trip floor until ctx ends:
+// each request's events are parsed alike and handed to take, which
+// answers an error itself and reports false, or true to have them
+// accepted. It logs listening with the address and attrs once it listens.
+func servePerEvent(ctx context.Context, cfg BroadcastConfig, log *slog.Logger, h *hub, take func(w http.ResponseWriter, r *http.Request, room, user string, evs []directEvent) bool, listening string, attrs ...any) error {
 	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
@@ -140,8 +154,8 @@ func serveDirect(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) err
 			http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
 			return
 		}
-		for i := range evs {
-			h.publish(room, user, &evs[i])
+		if !take(w, r, room, user, evs) {
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"accepted":%d,"rejected":0}`, len(evs))
@@ -153,7 +167,7 @@ func serveDirect(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) err
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	defer srv.Close()
-	log.Info("per-message baseline listening", "addr", ln.Addr().String())
+	log.Info(listening, append([]any{"addr", ln.Addr().String()}, attrs...)...)
 	if cfg.ReadyFile != "" {
 		if err := writeFileAtomic(cfg.ReadyFile, []byte(ln.Addr().String())); err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -135,23 +133,7 @@ func serveKafkaTrip(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) 
 		wg.Wait()
 	}()
 
-	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		h.serve(c)
-	})
-	mux.HandleFunc("POST /v1/rooms/{room}/events", func(w http.ResponseWriter, r *http.Request) {
-		room := r.PathValue("room")
-		user := r.URL.Query().Get("user")
-		var evs []directEvent
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&evs); err != nil || room == "" {
-			http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
-			return
-		}
+	return servePerEvent(ctx, cfg, log, h, func(w http.ResponseWriter, r *http.Request, room, user string, evs []directEvent) bool {
 		now := time.Now().UnixMilli()
 		recs := make([]*kgo.Record, 0, len(evs))
 		for i := range evs {
@@ -159,33 +141,16 @@ func serveKafkaTrip(ctx context.Context, cfg BroadcastConfig, log *slog.Logger) 
 			v, err := json.Marshal(&tripEvent{ID: ev.ID, Room: room, User: user, Type: ev.Type, TS: now, Data: ev.Data})
 			if err != nil {
 				http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
-				return
+				return false
 			}
 			recs = append(recs, &kgo.Record{Key: []byte(room), Value: v})
 		}
 		if err := prod.ProduceSync(r.Context(), recs...).FirstErr(); err != nil {
 			http.Error(w, `{"error":{"code":"kafka_unavailable"}}`, http.StatusServiceUnavailable)
-			return
+			return false
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"accepted":%d,"rejected":0}`, len(evs))
-	})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	defer srv.Close()
-	log.Info("kafka-trip floor listening", "addr", ln.Addr().String(), "brokers", brokers, "topic", topic)
-	if cfg.ReadyFile != "" {
-		if err := writeFileAtomic(cfg.ReadyFile, []byte(ln.Addr().String())); err != nil {
-			return err
-		}
-	}
-	<-ctx.Done()
-	h.closeAll()
-	return nil
+		return true
+	}, "kafka-trip floor listening", "brokers", brokers, "topic", topic)
 }
 
 // consumeTrip reads the floor's records in order and sends each to its
