@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ovation-live/ovation/internal/auth"
+	"github.com/ovation-live/ovation/internal/devbroker"
 	"github.com/ovation-live/ovation/processors"
 	"github.com/ovation-live/ovation/pushers"
 	"github.com/ovation-live/ovation/schemas"
@@ -124,21 +125,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	start := time.Now()
-	cluster, err := kfake.NewCluster(
-		kfake.NumBrokers(1),
-		kfake.Ports(port),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort(host, portStr))
-		}),
-		kfake.DataDir(filepath.Join(dataDir, "kafka")),
-		kfake.GroupMinSessionTimeout(time.Second),
-	)
+	cluster, err := kfake.NewCluster(devbroker.Options(host, port, dataDir)...)
 	if err != nil {
 		return fmt.Errorf("start embedded broker on %s: %w (is another `ovation dev` or a Kafka already using the port?)", kafkaAddr, err)
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	log.Info("embedded Kafka-compatible broker (kfake) listening", "addr", brokers, "data_dir", filepath.Join(dataDir, "kafka"))
+	log.Info("embedded Kafka-compatible broker (kfake) listening", "addr", brokers, "data_dir", devbroker.DataDir(dataDir))
 
 	c.topics = c.topics.WithDefaults()
 	if err := c.topics.Validate(); err != nil {

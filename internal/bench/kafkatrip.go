@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ovation-live/ovation/ingest"
+	"github.com/ovation-live/ovation/internal/devbroker"
 )
 
 // DefaultTripTopic is the kafka-trip floor's topic on its embedded broker.
@@ -186,7 +186,7 @@ func startTripBroker(listen, dataDir string) (*kfake.Cluster, error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	_, portStr, err := net.SplitHostPort(listen)
+	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("kafka-trip floor: listen address %q: %w", listen, err)
 	}
@@ -194,15 +194,7 @@ func startTripBroker(listen, dataDir string) (*kfake.Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka-trip floor: listen address %q: bad port", listen)
 	}
-	cluster, err := kfake.NewCluster(
-		kfake.NumBrokers(1),
-		kfake.Ports(port),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, listen)
-		}),
-		kfake.DataDir(filepath.Join(dataDir, "kafka")),
-		kfake.GroupMinSessionTimeout(time.Second),
-	)
+	cluster, err := kfake.NewCluster(devbroker.Options(host, port, dataDir)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka-trip floor: start the embedded broker on %s: %w", listen, err)
 	}
